@@ -1,0 +1,53 @@
+# strata — build and test entry points. `make test` is what CI runs.
+GO        ?= go
+BIN       := $(CURDIR)/.bin
+TOOLS     := docker-registry skopeo umoci
+STATICCHECK_VERSION := v0.8.2
+
+.PHONY: all build test tools vet lint unit fuzz bench clean
+
+all: build
+
+build:
+	$(GO) build ./...
+
+## test: everything CI checks — tools, vet, staticcheck, unit + e2e tests (fuzz seed corpora included).
+test: tools vet lint unit
+
+## tools: install the external checkers the tests drive (real registry, skopeo, umoci).
+tools:
+	@missing=""; for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || missing="$$missing $$t"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make: installing missing tools:$$missing"; \
+	  if [ "$$(id -u)" != 0 ]; then echo "make: need root to apt-get install$$missing" >&2; exit 1; fi; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+	    docker-registry skopeo umoci >/dev/null || { echo "make: apt-get install failed" >&2; exit 1; }; \
+	fi; \
+	for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || { echo "make: $$t still missing" >&2; exit 1; }; done
+
+vet:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+	$(GO) vet ./...
+
+lint: $(BIN)/staticcheck
+	$(BIN)/staticcheck ./...
+
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+
+## unit: all Go tests. Fuzz targets run their seed corpora here.
+unit:
+	$(GO) test -count=1 -timeout 12m ./...
+
+## fuzz: a short real fuzzing run of every target (not part of `make test`).
+fuzz:
+	$(GO) test ./spec -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s
+	$(GO) test ./spec -run '^$$' -fuzz '^FuzzNormalizeTarget$$' -fuzztime 30s
+
+## bench: layer benchmarks and the crane comparison.
+bench:
+	$(GO) test ./compose -run '^$$' -bench . -benchmem
+	bash bench/compare.sh
+
+clean:
+	rm -rf $(BIN)
