@@ -256,7 +256,7 @@ func (p *pusher) pushManifest(ctx context.Context, m *manifestJob) error {
 		return err
 	}
 	step := func(what string, err error) error {
-		return fmt.Errorf("%s: %s manifest %s: %w", m.repo.Name(), what, short(m.digest), err)
+		return fmt.Errorf("%s: %s manifest %s: %w", m.repo.Name(), what, short(m.digest), rateLimited(m.repo, err))
 	}
 	_, ok, err := c.headManifest(ctx, m.digest.String())
 	if err != nil {

@@ -49,7 +49,16 @@ func (p *pusher) pushBlob(ctx context.Context, j *blobJob) error {
 
 // stepError names the registry, repository, step and blob of a failure.
 func stepError(repo name.Repository, step string, j *blobJob, err error) error {
-	return fmt.Errorf("%s: %s blob %s: %w", repo.Name(), step, short(j.digest), err)
+	return fmt.Errorf("%s: %s blob %s: %w", repo.Name(), step, short(j.digest), rateLimited(repo, err))
+}
+
+// rateLimited makes a 429 that outlasted the retries say so.
+func rateLimited(repo name.Repository, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusTooManyRequests {
+		return fmt.Errorf("rate limited by %s (still 429 after retries): %w", repo.RegistryStr(), err)
+	}
+	return err
 }
 
 func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository, from string) error {

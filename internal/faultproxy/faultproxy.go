@@ -191,6 +191,8 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case a.Hang:
 			e.Fault = "hang"
+			p.record(e) // now: the client may give up before the handler returns
+			e = Entry{Time: e.Time, Method: e.Method, Path: e.Path, Fault: "hang (ended)"}
 			select {
 			case <-r.Context().Done():
 			case <-p.closed:
