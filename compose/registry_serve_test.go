@@ -63,7 +63,9 @@ func TestServeLocalRegistry(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	addrc := make(chan net.Addr, 1)
 	done := make(chan error, 1)
-	go func() { done <- ServeLocalRegistry(ctx, "127.0.0.1:0", t.TempDir(), nil, func(a net.Addr) { addrc <- a }) }()
+	go func() {
+		done <- ServeLocalRegistry(ctx, "127.0.0.1:0", t.TempDir(), nil, func(a net.Addr) { addrc <- a })
+	}()
 	var addr net.Addr
 	select {
 	case addr = <-addrc:
@@ -79,4 +81,3 @@ func TestServeLocalRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
