@@ -138,6 +138,19 @@ func (c TransportConfig) ParseReference(s string) (name.Reference, error) {
 	return ref, nil
 }
 
+// ParseRepository parses s like name.NewRepository, marking a registry named
+// in InsecureRegistries as insecure.
+func (c TransportConfig) ParseRepository(s string) (name.Repository, error) {
+	repo, err := name.NewRepository(s)
+	if err != nil {
+		return repo, err
+	}
+	if c.insecure(repo.RegistryStr()) {
+		return name.NewRepository(s, name.Insecure)
+	}
+	return repo, nil
+}
+
 // registry returns reg, marked insecure when the config allows plain HTTP for
 // it.
 func (c TransportConfig) registry(reg name.Registry) name.Registry {

@@ -43,8 +43,19 @@ func WithoutDeletes() Option { return func(c *config) { c.deletes = false } }
 // (bcrypt entries).
 func WithHTPasswd(content string) Option { return func(c *config) { c.htpasswd = content } }
 
+// TB is the part of testing.TB that Start needs (testscript setups adapt
+// to it).
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	Cleanup(func())
+	TempDir() string
+}
+
+var _ TB = (testing.TB)(nil)
+
 // Start runs a registry for the rest of the test and stops it at cleanup.
-func Start(t testing.TB, opts ...Option) *Registry {
+func Start(t TB, opts ...Option) *Registry {
 	t.Helper()
 	bin, err := exec.LookPath(Binary)
 	if err != nil {
@@ -67,17 +78,17 @@ func Start(t testing.TB, opts ...Option) *Registry {
 	if c.htpasswd != "" {
 		hp := filepath.Join(dir, "htpasswd")
 		if err := os.WriteFile(hp, []byte(c.htpasswd), 0o600); err != nil {
-			t.Fatal(err)
+			t.Fatalf("testregistry: %v", err)
 		}
 		fmt.Fprintf(&cfg, "auth:\n  htpasswd:\n    realm: test\n    path: %s\n", hp)
 	}
 	cfgPath := filepath.Join(dir, "config.yml")
 	if err := os.WriteFile(cfgPath, cfg.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
+		t.Fatalf("testregistry: %v", err)
 	}
 	logf, err := os.Create(filepath.Join(dir, "registry.log"))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("testregistry: %v", err)
 	}
 	cmd := exec.Command(bin, "serve", cfgPath)
 	cmd.Stdout, cmd.Stderr = logf, logf

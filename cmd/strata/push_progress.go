@@ -1,0 +1,122 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+
+	"github.com/vbauerster/mpb/v8"
+	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
+
+	"github.com/strata-build/strata/compose"
+)
+
+// pushProgress returns the progress callback for a push and a function to
+// call when the push is over. On a terminal each upload gets a bar; otherwise
+// (CI, files) one plain line per finished blob, manifest and tag goes to
+// stderr.
+func (a *app) pushProgress(quiet bool) (func(compose.PushEvent), func()) {
+	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !quiet {
+		return barProgress(f)
+	}
+	var mu sync.Mutex
+	return func(e compose.PushEvent) {
+		if quiet {
+			return
+		}
+		line := eventLine(e)
+		if line == "" {
+			return
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		fmt.Fprintln(a.stderr, line)
+	}, func() {}
+}
+
+// eventLine renders a finished step; "" for in-progress events.
+func eventLine(e compose.PushEvent) string {
+	switch {
+	case e.Kind == "blob" && e.Status != "uploading":
+		return fmt.Sprintf("strata: %s: blob %s %s (%s)", e.Repo, short(e.Digest), e.Status, humanBytes(e.Size))
+	case e.Kind == "manifest":
+		return fmt.Sprintf("strata: %s: manifest %s %s", e.Repo, short(e.Digest), e.Status)
+	case e.Kind == "tag":
+		return fmt.Sprintf("strata: %s: tag %s", e.Tag, e.Status)
+	}
+	return ""
+}
+
+// barProgress draws one bar per uploading blob.
+func barProgress(out io.Writer) (func(compose.PushEvent), func()) {
+	p := mpb.New(mpb.WithOutput(out), mpb.WithWidth(40))
+	var mu sync.Mutex
+	bars := map[string]*mpb.Bar{}
+	return func(e compose.PushEvent) {
+			if e.Kind != "blob" || e.Status == "skipped" || e.Status == "mounted" {
+				return
+			}
+			key := e.Repo + "@" + e.Digest
+			mu.Lock()
+			b, ok := bars[key]
+			if !ok {
+				b = p.AddBar(e.Size,
+					mpb.PrependDecorators(decor.Name(short(e.Digest)+" ", decor.WCSyncSpaceR)),
+					mpb.AppendDecorators(decor.CountersKibiByte("% .1f / % .1f")),
+				)
+				bars[key] = b
+			}
+			mu.Unlock()
+			b.SetCurrent(e.Done)
+			if e.Status == "uploaded" {
+				b.SetTotal(e.Size, true)
+			}
+		}, func() {
+			mu.Lock()
+			for _, b := range bars {
+				if !b.Completed() {
+					b.Abort(false)
+				}
+			}
+			mu.Unlock()
+			p.Wait()
+		}
+}
+
+// printPushSummary writes the blob counts to stderr.
+func (a *app) printPushSummary(r *compose.PushReport) {
+	fmt.Fprintf(a.stderr, "strata: blobs: %d uploaded (%s), %d mounted, %d already there\n",
+		r.BlobsUploaded, humanBytes(r.BytesUploaded), r.BlobsMounted, r.BlobsSkipped)
+}
+
+func short(d string) string {
+	if len(d) > 19 {
+		return d[:19]
+	}
+	return d
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// writeJSONTo prints v as one line of JSON on stdout.
+func writeJSONTo(a *app, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
+	return err
+}

@@ -1,0 +1,145 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/strata-build/strata/internal/testregistry"
+)
+
+// registryScripts are the script name prefixes that get registries.
+var registryScripts = []string{"push_", "registry_", "tags_", "inspect_", "delete_", "copy_"}
+
+// scriptSetup prepares the environment of registry scripts:
+//
+//   - DOCKER_CONFIG points at an empty $WORK/.docker (never the real home);
+//   - REGISTRY is an in-process ggcr registry holding the fixture image
+//     $REGISTRY/fixtures/img:1 (linux/amd64, 2 layers);
+//   - FREEPORT is a free 127.0.0.1 port (for `strata registry serve`);
+//   - DISTRIBUTION, for scripts whose name contains "_distribution", is a
+//     docker-registry (distribution 2.8) with deletes enabled.
+func scriptSetup(e *testscript.Env) error {
+	name := strings.TrimPrefix(filepath.Base(e.WorkDir), "script-")
+	match := false
+	for _, p := range registryScripts {
+		match = match || strings.HasPrefix(name, p)
+	}
+	if !match {
+		return nil
+	}
+	docker := filepath.Join(e.WorkDir, ".docker")
+	if err := os.MkdirAll(docker, 0o755); err != nil {
+		return err
+	}
+	e.Setenv("DOCKER_CONFIG", docker)
+	s := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	e.Defer(s.Close)
+	host := strings.TrimPrefix(s.URL, "http://")
+	e.Setenv("REGISTRY", host)
+	if err := pushFixture(host + "/fixtures/img:1"); err != nil {
+		return err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return err
+	}
+	e.Setenv("FREEPORT", fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
+	l.Close()
+	if strings.Contains(name, "_distribution") {
+		r := testregistry.Start(&scriptTB{e})
+		e.Setenv("DISTRIBUTION", r.Host)
+	}
+	return nil
+}
+
+// pushFixture pushes a small random linux/amd64 image to ref.
+func pushFixture(ref string) error {
+	img, err := random.Image(1024, 2)
+	if err != nil {
+		return err
+	}
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return err
+	}
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	img, err = mutate.ConfigFile(img, cf)
+	if err != nil {
+		return err
+	}
+	tag, err := name.NewTag(ref)
+	if err != nil {
+		return err
+	}
+	return remote.Write(tag, img)
+}
+
+// scriptCmds are the extra script commands:
+//
+//	waitfor HOST:PORT   wait (up to 20 s) until a registry answers /v2/
+//	digest REF VAR      set VAR to the digest REF resolves to
+func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
+	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {
+			if len(args) != 1 {
+				ts.Fatalf("usage: waitfor HOST:PORT")
+			}
+			deadline := time.Now().Add(20 * time.Second)
+			for time.Now().Before(deadline) {
+				resp, err := http.Get("http://" + args[0] + "/v2/")
+				if err == nil {
+					resp.Body.Close()
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			ts.Fatalf("nothing answered on %s", args[0])
+		},
+		"digest": func(ts *testscript.TestScript, neg bool, args []string) {
+			if len(args) != 2 {
+				ts.Fatalf("usage: digest REF VAR")
+			}
+			ref, err := name.ParseReference(args[0])
+			ts.Check(err)
+			desc, err := remote.Head(ref)
+			if neg {
+				if err == nil {
+					ts.Fatalf("%s resolves to %s", args[0], desc.Digest)
+				}
+				return
+			}
+			ts.Check(err)
+			ts.Setenv(args[1], desc.Digest.String())
+		},
+	}
+}
+
+// scriptTB adapts a testscript environment to testregistry.TB.
+type scriptTB struct{ e *testscript.Env }
+
+func (s *scriptTB) Helper()                      {}
+func (s *scriptTB) Fatalf(f string, args ...any) { s.e.T().Fatal(fmt.Sprintf(f, args...)) }
+func (s *scriptTB) Cleanup(f func())             { s.e.Defer(f) }
+func (s *scriptTB) TempDir() string {
+	d, err := os.MkdirTemp(s.e.WorkDir, "registry-")
+	if err != nil {
+		s.Fatalf("%v", err)
+	}
+	return d
+}
