@@ -56,9 +56,7 @@ func (a *app) transportConfig(f *registryFlags) (compose.TransportConfig, error)
 	}
 	cfg.InsecureRegistries = append(cfg.InsecureRegistries, f.insecure...)
 	if v, ok := a.lookupEnv("STRATA_INSECURE_REGISTRIES"); ok {
-		for _, h := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' }) {
-			cfg.InsecureRegistries = append(cfg.InsecureRegistries, h)
-		}
+		cfg.InsecureRegistries = append(cfg.InsecureRegistries, strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' })...)
 	}
 	for _, h := range f.skipVerify {
 		fmt.Fprintf(a.stderr, "strata: warning: not verifying the TLS certificate of %s (--skip-tls-verify)\n", h)
