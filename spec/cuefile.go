@@ -86,6 +86,9 @@ func (w *cueWalker) pos(p token.Pos) Position {
 
 func (w *cueWalker) walk(v cue.Value, path string, depth int) *node {
 	w.nodes++
+	if d, ok := v.Default(); ok {
+		v = d
+	}
 	n := &node{pos: w.pos(v.Pos())}
 	if w.nodes > maxNodes || depth > maxDepth {
 		if w.nodes == maxNodes+1 || depth == maxDepth+1 {

@@ -30,7 +30,7 @@ type LoadOptions struct {
 
 // Load reads the spec at path, expands ${VAR} references, checks it against
 // the schema, runs Validate and returns the spec. path is a .yaml or .yml
-// file, a .cue file (loaded with the rest of its CUE module when it lives in
+// file (a trailing .example is ignored), a .cue file (loaded with the rest of its CUE module when it lives in
 // one, so it may import the module's packages) or a directory holding a CUE
 // package. A bad spec gives an ErrorList with every problem found.
 func Load(path string, opts LoadOptions) (*Spec, error) {
@@ -50,7 +50,8 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 
 	var data []byte
 	format := ""
-	switch ext := strings.ToLower(filepath.Ext(path)); {
+	// "image.yaml.example" is read as YAML: templates keep their format.
+	switch ext := strings.ToLower(filepath.Ext(strings.TrimSuffix(path, ".example"))); {
 	case fi.IsDir():
 		format = "cue"
 		if err := checkDirSize(path); err != nil {
