@@ -58,7 +58,11 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
 		return nil, cueErrors(err, display, "value is not concrete")
 	}
-	w := &cueWalker{display: display}
+	own := map[string]bool{}
+	for _, f := range inst.Files {
+		own[f.Filename] = true
+	}
+	w := &cueWalker{display: display, own: own}
 	n := w.walk(v, "", 0)
 	if len(w.errs) > 0 {
 		return nil, w.errs
@@ -72,6 +76,7 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 // cueWalker turns a concrete cue.Value into a node tree.
 type cueWalker struct {
 	display func(string) string
+	own     map[string]bool // files of the loaded package, preferred for positions
 	nodes   int
 	errs    ErrorList
 }
@@ -84,12 +89,29 @@ func (w *cueWalker) pos(p token.Pos) Position {
 	return Position{File: w.display(pp.Filename), Line: pp.Line, Col: pp.Column}
 }
 
+// bestPos picks the position of a value's conjunct in the loaded package's
+// own files (where the user set it) over one in an imported template.
+func (w *cueWalker) bestPos(v cue.Value) token.Pos {
+	p := v.Pos()
+	if w.own[p.Filename()] {
+		return p
+	}
+	if op, args := v.Expr(); op == cue.AndOp {
+		for _, a := range args {
+			if ap := a.Pos(); ap.IsValid() && w.own[ap.Filename()] {
+				return ap
+			}
+		}
+	}
+	return p
+}
+
 func (w *cueWalker) walk(v cue.Value, path string, depth int) *node {
 	w.nodes++
 	if d, ok := v.Default(); ok {
 		v = d
 	}
-	n := &node{pos: w.pos(v.Pos())}
+	n := &node{pos: w.pos(w.bestPos(v))}
 	if w.nodes > maxNodes || depth > maxDepth {
 		if w.nodes == maxNodes+1 || depth == maxDepth+1 {
 			w.errs = append(w.errs, &Error{Pos: n.pos, Path: path, Msg: fmt.Sprintf("spec too large or too deeply nested (more than %d values or %d levels)", maxNodes, maxDepth)})
@@ -183,15 +205,20 @@ func cueErrors(err error, display func(string) string, incompletePrefix string) 
 func cuePath(segs []string) string {
 	path := ""
 	for _, s := range segs {
-		if strings.HasPrefix(s, "#") && path == "" {
-			continue
-		}
 		if i, err := strconv.Atoi(s); err == nil && i >= 0 {
 			path = joinIndex(path, i)
 			continue
 		}
 		if u, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
 			s = u
+		}
+		if strings.HasPrefix(s, "#") && isIdent(s[1:]) {
+			// A definition of the user's, such as #replicas.
+			if path != "" {
+				path += "."
+			}
+			path += s
+			continue
 		}
 		path = joinKey(path, s)
 	}

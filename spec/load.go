@@ -55,14 +55,14 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 	case fi.IsDir():
 		format = "cue"
 		if err := checkDirSize(path); err != nil {
-			return nil, ErrorList{{Pos: Position{File: path}, Msg: err.Error()}}
+			return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: err.Error()}}
 		}
 	case ext == ".yaml" || ext == ".yml":
 		format = "yaml"
 	case ext == ".cue":
 		format = "cue"
 	default:
-		return nil, ErrorList{{Pos: Position{File: path}, Msg: fmt.Sprintf("unknown spec format %q; want a .yaml, .yml or .cue file, or a CUE package directory", ext)}}
+		return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("unknown spec format %q; want a .yaml, .yml or .cue file, or a CUE package directory", ext)}}
 	}
 	if !fi.IsDir() {
 		data, err = readCapped(path)
@@ -100,8 +100,12 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 		positions := map[string]Position{}
 		tree.record("", positions)
 		s.source = &Source{File: path, Dir: dir, Positions: positions}
-		if len(errs) == 0 {
-			errs = Validate(s)
+		// Validate what the schema accepted; problems under a field the
+		// schema (or a variable) already rejected are not repeated.
+		for _, e := range Validate(s) {
+			if !under(e.Path, errs) {
+				errs = append(errs, e)
+			}
 		}
 	}
 	if len(errs) > 0 {
@@ -145,7 +149,7 @@ func readCapped(path string) ([]byte, error) {
 		return nil, err
 	}
 	if len(data) > MaxSpecSize {
-		return nil, ErrorList{{Pos: Position{File: path}, Msg: fmt.Sprintf("spec is larger than %d bytes; keep specs small", MaxSpecSize)}}
+		return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("spec is larger than %d bytes; keep specs small", MaxSpecSize)}}
 	}
 	return data, nil
 }
@@ -188,6 +192,11 @@ func checkDirSize(dir string) error {
 func (c *compiled) check(tree *node) (*Spec, ErrorList) {
 	var errs ErrorList
 	c.structure(tree, c.def, "", &errs)
+	for _, e := range errs {
+		if n, _, found := tree.atPath(e.Path); found && n != tree {
+			*n = node{kind: kindNull, pos: n.pos, keyPos: n.keyPos}
+		}
+	}
 	u := c.def.Unify(c.ctx.BuildExpr(tree.expr()))
 	if err := u.Validate(cue.Concrete(true), cue.All()); err != nil {
 		reported := map[string]bool{}
@@ -196,7 +205,7 @@ func (c *compiled) check(tree *node) (*Spec, ErrorList) {
 		}
 		for _, e := range cueerrors.Errors(err) {
 			segs := e.Path()
-			if len(segs) > 0 && strings.HasPrefix(segs[0], "#") {
+			if len(segs) > 0 && segs[0] == schemaDefinition {
 				segs = segs[1:]
 			}
 			n, path, found := tree.at(segs)
@@ -213,14 +222,18 @@ func (c *compiled) check(tree *node) (*Spec, ErrorList) {
 			errs = append(errs, &Error{Pos: pos, Path: path, Msg: msg})
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errs
+	// Null out the values the schema rejected so that the rest can still
+	// be decoded and validated: every problem is reported at once.
+	for _, e := range errs {
+		if n, _, found := tree.atPath(e.Path); found && n != tree {
+			*n = node{kind: kindNull, pos: n.pos, keyPos: n.keyPos}
+		}
 	}
 	s, err := tree.decode()
 	if err != nil {
-		return nil, ErrorList{{Pos: tree.pos, Msg: "decoding spec: " + err.Error()}}
+		return nil, append(errs, &Error{Pos: tree.pos, Msg: "decoding spec: " + err.Error()})
 	}
-	return s, nil
+	return s, errs
 }
 
 // describeCUE words what is wrong with a value, from CUE's message and the
@@ -282,4 +295,17 @@ func (n *node) plain() any {
 		return out
 	}
 	return nil
+}
+
+// under reports whether path is, or is inside, the field of one of errs.
+func under(path string, errs ErrorList) bool {
+	for _, e := range errs {
+		if e.Path == "" {
+			continue
+		}
+		if path == e.Path || strings.HasPrefix(path, e.Path+".") || strings.HasPrefix(path, e.Path+"[") {
+			return true
+		}
+	}
+	return false
 }

@@ -12,7 +12,10 @@ import (
 	"github.com/strata-build/strata/schema"
 )
 
-const schemaFilename = schema.Filename
+const (
+	schemaFilename   = schema.Filename
+	schemaDefinition = schema.Definition
+)
 
 // compiled is the schema compiled once per process. A cue.Value is not safe
 // for concurrent use, so every use of ctx and def holds mu.
@@ -132,7 +135,7 @@ func (c *compiled) structure(n *node, sv cue.Value, path string, errs *ErrorList
 		for _, r := range required {
 			if n.lookup(r) == nil {
 				cv, _ := child(sv, r, false)
-				msg := "missing required field " + r
+				msg := "missing required field"
 				if h := hint(cv); h != "" {
 					msg += "; " + h
 				}

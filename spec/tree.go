@@ -204,3 +204,42 @@ func (n *node) at(segs []string) (*node, string, bool) {
 	}
 	return cur, path, true
 }
+
+// atPath returns the node at a field path in strata's notation
+// (layers[0].files[1].dest, config.env["1A"]).
+func (n *node) atPath(path string) (*node, string, bool) {
+	var segs []string
+	for i := 0; i < len(path); {
+		switch path[i] {
+		case '.':
+			i++
+		case '[':
+			end := strings.IndexByte(path[i:], ']')
+			if strings.HasPrefix(path[i:], `["`) {
+				// A quoted key: find the closing quote, honouring escapes.
+				j := i + 2
+				for j < len(path) && path[j] != '"' {
+					if path[j] == '\\' {
+						j++
+					}
+					j++
+				}
+				end = j + 1 - i
+			}
+			if end < 0 || i+end >= len(path)+1 {
+				return n, "", false
+			}
+			seg := path[i+1 : i+end]
+			segs = append(segs, seg)
+			i += end + 1
+		default:
+			j := i
+			for j < len(path) && path[j] != '.' && path[j] != '[' {
+				j++
+			}
+			segs = append(segs, path[i:j])
+			i = j
+		}
+	}
+	return n.at(segs)
+}

@@ -105,6 +105,9 @@ func (v *validator) base() {
 // refReason shortens a ggcr parse error to its reason.
 func refReason(err error) string {
 	msg := err.Error()
+	if strings.HasPrefix(msg, "could not parse reference") {
+		return "not a valid reference"
+	}
 	if i := strings.LastIndex(msg, ": "); i >= 0 && strings.Count(msg, ": ") > 1 {
 		msg = msg[:i]
 	}

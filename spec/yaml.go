@@ -89,7 +89,7 @@ func (r *yamlReader) convert(y *yaml.Node, path string, depth int) *node {
 	r.nodes++
 	if r.nodes > maxNodes || depth > maxDepth {
 		if r.nodes == maxNodes+1 || depth == maxDepth+1 {
-			r.errorf(y, path, "spec too large or too deeply nested (more than %d values or %d levels, counting alias expansions)", maxNodes, maxDepth)
+			r.errorf(y, "", "spec too large or too deeply nested (more than %d values or %d levels, counting alias expansions)", maxNodes, maxDepth)
 		}
 		return &node{kind: kindNull, pos: r.pos(y)}
 	}
