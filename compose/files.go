@@ -105,11 +105,17 @@ type source struct {
 	uid, gid int
 }
 
-// excluded reports whether the context path p matches an exclude glob.
+// excluded reports whether the context path p, or a directory above it,
+// matches an exclude glob (excluding a directory excludes its tree).
 func (s *source) excluded(p string) bool {
-	for _, x := range s.excludes {
-		if doublestar.MatchUnvalidated(x, p) {
-			return true
+	if len(s.excludes) == 0 {
+		return false
+	}
+	for q := p; q != "." && q != "/"; q = path.Dir(q) {
+		for _, x := range s.excludes {
+			if doublestar.MatchUnvalidated(x, q) {
+				return true
+			}
 		}
 	}
 	return false
