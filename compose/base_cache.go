@@ -37,6 +37,10 @@ type baseFetcher struct {
 // newBaseFetcher returns a fetcher for repo that uses ctx for every request.
 func newBaseFetcher(ctx context.Context, repo name.Repository, store *blobStore, o *options) *baseFetcher {
 	ropts := append(append([]remote.Option{}, o.remote...), remote.WithContext(ctx))
+	// One puller shares the ping and the auth token across every request.
+	if p, err := remote.NewPuller(ropts...); err == nil {
+		ropts = append(ropts, remote.Reuse(p))
+	}
 	return &baseFetcher{
 		repo: repo, store: store, ropts: ropts, logger: o.logger,
 		verified: map[v1.Hash]bool{}, inflight: map[v1.Hash]*sync.Mutex{},
