@@ -18,7 +18,8 @@ import (
 //
 // A docker-save tarball holds images, not indexes, and `docker load` of a
 // tarball with several images of one name keeps only the last, so a must be
-// a single image, or an index with exactly one platform image; for a
+// a single image, or an index with exactly one platform image (attestation
+// manifests do not count); for a
 // multi-platform index this is an error that lists the platforms (write an
 // OCI layout instead, or build one platform). The image is never chosen by
 // the host's platform: the same build gives the same file on every machine.
@@ -74,7 +75,7 @@ func tarballImage(a Artifact) (v1.Image, error) {
 	}
 	var imgs []v1.Descriptor
 	for _, d := range im.Manifests {
-		if d.MediaType.IsImage() {
+		if d.MediaType.IsImage() && isPlatformImage(d) {
 			imgs = append(imgs, d)
 		}
 	}
