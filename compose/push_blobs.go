@@ -112,7 +112,7 @@ func (p *pusher) upload(ctx context.Context, c *repoClient, j *blobJob, loc *url
 		return fmt.Errorf("reading blob: %w", err)
 	}
 	defer rc.Close()
-	cr := &countingReader{r: rc, f: func(n int64) {
+	cr := &progressReader{r: rc, f: func(n int64) {
 		ev.Status, ev.Done = "uploading", n
 		p.opts.progress(ev)
 	}}
@@ -162,14 +162,14 @@ func (p *pusher) count(c *int, bytes int64) {
 	p.mu.Unlock()
 }
 
-// countingReader reports how many bytes were read.
-type countingReader struct {
+// progressReader reports how many bytes were read.
+type progressReader struct {
 	r io.Reader
 	n int64
 	f func(int64)
 }
 
-func (c *countingReader) Read(b []byte) (int, error) {
+func (c *progressReader) Read(b []byte) (int, error) {
 	n, err := c.r.Read(b)
 	c.n += int64(n)
 	if n > 0 {

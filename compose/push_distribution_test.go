@@ -209,7 +209,7 @@ func TestDistribution_EndToEnd(t *testing.T) {
 	writeGzip(t, plain, gz)
 	for i, f := range []string{plain, gz} {
 		dst := host + "/archive/app:" + []string{"tar", "targz"}[i]
-		res, err := Copy(ctx, loc(t, "docker-archive:"+f), loc(t, dst), nil, WithPushTransport(fastTransport()))
+		res, err := Copy(ctx, loc(t, "docker-archive:"+f), loc(t, dst), "", nil, WithPushTransport(fastTransport()))
 		if err != nil {
 			t.Fatal(err)
 		}

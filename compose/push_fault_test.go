@@ -50,7 +50,7 @@ func TestFault_5xxEachStep(t *testing.T) {
 	for _, st := range steps {
 		for _, code := range []int{500, 502, 503, 504} {
 			t.Run(fmt.Sprintf("%s/%d", st.name, code), func(t *testing.T) {
-				p, host := testRegistry(t)
+				p, host := pushRegistry(t)
 				p.Add(&faultproxy.Rule{Method: st.method, Path: faultproxy.PathRe(st.path), Nth: 1, Action: faultproxy.Action{Status: code}})
 				img := randomImage(t, 2)
 				_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/app:v1")}}, WithPushTransport(fastTransport()))
@@ -76,7 +76,7 @@ func TestFault_5xxEachStep(t *testing.T) {
 // TestFault_ResetMidPatch: a connection reset after 1 KiB of the first PATCH
 // is survived by a fresh upload; each blob is committed once.
 func TestFault_ResetMidPatch(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PATCH", Nth: 1, Action: faultproxy.Action{Reset: true, ResetAfter: 1024}})
 	img, err := random.Image(64<<10, 2)
 	if err != nil {
@@ -104,7 +104,7 @@ func TestFault_ResetMidPatch(t *testing.T) {
 // TestFault_429RetryAfter: the retry after "429 Retry-After: 2" waits at
 // least 2 s (real backoff otherwise is 1 ms here).
 func TestFault_429RetryAfter(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "POST", Nth: 1, Action: faultproxy.Action{Status: 429, Code: "TOOMANYREQUESTS", Headers: map[string]string{"Retry-After": "2"}}})
 	img := randomImage(t, 1)
 	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/rl:v1")}}, WithPushTransport(fastTransport()), WithPushJobs(1)); err != nil {
@@ -137,7 +137,7 @@ func TestFault_429RetryAfter(t *testing.T) {
 // TestFault_429Forever gives up with a message naming the rate limit and the
 // registry.
 func TestFault_429Forever(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "POST", Action: faultproxy.Action{Status: 429, Code: "TOOMANYREQUESTS", Headers: map[string]string{"Retry-After": "0"}}})
 	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomImage(t, 1)}, Tags: mustTags(t, host+"/f/rl:v1")}}, WithPushTransport(fastTransport()), WithPushJobs(1))
 	if err == nil || !strings.Contains(err.Error(), "rate limited by "+host) || !strings.Contains(err.Error(), host+"/f/rl: starting upload of blob sha256:") {
@@ -150,7 +150,7 @@ func TestFault_429Forever(t *testing.T) {
 
 // TestFault_NonRetryable: 400 MANIFEST_INVALID is not retried.
 func TestFault_NonRetryable(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 400, Code: "MANIFEST_INVALID"}})
 	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomImage(t, 1)}, Tags: mustTags(t, host+"/f/bad:v1")}}, WithPushTransport(fastTransport()))
 	if err == nil || !strings.Contains(err.Error(), host+"/f/bad: pushing manifest sha256:") || !strings.Contains(err.Error(), "MANIFEST_INVALID") {
@@ -164,7 +164,7 @@ func TestFault_NonRetryable(t *testing.T) {
 // TestFault_PartialPushThenRerun: a permanent 500 on the manifest PUT fails
 // the push with no tag; a re-run uploads no blob twice and tags.
 func TestFault_PartialPushThenRerun(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 500}})
 	img := randomImage(t, 3)
 	req := []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/part:v1", host+"/f/part:latest")}}
@@ -201,7 +201,7 @@ func TestFault_PartialPushThenRerun(t *testing.T) {
 // TestFault_Hang: a registry that never answers the manifest PUT makes Push
 // return when the context's deadline passes, with no tag.
 func TestFault_Hang(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Hang: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
@@ -220,7 +220,7 @@ func TestFault_Hang(t *testing.T) {
 // TestFault_RequestTimeout: without an overall deadline, the per-request
 // timeout ends a hung request.
 func TestFault_RequestTimeout(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Hang: true}})
 	cfg := fastTransport()
 	cfg.RequestTimeout = 200 * time.Millisecond
@@ -244,7 +244,7 @@ func TestFault_RequestTimeout(t *testing.T) {
 // TestFault_HostileLocation: an upload Location on another private IP is
 // refused before any byte goes there.
 func TestFault_HostileLocation(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	var hits atomic.Int32
 	other := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	other.Start()
@@ -318,7 +318,7 @@ func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 // TestFault_NoSecretLeak: with debug logging, neither the password, the
 // bearer token nor signed query strings reach the log or the error.
 func TestFault_NoSecretLeak(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	p.RequireAuth("alice", "PASSWORDSEKRET", "TOKENSEKRET")
 	p.RewriteLocation(func(l string) string {
 		sep := "?"

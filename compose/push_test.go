@@ -21,9 +21,9 @@ import (
 	"github.com/strata-build/strata/internal/faultproxy"
 )
 
-// testRegistry serves ggcr's in-process registry behind a fault proxy and
+// pushRegistry serves ggcr's in-process registry behind a fault proxy and
 // returns the proxy and the registry host (127.0.0.1:PORT).
-func testRegistry(t *testing.T) (*faultproxy.Proxy, string) {
+func pushRegistry(t *testing.T) (*faultproxy.Proxy, string) {
 	t.Helper()
 	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	s := httptest.NewServer(p)
@@ -111,7 +111,7 @@ func tagStatuses(r *PushReport) map[string]string {
 }
 
 func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	ctx := context.Background()
 	img := randomImage(t, 3)
 	d, _ := img.Digest()
@@ -184,7 +184,7 @@ func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 // blob upload finishes before any manifest PUT, child manifests come before
 // their index, and tags come last.
 func TestPush_Order(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	idx, err := random.Index(2048, 2, 2)
 	if err != nil {
 		t.Fatal(err)
@@ -238,7 +238,7 @@ func TestPush_Order(t *testing.T) {
 }
 
 func TestPush_MountFromBase(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	ctx := context.Background()
 	base := randomImage(t, 2)
 	baseRepo, _ := name.NewRepository(host + "/lib/base")
@@ -274,7 +274,7 @@ func TestPush_MountFromBase(t *testing.T) {
 // repositories in one call: each unique blob is uploaded once, the other
 // repositories get it by mount.
 func TestPush_SharedBlobsOncePerRegistry(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	base := randomImage(t, 2)
 	var reqs []PushRequest
 	for i := range 20 {
@@ -307,7 +307,7 @@ func TestPush_SharedBlobsOncePerRegistry(t *testing.T) {
 }
 
 func TestPush_Errors(t *testing.T) {
-	_, host := testRegistry(t)
+	_, host := pushRegistry(t)
 	img := randomImage(t, 1)
 	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}}})
 	if err == nil || !strings.Contains(err.Error(), "no tags") {

@@ -28,7 +28,7 @@ func pushImage(t *testing.T, art Artifact, refs ...string) {
 }
 
 func TestListTagsInspectDelete(t *testing.T) {
-	p, host := testRegistry(t)
+	p, host := pushRegistry(t)
 	ctx := context.Background()
 	img := randomImage(t, 2)
 	pushImage(t, Artifact{Image: img}, host+"/c/app:v2", host+"/c/app:v1", host+"/c/app:latest")
@@ -90,17 +90,19 @@ func TestListTagsInspectDelete(t *testing.T) {
 }
 
 func TestParseLocation(t *testing.T) {
-	for _, tc := range []struct{ in, kind, path, tag, err string }{
-		{in: "oci:out", kind: "oci", path: "out"},
-		{in: "oci:some/dir:v1", kind: "oci", path: "some/dir", tag: "v1"},
-		{in: "oci:./a:b/dir", kind: "oci", path: "./a:b/dir"},
-		{in: "oci:dir@sha256:" + strings.Repeat("a", 64), kind: "oci", path: "dir", tag: "sha256:" + strings.Repeat("a", 64)},
+	for _, tc := range []struct{ in, kind, dir, tag, err string }{
+		{in: "oci:out", kind: "oci", dir: "out"},
+		{in: "oci:some/dir:v1", kind: "oci", dir: "some/dir", tag: "v1"},
+		{in: "oci:./a:b/dir", kind: "oci", dir: "./a:b/dir"},
+		{in: "oci:dir@sha256:" + strings.Repeat("a", 64), kind: "oci", dir: "dir"},
 		{in: "oci:dir@sha256:zz", err: "bad digest"},
 		{in: "oci:dir:-bad", err: "not a valid tag"},
-		{in: "oci:", err: "want oci:DIR"},
-		{in: "docker-archive:img.tar.gz", kind: "docker-archive", path: "img.tar.gz"},
-		{in: "docker-archive:", err: "want docker-archive:FILE"},
+		{in: "oci:", err: "missing layout directory"},
+		{in: "docker-archive:img.tar.gz", kind: "docker-archive"},
+		{in: "docker-archive:img.zip", err: "must end in .tar, .tar.gz or .tgz"},
+		{in: "docker-archive:", err: "missing file"},
 		{in: "127.0.0.1:5000/a:b", kind: "registry"},
+		{in: "scratch", err: "not an image location"},
 		{in: "UPPER/case", err: "UPPER/case"},
 	} {
 		l, err := ParseLocation(tc.in, TransportConfig{})
@@ -110,11 +112,8 @@ func TestParseLocation(t *testing.T) {
 			}
 			continue
 		}
-		if err != nil || l.Kind != tc.kind || (tc.kind != "registry" && (l.Path != tc.path || l.Tag != tc.tag)) {
+		if err != nil || l.Kind != tc.kind || (tc.kind == "oci" && (l.b.dir != tc.dir || l.b.tag != tc.tag)) || l.String() != tc.in {
 			t.Errorf("%s: %+v, %v", tc.in, l, err)
-		}
-		if err == nil && l.String() != tc.in && tc.kind != "registry" {
-			t.Errorf("%s: String() = %s", tc.in, l.String())
 		}
 	}
 }
@@ -129,7 +128,7 @@ func loc(t *testing.T, s string) Location {
 }
 
 func TestCopy(t *testing.T) {
-	_, host := testRegistry(t)
+	_, host := pushRegistry(t)
 	ctx := context.Background()
 	dir := t.TempDir()
 	img := randomImage(t, 2)
@@ -137,7 +136,7 @@ func TestCopy(t *testing.T) {
 	pushImage(t, Artifact{Image: img}, host+"/src/app:v1")
 
 	// registry → registry (another repo: blobs mounted or skipped, never uploaded)
-	res, err := Copy(ctx, loc(t, host+"/src/app:v1"), loc(t, host+"/dst/app:copied"), nil, WithPushTransport(fastTransport()))
+	res, err := Copy(ctx, loc(t, host+"/src/app:v1"), loc(t, host+"/dst/app:copied"), "", nil, WithPushTransport(fastTransport()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -147,7 +146,7 @@ func TestCopy(t *testing.T) {
 
 	// registry → oci layout, and back.
 	lay := filepath.Join(dir, "layout")
-	if _, err := Copy(ctx, loc(t, host+"/src/app:v1"), loc(t, "oci:"+lay+":v1"), nil); err != nil {
+	if _, err := Copy(ctx, loc(t, host+"/src/app:v1"), loc(t, "oci:"+lay+":v1"), "", nil); err != nil {
 		t.Fatal(err)
 	}
 	lidx, err := layout.ImageIndexFromPath(lay)
@@ -157,13 +156,13 @@ func TestCopy(t *testing.T) {
 	if err := validate.Index(lidx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Copy(ctx, loc(t, "oci:"+lay+":v1"), loc(t, host+"/fromoci/app:v1"), nil, WithPushTransport(fastTransport())); err != nil {
+	if _, err := Copy(ctx, loc(t, "oci:"+lay+":v1"), loc(t, host+"/fromoci/app:v1"), "", nil, WithPushTransport(fastTransport())); err != nil {
 		t.Fatal(err)
 	}
 	if checkRemote(t, host+"/fromoci/app:v1") != d {
 		t.Error("oci → registry changed the digest")
 	}
-	if _, err := Copy(ctx, loc(t, "oci:"+lay+":nope"), loc(t, host+"/x/y:z"), nil); err == nil || !strings.Contains(err.Error(), "no such image in the layout (it has: v1)") {
+	if _, err := Copy(ctx, loc(t, "oci:"+lay+":nope"), loc(t, host+"/x/y:z"), "", nil); err == nil || !strings.Contains(err.Error(), `no image tagged "nope" (tags: v1)`) {
 		t.Errorf("missing tag: %v", err)
 	}
 
@@ -176,7 +175,7 @@ func TestCopy(t *testing.T) {
 	gz := filepath.Join(dir, "img.tar.gz")
 	writeGzip(t, plain, gz)
 	for _, f := range []string{plain, gz} {
-		res, err := Copy(ctx, loc(t, "docker-archive:"+f), loc(t, host+"/archive/app:"+filepath.Ext(f)[1:]), nil, WithPushTransport(fastTransport()))
+		res, err := Copy(ctx, loc(t, "docker-archive:"+f), loc(t, host+"/archive/app:"+filepath.Ext(f)[1:]), "", nil, WithPushTransport(fastTransport()))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -184,10 +183,10 @@ func TestCopy(t *testing.T) {
 			t.Errorf("%s: digest %s, want %s", f, res.Digest, d)
 		}
 	}
-	if _, err := Copy(ctx, loc(t, "docker-archive:"+filepath.Join(dir, "missing.tar")), loc(t, host+"/x/y:z"), nil); err == nil || !strings.Contains(err.Error(), "missing.tar: open") {
+	if _, err := Copy(ctx, loc(t, "docker-archive:"+filepath.Join(dir, "missing.tar")), loc(t, host+"/x/y:z"), "", nil); err == nil || !strings.Contains(err.Error(), "missing.tar: no such file") {
 		t.Errorf("missing archive: %v", err)
 	}
-	if _, err := Copy(ctx, loc(t, host+"/src/app:v1"), loc(t, "docker-archive:"+filepath.Join(dir, "out.tar")), nil); err == nil || !strings.Contains(err.Error(), "can only copy to a registry or an oci: layout") {
+	if _, err := Copy(ctx, loc(t, host+"/src/app:v1"), loc(t, "docker-archive:"+filepath.Join(dir, "out.tar")), "", nil); err == nil || !strings.Contains(err.Error(), "can only copy to a registry or an oci: layout") {
 		t.Errorf("archive destination: %v", err)
 	}
 }

@@ -46,7 +46,7 @@ last. It prints the digest.`,
 				return err
 			}
 			progress, done := a.pushProgress(jsonOut)
-			res, err := compose.Copy(ctx, src, dst, ropts,
+			res, err := compose.Copy(ctx, src, dst, "", ropts,
 				compose.WithPushTransport(cfg), compose.WithPushJobs(jobs), compose.WithPushProgress(progress))
 			done()
 			if err != nil {
