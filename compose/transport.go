@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -314,17 +315,19 @@ func retryable(ctx context.Context, resp *http.Response, err error) bool {
 }
 
 // retryableError reports whether a transport error is transient: connection
-// resets, EOFs, timeouts. TLS verification failures, refused schemes and
-// cancellation are not.
+// resets and EOFs. TLS failures, refused connections (nothing listens),
+// refused schemes, timeouts and cancellation are not.
 func retryableError(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrPlainHTTP) {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrPlainHTTP) ||
+		errors.Is(err, syscall.ECONNREFUSED) {
 		return false
 	}
 	var uae x509.UnknownAuthorityError
 	var hne x509.HostnameError
 	var cie x509.CertificateInvalidError
 	var tve *tls.CertificateVerificationError
-	if errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &cie) || errors.As(err, &tve) {
+	var rhe tls.RecordHeaderError // TLS spoken to a plain-HTTP server
+	if errors.As(err, &uae) || errors.As(err, &hne) || errors.As(err, &cie) || errors.As(err, &tve) || errors.As(err, &rhe) {
 		return false
 	}
 	return true

@@ -1,0 +1,153 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/strata-build/strata/internal/faultproxy"
+)
+
+// cliRegistry serves ggcr's registry behind a fault proxy holding the
+// fixture image at fixtures/img:1, and points DOCKER_CONFIG at an empty
+// temporary docker config (never the real home).
+func cliRegistry(t *testing.T) (*faultproxy.Proxy, string) {
+	t.Helper()
+	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	s := httptest.NewServer(p)
+	t.Cleanup(func() { p.Close(); s.Close() })
+	host := strings.TrimPrefix(s.URL, "http://")
+	if err := pushFixture(host + "/fixtures/img:1"); err != nil {
+		t.Fatal(err)
+	}
+	p.ResetLog()
+	dockerConfig(t, nil)
+	return p, host
+}
+
+// dockerConfig writes a docker config with auths (host → user:password)
+// into a temporary DOCKER_CONFIG.
+func dockerConfig(t *testing.T, auths map[string]string) {
+	t.Helper()
+	dir := t.TempDir()
+	var entries []string
+	for h, userpass := range auths {
+		entries = append(entries, fmt.Sprintf("%q:{\"auth\":%q}", h, base64.StdEncoding.EncodeToString([]byte(userpass))))
+	}
+	cfg := fmt.Sprintf(`{"auths":{%s}}`, strings.Join(entries, ","))
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(cfg), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", dir)
+	t.Setenv("HOME", t.TempDir())
+}
+
+func runCLI(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := append(os.Environ(), "STRATA_INSECURE_REGISTRIES=")
+	code := run(context.Background(), args, strings.NewReader(""), &out, &errb, env)
+	return code, out.String(), errb.String()
+}
+
+// TestCLI_NoSecretLeak (H12): basic-auth credentials from DOCKER_CONFIG,
+// traded for a bearer token, and upload locations signed with
+// ?X-Amz-Signature=SEKRET: with --debug, no secret reaches stdout or stderr,
+// on success or on failure.
+func TestCLI_NoSecretLeak(t *testing.T) {
+	_, src := cliRegistry(t)
+	_, src2 := cliRegistry(t)
+	p, host := cliRegistry(t)
+	dockerConfig(t, map[string]string{host: "alice:PASSWORDSEKRET"})
+	p.RequireAuth("alice", "PASSWORDSEKRET", "TOKENSEKRET")
+	p.RewriteLocation(func(l string) string {
+		sep := "?"
+		if strings.Contains(l, "?") {
+			sep = "&"
+		}
+		return l + sep + "X-Amz-Signature=SEKRET&token=SEKRET"
+	})
+	code, out, errOut := runCLI(t, "copy", "--debug", src+"/fixtures/img:1", host+"/leak/app:v1")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "X-Amz-Signature=REDACTED") || !strings.Contains(errOut, "status=201") {
+		t.Errorf("debug log does not show the redacted requests:\n%s", errOut)
+	}
+	// A failing upload puts the signed URL in the error message.
+	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Status: 400, Code: "DIGEST_INVALID"}})
+	code2, out2, errOut2 := runCLI(t, "copy", "--debug", src2+"/fixtures/img:1", host+"/leak/app:v2")
+	if code2 != 1 || !strings.Contains(errOut2, "uploading blob") {
+		t.Errorf("failing copy: exit %d\n%s", code2, errOut2)
+	}
+	all := out + errOut + out2 + errOut2
+	for _, secret := range []string{"SEKRET", "PASSWORD", "YWxpY2U6"} {
+		if strings.Contains(all, secret) {
+			t.Errorf("%q leaked:\n%s", secret, all)
+		}
+	}
+	if p.Count("GET", `^/token`, 200) == 0 {
+		t.Error("no token issued: auth was not exercised")
+	}
+}
+
+// TestCLI_FailedUploadNoSecret: the error of a failed push names the
+// registry, repository and step, and carries no signature.
+func TestCLI_FailedUploadNoSecret(t *testing.T) {
+	p, host := cliRegistry(t)
+	// The source lives in another registry (pkg/registry shares blobs
+	// between its repositories, so a copy within one would upload nothing).
+	_, src := cliRegistry(t)
+	p.RewriteLocation(func(l string) string { return l + "&X-Amz-Signature=SEKRET" })
+	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Status: 400, Code: "DIGEST_INVALID"}})
+	code, _, errOut := runCLI(t, "copy", "--debug", src+"/fixtures/img:1", host+"/other/app:v1")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, errOut)
+	}
+	if !strings.Contains(errOut, "strata: copying to "+host+"/other/app:v1: "+host+"/other/app: uploading blob sha256:") {
+		t.Errorf("error does not name registry, repository and step:\n%s", errOut)
+	}
+	if strings.Contains(errOut, "SEKRET") {
+		t.Errorf("signature leaked:\n%s", errOut)
+	}
+	if p.Count("PUT", `/manifests/`, 0) != 0 {
+		t.Error("a manifest or tag was written after failed uploads")
+	}
+}
+
+// TestCLI_Timeout: a registry that hangs on the manifest PUT makes the
+// command exit 1 with a timeout error once --timeout has passed.
+func TestCLI_Timeout(t *testing.T) {
+	p, host := cliRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Hang: true}})
+	start := time.Now()
+	code, _, errOut := runCLI(t, "copy", "--timeout", "700ms", host+"/fixtures/img:1", host+"/hang/app:v1")
+	if code != 1 || !strings.Contains(errOut, "context deadline exceeded (--timeout 700ms)") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+	t.Logf("gave up after %v", time.Since(start))
+}
+
+// TestCLI_InsecureFlag: plain HTTP to a non-loopback registry is refused
+// unless named; bad durations are usage errors.
+func TestCLI_InsecureFlag(t *testing.T) {
+	code, _, errOut := runCLI(t, "tags", "--request-timeout", "0s", "127.0.0.1:1/a")
+	if code != 2 || !strings.Contains(errOut, "--request-timeout must be positive") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "tags", "--skip-tls-verify", "127.0.0.1:1", "--timeout", "2s", "127.0.0.1:1/a")
+	if code != 1 || !strings.Contains(errOut, "warning: not verifying the TLS certificate of 127.0.0.1:1") {
+		t.Errorf("exit %d: %s", code, errOut)
+	}
+}
