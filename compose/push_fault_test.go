@@ -389,3 +389,27 @@ func TestFault_TLS(t *testing.T) {
 		t.Errorf("with skip-verify: %v", err)
 	}
 }
+
+// TestFault_TagFailureReportsMovedTags (F9): when one tag PUT fails, the
+// error and the report say which tags already moved, and every tag still
+// resolves to a complete image.
+func TestFault_TagFailureReportsMovedTags(t *testing.T) {
+	p, host := pushRegistry(t)
+	old := randomImage(t, 1)
+	pushImage(t, Artifact{Image: old}, host+"/f/tags:v1", host+"/f/tags:latest")
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/latest$`), Action: faultproxy.Action{Status: 400, Code: "DENIED"}})
+	img := randomImage(t, 1)
+	rep, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/tags:v1", host+"/f/tags:latest")}},
+		WithPushTransport(fastTransport()), WithPushJobs(1))
+	if err == nil || !strings.Contains(err.Error(), "tagging latest") || !strings.Contains(err.Error(), "(tags already changed: ["+host+"/f/tags:v1])") {
+		t.Fatalf("err = %v", err)
+	}
+	if rep == nil || len(rep.Artifacts[0].Tags) != 1 || rep.Artifacts[0].Tags[0].Status != TagMoved {
+		t.Fatalf("report: %+v", rep)
+	}
+	d, _ := img.Digest()
+	od, _ := old.Digest()
+	if checkRemote(t, host+"/f/tags:v1") != d || checkRemote(t, host+"/f/tags:latest") != od {
+		t.Error("tags do not point where the report says")
+	}
+}
