@@ -49,6 +49,9 @@ last. It prints the digest.`,
 			res, err := compose.Copy(ctx, src, dst, "", ropts,
 				compose.WithPushTransport(cfg), compose.WithPushJobs(jobs), compose.WithPushProgress(progress))
 			done()
+			if res != nil && res.Push != nil {
+				a.printTagReport(res.Push)
+			}
 			if err != nil {
 				return redacted(err, &f)
 			}

@@ -44,8 +44,6 @@ func eventLine(e compose.PushEvent) string {
 		return fmt.Sprintf("strata: %s: blob %s %s (%s)", e.Repo, short(e.Digest), e.Status, humanBytes(e.Size))
 	case e.Kind == "manifest":
 		return fmt.Sprintf("strata: %s: manifest %s %s", e.Repo, short(e.Digest), e.Status)
-	case e.Kind == "tag":
-		return fmt.Sprintf("strata: %s: tag %s", e.Tag, e.Status)
 	}
 	return ""
 }
@@ -84,6 +82,21 @@ func barProgress(out io.Writer) (func(compose.PushEvent), func()) {
 			mu.Unlock()
 			p.Wait()
 		}
+}
+
+// printTagReport writes one line per tag to stderr: created, moved (from
+// which digest) or unchanged.
+func (a *app) printTagReport(rep *compose.PushReport) {
+	for _, art := range rep.Artifacts {
+		for _, t := range art.Tags {
+			switch t.Status {
+			case compose.TagMoved:
+				fmt.Fprintf(a.stderr, "strata: %s: moved from %s to %s\n", t.Tag, short(t.Previous), short(t.Digest))
+			default:
+				fmt.Fprintf(a.stderr, "strata: %s: %s (%s)\n", t.Tag, t.Status, short(t.Digest))
+			}
+		}
+	}
 }
 
 // printPushSummary writes the blob counts to stderr.
