@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"io"
 	"log"
@@ -9,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,7 +34,9 @@ var registryScripts = []string{"push_", "registry_", "tags_", "inspect_", "delet
 //     $REGISTRY/fixtures/img:1 (linux/amd64, 2 layers);
 //   - FREEPORT is a free 127.0.0.1 port (for `strata registry serve`);
 //   - DISTRIBUTION, for scripts whose name contains "_distribution", is a
-//     docker-registry (distribution 2.8) with deletes enabled.
+//     docker-registry (distribution 2.8) with deletes enabled, holding the
+//     same fixture at $DISTRIBUTION/fixtures/img:1;
+//   - REPOROOT is the repository root (for image.yaml.example).
 func scriptSetup(e *testscript.Env) error {
 	name := strings.TrimPrefix(filepath.Base(e.WorkDir), "script-")
 	match := false
@@ -63,7 +67,15 @@ func scriptSetup(e *testscript.Env) error {
 	if strings.Contains(name, "_distribution") {
 		r := testregistry.Start(&scriptTB{e})
 		e.Setenv("DISTRIBUTION", r.Host)
+		if err := pushFixture(r.Host + "/fixtures/img:1"); err != nil {
+			return err
+		}
 	}
+	root, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		return err
+	}
+	e.Setenv("REPOROOT", root)
 	return nil
 }
 
@@ -94,6 +106,8 @@ func pushFixture(ref string) error {
 //
 //	waitfor HOST:PORT   wait (up to 20 s) until a registry answers /v2/
 //	digest REF VAR      set VAR to the digest REF resolves to
+//	treecmp DIR1 DIR2   compare two unpacked trees: paths, types, modes,
+//	                    file contents and link targets
 func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
 	return map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {
@@ -111,6 +125,7 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 			}
 			ts.Fatalf("nothing answered on %s", args[0])
 		},
+		"treecmp": treecmp,
 		"digest": func(ts *testscript.TestScript, neg bool, args []string) {
 			if len(args) != 2 {
 				ts.Fatalf("usage: digest REF VAR")
@@ -142,4 +157,63 @@ func (s *scriptTB) TempDir() string {
 		s.Fatalf("%v", err)
 	}
 	return d
+}
+
+// treecmp compares two directory trees.
+func treecmp(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: treecmp DIR1 DIR2")
+	}
+	a, b := walkTree(ts, ts.MkAbs(args[0])), walkTree(ts, ts.MkAbs(args[1]))
+	var diffs []string
+	for p, x := range a {
+		if y, ok := b[p]; !ok {
+			diffs = append(diffs, "only in "+args[0]+": "+p)
+		} else if x != y {
+			diffs = append(diffs, fmt.Sprintf("%s: %s vs %s", p, x, y))
+		}
+	}
+	for p := range b {
+		if _, ok := a[p]; !ok {
+			diffs = append(diffs, "only in "+args[1]+": "+p)
+		}
+	}
+	if neg != (len(diffs) > 0) {
+		if neg {
+			ts.Fatalf("trees are equal")
+		}
+		slices.Sort(diffs)
+		ts.Fatalf("trees differ:\n%s", strings.Join(diffs, "\n"))
+	}
+}
+
+// walkTree maps each path below root to "mode size sha256|target".
+func walkTree(ts *testscript.TestScript, root string) map[string]string {
+	out := map[string]string{}
+	err := filepath.WalkDir(root, func(p string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(root, p)
+		fi, err := os.Lstat(p)
+		if err != nil {
+			return err
+		}
+		desc := fi.Mode().String()
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0:
+			t, _ := os.Readlink(p)
+			desc += " -> " + t
+		case fi.Mode().IsRegular():
+			b, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			desc += fmt.Sprintf(" %x", sha256.Sum256(b))
+		}
+		out[rel] = desc
+		return nil
+	})
+	ts.Check(err)
+	return out
 }
