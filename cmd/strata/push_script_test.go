@@ -106,6 +106,7 @@ func pushFixture(ref string) error {
 //
 //	waitfor HOST:PORT   wait (up to 20 s) until a registry answers /v2/
 //	digest REF VAR      set VAR to the digest REF resolves to
+//	subst FILE VAR...   replace @VAR@ in FILE by the variable's value
 //	treecmp DIR1 DIR2   compare two unpacked trees: paths, types, modes,
 //	                    file contents and link targets
 func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []string) {
@@ -126,6 +127,19 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 			ts.Fatalf("nothing answered on %s", args[0])
 		},
 		"treecmp": treecmp,
+		"subst": func(ts *testscript.TestScript, neg bool, args []string) {
+			if len(args) < 2 {
+				ts.Fatalf("usage: subst FILE VAR...")
+			}
+			f := ts.MkAbs(args[0])
+			b, err := os.ReadFile(f)
+			ts.Check(err)
+			s := string(b)
+			for _, v := range args[1:] {
+				s = strings.ReplaceAll(s, "@"+v+"@", ts.Getenv(v))
+			}
+			ts.Check(os.WriteFile(f, []byte(s), 0o644))
+		},
 		"digest": func(ts *testscript.TestScript, neg bool, args []string) {
 			if len(args) != 2 {
 				ts.Fatalf("usage: digest REF VAR")
