@@ -16,9 +16,11 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/strata-build/strata/internal/testregistry"
@@ -79,11 +81,18 @@ func scriptSetup(e *testscript.Env) error {
 	return nil
 }
 
-// pushFixture pushes a small random linux/amd64 image to ref.
+// pushFixture pushes a small random OCI linux/amd64 image (two gzip
+// layers) to ref.
 func pushFixture(ref string) error {
-	img, err := random.Image(1024, 2)
-	if err != nil {
-		return err
+	img := mutate.ConfigMediaType(mutate.MediaType(empty.Image, types.OCIManifestSchema1), types.OCIConfigJSON)
+	for range 2 {
+		l, err := random.Layer(1024, types.OCILayer)
+		if err != nil {
+			return err
+		}
+		if img, err = mutate.AppendLayers(img, l); err != nil {
+			return err
+		}
 	}
 	cf, err := img.ConfigFile()
 	if err != nil {
