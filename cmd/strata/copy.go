@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -46,6 +47,7 @@ last. It prints the digest.`,
 				return err
 			}
 			progress, done := a.pushProgress(jsonOut)
+			start := time.Now()
 			res, err := compose.Copy(ctx, src, dst, "", ropts,
 				compose.WithPushTransport(cfg), compose.WithPushJobs(jobs), compose.WithPushProgress(progress))
 			done()
@@ -59,7 +61,7 @@ last. It prints the digest.`,
 				return writeJSONTo(a, res)
 			}
 			if res.Push != nil {
-				a.printPushSummary(res.Push)
+				a.printPushSummary(res.Push, time.Since(start))
 			}
 			fmt.Fprintln(a.stdout, res.Digest)
 			return nil

@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -99,10 +100,11 @@ func (a *app) printTagReport(rep *compose.PushReport) {
 	}
 }
 
-// printPushSummary writes the blob counts to stderr.
-func (a *app) printPushSummary(r *compose.PushReport) {
-	fmt.Fprintf(a.stderr, "strata: blobs: %d uploaded (%s), %d mounted, %d already there\n",
-		r.BlobsUploaded, humanBytes(r.BytesUploaded), r.BlobsMounted, r.BlobsSkipped)
+// printPushSummary writes the blob counts and how long the push (not the
+// build) took to stderr.
+func (a *app) printPushSummary(r *compose.PushReport, took time.Duration) {
+	fmt.Fprintf(a.stderr, "strata: blobs: %d uploaded (%s), %d mounted, %d already there; pushed in %.3f s\n",
+		r.BlobsUploaded, humanBytes(r.BytesUploaded), r.BlobsMounted, r.BlobsSkipped, took.Seconds())
 }
 
 func short(d string) string {
