@@ -51,7 +51,7 @@ func eventLine(e compose.PushEvent) string {
 
 // barProgress draws one bar per uploading blob.
 func barProgress(out io.Writer) (func(compose.PushEvent), func()) {
-	p := mpb.New(mpb.WithOutput(out), mpb.WithWidth(40))
+	p := mpb.New(mpb.WithOutput(out), mpb.WithWidth(40), mpb.WithAutoRefresh())
 	var mu sync.Mutex
 	bars := map[string]*mpb.Bar{}
 	return func(e compose.PushEvent) {
