@@ -151,3 +151,31 @@ func TestCLI_InsecureFlag(t *testing.T) {
 		t.Errorf("exit %d: %s", code, errOut)
 	}
 }
+
+// TestCLI_PartialPushThenRerun: a permanent 500 on the manifest PUT exits 1
+// with no tag; the rerun succeeds without uploading any blob again.
+func TestCLI_PartialPushThenRerun(t *testing.T) {
+	p, host := cliRegistry(t)
+	_, src := cliRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 500}})
+	code, _, errOut := runCLI(t, "copy", "--retry-backoff", "1ms", src+"/fixtures/img:1", host+"/part/app:v1")
+	if code != 1 || !strings.Contains(errOut, host+"/part/app: pushing manifest sha256:") {
+		t.Fatalf("exit %d:\n%s", code, errOut)
+	}
+	if n := p.Count("GET", `/manifests/v1$`, 200) + p.Count("PUT", `/manifests/v1$`, 0); n != 0 {
+		t.Errorf("the tag was touched %d times", n)
+	}
+	uploads := p.Count("PATCH", ``, 0)
+	p.Clear()
+	p.ResetLog()
+	code, out, errOut := runCLI(t, "copy", "--json", src+"/fixtures/img:1", host+"/part/app:v1")
+	if code != 0 {
+		t.Fatalf("rerun: exit %d:\n%s", code, errOut)
+	}
+	if n := p.Count("PATCH", ``, 0); n != 0 || uploads != 3 {
+		t.Errorf("first run uploaded %d blobs, the rerun %d more", uploads, n)
+	}
+	if !strings.Contains(out, `"blobsUploaded":0,"blobsMounted":0,"blobsSkipped":3`) || !strings.Contains(out, `"status":"created"`) {
+		t.Errorf("rerun report: %s", out)
+	}
+}

@@ -23,6 +23,7 @@ type registryFlags struct {
 	caFile         string
 	timeout        time.Duration
 	requestTimeout time.Duration
+	retryBackoff   time.Duration
 	debug          bool
 }
 
@@ -33,6 +34,7 @@ func (f *registryFlags) register(c *cobra.Command) {
 	fl.StringVar(&f.caFile, "ca-file", "", "trust the PEM certificates in `FILE` too")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up on the whole command after this long")
 	fl.DurationVar(&f.requestTimeout, "request-timeout", time.Minute, "give up on a request whose response has not started after this long")
+	fl.DurationVar(&f.retryBackoff, "retry-backoff", time.Second, "wait before the first retry of a failed request (tripled for the next; 3 attempts in all)")
 	fl.BoolVar(&f.debug, "debug", false, "log every HTTP request to stderr (credentials, tokens and signed URLs are redacted)")
 }
 
@@ -46,10 +48,14 @@ func (a *app) transportConfig(f *registryFlags) (compose.TransportConfig, error)
 		SkipTLSVerify:  f.skipVerify,
 		CAFile:         f.caFile,
 		RequestTimeout: f.requestTimeout,
+		Backoff:        f.retryBackoff,
 		UserAgent:      "strata",
 	}
 	if f.requestTimeout <= 0 {
 		return cfg, usagef("--request-timeout must be positive, got %s", f.requestTimeout)
+	}
+	if f.retryBackoff <= 0 {
+		return cfg, usagef("--retry-backoff must be positive, got %s", f.retryBackoff)
 	}
 	if f.timeout <= 0 {
 		return cfg, usagef("--timeout must be positive, got %s", f.timeout)
