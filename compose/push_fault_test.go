@@ -413,3 +413,26 @@ func TestFault_TagFailureReportsMovedTags(t *testing.T) {
 		t.Error("tags do not point where the report says")
 	}
 }
+
+// TestFault_TokenExpiry (F7): a 401 on one PATCH (an expired token) makes
+// the push fetch a new token and succeed.
+func TestFault_TokenExpiry(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.RequireAuth("alice", "pw", "TOKEN")
+	p.Add(&faultproxy.Rule{Method: "PATCH", Nth: 1, Action: faultproxy.Action{Status: 401, Code: "UNAUTHORIZED",
+		Headers: map[string]string{"WWW-Authenticate": `Bearer realm="http://` + host + `/token",service="faultproxy"`}}})
+	cfg := fastTransport()
+	cfg.Keychain = staticKeychain{"alice", "pw"}
+	img := randomImage(t, 2)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/tok:v1")}}, WithPushTransport(cfg)); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Count("GET", `^/token`, 200); n < 2 {
+		t.Errorf("%d token requests, want a refresh", n)
+	}
+	p.RequireAuth("", "", "")
+	d, _ := img.Digest()
+	if checkRemote(t, host+"/f/tok:v1") != d {
+		t.Error("wrong digest")
+	}
+}
