@@ -26,7 +26,7 @@ var offlineRegistry = &modconfig.LazyRegistry{New: func() (modconfig.CachedRegis
 func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(string) string) (*node, ErrorList) {
 	abs, err := filepath.Abs(target)
 	if err != nil {
-		return nil, ErrorList{{Pos: Position{File: display(target)}, Msg: err.Error()}}
+		return nil, ErrorList{{Pos: Position{File: target, Line: 1, Col: 1}, Msg: err.Error()}}
 	}
 	cfg := &load.Config{
 		Env:      []string{},
@@ -45,18 +45,18 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 	}
 	insts := load.Instances(args, cfg)
 	if len(insts) != 1 {
-		return nil, ErrorList{{Pos: Position{File: display(target)}, Msg: "want exactly one CUE package"}}
+		return nil, ErrorList{{Pos: Position{File: target, Line: 1, Col: 1}, Msg: "want exactly one CUE package"}}
 	}
 	inst := insts[0]
 	if inst.Err != nil {
-		return nil, cueErrors(inst.Err, display, "")
+		return nil, cueErrors(inst.Err, display, "", cue.Value{}, target)
 	}
 	v := c.ctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
-		return nil, cueErrors(err, display, "")
+		return nil, cueErrors(err, display, "", v, target)
 	}
 	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
-		return nil, cueErrors(err, display, "value is not concrete")
+		return nil, cueErrors(err, display, "value is not concrete", v, target)
 	}
 	own := map[string]bool{}
 	for _, f := range inst.Files {
@@ -174,7 +174,10 @@ func (w *cueWalker) walk(v cue.Value, path string, depth int) *node {
 // cueErrors maps CUE errors to strata errors: positions in the embedded
 // schema are dropped, the user's first position is kept and the CUE path
 // is rewritten in strata's notation.
-func cueErrors(err error, display func(string) string, incompletePrefix string) ErrorList {
+//
+// An error CUE reports without a position is placed at the value at its
+// path in v, or else at the start of the spec.
+func cueErrors(err error, display func(string) string, incompletePrefix string, v cue.Value, target string) ErrorList {
 	var out ErrorList
 	for _, e := range cueerrors.Errors(err) {
 		var pos Position
@@ -187,6 +190,15 @@ func cueErrors(err error, display func(string) string, incompletePrefix string) 
 			pos = Position{File: display(pp.Filename), Line: pp.Line, Col: pp.Column}
 			break
 		}
+		if pos.Line == 0 && v.Exists() && len(e.Path()) > 0 {
+			if p := v.LookupPath(cue.ParsePath(strings.Join(e.Path(), "."))).Pos(); p.IsValid() && p.Filename() != schemaFilename {
+				pp := p.Position()
+				pos = Position{File: display(pp.Filename), Line: pp.Line, Col: pp.Column}
+			}
+		}
+		if pos.Line == 0 {
+			pos = Position{File: target, Line: 1, Col: 1}
+		}
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
 		if incompletePrefix != "" && strings.HasPrefix(msg, "incomplete value") {
@@ -195,7 +207,7 @@ func cueErrors(err error, display func(string) string, incompletePrefix string) 
 		out = append(out, &Error{Pos: pos, Path: cuePath(e.Path()), Msg: msg})
 	}
 	if len(out) == 0 {
-		out = append(out, &Error{Msg: err.Error()})
+		out = append(out, &Error{Pos: Position{File: target, Line: 1, Col: 1}, Msg: err.Error()})
 	}
 	return out
 }

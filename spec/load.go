@@ -88,6 +88,7 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 		tree, errs = c.loadCUE(path, fi.IsDir(), data, display)
 	}
 	if tree == nil {
+		placeErrors(errs, &node{kind: kindMap}, path)
 		errs.Sort()
 		return nil, errs
 	}
@@ -109,10 +110,31 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 		}
 	}
 	if len(errs) > 0 {
+		placeErrors(errs, tree, path)
 		errs.Sort()
 		return nil, errs
 	}
 	return s, nil
+}
+
+// placeErrors gives every problem a position: its field's, the nearest
+// enclosing field's, or else the start of the spec file.
+func placeErrors(errs ErrorList, tree *node, file string) {
+	var positions map[string]Position
+	for _, e := range errs {
+		if e.Pos.Line > 0 {
+			continue
+		}
+		if positions == nil {
+			positions = map[string]Position{}
+			tree.record("", positions)
+		}
+		probe := &Spec{source: &Source{File: file, Positions: positions}}
+		e.Pos = probe.Pos(e.Path)
+		if e.Pos.Line == 0 {
+			e.Pos = Position{File: file, Line: 1, Col: 1}
+		}
+	}
 }
 
 // displayFunc maps file names in CUE positions to the names users see:
