@@ -14,8 +14,8 @@ import (
 // Validate checks (target paths, references, tags) are not in it.
 func JSONSchema() ([]byte, error) {
 	c := compiledSchema()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.acquire()
+	defer c.release()
 	expr, err := jsonschema.Generate(c.def, nil)
 	if err != nil {
 		return nil, fmt.Errorf("generating JSON Schema: %w", err)

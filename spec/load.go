@@ -65,6 +65,9 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 		return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("unknown spec format %q; want a .yaml, .yml or .cue file, or a CUE package directory", ext)}}
 	}
 	if !fi.IsDir() {
+		if !fi.Mode().IsRegular() {
+			return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: "not a regular file; want a spec file or a CUE package directory"}}
+		}
 		data, err = readCapped(path)
 		if err != nil {
 			var el ErrorList
@@ -76,8 +79,8 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 	}
 
 	c := compiledSchema()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.acquire()
+	defer c.release()
 	var (
 		tree *node
 		errs ErrorList
@@ -210,7 +213,7 @@ func checkDirSize(dir string) error {
 // check unifies the tree with the schema and decodes it. It reports
 // unknown and missing fields itself (with suggestions) and maps every other
 // CUE error to the field's position in the user's file. The caller holds
-// c.mu.
+// the schema (acquire).
 func (c *compiled) check(tree *node) (*Spec, ErrorList) {
 	var errs ErrorList
 	c.structure(tree, c.def, "", &errs)
