@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/token"
@@ -40,8 +41,18 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 		// lives in a CUE module; a lone file is loaded on its own. The
 		// bytes already read (and size-checked) are used via an overlay.
 		cfg.Dir = filepath.Dir(abs)
-		args = []string{abs}
-		cfg.Overlay = map[string]load.Source{abs: load.FromBytes(data)}
+		name := strings.TrimSuffix(abs, ".example") // image.cue.example loads as image.cue
+		args = []string{name}
+		cfg.Overlay = map[string]load.Source{name: load.FromBytes(data)}
+		if name != abs {
+			inner := display
+			display = func(f string) string {
+				if f == name {
+					return target
+				}
+				return inner(f)
+			}
+		}
 	}
 	insts := load.Instances(args, cfg)
 	if len(insts) != 1 {
@@ -93,6 +104,9 @@ func (w *cueWalker) pos(p token.Pos) Position {
 // own files (where the user set it) over one in an imported template.
 func (w *cueWalker) bestPos(v cue.Value) token.Pos {
 	p := v.Pos()
+	if f, ok := v.Source().(*ast.Field); ok && f.Value != nil && f.Value.Pos().IsValid() {
+		p = f.Value.Pos() // the value, not its label, as for YAML
+	}
 	if w.own[p.Filename()] {
 		return p
 	}
