@@ -36,7 +36,13 @@ type LoadOptions struct {
 func Load(path string, opts LoadOptions) (*Spec, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading spec %s: %w", path, err)
+		// A missing spec is the user's mistake, like a bad one (exit 2).
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		return nil, ErrorList{{Pos: Position{File: path}, Msg: "cannot read spec: " + msg}}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
