@@ -86,6 +86,11 @@ func parseBase(s string) (baseRef, error) {
 	if err != nil {
 		return baseRef{}, fmt.Errorf("base %q: not a valid image reference: %v", s, err)
 	}
+	// The explicit name (docker.io/library/…) goes into annotations, so it
+	// must be a valid reference too (it is longer: repository limits bite).
+	if _, err := name.ParseReference(baseName(ref)); err != nil {
+		return baseRef{}, fmt.Errorf("base %q: not a valid image reference once the registry is made explicit: %v", s, err)
+	}
 	return baseRef{kind: baseRegistry, ref: ref}, nil
 }
 
