@@ -125,6 +125,8 @@ func isArchiveName(file string) bool {
 }
 
 // resolveBase resolves base (a spec's base string) and narrows it to want.
+// Errors do not repeat the base string (callers wrap them with it); paths of
+// local bases are used as given (see baseRelativeTo).
 // Registry bases go to o.baseResolver when it is set, else to the registry
 // through o.remote, with manifests and blobs cached under o.cacheDir.
 //
@@ -139,21 +141,28 @@ func resolveBase(ctx context.Context, base string, want []spec.Platform, o *opti
 	if err != nil {
 		return nil, err
 	}
-	var rb *resolvedBase
 	switch b.kind {
 	case baseScratch:
-		rb = resolveScratch(want)
+		return resolveScratch(want), nil
 	case baseLayout:
-		rb, err = resolveLayout(b, want)
+		return resolveLayout(b, want)
 	case baseArchive:
-		rb, err = resolveArchive(ctx, b, want, o)
-	default:
-		rb, err = resolveRegistry(ctx, base, b.ref, want, o)
+		return resolveArchive(ctx, b, want, o)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("resolving base %s: %w", base, err)
+	return resolveRegistry(ctx, base, b.ref, want, o)
+}
+
+// baseRelativeTo returns base with the path of a local base (oci:,
+// docker-archive:) made absolute against dir, the spec file's directory, so
+// local bases are found wherever strata runs. Other bases are returned as
+// they are.
+func baseRelativeTo(base, dir string) string {
+	for _, prefix := range []string{ociPrefix, archivePrefix} {
+		if rest, ok := strings.CutPrefix(base, prefix); ok && rest != "" && !filepath.IsAbs(rest) {
+			return prefix + filepath.Join(dir, rest)
+		}
 	}
-	return rb, nil
+	return base
 }
 
 // resolveScratch returns an empty image per wanted platform.

@@ -69,7 +69,7 @@ func TestBaseRegistryIndexNarrowed(t *testing.T) {
 		t.Errorf("linux/arm: %+v, %v", rb, err)
 	}
 	_, err = resolveBase(ctx, base, []spec.Platform{plat(t, "linux/s390x")}, o)
-	want := "resolving base " + base + ": platform linux/s390x not available: the base has linux/amd64, linux/arm64, linux/arm/v7"
+	want := "platform linux/s390x not available: the base has linux/amd64, linux/arm64, linux/arm/v7"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant    %s", err, want)
 	}
