@@ -35,6 +35,7 @@ type baseFetcher struct {
 }
 
 // newBaseFetcher returns a fetcher for repo that uses ctx for every request.
+// With a zero repo it serves only what the cache holds.
 func newBaseFetcher(ctx context.Context, repo name.Repository, store *blobStore, o *options) *baseFetcher {
 	ropts := append(append([]remote.Option{}, o.remote...), remote.WithContext(ctx))
 	// One puller shares the ping and the auth token across every request.
@@ -93,6 +94,9 @@ func (f *baseFetcher) manifest(h v1.Hash) ([]byte, error) {
 	if f.checkCached(h) {
 		return os.ReadFile(f.store.path(h))
 	}
+	if f.repo.RepositoryStr() == "" {
+		return nil, fmt.Errorf("manifest %s is missing from the cache", h)
+	}
 	d, err := remote.Get(f.repo.Digest(h.String()), f.ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("fetching manifest %s: %w", h, err)
@@ -137,6 +141,9 @@ func (f *baseFetcher) blobPath(h v1.Hash) (string, error) {
 	defer f.lock(h)()
 	if f.checkCached(h) {
 		return f.store.path(h), nil
+	}
+	if f.repo.RepositoryStr() == "" {
+		return "", fmt.Errorf("blob %s is missing from the cache", h)
 	}
 	l, err := remote.Layer(f.repo.Digest(h.String()), f.ropts...)
 	if err != nil {

@@ -91,19 +91,6 @@ func tarballImage(a Artifact) (v1.Image, error) {
 	return nil, fmt.Errorf("a docker tarball holds one platform, but the image has %d (%s); build a single platform or write an OCI layout", len(imgs), strings.Join(plats, ", "))
 }
 
-// ctxWriter stops writing once ctx is done.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c *ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
-}
-
 // verifiedImage serves img's layers through readers that fail at EOF if the
 // bytes do not match the layer's digest and size.
 type verifiedImage struct {
