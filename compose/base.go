@@ -134,8 +134,11 @@ func isArchiveName(file string) bool {
 // configs are cached needs no request at all. A tag needs one HEAD request
 // (plus a GET when the manifest it names is not cached). When the registry
 // cannot be reached, a tag falls back to its last cached resolution with a
-// warning. Layer blobs are fetched lazily, once, on first Compressed() call,
-// using ctx, so ctx should live as long as the returned images are used.
+// warning. ctx governs resolution only. Layer blobs are fetched lazily, once,
+// on their first Compressed() call, after resolveBase has returned; those
+// requests use o.remote as given (so the context passed with
+// WithRemote(remote.WithContext(…)), if any), never ctx, which may be a
+// finished errgroup's by then.
 func resolveBase(ctx context.Context, base string, want []spec.Platform, o *options) (*resolvedBase, error) {
 	b, err := parseBase(base)
 	if err != nil {

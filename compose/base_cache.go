@@ -26,7 +26,12 @@ const maxSmallBlob = 16 << 20
 type baseFetcher struct {
 	repo   name.Repository
 	store  *blobStore
-	ropts  []remote.Option
+	ropts  []remote.Option // resolution: o.remote plus the resolve ctx
+	// layerOpts serve lazy layer fetches, which happen after resolveBase
+	// returns (v1.Layer has no context parameter): o.remote as given, so a
+	// remote.WithContext there (the CLI's root context) governs them, not
+	// the resolve ctx, which may be a finished errgroup's.
+	layerOpts []remote.Option
 	logger *slog.Logger
 
 	mu       sync.Mutex
@@ -43,7 +48,7 @@ func newBaseFetcher(ctx context.Context, repo name.Repository, store *blobStore,
 		ropts = append(ropts, remote.Reuse(p))
 	}
 	return &baseFetcher{
-		repo: repo, store: store, ropts: ropts, logger: o.logger,
+		repo: repo, store: store, ropts: ropts, layerOpts: o.remote, logger: o.logger,
 		verified: map[v1.Hash]bool{}, inflight: map[v1.Hash]*sync.Mutex{},
 	}
 }
@@ -90,6 +95,9 @@ func (f *baseFetcher) checkCached(h v1.Hash) bool {
 
 // manifest returns the bytes of the manifest with digest h.
 func (f *baseFetcher) manifest(h v1.Hash) ([]byte, error) {
+	if h.Algorithm != "sha256" {
+		return nil, fmt.Errorf("manifest %s: only sha256 digests are supported", h)
+	}
 	defer f.lock(h)()
 	if f.checkCached(h) {
 		return os.ReadFile(f.store.path(h))
@@ -109,7 +117,7 @@ func (f *baseFetcher) manifest(h v1.Hash) ([]byte, error) {
 
 // smallBlob returns the bytes of a small blob (a config) with digest h.
 func (f *baseFetcher) smallBlob(h v1.Hash) ([]byte, error) {
-	p, err := f.blobPath(h)
+	p, err := f.blobPath(h, f.ropts)
 	if err != nil {
 		return nil, err
 	}
@@ -136,8 +144,11 @@ func (f *baseFetcher) storeVerified(h v1.Hash, b []byte) error {
 }
 
 // blobPath returns the path of the verified cached blob h, fetching it from
-// the registry first if needed.
-func (f *baseFetcher) blobPath(h v1.Hash) (string, error) {
+// the registry with ropts first if needed.
+func (f *baseFetcher) blobPath(h v1.Hash, ropts []remote.Option) (string, error) {
+	if h.Algorithm != "sha256" {
+		return "", fmt.Errorf("blob %s: only sha256 digests are supported", h)
+	}
 	defer f.lock(h)()
 	if f.checkCached(h) {
 		return f.store.path(h), nil
@@ -145,7 +156,7 @@ func (f *baseFetcher) blobPath(h v1.Hash) (string, error) {
 	if f.repo.RepositoryStr() == "" {
 		return "", fmt.Errorf("blob %s is missing from the cache", h)
 	}
-	l, err := remote.Layer(f.repo.Digest(h.String()), f.ropts...)
+	l, err := remote.Layer(f.repo.Digest(h.String()), ropts...)
 	if err != nil {
 		return "", fmt.Errorf("fetching blob %s: %w", h, err)
 	}

@@ -247,3 +247,22 @@ func TestBaseRegistryResolver(t *testing.T) {
 		t.Errorf("%+v", rb)
 	}
 }
+
+// Layers are fetched after resolveBase returns; a resolve context that has
+// ended by then (an errgroup's, say) must not break them.
+func TestBaseRegistryLazyLayersOutliveResolveContext(t *testing.T) {
+	r := newTestRegistry(t)
+	img := testImage(t, plat(t, "linux/amd64"), 6, true)
+	d := r.push(t, "lazy:v1", img)
+	ctx, cancel := context.WithCancel(context.Background())
+	rb, err := resolveBase(ctx, r.host+"/lazy@"+d.String(), nil, r.options(t, "", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	before := r.tr.n.Load()
+	readAllLayers(t, rb.Platforms[0].Image)
+	if r.tr.n.Load() == before {
+		t.Error("layers were not fetched lazily")
+	}
+}
