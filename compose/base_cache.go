@@ -24,15 +24,15 @@ const maxSmallBlob = 16 << 20
 // once per process before it is trusted; a corrupt cached blob is removed and
 // fetched again.
 type baseFetcher struct {
-	repo   name.Repository
-	store  *blobStore
-	ropts  []remote.Option // resolution: o.remote plus the resolve ctx
+	repo  name.Repository
+	store *blobStore
+	ropts []remote.Option // resolution: o.remote plus the resolve ctx
 	// layerOpts serve lazy layer fetches, which happen after resolveBase
 	// returns (v1.Layer has no context parameter): o.remote as given, so a
 	// remote.WithContext there (the CLI's root context) governs them, not
 	// the resolve ctx, which may be a finished errgroup's.
 	layerOpts []remote.Option
-	logger *slog.Logger
+	logger    *slog.Logger
 
 	mu       sync.Mutex
 	verified map[v1.Hash]bool
