@@ -92,3 +92,52 @@ func crashWriter(t *testing.T, dir string) {
 		}
 	}
 }
+
+// What killed writers leave behind is removed by the next writer of the same
+// output once it is a day old; fresh temporary files (a live writer's) stay.
+func TestOutputStaleTemps(t *testing.T) {
+	parent := t.TempDir()
+	dir := filepath.Join(parent, "layout")
+	tarPath := filepath.Join(parent, "img.tar")
+	img := testImage(t, plat(t, "linux/amd64"), 70, true)
+	if err := writeLayout(context.Background(), dir, Artifact{Image: img}, "a"); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	mk := func(p string, dir bool, mtime time.Time) string {
+		if dir {
+			os.MkdirAll(filepath.Join(p, "blobs"), 0o755)
+		} else {
+			os.WriteFile(p, []byte("partial"), 0o644)
+		}
+		os.Chtimes(p, mtime, mtime)
+		return p
+	}
+	stale := []string{
+		mk(filepath.Join(parent, tempPrefix+"layout-123"), true, old),
+		mk(filepath.Join(dir, tempPrefix+"blob-456"), false, old),
+		mk(filepath.Join(dir, tempPrefix+"index.json-789"), false, old),
+		mk(filepath.Join(parent, tempPrefix+"img.tar-1"), false, old),
+	}
+	fresh := []string{
+		mk(filepath.Join(dir, tempPrefix+"blob-live"), false, time.Now()),
+		mk(filepath.Join(parent, tempPrefix+"other-1"), false, old), // another output's
+	}
+	if err := writeLayout(context.Background(), dir, Artifact{Image: img}, "b"); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeTarball(context.Background(), tarPath, Artifact{Image: img}, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range stale {
+		if _, err := os.Stat(p); err == nil {
+			t.Errorf("stale %s not removed", p)
+		}
+	}
+	for _, p := range fresh {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s removed: %v", p, err)
+		}
+	}
+	checkLayout(t, dir)
+}

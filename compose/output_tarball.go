@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -40,6 +42,7 @@ func writeTarballSeam(ctx context.Context, path string, a Artifact, refs []name.
 	if err != nil {
 		return fmt.Errorf("writing tarball %s: %w", path, err)
 	}
+	removeStaleTemps(filepath.Dir(path), tempPrefix+filepath.Base(path)+"-", time.Now())
 	vimg := &verifiedImage{Image: img}
 	m := map[name.Reference]v1.Image{}
 	for _, t := range refs {
