@@ -1,0 +1,112 @@
+package compose
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+
+	"github.com/strata-build/strata/spec"
+)
+
+// refNameAnnotation names an image in an OCI layout's index.json.
+const refNameAnnotation = "org.opencontainers.image.ref.name"
+
+// resolveLayout reads a base from an OCI image layout. The image is picked by
+// its ref name (tag), by digest, or is the layout's only image or index.
+func resolveLayout(b baseRef, want []spec.Platform) (*resolvedBase, error) {
+	if _, err := os.Stat(filepath.Join(b.dir, "index.json")); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("oci layout %s: no index.json (not an OCI image layout)", b.dir)
+		}
+		return nil, fmt.Errorf("oci layout %s: %w", b.dir, err)
+	}
+	idx, err := layout.ImageIndexFromPath(b.dir)
+	if err != nil {
+		return nil, fmt.Errorf("oci layout %s: %w", b.dir, err)
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return nil, fmt.Errorf("oci layout %s: reading index.json: %w", b.dir, err)
+	}
+	d, err := pickLayoutEntry(im.Manifests, b)
+	if err != nil {
+		return nil, fmt.Errorf("oci layout %s: %w", b.dir, err)
+	}
+	var plats []platformBase
+	if d.MediaType.IsIndex() {
+		child, err := idx.ImageIndex(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("oci layout %s: %w", b.dir, err)
+		}
+		plats, err = narrowIndex(child, want)
+		if err != nil {
+			return nil, fmt.Errorf("oci layout %s: %w", b.dir, err)
+		}
+	} else {
+		img, err := idx.Image(d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("oci layout %s: %w", b.dir, err)
+		}
+		plats, err = narrowImage(img, want)
+		if err != nil {
+			return nil, fmt.Errorf("oci layout %s: %w", b.dir, err)
+		}
+	}
+	return &resolvedBase{Platforms: plats}, nil
+}
+
+// pickLayoutEntry finds the index.json entry b names.
+func pickLayoutEntry(ds []v1.Descriptor, b baseRef) (v1.Descriptor, error) {
+	switch {
+	case b.dgst.Hex != "":
+		for _, d := range ds {
+			if d.Digest == b.dgst {
+				return d, nil
+			}
+		}
+		return v1.Descriptor{}, fmt.Errorf("no image with digest %s in index.json", b.dgst)
+	case b.tag != "":
+		var found []v1.Descriptor
+		for _, d := range ds {
+			if d.Annotations[refNameAnnotation] == b.tag {
+				found = append(found, d)
+			}
+		}
+		switch {
+		case len(found) == 0:
+			return v1.Descriptor{}, fmt.Errorf("no image tagged %q (tags: %s)", b.tag, layoutTags(ds))
+		case len(found) > 1 && found[0].Digest != found[1].Digest:
+			return v1.Descriptor{}, fmt.Errorf("tag %q names %d different images", b.tag, len(found))
+		}
+		return found[0], nil
+	}
+	switch len(ds) {
+	case 1:
+		return ds[0], nil
+	case 0:
+		return v1.Descriptor{}, errors.New("index.json lists no images")
+	}
+	return v1.Descriptor{}, fmt.Errorf("index.json lists %d images; name one with oci:DIR:tag or oci:DIR@digest (tags: %s)", len(ds), layoutTags(ds))
+}
+
+// layoutTags lists the ref names in ds, sorted, for messages.
+func layoutTags(ds []v1.Descriptor) string {
+	var tags []string
+	for _, d := range ds {
+		if t, ok := d.Annotations[refNameAnnotation]; ok {
+			tags = append(tags, t)
+		}
+	}
+	if len(tags) == 0 {
+		return "none"
+	}
+	sort.Strings(tags)
+	return strings.Join(tags, ", ")
+}
