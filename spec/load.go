@@ -29,10 +29,15 @@ type LoadOptions struct {
 }
 
 // Load reads the spec at path, expands ${VAR} references, checks it against
-// the schema, runs Validate and returns the spec. path is a .yaml or .yml
-// file (a trailing .example is ignored), a .cue file (loaded with the rest of its CUE module when it lives in
-// one, so it may import the module's packages) or a directory holding a CUE
-// package. A bad spec gives an ErrorList with every problem found.
+// the schema, runs Validate and returns the spec.
+//
+// path is a .yaml or .yml file, a .cue file, or a directory holding one CUE
+// package; a trailing ".example" is ignored (image.yaml.example is YAML). A
+// CUE file or package inside a CUE module (cue.mod/ in a parent directory)
+// may import the module's own packages; nothing is fetched from a registry.
+//
+// A bad or missing spec gives an ErrorList with every problem found, each
+// positioned in the user's files; other I/O failures are wrapped errors.
 func Load(path string, opts LoadOptions) (*Spec, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -84,16 +89,17 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 		}
 	}
 
-	c := compiledSchema()
-	c.acquire()
-	defer c.release()
 	var (
 		tree *node
 		errs ErrorList
 	)
 	if format == "yaml" {
 		tree, errs = parseYAML(path, data)
-	} else {
+	}
+	c := compiledSchema()
+	c.acquire()
+	defer c.release()
+	if format == "cue" {
 		tree, errs = c.loadCUE(path, fi.IsDir(), data, display)
 	}
 	if tree == nil {
