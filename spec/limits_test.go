@@ -40,10 +40,10 @@ func TestLoadLimits(t *testing.T) {
 		}
 	}
 	tests := map[string]string{
-		big:    big + ":1:1: spec is larger than 1048576 bytes; keep specs small",
-		fifo:   fifo + ":1:1: not a regular file; want a spec file or a CUE package directory",
-		empty:  empty + ":1:1: no .cue files in directory; want a CUE package directory or a .yaml, .yml or .cue file",
-		bigPkg: bigPkg + ":1:1: CUE package is larger than 1048576 bytes; keep specs small",
+		big:                                big + ":1:1: spec is larger than 1048576 bytes; keep specs small",
+		fifo:                               fifo + ":1:1: not a regular file; want a spec file or a CUE package directory",
+		empty:                              empty + ":1:1: no .cue files in directory; want a CUE package directory or a .yaml, .yml or .cue file",
+		bigPkg:                             bigPkg + ":1:1: CUE package is larger than 1048576 bytes; keep specs small",
 		filepath.Join(dir, "missing.yaml"): filepath.Join(dir, "missing.yaml") + ": cannot read spec: no such file or directory",
 	}
 	for path, want := range tests {
