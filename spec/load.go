@@ -280,6 +280,9 @@ func describeCUE(msg string, n *node, found bool) string {
 	case !found && (strings.Contains(msg, "incomplete") || strings.Contains(msg, "required")):
 		return "missing value"
 	case strings.Contains(msg, "mismatched types") || strings.HasPrefix(msg, "conflicting values"):
+		if n.kind == kindNull {
+			return "got no value (null)"
+		}
 		if n.kind == kindMap || n.kind == kindList {
 			return "got " + n.kind.describe()
 		}

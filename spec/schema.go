@@ -97,14 +97,22 @@ func child(sv cue.Value, seg string, isIndex bool) (cue.Value, bool) {
 	return sv.LookupPath(cue.MakePath(cue.AnyString)), true
 }
 
-// hint returns the @hint text of v, if any.
-func hint(v cue.Value) string {
+// hint returns the @hint text of v, if any: @hint("…") for the field
+// itself, or with elem, @hint(…, elem="…") for the field's list elements.
+func hint(v cue.Value, elem bool) string {
 	if !v.Exists() {
 		return ""
 	}
 	a := v.Attribute("hint")
 	if a.Err() != nil {
 		return ""
+	}
+	if elem {
+		h, found, err := a.Lookup(1, "elem")
+		if err != nil || !found {
+			return ""
+		}
+		return h
 	}
 	h, err := a.String(0)
 	if err != nil {
@@ -159,7 +167,7 @@ func (c *compiled) structure(n *node, sv cue.Value, path string, errs *ErrorList
 				if pos.Line == 0 {
 					pos = f.val.pos
 				}
-				*errs = append(*errs, &Error{Pos: pos, Path: fp, Msg: unknownField(f.key, names, hint(sv))})
+				*errs = append(*errs, &Error{Pos: pos, Path: fp, Msg: unknownField(f.key, names, hint(sv, false))})
 				continue
 			}
 			kept = append(kept, f)
@@ -170,7 +178,7 @@ func (c *compiled) structure(n *node, sv cue.Value, path string, errs *ErrorList
 			if n.lookup(r) == nil {
 				cv, _ := child(sv, r, false)
 				msg := "missing required field"
-				if h := hint(cv); h != "" {
+				if h := hint(cv, false); h != "" {
 					msg += "; " + h
 				}
 				*errs = append(*errs, &Error{Pos: n.pos, Path: joinKey(path, r), Msg: msg})
@@ -254,8 +262,13 @@ func (c *compiled) hintAt(tree *node, segs []string) string {
 		if !ok || !next.Exists() {
 			break
 		}
+		if isIndex {
+			if x := hint(sv, true); x != "" {
+				h = x
+			}
+		}
 		sv = next
-		if x := hint(sv); x != "" {
+		if x := hint(sv, false); x != "" {
 			h = x
 		}
 		if n != nil {
