@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
@@ -215,6 +216,14 @@ func cueErrors(err error, display func(string) string, incompletePrefix string, 
 		}
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
+		if full := e.Error(); strings.HasPrefix(full, msg+": ") {
+			// A wrapped cause, e.g. why an import failed, without the
+			// positions CUE puts in its text.
+			msg = cuePosRE.ReplaceAllString(full, "")
+		}
+		if strings.HasPrefix(msg, "import failed") {
+			msg += "; imports resolve inside your CUE module only and are never fetched; the strata schema needs no import (strata unifies your value with #Image)"
+		}
 		if incompletePrefix != "" && strings.HasPrefix(msg, "incomplete value") {
 			msg = incompletePrefix + " (" + strings.TrimPrefix(msg, "incomplete value ") + "); give it a concrete value"
 		}
@@ -225,6 +234,9 @@ func cueErrors(err error, display func(string) string, incompletePrefix string, 
 	}
 	return out
 }
+
+// cuePosRE matches a "FILE:LINE:COL: " prefix inside CUE's error text.
+var cuePosRE = regexp.MustCompile(`[^\s:]+:\d+:\d+: `)
 
 // cuePath renders CUE path segments in strata's notation: digits as list
 // indices, identifiers joined with dots, other keys as ["key"].

@@ -108,6 +108,20 @@ func TestJSONSchemaRejects(t *testing.T) {
 		`{"base": "scratch", "layers": [{"files": [{"src": "a", "dest": "/a", "mode": 493}]}]}`,
 		`{"base": "scratch", "platforms": ["Linux"]}`,
 		`{"base": "scratch", "config": {"env": {"1A": "x"}}}`,
+		`{"base": "scratch", "layers": [{"x-note": "only top-level x- keys are extensions"}]}`,
+	}
+	good := []string{
+		`{"base": "scratch"}`,
+		`{"base": "scratch", "x-defaults": {"mode": "0644"}}`,
+	}
+	for _, doc := range good {
+		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := sch.Validate(inst); err != nil {
+			t.Errorf("JSON Schema rejects %s: %v", doc, err)
+		}
 	}
 	for _, doc := range bad {
 		inst, err := jsonschema.UnmarshalJSON(strings.NewReader(doc))

@@ -227,6 +227,14 @@ func checkDirSize(dir string) error {
 // CUE error to the field's position in the user's file. The caller holds
 // the schema (acquire).
 func (c *compiled) check(tree *node) (*Spec, ErrorList) {
+	// Extension fields (x-…) are the user's, not part of the spec.
+	kept := tree.fields[:0]
+	for _, f := range tree.fields {
+		if !strings.HasPrefix(f.key, "x-") {
+			kept = append(kept, f)
+		}
+	}
+	tree.fields = kept
 	var errs ErrorList
 	c.structure(tree, c.def, "", &errs)
 	for _, e := range errs {

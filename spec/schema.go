@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -202,7 +203,11 @@ func unknownField(key string, names []string, h string) string {
 	}
 	sorted := append([]string(nil), names...)
 	sort.Strings(sorted)
-	return fmt.Sprintf("unknown field %q; valid fields: %s", key, strings.Join(sorted, ", "))
+	msg := fmt.Sprintf("unknown field %q; valid fields: %s", key, strings.Join(sorted, ", "))
+	if slices.Contains(names, "base") { // the top level
+		msg += ", or x-… for your own use (YAML anchors)"
+	}
+	return msg
 }
 
 // suggest returns the name closest to key by edit distance, if it is close.
@@ -251,6 +256,18 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// declares reports whether sv declares a field named key (rather than
+// allowing it through a pattern).
+func declares(sv cue.Value, key string) bool {
+	names, _ := declaredFields(sv)
+	for _, n := range names {
+		if n == key {
+			return true
+		}
+	}
+	return false
+}
+
 // hintAt returns the hint for the field at CUE path segs, from the nearest
 // enclosing schema field that has one.
 func (c *compiled) hintAt(tree *node, segs []string) string {
@@ -262,7 +279,7 @@ func (c *compiled) hintAt(tree *node, segs []string) string {
 		if !ok || !next.Exists() {
 			break
 		}
-		if isIndex {
+		if isIndex || !declares(sv, s) {
 			if x := hint(sv, true); x != "" {
 				h = x
 			}
