@@ -31,7 +31,7 @@ import (
 
 // distribution starts docker-registry behind a counting fault proxy and
 // returns the proxy and its host.
-func distribution(t *testing.T, opts ...testregistry.Option) (*faultproxy.Proxy, string) {
+func startDistribution(t *testing.T, opts ...testregistry.Option) (*faultproxy.Proxy, string) {
 	t.Helper()
 	r := testregistry.Start(t, opts...)
 	u, _ := url.Parse("http://" + r.Host)
@@ -41,8 +41,8 @@ func distribution(t *testing.T, opts ...testregistry.Option) (*faultproxy.Proxy,
 	return p, strings.TrimPrefix(s.URL, "http://")
 }
 
-// fileLayer makes a gzip OCI layer holding files (path → content), sorted.
-func fileLayer(t *testing.T, files map[string]string) v1.Layer {
+// tarLayerOf makes a gzip OCI layer holding files (path → content), sorted.
+func tarLayerOf(t *testing.T, files map[string]string) v1.Layer {
 	t.Helper()
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
@@ -64,8 +64,8 @@ func fileLayer(t *testing.T, files map[string]string) v1.Layer {
 	return l
 }
 
-// fileImage stacks layers into an OCI linux/amd64 image.
-func fileImage(t *testing.T, base v1.Image, layers ...v1.Layer) v1.Image {
+// imageOf stacks layers into an OCI linux/amd64 image.
+func imageOf(t *testing.T, base v1.Image, layers ...v1.Layer) v1.Image {
 	t.Helper()
 	if base == nil {
 		base = mutate.MediaType(empty.Image, types.OCIManifestSchema1)
@@ -88,7 +88,7 @@ func fileImage(t *testing.T, base v1.Image, layers ...v1.Layer) v1.Image {
 	return img
 }
 
-func lookTool(t *testing.T, name string) string {
+func needTool(t *testing.T, name string) string {
 	t.Helper()
 	p, err := exec.LookPath(name)
 	if err != nil {
@@ -101,12 +101,12 @@ func lookTool(t *testing.T, name string) string {
 // tags with semver fan-out, real cross-repo mounts of the base, a no-op
 // re-push, tags/inspect/copy/delete, and skopeo + umoci reading the result.
 func TestDistribution_EndToEnd(t *testing.T) {
-	p, host := distribution(t)
+	p, host := startDistribution(t)
 	ctx := context.Background()
-	base := fileImage(t, nil, fileLayer(t, map[string]string{"etc/os-release": "ID=test\n"}), fileLayer(t, map[string]string{"usr/share/www/index.html": "base\n"}))
-	pushImage(t, Artifact{Image: base}, host+"/lib/base:1")
+	base := imageOf(t, nil, tarLayerOf(t, map[string]string{"etc/os-release": "ID=test\n"}), tarLayerOf(t, map[string]string{"usr/share/www/index.html": "base\n"}))
+	pushTo(t, Artifact{Image: base}, host+"/lib/base:1")
 
-	app := fileImage(t, base, fileLayer(t, map[string]string{"usr/share/www/index.html": "app\n", "usr/share/www/css/site.css": "body{}\n"}))
+	app := imageOf(t, base, tarLayerOf(t, map[string]string{"usr/share/www/index.html": "app\n", "usr/share/www/css/site.css": "body{}\n"}))
 	appDigest, _ := app.Digest()
 	tags, err := ResolveTags(host+"/web/app", []string{"latest", "edge", "stable", "prod"}, "1.2.3")
 	if err != nil {
@@ -115,7 +115,7 @@ func TestDistribution_EndToEnd(t *testing.T) {
 	baseRepo, _ := name.NewRepository(host + "/lib/base")
 	req := []PushRequest{{Artifact: Artifact{Image: app}, Tags: tags, MountFrom: []name.Repository{baseRepo}}}
 	p.ResetLog()
-	rep, err := Push(ctx, req, WithPushTransport(fastTransport()))
+	rep, err := Push(ctx, req, WithPushTransport(fastRetries()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,14 +132,14 @@ func TestDistribution_EndToEnd(t *testing.T) {
 
 	// No-op re-push: nothing uploaded, counted at the registry.
 	p.ResetLog()
-	rep, err = Push(ctx, req, WithPushTransport(fastTransport()))
+	rep, err = Push(ctx, req, WithPushTransport(fastRetries()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if n := p.Count("PATCH", ``, 0) + p.Count("POST", ``, 0) + p.Count("PUT", ``, 0); n != 0 || rep.BlobsSkipped != 4 {
 		t.Errorf("re-push wrote %d times, skipped %d", n, rep.BlobsSkipped)
 	}
-	for tg, s := range tagStatuses(rep) {
+	for tg, s := range statusByTag(rep) {
 		if s != "unchanged" {
 			t.Errorf("%s %s", tg, s)
 		}
@@ -165,7 +165,7 @@ func TestDistribution_EndToEnd(t *testing.T) {
 	// skopeo copies it (re-hashing every blob) and umoci unpacks the tree.
 	dir := t.TempDir()
 	out := filepath.Join(dir, "oci")
-	cmd := exec.Command(lookTool(t, "skopeo"), "copy", "--src-tls-verify=false", "--preserve-digests", "docker://"+host+"/web/app:1.2.3", "oci:"+out+":v")
+	cmd := exec.Command(needTool(t, "skopeo"), "copy", "--src-tls-verify=false", "--preserve-digests", "docker://"+host+"/web/app:1.2.3", "oci:"+out+":v")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("skopeo: %v\n%s", err, b)
 	}
@@ -175,7 +175,7 @@ func TestDistribution_EndToEnd(t *testing.T) {
 		t.Fatalf("skopeo copy digest: %s (%v), want %s", b, err, appDigest)
 	}
 	bundle := filepath.Join(dir, "bundle")
-	cmd = exec.Command(lookTool(t, "umoci"), "unpack", "--rootless", "--image", out+":v", bundle)
+	cmd = exec.Command(needTool(t, "umoci"), "unpack", "--rootless", "--image", out+":v", bundle)
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("umoci: %v\n%s", err, b)
 	}
@@ -206,14 +206,14 @@ func TestDistribution_EndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	gz := plain + ".gz"
-	writeGzip(t, plain, gz)
+	gzipCopy(t, plain, gz)
 	for i, f := range []string{plain, gz} {
 		dst := host + "/archive/app:" + []string{"tar", "targz"}[i]
-		res, err := Copy(ctx, loc(t, "docker-archive:"+f), loc(t, dst), "", nil, WithPushTransport(fastTransport()))
+		res, err := Copy(ctx, mustLocation(t, "docker-archive:"+f), mustLocation(t, dst), "", nil, WithPushTransport(fastRetries()))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := checkRemote(t, dst); d.String() != res.Digest {
+		if d := validateRemote(t, dst); d.String() != res.Digest {
 			t.Errorf("%s: %s vs %s", f, d, res.Digest)
 		}
 	}
@@ -234,24 +234,24 @@ func TestDistribution_EndToEnd(t *testing.T) {
 // TestDistribution_DeleteRefused: a registry without deletes gets a clear
 // message.
 func TestDistribution_DeleteRefused(t *testing.T) {
-	_, host := distribution(t, testregistry.WithoutDeletes())
-	pushImage(t, Artifact{Image: randomImage(t, 1)}, host+"/nodel/app:v1")
+	_, host := startDistribution(t, testregistry.WithoutDeletes())
+	pushTo(t, Artifact{Image: randomLinuxImage(t, 1)}, host+"/nodel/app:v1")
 	ref, _ := name.ParseReference(host + "/nodel/app:v1")
 	_, err := Delete(context.Background(), ref)
 	if !errors.Is(err, ErrDeleteRefused) || !strings.Contains(err.Error(), "enable deletes on the registry") {
 		t.Fatalf("err = %v", err)
 	}
-	checkRemote(t, host+"/nodel/app:v1")
+	validateRemote(t, host+"/nodel/app:v1")
 }
 
 // TestDistribution_PartialPushThenRerun: as the in-process F5, against the
 // stricter registry.
 func TestDistribution_PartialPushThenRerun(t *testing.T) {
-	p, host := distribution(t)
+	p, host := startDistribution(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 500}})
-	img := randomImage(t, 2)
-	req := []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/part/app:v1")}}
-	if _, err := Push(context.Background(), req, WithPushTransport(fastTransport())); err == nil {
+	img := randomLinuxImage(t, 2)
+	req := []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/part/app:v1")}}
+	if _, err := Push(context.Background(), req, WithPushTransport(fastRetries())); err == nil {
 		t.Fatal("push succeeded through a permanent 500")
 	}
 	ref, _ := name.NewTag(host + "/part/app:v1")
@@ -260,14 +260,14 @@ func TestDistribution_PartialPushThenRerun(t *testing.T) {
 	}
 	p.Clear()
 	p.ResetLog()
-	if _, err := Push(context.Background(), req, WithPushTransport(fastTransport())); err != nil {
+	if _, err := Push(context.Background(), req, WithPushTransport(fastRetries())); err != nil {
 		t.Fatal(err)
 	}
 	if n := p.Count("PATCH", ``, 0); n != 0 {
 		t.Errorf("re-run uploaded %d blobs again", n)
 	}
 	d, _ := img.Digest()
-	if checkRemote(t, host+"/part/app:v1") != d {
+	if validateRemote(t, host+"/part/app:v1") != d {
 		t.Error("wrong digest")
 	}
 }

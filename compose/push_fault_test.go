@@ -52,13 +52,13 @@ func TestFault_5xxEachStep(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", st.name, code), func(t *testing.T) {
 				p, host := pushRegistry(t)
 				p.Add(&faultproxy.Rule{Method: st.method, Path: faultproxy.PathRe(st.path), Nth: 1, Action: faultproxy.Action{Status: code}})
-				img := randomImage(t, 2)
-				_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/app:v1")}}, WithPushTransport(fastTransport()))
+				img := randomLinuxImage(t, 2)
+				_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/f/app:v1")}}, WithPushTransport(fastRetries()))
 				if err != nil {
 					t.Fatal(err)
 				}
 				d, _ := img.Digest()
-				if got := checkRemote(t, host+"/f/app:v1"); got != d {
+				if got := validateRemote(t, host+"/f/app:v1"); got != d {
 					t.Fatalf("digest %s, want %s", got, d)
 				}
 				if n := p.Count(st.method, st.path, code); n != 1 {
@@ -82,12 +82,12 @@ func TestFault_ResetMidPatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rep, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/reset:v1")}}, WithPushTransport(fastTransport()))
+	rep, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/f/reset:v1")}}, WithPushTransport(fastRetries()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	d, _ := img.Digest()
-	if got := checkRemote(t, host+"/f/reset:v1"); got != d {
+	if got := validateRemote(t, host+"/f/reset:v1"); got != d {
 		t.Fatalf("digest %s, want %s", got, d)
 	}
 	if rep.BlobsUploaded != 3 {
@@ -106,8 +106,8 @@ func TestFault_ResetMidPatch(t *testing.T) {
 func TestFault_429RetryAfter(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "POST", Nth: 1, Action: faultproxy.Action{Status: 429, Code: "TOOMANYREQUESTS", Headers: map[string]string{"Retry-After": "2"}}})
-	img := randomImage(t, 1)
-	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/rl:v1")}}, WithPushTransport(fastTransport()), WithPushJobs(1)); err != nil {
+	img := randomLinuxImage(t, 1)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/f/rl:v1")}}, WithPushTransport(fastRetries()), WithPushJobs(1)); err != nil {
 		t.Fatal(err)
 	}
 	// With one job, the POST after the 429 is its retry.
@@ -139,7 +139,7 @@ func TestFault_429RetryAfter(t *testing.T) {
 func TestFault_429Forever(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "POST", Action: faultproxy.Action{Status: 429, Code: "TOOMANYREQUESTS", Headers: map[string]string{"Retry-After": "0"}}})
-	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomImage(t, 1)}, Tags: mustTags(t, host+"/f/rl:v1")}}, WithPushTransport(fastTransport()), WithPushJobs(1))
+	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/rl:v1")}}, WithPushTransport(fastRetries()), WithPushJobs(1))
 	if err == nil || !strings.Contains(err.Error(), "rate limited by "+host) || !strings.Contains(err.Error(), host+"/f/rl: starting upload of blob sha256:") {
 		t.Fatalf("err = %v", err)
 	}
@@ -152,7 +152,7 @@ func TestFault_429Forever(t *testing.T) {
 func TestFault_NonRetryable(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 400, Code: "MANIFEST_INVALID"}})
-	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomImage(t, 1)}, Tags: mustTags(t, host+"/f/bad:v1")}}, WithPushTransport(fastTransport()))
+	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/bad:v1")}}, WithPushTransport(fastRetries()))
 	if err == nil || !strings.Contains(err.Error(), host+"/f/bad: pushing manifest sha256:") || !strings.Contains(err.Error(), "MANIFEST_INVALID") {
 		t.Fatalf("err = %v", err)
 	}
@@ -166,9 +166,9 @@ func TestFault_NonRetryable(t *testing.T) {
 func TestFault_PartialPushThenRerun(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 500}})
-	img := randomImage(t, 3)
-	req := []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/part:v1", host+"/f/part:latest")}}
-	if _, err := Push(context.Background(), req, WithPushTransport(fastTransport())); err == nil {
+	img := randomLinuxImage(t, 3)
+	req := []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/f/part:v1", host+"/f/part:latest")}}
+	if _, err := Push(context.Background(), req, WithPushTransport(fastRetries())); err == nil {
 		t.Fatal("push succeeded through a permanent 500")
 	}
 	for _, tg := range []string{"v1", "latest"} {
@@ -182,7 +182,7 @@ func TestFault_PartialPushThenRerun(t *testing.T) {
 	}
 	p.Clear()
 	p.ResetLog()
-	rep, err := Push(context.Background(), req, WithPushTransport(fastTransport()))
+	rep, err := Push(context.Background(), req, WithPushTransport(fastRetries()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -193,7 +193,7 @@ func TestFault_PartialPushThenRerun(t *testing.T) {
 		t.Errorf("re-run report: up %d skipped %d", rep.BlobsUploaded, rep.BlobsSkipped)
 	}
 	d, _ := img.Digest()
-	if got := checkRemote(t, host+"/f/part:latest"); got != d {
+	if got := validateRemote(t, host+"/f/part:latest"); got != d {
 		t.Errorf("latest = %s", got)
 	}
 }
@@ -205,9 +205,9 @@ func TestFault_Hang(t *testing.T) {
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Hang: true}})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 	defer cancel()
-	cfg := fastTransport()
+	cfg := fastRetries()
 	cfg.RequestTimeout = time.Minute
-	_, err := Push(ctx, []PushRequest{{Artifact: Artifact{Image: randomImage(t, 1)}, Tags: mustTags(t, host+"/f/hang:v1")}}, WithPushTransport(cfg))
+	_, err := Push(ctx, []PushRequest{{Artifact: Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/hang:v1")}}, WithPushTransport(cfg))
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
@@ -222,9 +222,9 @@ func TestFault_Hang(t *testing.T) {
 func TestFault_RequestTimeout(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Hang: true}})
-	cfg := fastTransport()
+	cfg := fastRetries()
 	cfg.RequestTimeout = 200 * time.Millisecond
-	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomImage(t, 1)}, Tags: mustTags(t, host+"/f/hang:v1")}}, WithPushTransport(cfg))
+	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/hang:v1")}}, WithPushTransport(cfg))
 	if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
 		t.Fatalf("err = %v", err)
 	}
@@ -254,7 +254,7 @@ func TestFault_HostileLocation(t *testing.T) {
 		i := strings.Index(l, "/v2/")
 		return "http://127.0.0.2:" + port + l[i:]
 	})
-	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomImage(t, 1)}, Tags: mustTags(t, host+"/f/ssrf:v1")}}, WithPushTransport(fastTransport()))
+	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/ssrf:v1")}}, WithPushTransport(fastRetries()))
 	if err == nil || !strings.Contains(err.Error(), "refusing location on another host 127.0.0.2") {
 		t.Fatalf("err = %v", err)
 	}
@@ -263,10 +263,10 @@ func TestFault_HostileLocation(t *testing.T) {
 	}
 }
 
-// spy records requests and never dials.
-type spy struct{ urls []string }
+// spyTransport records requests and never dials.
+type spyTransport struct{ urls []string }
 
-func (s *spy) RoundTrip(r *http.Request) (*http.Response, error) {
+func (s *spyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	s.urls = append(s.urls, r.URL.String())
 	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r, Header: http.Header{}}, nil
 }
@@ -292,7 +292,7 @@ func TestFault_InsecureGate(t *testing.T) {
 		{"http://10.1.2.3:5000/v2/", []string{"10.1.2.4"}, false},
 		{"https://10.1.2.3:5000/v2/", nil, true},
 	} {
-		s := &spy{}
+		s := &spyTransport{}
 		rt, err := NewTransport(TransportConfig{Base: s, InsecureRegistries: tc.insecure})
 		if err != nil {
 			t.Fatal(err)
@@ -308,10 +308,10 @@ func TestFault_InsecureGate(t *testing.T) {
 	}
 }
 
-// staticKeychain answers every registry with one username and password.
-type staticKeychain struct{ user, pass string }
+// userPassKeychain answers every registry with one username and password.
+type userPassKeychain struct{ user, pass string }
 
-func (k staticKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+func (k userPassKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
 	return authn.FromConfig(authn.AuthConfig{Username: k.user, Password: k.pass}), nil
 }
 
@@ -328,16 +328,16 @@ func TestFault_NoSecretLeak(t *testing.T) {
 		return l + sep + "X-Amz-Signature=SEKRET&token=SEKRET"
 	})
 	var logBuf bytes.Buffer
-	cfg := fastTransport()
-	cfg.Keychain = staticKeychain{"alice", "PASSWORDSEKRET"}
+	cfg := fastRetries()
+	cfg.Keychain = userPassKeychain{"alice", "PASSWORDSEKRET"}
 	cfg.Logger = slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	img := randomImage(t, 1)
-	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/auth:v1")}}, WithPushTransport(cfg)); err != nil {
+	img := randomLinuxImage(t, 1)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/f/auth:v1")}}, WithPushTransport(cfg)); err != nil {
 		t.Fatal(err)
 	}
 	// A failing PATCH puts the signed URL into an error.
 	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Status: 400, Code: "BLOB_UPLOAD_UNKNOWN"}})
-	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomImage(t, 1)}, Tags: mustTags(t, host+"/f/auth:v2")}}, WithPushTransport(cfg))
+	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/auth:v2")}}, WithPushTransport(cfg))
 	if err == nil {
 		t.Fatal("push through a failing PATCH succeeded")
 	}
@@ -370,20 +370,20 @@ func TestFault_TLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644)
-	img := randomImage(t, 1)
+	img := randomLinuxImage(t, 1)
 	push := func(cfg TransportConfig) error {
-		_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/tls/app:v1")}}, WithPushTransport(cfg))
+		_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/tls/app:v1")}}, WithPushTransport(cfg))
 		return err
 	}
-	if err := push(fastTransport()); err == nil || !strings.Contains(err.Error(), "certificate") {
+	if err := push(fastRetries()); err == nil || !strings.Contains(err.Error(), "certificate") {
 		t.Errorf("unknown CA: err = %v", err)
 	}
-	cfg := fastTransport()
+	cfg := fastRetries()
 	cfg.CAFile = caFile
 	if err := push(cfg); err != nil {
 		t.Errorf("with CA file: %v", err)
 	}
-	cfg = fastTransport()
+	cfg = fastRetries()
 	cfg.SkipTLSVerify = []string{host}
 	if err := push(cfg); err != nil {
 		t.Errorf("with skip-verify: %v", err)
@@ -395,12 +395,12 @@ func TestFault_TLS(t *testing.T) {
 // resolves to a complete image.
 func TestFault_TagFailureReportsMovedTags(t *testing.T) {
 	p, host := pushRegistry(t)
-	old := randomImage(t, 1)
-	pushImage(t, Artifact{Image: old}, host+"/f/tags:v1", host+"/f/tags:latest")
+	old := randomLinuxImage(t, 1)
+	pushTo(t, Artifact{Image: old}, host+"/f/tags:v1", host+"/f/tags:latest")
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/latest$`), Action: faultproxy.Action{Status: 400, Code: "DENIED"}})
-	img := randomImage(t, 1)
-	rep, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/tags:v1", host+"/f/tags:latest")}},
-		WithPushTransport(fastTransport()), WithPushJobs(1))
+	img := randomLinuxImage(t, 1)
+	rep, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/f/tags:v1", host+"/f/tags:latest")}},
+		WithPushTransport(fastRetries()), WithPushJobs(1))
 	if err == nil || !strings.Contains(err.Error(), "tagging latest") || !strings.Contains(err.Error(), "(tags already changed: ["+host+"/f/tags:v1])") {
 		t.Fatalf("err = %v", err)
 	}
@@ -409,7 +409,7 @@ func TestFault_TagFailureReportsMovedTags(t *testing.T) {
 	}
 	d, _ := img.Digest()
 	od, _ := old.Digest()
-	if checkRemote(t, host+"/f/tags:v1") != d || checkRemote(t, host+"/f/tags:latest") != od {
+	if validateRemote(t, host+"/f/tags:v1") != d || validateRemote(t, host+"/f/tags:latest") != od {
 		t.Error("tags do not point where the report says")
 	}
 }
@@ -421,10 +421,10 @@ func TestFault_TokenExpiry(t *testing.T) {
 	p.RequireAuth("alice", "pw", "TOKEN")
 	p.Add(&faultproxy.Rule{Method: "PATCH", Nth: 1, Action: faultproxy.Action{Status: 401, Code: "UNAUTHORIZED",
 		Headers: map[string]string{"WWW-Authenticate": `Bearer realm="http://` + host + `/token",service="faultproxy"`}}})
-	cfg := fastTransport()
-	cfg.Keychain = staticKeychain{"alice", "pw"}
-	img := randomImage(t, 2)
-	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/f/tok:v1")}}, WithPushTransport(cfg)); err != nil {
+	cfg := fastRetries()
+	cfg.Keychain = userPassKeychain{"alice", "pw"}
+	img := randomLinuxImage(t, 2)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/f/tok:v1")}}, WithPushTransport(cfg)); err != nil {
 		t.Fatal(err)
 	}
 	if n := p.Count("GET", `^/token`, 200); n < 2 {
@@ -432,7 +432,7 @@ func TestFault_TokenExpiry(t *testing.T) {
 	}
 	p.RequireAuth("", "", "")
 	d, _ := img.Digest()
-	if checkRemote(t, host+"/f/tok:v1") != d {
+	if validateRemote(t, host+"/f/tok:v1") != d {
 		t.Error("wrong digest")
 	}
 }

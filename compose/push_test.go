@@ -31,12 +31,12 @@ func pushRegistry(t *testing.T) (*faultproxy.Proxy, string) {
 	return p, strings.TrimPrefix(s.URL, "http://")
 }
 
-// fastTransport retries after milliseconds, not seconds.
-func fastTransport() TransportConfig {
+// fastRetries retries after milliseconds, not seconds.
+func fastRetries() TransportConfig {
 	return TransportConfig{Backoff: time.Millisecond, RequestTimeout: 5 * time.Second}
 }
 
-func mustTags(t *testing.T, refs ...string) []name.Tag {
+func tagsOf(t *testing.T, refs ...string) []name.Tag {
 	t.Helper()
 	var out []name.Tag
 	for _, r := range refs {
@@ -49,7 +49,7 @@ func mustTags(t *testing.T, refs ...string) []name.Tag {
 	return out
 }
 
-func randomImage(t *testing.T, layers int) v1.Image {
+func randomLinuxImage(t *testing.T, layers int) v1.Image {
 	t.Helper()
 	img, err := random.Image(2048, int64(layers))
 	if err != nil {
@@ -68,9 +68,9 @@ func randomImage(t *testing.T, layers int) v1.Image {
 	return img
 }
 
-// checkRemote validates the image or index a tag points at and returns its
+// validateRemote validates the image or index a tag points at and returns its
 // digest.
-func checkRemote(t *testing.T, ref string) v1.Hash {
+func validateRemote(t *testing.T, ref string) v1.Hash {
 	t.Helper()
 	r, err := name.ParseReference(ref)
 	if err != nil {
@@ -100,7 +100,7 @@ func checkRemote(t *testing.T, ref string) v1.Hash {
 	return desc.Digest
 }
 
-func tagStatuses(r *PushReport) map[string]string {
+func statusByTag(r *PushReport) map[string]string {
 	m := map[string]string{}
 	for _, a := range r.Artifacts {
 		for _, t := range a.Tags {
@@ -113,7 +113,7 @@ func tagStatuses(r *PushReport) map[string]string {
 func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 	p, host := pushRegistry(t)
 	ctx := context.Background()
-	img := randomImage(t, 3)
+	img := randomLinuxImage(t, 3)
 	d, _ := img.Digest()
 	tags, err := ResolveTags(host+"/demo/app", []string{"latest", "edge"}, "2.1.106")
 	if err != nil {
@@ -122,7 +122,7 @@ func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 	if len(tags) != 5 {
 		t.Fatalf("tags = %v", tags)
 	}
-	rep, err := Push(ctx, []PushRequest{{Artifact: Artifact{Image: img}, Tags: tags}}, WithPushTransport(fastTransport()))
+	rep, err := Push(ctx, []PushRequest{{Artifact: Artifact{Image: img}, Tags: tags}}, WithPushTransport(fastRetries()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -135,10 +135,10 @@ func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 	}
 	for _, tg := range []string{"latest", "edge", "2.1.106", "2.1", "2"} {
 		ref := host + "/demo/app:" + tg
-		if got := checkRemote(t, ref); got != d {
+		if got := validateRemote(t, ref); got != d {
 			t.Errorf("%s = %s, want %s", tg, got, d)
 		}
-		if s := tagStatuses(rep)[ref]; s != "created" {
+		if s := statusByTag(rep)[ref]; s != "created" {
 			t.Errorf("%s status %q, want created", tg, s)
 		}
 	}
@@ -148,7 +148,7 @@ func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 
 	// A second push uploads nothing and changes no tag.
 	p.ResetLog()
-	rep, err = Push(ctx, []PushRequest{{Artifact: Artifact{Image: img}, Tags: tags}}, WithPushTransport(fastTransport()))
+	rep, err = Push(ctx, []PushRequest{{Artifact: Artifact{Image: img}, Tags: tags}}, WithPushTransport(fastRetries()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,16 +158,16 @@ func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 	if n := p.Count("PATCH", ``, 0) + p.Count("POST", ``, 0) + p.Count("PUT", ``, 0); n != 0 {
 		t.Errorf("no-op push wrote %d times: %+v", n, p.Log())
 	}
-	for tg, s := range tagStatuses(rep) {
+	for tg, s := range statusByTag(rep) {
 		if s != "unchanged" {
 			t.Errorf("%s: %s, want unchanged", tg, s)
 		}
 	}
 
 	// Moving one tag reports the previous digest.
-	img2 := randomImage(t, 1)
+	img2 := randomLinuxImage(t, 1)
 	d2, _ := img2.Digest()
-	rep, err = Push(ctx, []PushRequest{{Artifact: Artifact{Image: img2}, Tags: mustTags(t, host+"/demo/app:latest")}}, WithPushTransport(fastTransport()))
+	rep, err = Push(ctx, []PushRequest{{Artifact: Artifact{Image: img2}, Tags: tagsOf(t, host+"/demo/app:latest")}}, WithPushTransport(fastRetries()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +175,7 @@ func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 	if tr.Status != TagMoved || tr.Previous != d.String() || tr.Digest != d2.String() {
 		t.Errorf("moved tag: %+v", tr)
 	}
-	if got := checkRemote(t, host+"/demo/app:latest"); got != d2 {
+	if got := validateRemote(t, host+"/demo/app:latest"); got != d2 {
 		t.Errorf("latest = %s, want %s", got, d2)
 	}
 }
@@ -189,18 +189,18 @@ func TestPush_Order(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := randomImage(t, 2)
+	img := randomLinuxImage(t, 2)
 	reqs := []PushRequest{
-		{Artifact: Artifact{Index: idx}, Tags: mustTags(t, host+"/o/multi:v1", host+"/o/multi:latest")},
-		{Artifact: Artifact{Image: img}, Tags: mustTags(t, host+"/o/single:v1")},
+		{Artifact: Artifact{Index: idx}, Tags: tagsOf(t, host+"/o/multi:v1", host+"/o/multi:latest")},
+		{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/o/single:v1")},
 	}
-	_, err = Push(context.Background(), reqs, WithPushTransport(fastTransport()), WithPushJobs(3))
+	_, err = Push(context.Background(), reqs, WithPushTransport(fastRetries()), WithPushJobs(3))
 	if err != nil {
 		t.Fatal(err)
 	}
 	idxDigest, _ := idx.Digest()
-	checkRemote(t, host+"/o/multi:v1")
-	checkRemote(t, host+"/o/single:v1")
+	validateRemote(t, host+"/o/multi:v1")
+	validateRemote(t, host+"/o/single:v1")
 
 	lastBlob, firstManifest, lastChild, indexPut, lastManifest, firstTag := -1, -1, -1, -1, -1, -1
 	for i, e := range p.Log() {
@@ -240,9 +240,9 @@ func TestPush_Order(t *testing.T) {
 func TestPush_MountFromBase(t *testing.T) {
 	p, host := pushRegistry(t)
 	ctx := context.Background()
-	base := randomImage(t, 2)
+	base := randomLinuxImage(t, 2)
 	baseRepo, _ := name.NewRepository(host + "/lib/base")
-	if _, err := Push(ctx, []PushRequest{{Artifact: Artifact{Image: base}, Tags: mustTags(t, host+"/lib/base:1")}}, WithPushTransport(fastTransport())); err != nil {
+	if _, err := Push(ctx, []PushRequest{{Artifact: Artifact{Image: base}, Tags: tagsOf(t, host+"/lib/base:1")}}, WithPushTransport(fastRetries())); err != nil {
 		t.Fatal(err)
 	}
 	add, err := random.Layer(1024, "application/vnd.oci.image.layer.v1.tar+gzip")
@@ -254,7 +254,7 @@ func TestPush_MountFromBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	p.ResetLog()
-	rep, err := Push(ctx, []PushRequest{{Artifact: Artifact{Image: app}, Tags: mustTags(t, host+"/team/app:1"), MountFrom: []name.Repository{baseRepo}}}, WithPushTransport(fastTransport()))
+	rep, err := Push(ctx, []PushRequest{{Artifact: Artifact{Image: app}, Tags: tagsOf(t, host+"/team/app:1"), MountFrom: []name.Repository{baseRepo}}}, WithPushTransport(fastRetries()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -267,7 +267,7 @@ func TestPush_MountFromBase(t *testing.T) {
 	if got := p.Count("PATCH", ``, 0); got != 2 {
 		t.Errorf("registry saw %d PATCHes, want 2", got)
 	}
-	checkRemote(t, host+"/team/app:1")
+	validateRemote(t, host+"/team/app:1")
 }
 
 // TestPush_SharedBlobsOncePerRegistry pushes 20 images sharing a base to 5
@@ -275,7 +275,7 @@ func TestPush_MountFromBase(t *testing.T) {
 // repositories get it by mount.
 func TestPush_SharedBlobsOncePerRegistry(t *testing.T) {
 	p, host := pushRegistry(t)
-	base := randomImage(t, 2)
+	base := randomLinuxImage(t, 2)
 	var reqs []PushRequest
 	for i := range 20 {
 		l, err := random.Layer(512, "application/vnd.oci.image.layer.v1.tar+gzip")
@@ -287,9 +287,9 @@ func TestPush_SharedBlobsOncePerRegistry(t *testing.T) {
 			t.Fatal(err)
 		}
 		repo := host + "/svc/r" + string(rune('a'+i%5))
-		reqs = append(reqs, PushRequest{Artifact: Artifact{Image: img}, Tags: mustTags(t, repo+":s"+string(rune('a'+i)))})
+		reqs = append(reqs, PushRequest{Artifact: Artifact{Image: img}, Tags: tagsOf(t, repo+":s"+string(rune('a'+i)))})
 	}
-	rep, err := Push(context.Background(), reqs, WithPushTransport(fastTransport()), WithPushJobs(8))
+	rep, err := Push(context.Background(), reqs, WithPushTransport(fastRetries()), WithPushJobs(8))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -302,18 +302,18 @@ func TestPush_SharedBlobsOncePerRegistry(t *testing.T) {
 		t.Errorf("report: up %d mounted %d skipped %d", rep.BlobsUploaded, rep.BlobsMounted, rep.BlobsSkipped)
 	}
 	for _, r := range reqs {
-		checkRemote(t, r.Tags[0].String())
+		validateRemote(t, r.Tags[0].String())
 	}
 }
 
 func TestPush_Errors(t *testing.T) {
 	_, host := pushRegistry(t)
-	img := randomImage(t, 1)
+	img := randomLinuxImage(t, 1)
 	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: img}}})
 	if err == nil || !strings.Contains(err.Error(), "no tags") {
 		t.Errorf("no tags: %v", err)
 	}
-	_, err = Push(context.Background(), []PushRequest{{Tags: mustTags(t, host+"/a:b")}})
+	_, err = Push(context.Background(), []PushRequest{{Tags: tagsOf(t, host+"/a:b")}})
 	if err == nil || !strings.Contains(err.Error(), "empty artifact") {
 		t.Errorf("empty artifact: %v", err)
 	}
@@ -322,10 +322,10 @@ func TestPush_Errors(t *testing.T) {
 		t.Errorf("jobs: %v", err)
 	}
 	idx := mutate.AppendManifests(empty.Index, mutate.IndexAddendum{Add: img})
-	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Index: idx}, Tags: mustTags(t, host+"/a:idx")}}, WithPushTransport(fastTransport())); err != nil {
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Index: idx}, Tags: tagsOf(t, host+"/a:idx")}}, WithPushTransport(fastRetries())); err != nil {
 		t.Fatal(err)
 	}
-	if ds := checkRemote(t, host+"/a:idx"); ds.String() == "" {
+	if ds := validateRemote(t, host+"/a:idx"); ds.String() == "" {
 		t.Fatal("no digest")
 	}
 }

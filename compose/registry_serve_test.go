@@ -27,13 +27,13 @@ func TestLocalRegistry_Persists(t *testing.T) {
 		return r, strings.TrimPrefix(s.URL, "http://"), func() { s.Close(); r.Close() }
 	}
 	_, host, stop := start()
-	img := randomImage(t, 2)
+	img := randomLinuxImage(t, 2)
 	idx, err := random.Index(1024, 1, 2)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pushImage(t, Artifact{Image: img}, host+"/dev/app:v1", host+"/dev/app:gone")
-	pushImage(t, Artifact{Index: idx}, host+"/dev/multi:v1")
+	pushTo(t, Artifact{Image: img}, host+"/dev/app:v1", host+"/dev/app:gone")
+	pushTo(t, Artifact{Index: idx}, host+"/dev/multi:v1")
 	gone, _ := name.ParseReference(host + "/dev/app:gone")
 	// Deleting by tag (pkg/registry allows it) is journaled too.
 	if err := remote.Delete(gone); err != nil {
@@ -45,11 +45,11 @@ func TestLocalRegistry_Persists(t *testing.T) {
 	_, host, stop = start()
 	defer stop()
 	d, _ := img.Digest()
-	if got := checkRemote(t, host+"/dev/app:v1"); got != d {
+	if got := validateRemote(t, host+"/dev/app:v1"); got != d {
 		t.Errorf("after restart: %s, want %s", got, d)
 	}
 	di, _ := idx.Digest()
-	if got := checkRemote(t, host+"/dev/multi:v1"); got != di {
+	if got := validateRemote(t, host+"/dev/multi:v1"); got != di {
 		t.Errorf("index after restart: %s, want %s", got, di)
 	}
 	repo, _ := name.NewRepository(host + "/dev/app")
@@ -74,8 +74,8 @@ func TestServeLocalRegistry(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("registry did not start")
 	}
-	pushImage(t, Artifact{Image: randomImage(t, 1)}, addr.String()+"/a/b:c")
-	checkRemote(t, addr.String()+"/a/b:c")
+	pushTo(t, Artifact{Image: randomLinuxImage(t, 1)}, addr.String()+"/a/b:c")
+	validateRemote(t, addr.String()+"/a/b:c")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)

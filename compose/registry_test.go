@@ -20,9 +20,9 @@ import (
 	"github.com/strata-build/strata/internal/faultproxy"
 )
 
-func pushImage(t *testing.T, art Artifact, refs ...string) {
+func pushTo(t *testing.T, art Artifact, refs ...string) {
 	t.Helper()
-	if _, err := Push(context.Background(), []PushRequest{{Artifact: art, Tags: mustTags(t, refs...)}}, WithPushTransport(fastTransport())); err != nil {
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: art, Tags: tagsOf(t, refs...)}}, WithPushTransport(fastRetries())); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -30,8 +30,8 @@ func pushImage(t *testing.T, art Artifact, refs ...string) {
 func TestListTagsInspectDelete(t *testing.T) {
 	p, host := pushRegistry(t)
 	ctx := context.Background()
-	img := randomImage(t, 2)
-	pushImage(t, Artifact{Image: img}, host+"/c/app:v2", host+"/c/app:v1", host+"/c/app:latest")
+	img := randomLinuxImage(t, 2)
+	pushTo(t, Artifact{Image: img}, host+"/c/app:v2", host+"/c/app:v1", host+"/c/app:latest")
 	repo, _ := name.NewRepository(host + "/c/app")
 	tags, err := ListTags(ctx, repo)
 	if err != nil {
@@ -57,7 +57,7 @@ func TestListTagsInspectDelete(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pushImage(t, Artifact{Index: idx}, host+"/c/multi:v1")
+	pushTo(t, Artifact{Index: idx}, host+"/c/multi:v1")
 	iref, _ := name.ParseReference(host + "/c/multi:v1")
 	ins, err = Inspect(ctx, iref)
 	if err != nil {
@@ -118,7 +118,7 @@ func TestParseLocation(t *testing.T) {
 	}
 }
 
-func loc(t *testing.T, s string) Location {
+func mustLocation(t *testing.T, s string) Location {
 	t.Helper()
 	l, err := ParseLocation(s, TransportConfig{})
 	if err != nil {
@@ -131,22 +131,22 @@ func TestCopy(t *testing.T) {
 	_, host := pushRegistry(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	img := randomImage(t, 2)
+	img := randomLinuxImage(t, 2)
 	d, _ := img.Digest()
-	pushImage(t, Artifact{Image: img}, host+"/src/app:v1")
+	pushTo(t, Artifact{Image: img}, host+"/src/app:v1")
 
 	// registry → registry (another repo: blobs mounted or skipped, never uploaded)
-	res, err := Copy(ctx, loc(t, host+"/src/app:v1"), loc(t, host+"/dst/app:copied"), "", nil, WithPushTransport(fastTransport()))
+	res, err := Copy(ctx, mustLocation(t, host+"/src/app:v1"), mustLocation(t, host+"/dst/app:copied"), "", nil, WithPushTransport(fastRetries()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Digest != d.String() || res.Push.BlobsUploaded != 0 || checkRemote(t, host+"/dst/app:copied") != d {
+	if res.Digest != d.String() || res.Push.BlobsUploaded != 0 || validateRemote(t, host+"/dst/app:copied") != d {
 		t.Errorf("registry copy: %+v", res)
 	}
 
 	// registry → oci layout, and back.
 	lay := filepath.Join(dir, "layout")
-	if _, err := Copy(ctx, loc(t, host+"/src/app:v1"), loc(t, "oci:"+lay+":v1"), "", nil); err != nil {
+	if _, err := Copy(ctx, mustLocation(t, host+"/src/app:v1"), mustLocation(t, "oci:"+lay+":v1"), "", nil); err != nil {
 		t.Fatal(err)
 	}
 	lidx, err := layout.ImageIndexFromPath(lay)
@@ -156,13 +156,13 @@ func TestCopy(t *testing.T) {
 	if err := validate.Index(lidx); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Copy(ctx, loc(t, "oci:"+lay+":v1"), loc(t, host+"/fromoci/app:v1"), "", nil, WithPushTransport(fastTransport())); err != nil {
+	if _, err := Copy(ctx, mustLocation(t, "oci:"+lay+":v1"), mustLocation(t, host+"/fromoci/app:v1"), "", nil, WithPushTransport(fastRetries())); err != nil {
 		t.Fatal(err)
 	}
-	if checkRemote(t, host+"/fromoci/app:v1") != d {
+	if validateRemote(t, host+"/fromoci/app:v1") != d {
 		t.Error("oci → registry changed the digest")
 	}
-	if _, err := Copy(ctx, loc(t, "oci:"+lay+":nope"), loc(t, host+"/x/y:z"), "", nil); err == nil || !strings.Contains(err.Error(), `no image tagged "nope" (tags: v1)`) {
+	if _, err := Copy(ctx, mustLocation(t, "oci:"+lay+":nope"), mustLocation(t, host+"/x/y:z"), "", nil); err == nil || !strings.Contains(err.Error(), `no image tagged "nope" (tags: v1)`) {
 		t.Errorf("missing tag: %v", err)
 	}
 
@@ -173,25 +173,25 @@ func TestCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	gz := filepath.Join(dir, "img.tar.gz")
-	writeGzip(t, plain, gz)
+	gzipCopy(t, plain, gz)
 	for _, f := range []string{plain, gz} {
-		res, err := Copy(ctx, loc(t, "docker-archive:"+f), loc(t, host+"/archive/app:"+filepath.Ext(f)[1:]), "", nil, WithPushTransport(fastTransport()))
+		res, err := Copy(ctx, mustLocation(t, "docker-archive:"+f), mustLocation(t, host+"/archive/app:"+filepath.Ext(f)[1:]), "", nil, WithPushTransport(fastRetries()))
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if res.Digest != d.String() || checkRemote(t, host+"/archive/app:"+filepath.Ext(f)[1:]) != d {
+		if res.Digest != d.String() || validateRemote(t, host+"/archive/app:"+filepath.Ext(f)[1:]) != d {
 			t.Errorf("%s: digest %s, want %s", f, res.Digest, d)
 		}
 	}
-	if _, err := Copy(ctx, loc(t, "docker-archive:"+filepath.Join(dir, "missing.tar")), loc(t, host+"/x/y:z"), "", nil); err == nil || !strings.Contains(err.Error(), "missing.tar: no such file") {
+	if _, err := Copy(ctx, mustLocation(t, "docker-archive:"+filepath.Join(dir, "missing.tar")), mustLocation(t, host+"/x/y:z"), "", nil); err == nil || !strings.Contains(err.Error(), "missing.tar: no such file") {
 		t.Errorf("missing archive: %v", err)
 	}
-	if _, err := Copy(ctx, loc(t, host+"/src/app:v1"), loc(t, "docker-archive:"+filepath.Join(dir, "out.tar")), "", nil); err == nil || !strings.Contains(err.Error(), "can only copy to a registry or an oci: layout") {
+	if _, err := Copy(ctx, mustLocation(t, host+"/src/app:v1"), mustLocation(t, "docker-archive:"+filepath.Join(dir, "out.tar")), "", nil); err == nil || !strings.Contains(err.Error(), "can only copy to a registry or an oci: layout") {
 		t.Errorf("archive destination: %v", err)
 	}
 }
 
-func writeGzip(t *testing.T, src, dst string) {
+func gzipCopy(t *testing.T, src, dst string) {
 	t.Helper()
 	b, err := os.ReadFile(src)
 	if err != nil {
