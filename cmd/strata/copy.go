@@ -46,7 +46,7 @@ last. It prints the digest.`,
 			if err != nil {
 				return err
 			}
-			progress, done := a.pushProgress(jsonOut)
+			progress, done := a.pushProgress(f.stderr, jsonOut)
 			start := time.Now()
 			res, err := compose.Copy(ctx, src, dst, "", ropts,
 				compose.WithPushTransport(cfg), compose.WithPushJobs(jobs), compose.WithPushProgress(progress))

@@ -16,25 +16,20 @@ import (
 )
 
 // pushProgress returns the progress callback for a push and a function to
-// call when the push is over. On a terminal each upload gets a bar; otherwise
-// (CI, files) one plain line per finished blob, manifest and tag goes to
-// stderr.
-func (a *app) pushProgress(quiet bool) (func(compose.PushEvent), func()) {
+// call when the push is over. On a terminal (a.stderr) each upload gets a
+// bar; otherwise (CI, files) one plain line per finished blob and manifest
+// goes to w, which must be safe for concurrent writes.
+func (a *app) pushProgress(w io.Writer, quiet bool) (func(compose.PushEvent), func()) {
 	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !quiet {
 		return barProgress(f)
 	}
-	var mu sync.Mutex
 	return func(e compose.PushEvent) {
 		if quiet {
 			return
 		}
-		line := eventLine(e)
-		if line == "" {
-			return
+		if line := eventLine(e); line != "" {
+			fmt.Fprintln(w, line)
 		}
-		mu.Lock()
-		defer mu.Unlock()
-		fmt.Fprintln(a.stderr, line)
 	}, func() {}
 }
 

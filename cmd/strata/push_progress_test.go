@@ -13,7 +13,7 @@ import (
 func TestProgress_Plain(t *testing.T) {
 	var errb bytes.Buffer
 	a := &app{stderr: &errb}
-	f, done := a.pushProgress(false)
+	f, done := a.pushProgress(&errb, false)
 	f(compose.PushEvent{Kind: "blob", Repo: "r/a", Digest: "sha256:0123456789abcdef0123", Size: 2048, Done: 1024, Status: "uploading"})
 	f(compose.PushEvent{Kind: "blob", Repo: "r/a", Digest: "sha256:0123456789abcdef0123", Size: 2048, Done: 2048, Status: "uploaded"})
 	f(compose.PushEvent{Kind: "blob", Repo: "r/a", Digest: "sha256:fedcba9876543210fedc", Size: 3 << 20, Status: "mounted"})

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -25,6 +26,10 @@ type registryFlags struct {
 	requestTimeout time.Duration
 	retryBackoff   time.Duration
 	debug          bool
+
+	// stderr is the command's stderr, serialised: the debug log and the
+	// progress lines are written from many goroutines.
+	stderr io.Writer
 }
 
 func (f *registryFlags) register(c *cobra.Command) {
@@ -43,6 +48,7 @@ func (f *registryFlags) register(c *cobra.Command) {
 // default keychain ($DOCKER_CONFIG/config.json or ~/.docker/config.json);
 // a credential helper named there is the only program strata ever starts.
 func (a *app) transportConfig(f *registryFlags) (compose.TransportConfig, error) {
+	f.stderr = &lockedWriter{w: a.stderr}
 	cfg := compose.TransportConfig{
 		Keychain:       authn.DefaultKeychain,
 		SkipTLSVerify:  f.skipVerify,
@@ -68,7 +74,7 @@ func (a *app) transportConfig(f *registryFlags) (compose.TransportConfig, error)
 		fmt.Fprintf(a.stderr, "strata: warning: not verifying the TLS certificate of %s (--skip-tls-verify)\n", h)
 	}
 	if f.debug {
-		cfg.Logger = slog.New(slog.NewTextHandler(redactWriter{a.stderr}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = slog.New(slog.NewTextHandler(redactWriter{f.stderr}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return cfg, nil
 }
@@ -86,6 +92,18 @@ func (r redactWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// lockedWriter serialises writes.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // redacted wraps a registry error so its message carries no secrets, while
