@@ -329,3 +329,29 @@ func TestPush_Errors(t *testing.T) {
 		t.Fatal("no digest")
 	}
 }
+
+// TestPush_TwoPushersSameImage (C2): two pushes of the same image to the same
+// tags at once both succeed and the tags end on the image.
+func TestPush_TwoPushersSameImage(t *testing.T) {
+	_, host := pushRegistry(t)
+	img := randomLinuxImage(t, 3)
+	req := []PushRequest{{Artifact: Artifact{Image: img}, Tags: tagsOf(t, host+"/c2/app:v1", host+"/c2/app:latest")}}
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			_, err := Push(context.Background(), req, WithPushTransport(fastRetries()))
+			errs <- err
+		}()
+	}
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	d, _ := img.Digest()
+	for _, tg := range []string{"v1", "latest"} {
+		if validateRemote(t, host+"/c2/app:"+tg) != d {
+			t.Errorf("%s does not point at the image", tg)
+		}
+	}
+}
