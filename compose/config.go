@@ -60,7 +60,9 @@ func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLay
 			return nil, nil, fmt.Errorf("layer %q: %w", name, err)
 		}
 		adds = append(adds, mutate.Addendum{
-			Layer:     bl.Layer,
+			// plainLayer hides any Descriptor method, so the manifest
+			// descriptor is built from digest, size and media type only.
+			Layer:     plainLayer{bl.Layer},
 			History:   v1.History{Created: v1.Time{Time: o.created}, CreatedBy: "strata: layer " + name},
 			MediaType: types.MediaType(lr.MediaType),
 		})
@@ -104,6 +106,9 @@ func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLay
 	}
 	return img, pr, nil
 }
+
+// plainLayer exposes only the v1.Layer methods of a layer.
+type plainLayer struct{ v1.Layer }
 
 // describeLayer reads a built layer's digests and size. Docker gzip layers
 // are recorded with the OCI media type (same bytes).

@@ -63,17 +63,22 @@ func resolveBase(ctx context.Context, base string, want []spec.Platform, o *opti
 		return rb, nil
 	}
 	im, _ := idx.IndexManifest()
+	all := map[spec.Platform]v1.Hash{}
 	for _, m := range im.Manifests {
 		p := spec.Platform{OS: m.Platform.OS, Architecture: m.Platform.Architecture, Variant: m.Platform.Variant}
-		ok := len(want) == 0
-		for _, w := range want {
-			ok = ok || w == p
+		all[p] = m.Digest
+		if len(want) == 0 {
+			i, _ := idx.Image(m.Digest)
+			rb.Platforms = append(rb.Platforms, platformBase{Platform: p, Image: i, Digest: m.Digest})
 		}
+	}
+	for _, p := range want {
+		d, ok := all[p]
 		if !ok {
-			continue
+			return nil, fmt.Errorf("base has no platform %s", p)
 		}
-		i, _ := idx.Image(m.Digest)
-		rb.Platforms = append(rb.Platforms, platformBase{Platform: p, Image: i, Digest: m.Digest})
+		i, _ := idx.Image(d)
+		rb.Platforms = append(rb.Platforms, platformBase{Platform: p, Image: i, Digest: d})
 	}
 	return rb, nil
 }
