@@ -1,0 +1,154 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestSourceDateEpoch(t *testing.T) {
+	for _, tt := range []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"", 0, true},
+		{"0", 0, true},
+		{"1700000000", 1700000000, true},
+		{"0001700000000", 1700000000, true},
+		{"8589934591", 8589934591, true},
+		{"8589934592", 0, false},
+		{"-1", 0, false},
+		{"+1", 0, false},
+		{" 1", 0, false},
+		{"1 ", 0, false},
+		{"1.5", 0, false},
+		{"0x10", 0, false},
+		{"abc", 0, false},
+		{"99999999999999999999", 0, false},
+	} {
+		got, err := sourceDateEpoch(tt.in)
+		if tt.ok {
+			if err != nil || !got.Equal(time.Unix(tt.want, 0)) || got.Location() != time.UTC {
+				t.Errorf("sourceDateEpoch(%q) = %v, %v; want %d UTC", tt.in, got, err, tt.want)
+			}
+			continue
+		}
+		want := `SOURCE_DATE_EPOCH="` + tt.in + `": want an integer number of seconds from 0 to 8589934591`
+		if err == nil || err.Error() != want || exitCode(err) != exitUsage {
+			t.Errorf("sourceDateEpoch(%q) error = %v (exit %d); want %q (exit 2)", tt.in, err, exitCode(err), want)
+		}
+	}
+}
+
+// runStrata runs one command line in-process with env (KEY=VALUE).
+func runStrata(t *testing.T, dir string, env []string, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	t.Chdir(dir)
+	var out, errb bytes.Buffer
+	env = append([]string{"HOME=" + filepath.Join(dir, "home"), "XDG_CACHE_HOME=" + filepath.Join(dir, "cache")}, env...)
+	code = run(context.Background(), args, strings.NewReader(""), &out, &errb, env)
+	return code, out.String(), errb.String()
+}
+
+func writeFiles(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for p, c := range files {
+		full := filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+const cliSpec = `base: scratch
+layers:
+  - name: hello
+    files:
+      - {src: hello.txt, dest: /hello.txt}
+config:
+  env: {A: "1"}
+`
+
+func TestBuildExitCodes(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"image.yaml": cliSpec,
+		"hello.txt":  "hello\n",
+		"bad.yaml":   "base: scratch\nlayers:\n  - files:\n      - {src: missing.txt, dest: /m}\n",
+		"typo.yaml":  "base: scratch\nlayerz: []\n",
+	})
+	oci := filepath.Join(dir, "oci")
+	for _, tt := range []struct {
+		name   string
+		env    []string
+		args   []string
+		code   int
+		stderr string
+	}{
+		{"bad SOURCE_DATE_EPOCH", []string{"SOURCE_DATE_EPOCH=yesterday"}, []string{"build", "--oci", oci}, 2,
+			`strata: SOURCE_DATE_EPOCH="yesterday": want an integer number of seconds from 0 to 8589934591`},
+		{"SOURCE_DATE_EPOCH out of range", []string{"SOURCE_DATE_EPOCH=8589934592"}, []string{"plan"}, 2,
+			`SOURCE_DATE_EPOCH="8589934592": want an integer number of seconds from 0 to 8589934591`},
+		{"bad --jobs", nil, []string{"build", "--jobs", "0", "--oci", oci}, 2, "--jobs must be at least 1, got 0"},
+		{"bad --set", nil, []string{"build", "--set", "novalue", "--oci", oci}, 2, `--set "novalue": want KEY=VALUE`},
+		{"bad spec", nil, []string{"build", "--oci", oci, "typo.yaml"}, 2, "typo.yaml"},
+		{"missing source", nil, []string{"build", "--oci", oci, "bad.yaml"}, 1, "missing.txt"},
+		{"missing spec file", nil, []string{"plan", "nope.yaml"}, 2, "nope.yaml"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			code, stdout, stderr := runStrata(t, dir, tt.env, tt.args...)
+			if code != tt.code || !strings.Contains(stderr, tt.stderr) || stdout != "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want exit %d and stderr containing %q", code, stdout, stderr, tt.code, tt.stderr)
+			}
+			if _, err := os.Stat(oci); !os.IsNotExist(err) {
+				t.Errorf("a failed build wrote %s", oci)
+			}
+		})
+	}
+}
+
+func TestPlanDigestEqualsBuild(t *testing.T) {
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"image.yaml": cliSpec, "hello.txt": "hello\n"})
+	var plan, build buildReport
+	env := []string{"SOURCE_DATE_EPOCH=1700000000"}
+	code, stdout, stderr := runStrata(t, dir, env, "plan", "--json")
+	if code != 0 {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), &plan); err != nil {
+		t.Fatalf("plan --json: %v\n%s", err, stdout)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "cache")); !os.IsNotExist(err) {
+		t.Errorf("plan created the cache directory")
+	}
+	code, stdout, stderr = runStrata(t, dir, env, "build", "--json", "--oci", filepath.Join(dir, "oci"))
+	if code != 0 {
+		t.Fatalf("build: exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), &build); err != nil {
+		t.Fatalf("build --json: %v\n%s", err, stdout)
+	}
+	if plan.Digest == "" || plan.Digest != build.Digest {
+		t.Errorf("plan digest %q != build digest %q", plan.Digest, build.Digest)
+	}
+	if len(plan.Platforms) != 1 || len(plan.Platforms[0].Layers) != 1 || plan.Platforms[0].Layers[0].Digest != build.Platforms[0].Layers[0].Digest {
+		t.Errorf("plan layers %+v, build layers %+v", plan.Platforms, build.Platforms)
+	}
+	if len(plan.Platforms[0].Layers[0].Entries) == 0 || len(build.Platforms[0].Layers[0].Entries) != 0 {
+		t.Errorf("entries: plan must list them, build must not")
+	}
+	want := "oci:" + filepath.Join(dir, "oci") + ":latest"
+	if len(build.Outputs) != 1 || build.Outputs[0] != want {
+		t.Errorf("outputs = %v, want [%s]", build.Outputs, want)
+	}
+}
