@@ -422,3 +422,24 @@ func withLayerFunc(f buildLayerFunc) Option {
 		return nil
 	}
 }
+
+func TestWriteOutputsChecksBeforeWriting(t *testing.T) {
+	s := multiPlatformSpec(t)
+	idx := testBaseIndex(t, amd64, armv7, arm64)
+	res, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithBaseResolver(resolverFor(s.Base, nil, idx)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	err = WriteOutputs(context.Background(), res, Outputs{
+		LayoutDir:   filepath.Join(out, "oci"),
+		TarballPath: filepath.Join(out, "image.tar"),
+	})
+	want := "a docker tarball holds one platform, the image has 3 (linux/arm64, linux/amd64, linux/arm/v7)"
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("WriteOutputs = %v, want %q", err, want)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 0 {
+		t.Errorf("a refused write left %v", entries)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -30,6 +31,15 @@ func WriteOutputs(ctx context.Context, res *Result, outs Outputs) error {
 	}
 	if res.DryRun {
 		return errors.New("compose: a plan has no layer content to write; use Build")
+	}
+	// Check every output can take the artifact before writing any.
+	if outs.TarballPath != "" && len(res.Platforms) > 1 {
+		plats := make([]string, len(res.Platforms))
+		for i, p := range res.Platforms {
+			plats[i] = p.Platform.String()
+		}
+		return fmt.Errorf("writing tarball %s: a docker tarball holds one platform, the image has %d (%s); write an OCI layout instead or build one platform",
+			outs.TarballPath, len(plats), strings.Join(plats, ", "))
 	}
 	if outs.LayoutDir != "" {
 		ref := outs.LayoutRef

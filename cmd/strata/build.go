@@ -272,19 +272,6 @@ func (a *app) composeAll(ctx context.Context, paths []string, f *buildFlags, opt
 	return results, nil
 }
 
-// parseSets turns --set KEY=VALUE flags into spec variables.
-func parseSets(sets []string) (map[string]string, error) {
-	vars := map[string]string{}
-	for _, kv := range sets {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return nil, usagef("--set %q: want KEY=VALUE", kv)
-		}
-		vars[k] = v
-	}
-	return vars, nil
-}
-
 // layoutRef is the ref name an OCI layout records the image under: the
 // spec's first tag (the tag part of a full reference), else "latest".
 func layoutRef(s *spec.Spec) string {
