@@ -19,6 +19,11 @@ type layerRequest struct {
 	Created  time.Time  // mtime of every entry
 	Store    *blobStore // where compressed layer blobs go
 	DryRun   bool       // compute digests but store nothing (plan)
+
+	// beforeRead, when set, runs after a context file is opened to be
+	// written into the layer and before its bytes are copied (a test seam for
+	// files changing while read).
+	beforeRead func(source string)
 }
 
 // builtLayer is one built layer and what is in it.

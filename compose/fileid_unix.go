@@ -1,0 +1,22 @@
+//go:build unix
+
+package compose
+
+import (
+	"io/fs"
+	"syscall"
+)
+
+// statOf records what identifies a source file's version: size, mtime, and
+// device, inode and link count for hard-link detection.
+func statOf(fi fs.FileInfo) fileStat {
+	s := fileStat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), mode: fi.Mode()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		s.dev, s.ino, s.nlink = uint64(st.Dev), uint64(st.Ino), uint64(st.Nlink)
+	}
+	return s
+}
+
+// openNoFollowFlags makes opening a source fail on a symlink and never block
+// on a fifo swapped in after the lstat.
+const openNoFollowFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK

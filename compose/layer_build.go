@@ -1,0 +1,314 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/partial"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/strata-build/strata/spec"
+)
+
+// buildLayer builds layers[req.Index] for req.Platform: it plans the entries
+// (files, archives, declared dirs and symlinks, whiteouts), hashes the inputs
+// to look for a stored layer with the same key (see layercache.go), and
+// otherwise writes the layer in one pass: tar → sha256 (diffID) → pgzip →
+// sha256 (digest) → blob store. With req.DryRun nothing is stored. A layer
+// without entries is reported with Layer == nil.
+func buildLayer(ctx context.Context, req layerRequest) (*builtLayer, error) {
+	l := req.Spec.Layers[req.Index]
+	name := l.Name
+	if name == "" {
+		name = fmt.Sprintf("layer-%d", req.Index)
+	}
+	out, err := buildLayerEntries(ctx, req, expandLayer(l, req.Platform))
+	if err != nil {
+		return nil, fmt.Errorf("layer %q: %w", name, err)
+	}
+	out.Name = name
+	return out, nil
+}
+
+// expandLayer fills ${TARGETOS}, ${TARGETARCH} and ${TARGETVARIANT} into the
+// layer's source globs and paths.
+func expandLayer(l spec.Layer, p spec.Platform) spec.Layer {
+	files := make([]spec.File, len(l.Files))
+	for i, f := range l.Files {
+		f.Src = spec.ExpandPlatform(f.Src, p)
+		f.Dest = spec.ExpandPlatform(f.Dest, p)
+		if f.Exclude != nil {
+			ex := make([]string, len(f.Exclude))
+			for k, x := range f.Exclude {
+				ex[k] = spec.ExpandPlatform(x, p)
+			}
+			f.Exclude = ex
+		}
+		files[i] = f
+	}
+	l.Files = files
+	return l
+}
+
+// planner collects one layer's entries.
+type planner struct {
+	req      layerRequest
+	layer    spec.Layer // after platform expansion
+	field    string     // "layers[i]"
+	fsys     fs.FS
+	realDirs map[string]bool // context dirs known to be real directories (no symlink on the way)
+	entries  []*layerEntry
+	archives []*archiveSource
+	spool    *os.File
+}
+
+// specErr is an error about the spec field at field.
+func (p *planner) specErr(field, format string, args ...any) error {
+	return p.req.Spec.Errorf(field, format, args...)
+}
+
+// spoolFile returns the file archive members are copied to, creating it in
+// the store's temp directory (or the system's for a dry run without store).
+func (p *planner) spoolFile() (*os.File, error) {
+	if p.spool != nil {
+		return p.spool, nil
+	}
+	dir := ""
+	if p.req.Store != nil && !p.req.DryRun {
+		dir = filepath.Join(p.req.Store.dir, "tmp")
+	}
+	f, err := os.CreateTemp(dir, "extract-*")
+	if err != nil {
+		return nil, fmt.Errorf("creating extraction spool: %w", err)
+	}
+	p.spool = f
+	return f, nil
+}
+
+// close removes the spool file.
+func (p *planner) close() {
+	if p.spool != nil {
+		p.spool.Close()
+		os.Remove(p.spool.Name())
+	}
+}
+
+// plan adds every entry the layer spec names (archives are only listed).
+func (p *planner) plan(ctx context.Context) error {
+	if p.req.Root == nil && len(p.layer.Files) > 0 {
+		return errors.New("no context directory to read files from")
+	}
+	for j, f := range p.layer.Files {
+		if err := p.addFiles(ctx, j, f); err != nil {
+			return err
+		}
+	}
+	for k, d := range p.layer.Dirs {
+		field := fmt.Sprintf("%s.dirs[%d]", p.field, k)
+		t, err := spec.NormalizeTarget(d.Path)
+		if err != nil {
+			return p.specErr(field+".path", "%v", err)
+		}
+		if t == "" {
+			return p.specErr(field+".path", "/ cannot be declared; the image root is not an entry")
+		}
+		e := &layerEntry{target: t, kind: kindDir, mode: 0o755, source: "spec", origin: field}
+		if d.Mode != "" {
+			if e.mode, err = spec.ParseMode(d.Mode); err != nil {
+				return p.specErr(field+".mode", "%v", err)
+			}
+		}
+		if e.uid, e.gid, err = spec.ParseOwner(d.Owner); err != nil {
+			return p.specErr(field+".owner", "%v", err)
+		}
+		p.entries = append(p.entries, e)
+	}
+	for k, s := range p.layer.Symlinks {
+		field := fmt.Sprintf("%s.symlinks[%d]", p.field, k)
+		t, err := spec.NormalizeTarget(s.Path)
+		if err != nil {
+			return p.specErr(field+".path", "%v", err)
+		}
+		if t == "" {
+			return p.specErr(field+".path", "/ cannot be a symlink")
+		}
+		if s.Target == "" {
+			return p.specErr(field+".target", "empty symlink target")
+		}
+		if err := checkName("symlink target", s.Target); err != nil {
+			return p.specErr(field+".target", "%v", err)
+		}
+		e := &layerEntry{target: t, kind: kindSymlink, mode: 0o777, link: s.Target, source: "spec", origin: field}
+		if e.uid, e.gid, err = spec.ParseOwner(s.Owner); err != nil {
+			return p.specErr(field+".owner", "%v", err)
+		}
+		p.entries = append(p.entries, e)
+	}
+	// Hard links: context files sharing an inode.
+	for _, e := range p.entries {
+		if c := e.content; c != nil && c.stat.nlink > 1 {
+			e.group = fmt.Sprintf("i%d:%d", c.stat.dev, c.stat.ino)
+		}
+	}
+	return nil
+}
+
+// buildLayerEntries is buildLayer without the error prefix.
+func buildLayerEntries(ctx context.Context, req layerRequest, l spec.Layer) (*builtLayer, error) {
+	p := &planner{req: req, layer: l, field: fmt.Sprintf("layers[%d]", req.Index), realDirs: map[string]bool{}}
+	if req.Root != nil {
+		p.fsys = req.Root.FS()
+	}
+	defer p.close()
+	if err := p.plan(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.hashInputs(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.checkPins(); err != nil {
+		return nil, err
+	}
+	if len(p.entries) == 0 && len(p.archives) == 0 && len(l.Delete) == 0 && len(l.Clear) == 0 {
+		return &builtLayer{}, nil
+	}
+	key, err := p.cacheKey()
+	if err != nil {
+		return nil, err
+	}
+	if req.Store != nil {
+		if r, ok := req.Store.loadRecord(key); ok {
+			return recordLayer(req.Store, r)
+		}
+	}
+	for i, a := range p.archives {
+		if err := p.expandArchive(ctx, i, a); err != nil {
+			return nil, err
+		}
+	}
+	entries, err := p.finalize()
+	if err != nil {
+		return nil, err
+	}
+	out := &builtLayer{Entries: make([]Entry, len(entries))}
+	for i, e := range entries {
+		out.Entries[i] = e.entry()
+	}
+	if len(entries) == 0 {
+		return out, nil
+	}
+	digest, diffID, size, err := p.write(ctx, entries)
+	if err != nil {
+		return nil, err
+	}
+	rec := &layerRecord{Key: key, Digest: digest.String(), DiffID: diffID.String(), Size: size, Entries: out.Entries}
+	store := req.Store
+	if req.DryRun {
+		store = nil
+	} else if err := store.saveRecord(rec); err != nil {
+		return nil, err
+	}
+	out.Layer, err = partial.CompressedToLayer(&storedLayer{store: store, digest: digest, diffID: diffID, size: size})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// write streams the entries into one layer and stores it (or, for a dry
+// run, only hashes it). Nothing is left in the store on failure.
+func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, diffID v1.Hash, size int64, err error) {
+	var out io.Writer
+	var bw *blobWriter
+	var hw *hashWriter
+	if p.req.DryRun || p.req.Store == nil {
+		if !p.req.DryRun {
+			return digest, diffID, 0, errors.New("no blob store to write the layer to")
+		}
+		hw = newHashWriter()
+		out = hw
+	} else {
+		if bw, err = p.req.Store.create(); err != nil {
+			return digest, diffID, 0, err
+		}
+		defer bw.Abort()
+		out = bw
+	}
+	ls, err := newLayerStream(out)
+	if err != nil {
+		return digest, diffID, 0, err
+	}
+	buf := make([]byte, readBufSize)
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			ls.abort()
+			return digest, diffID, 0, err
+		}
+		if err := ls.tw.WriteHeader(e.header(p.req.Created)); err != nil {
+			ls.abort()
+			return digest, diffID, 0, fmt.Errorf("writing /%s: %w", e.target, err)
+		}
+		if e.kind == kindFile && e.size > 0 {
+			if _, err := copyContent(ctx, p.req.Root, e.content, ls.tw, buf, p.req.beforeRead); err != nil {
+				ls.abort()
+				return digest, diffID, 0, err
+			}
+		}
+	}
+	if diffID, err = ls.close(); err != nil {
+		return digest, diffID, 0, err
+	}
+	if hw != nil {
+		return hw.sum(), diffID, hw.n, nil
+	}
+	digest, size, err = bw.Commit()
+	return digest, diffID, size, err
+}
+
+// recordLayer returns the cached layer r.
+func recordLayer(store *blobStore, r *layerRecord) (*builtLayer, error) {
+	d, err := v1.NewHash(r.Digest)
+	if err != nil {
+		return nil, err
+	}
+	diffID, err := v1.NewHash(r.DiffID)
+	if err != nil {
+		return nil, err
+	}
+	l, err := partial.CompressedToLayer(&storedLayer{store: store, digest: d, diffID: diffID, size: r.Size})
+	if err != nil {
+		return nil, err
+	}
+	return &builtLayer{Layer: l, Entries: r.Entries}, nil
+}
+
+// storedLayer is a gzip layer blob in the store with known digests; ggcr
+// serves it as it is and never recompresses it. store is nil for a dry run.
+type storedLayer struct {
+	store  *blobStore
+	digest v1.Hash
+	diffID v1.Hash
+	size   int64
+}
+
+func (l *storedLayer) Digest() (v1.Hash, error) { return l.digest, nil }
+func (l *storedLayer) DiffID() (v1.Hash, error) { return l.diffID, nil }
+func (l *storedLayer) Size() (int64, error)     { return l.size, nil }
+
+func (l *storedLayer) MediaType() (types.MediaType, error) { return types.OCILayer, nil }
+
+// Compressed opens the stored blob.
+func (l *storedLayer) Compressed() (io.ReadCloser, error) {
+	if l.store == nil {
+		return nil, fmt.Errorf("layer %s was computed by a dry run and not stored", l.digest)
+	}
+	return l.store.open(l.digest)
+}
+
+var _ partial.CompressedLayer = (*storedLayer)(nil)

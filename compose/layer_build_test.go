@@ -1,0 +1,191 @@
+package compose
+
+import (
+	"testing"
+
+	"github.com/strata-build/strata/spec"
+)
+
+// fixtureTree is the context most table tests build from.
+var fixtureTree = []tfile{
+	{path: "public/index.html", content: "<h1>hi</h1>"},
+	{path: "public/css/site.css", content: "body{}"},
+	{path: "public/app.js.map", content: "map"},
+	{path: "public/empty", dir: true},
+	{path: "bin/app", content: "ELF", mode: 0o700},
+	{path: "bin/tool", content: "tool", mode: 0o6755},
+	{path: "dist/linux_amd64/server", content: "amd64", mode: 0o755},
+	{path: "dist/linux_arm64/server", content: "arm64", mode: 0o755},
+	{path: "conf/a.conf", content: "a"},
+	{path: "conf/b.conf", content: "b"},
+	{path: "conf/sub/c.conf", content: "c"},
+	{path: "top.txt", content: "top"},
+}
+
+func TestBuildLayerDestMapping(t *testing.T) {
+	tests := []struct {
+		name  string
+		files []spec.File
+		want  []string
+	}{
+		{
+			name:  "doublestar keeps paths relative to the static prefix",
+			files: []spec.File{{Src: "public/**", Dest: "/html/"}},
+			want: []string{
+				"html/app.js.map file 0644 0:0 =map",
+				"html/css/site.css file 0644 0:0 =body{}",
+				"html/empty/ dir 0755 0:0",
+				"html/index.html file 0644 0:0 =<h1>hi</h1>",
+			},
+		},
+		{
+			name:  "plain dir means its whole tree",
+			files: []spec.File{{Src: "public", Dest: "/html/", Exclude: []string{"**/*.map"}}},
+			want: []string{
+				"html/css/site.css file 0644 0:0 =body{}",
+				"html/empty/ dir 0755 0:0",
+				"html/index.html file 0644 0:0 =<h1>hi</h1>",
+			},
+		},
+		{
+			name:  "plain dir without trailing slash is renamed to dest",
+			files: []spec.File{{Src: "conf", Dest: "/etc/app"}},
+			want: []string{
+				"etc/app/a.conf file 0644 0:0 =a",
+				"etc/app/b.conf file 0644 0:0 =b",
+				"etc/app/sub/c.conf file 0644 0:0 =c",
+			},
+		},
+		{
+			name:  "plain file keeps its base name",
+			files: []spec.File{{Src: "bin/app", Dest: "/usr/local/bin/"}},
+			want:  []string{"usr/local/bin/app file 0755 0:0 =ELF"},
+		},
+		{
+			name:  "no trailing slash renames the one match",
+			files: []spec.File{{Src: "dist/${TARGETOS}_${TARGETARCH}/server", Dest: "/usr/local/bin/srv"}},
+			want:  []string{"usr/local/bin/srv file 0755 0:0 =amd64"},
+		},
+		{
+			name:  "single-star glob at the top",
+			files: []spec.File{{Src: "*.txt", Dest: "/data/"}},
+			want:  []string{"data/top.txt file 0644 0:0 =top"},
+		},
+		{
+			name:  "matched directories bring their tree",
+			files: []spec.File{{Src: "conf/*", Dest: "/etc/"}},
+			want: []string{
+				"etc/a.conf file 0644 0:0 =a",
+				"etc/b.conf file 0644 0:0 =b",
+				"etc/sub/c.conf file 0644 0:0 =c",
+			},
+		},
+		{
+			name:  "exclude a directory skips its tree",
+			files: []spec.File{{Src: "conf/**", Dest: "/etc/", Exclude: []string{"conf/sub"}}},
+			want: []string{
+				"etc/a.conf file 0644 0:0 =a",
+				"etc/b.conf file 0644 0:0 =b",
+			},
+		},
+		{
+			name:  "brace alternatives",
+			files: []spec.File{{Src: "conf/{a,b}.conf", Dest: "/etc/"}},
+			want: []string{
+				"etc/a.conf file 0644 0:0 =a",
+				"etc/b.conf file 0644 0:0 =b",
+			},
+		},
+		{
+			name:  "dest / puts matches at the root",
+			files: []spec.File{{Src: "conf/*.conf", Dest: "/"}},
+			want: []string{
+				"a.conf file 0644 0:0 =a",
+				"b.conf file 0644 0:0 =b",
+			},
+		},
+		{
+			name:  "optional glob matching nothing adds nothing",
+			files: []spec.File{{Src: "nope/**", Dest: "/x/", Optional: true}, {Src: "top.txt", Dest: "/t"}},
+			want:  []string{"t file 0644 0:0 =top"},
+		},
+		{
+			name:  "the same file matched by two globs is added once",
+			files: []spec.File{{Src: "conf/*.conf", Dest: "/etc/"}, {Src: "conf/a.*", Dest: "/etc/"}},
+			want: []string{
+				"etc/a.conf file 0644 0:0 =a",
+				"etc/b.conf file 0644 0:0 =b",
+			},
+		},
+	}
+	env := newEnv(t, fixtureTree)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bl := env.build(t, spec.Layer{Files: tc.files})
+			diffLines(t, summary(readLayer(t, bl)), tc.want)
+		})
+	}
+}
+
+func TestBuildLayerModesOwners(t *testing.T) {
+	tests := []struct {
+		name string
+		file spec.File
+		want []string
+	}{
+		{"exec bit gives 0755", spec.File{Src: "bin/app", Dest: "/b/"}, []string{"b/app file 0755 0:0 =ELF"}},
+		{"setuid/setgid stripped by default", spec.File{Src: "bin/tool", Dest: "/b/"}, []string{"b/tool file 0755 0:0 =tool"}},
+		{"no exec bit gives 0644", spec.File{Src: "top.txt", Dest: "/t"}, []string{"t file 0644 0:0 =top"}},
+		{"explicit mode with special bits", spec.File{Src: "bin/tool", Dest: "/b/", Mode: "4750"}, []string{"b/tool file 4750 0:0 =tool"}},
+		{"explicit mode applies to files, dirs stay 0755", spec.File{Src: "public/**", Dest: "/h/", Mode: "0600", Owner: "101:102", Exclude: []string{"**/*.{map,html}"}},
+			[]string{"h/css/site.css file 0600 101:102 =body{}", "h/empty/ dir 0755 101:102"}},
+		{"owner", spec.File{Src: "top.txt", Dest: "/t", Owner: "65534:65535"}, []string{"t file 0644 65534:65535 =top"}},
+	}
+	env := newEnv(t, fixtureTree)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			bl := env.build(t, spec.Layer{Files: []spec.File{tc.file}})
+			diffLines(t, summary(readLayer(t, bl)), tc.want)
+		})
+	}
+}
+
+func TestBuildLayerDeclared(t *testing.T) {
+	env := newEnv(t, fixtureTree)
+	bl := env.build(t, spec.Layer{
+		Files:    []spec.File{{Src: "bin/app", Dest: "/opt/app/bin/"}},
+		Dirs:     []spec.Dir{{Path: "/var/cache/app", Mode: "0750", Owner: "101:101"}, {Path: "/opt/app"}, {Path: "/tmp/x", Mode: "1777"}},
+		Symlinks: []spec.Symlink{{Path: "/usr/local/bin/app", Target: "/opt/app/bin/app"}, {Path: "/opt/app/current", Target: "bin", Owner: "5:6"}},
+	})
+	diffLines(t, summary(readLayer(t, bl)), []string{
+		"opt/app/ dir 0755 0:0",
+		"opt/app/bin/app file 0755 0:0 =ELF",
+		"opt/app/current symlink 0777 5:6 ->bin",
+		"tmp/x/ dir 1777 0:0",
+		"usr/local/bin/app symlink 0777 0:0 ->/opt/app/bin/app",
+		"var/cache/app/ dir 0750 101:101",
+	})
+	var got []string
+	for _, e := range bl.Entries {
+		got = append(got, e.Target+" "+e.Type+" "+e.Mode+" "+e.Owner+" "+e.Source+" "+e.Link)
+	}
+	diffLines(t, got, []string{
+		"/opt/app dir 0755 0:0 spec ",
+		"/opt/app/bin/app file 0755 0:0 bin/app ",
+		"/opt/app/current symlink 0777 5:6 spec bin",
+		"/tmp/x dir 1777 0:0 spec ",
+		"/usr/local/bin/app symlink 0777 0:0 spec /opt/app/bin/app",
+		"/var/cache/app dir 0750 101:101 spec ",
+	})
+}
+
+func TestBuildLayerEmpty(t *testing.T) {
+	env := newEnv(t, fixtureTree)
+	bl := env.build(t, spec.Layer{Name: "nothing", Files: []spec.File{{Src: "nope/*", Dest: "/x/", Optional: true}}})
+	if bl.Layer != nil || len(bl.Entries) != 0 || bl.Name != "nothing" {
+		t.Fatalf("got %+v, want an empty layer named nothing", bl)
+	}
+	if got := env.storeFiles(t); len(got) != 0 {
+		t.Errorf("store has %v, want nothing", got)
+	}
+}
