@@ -1,5 +1,3 @@
-//go:build strata_pending
-
 package compose_test
 
 import (

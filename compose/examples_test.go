@@ -1,5 +1,3 @@
-//go:build strata_pending
-
 package compose
 
 // The examples in examples/ and image.yaml.example are built here, each in a
@@ -37,21 +35,21 @@ import (
 	"github.com/strata-build/strata/spec"
 )
 
-var updateGolden = flag.Bool("update-golden", false, "rewrite testdata/golden/examples.json")
+var updateExampleGolden = flag.Bool("update-golden", false, "rewrite testdata/golden/examples.json")
 
-const goldenFile = "testdata/golden/examples.json"
+const exampleGoldenFile = "testdata/golden/examples.json"
 
-// goldenLayer pins one layer.
-type goldenLayer struct {
+// exampleLayer pins one layer.
+type exampleLayer struct {
 	Name   string `json:"name"`
 	DiffID string `json:"diffID"`
 	Digest string `json:"digest"`
 }
 
-// goldenImage pins one example build.
-type goldenImage struct {
+// exampleGolden pins one example build.
+type exampleGolden struct {
 	Digest    string                   `json:"digest"`
-	Platforms map[string][]goldenLayer `json:"platforms"`
+	Platforms map[string][]exampleLayer `json:"platforms"`
 }
 
 // copyDir copies the tree at src into dst (regular files and dirs only).
@@ -299,15 +297,15 @@ func unpackLayer(t *testing.T, img v1.Image, digest v1.Hash) map[string]unpacked
 }
 
 func TestExamples(t *testing.T) {
-	golden := map[string]goldenImage{}
-	if b, err := os.ReadFile(goldenFile); err == nil {
+	golden := map[string]exampleGolden{}
+	if b, err := os.ReadFile(exampleGoldenFile); err == nil {
 		if err := json.Unmarshal(b, &golden); err != nil {
-			t.Fatalf("%s: %v", goldenFile, err)
+			t.Fatalf("%s: %v", exampleGoldenFile, err)
 		}
-	} else if !*updateGolden {
-		t.Fatalf("%s: %v (run with -update-golden to create it)", goldenFile, err)
+	} else if !*updateExampleGolden {
+		t.Fatalf("%s: %v (run with -update-golden to create it)", exampleGoldenFile, err)
 	}
-	got := map[string]goldenImage{}
+	got := map[string]exampleGolden{}
 	for _, ec := range exampleCases() {
 		t.Run(ec.name, func(t *testing.T) {
 			res, root := buildExample(t, ec)
@@ -322,25 +320,25 @@ func TestExamples(t *testing.T) {
 				t.Logf("no golden digest: %s", ec.noGolden)
 				return
 			}
-			g := goldenImage{Digest: res.Digest.String(), Platforms: map[string][]goldenLayer{}}
+			g := exampleGolden{Digest: res.Digest.String(), Platforms: map[string][]exampleLayer{}}
 			for _, p := range res.Platforms {
 				for _, l := range p.Layers {
-					g.Platforms[p.Platform.String()] = append(g.Platforms[p.Platform.String()], goldenLayer{Name: l.Name, DiffID: l.DiffID.String(), Digest: l.Digest.String()})
+					g.Platforms[p.Platform.String()] = append(g.Platforms[p.Platform.String()], exampleLayer{Name: l.Name, DiffID: l.DiffID.String(), Digest: l.Digest.String()})
 				}
 			}
 			got[ec.name] = g
-			if !*updateGolden {
+			if !*updateExampleGolden {
 				compareGolden(t, golden[ec.name], g)
 			}
 		})
 	}
 	t.Run("monorepo", func(t *testing.T) { testMonorepo(t, golden, got) })
-	if *updateGolden {
+	if *updateExampleGolden {
 		b, _ := json.MarshalIndent(got, "", "  ")
-		if err := os.MkdirAll(filepath.Dir(goldenFile), 0o755); err != nil {
+		if err := os.MkdirAll(filepath.Dir(exampleGoldenFile), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(goldenFile, append(b, '\n'), 0o644); err != nil {
+		if err := os.WriteFile(exampleGoldenFile, append(b, '\n'), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -348,7 +346,7 @@ func TestExamples(t *testing.T) {
 
 // compareGolden reports, per layer, whether the diffID (the tar bytes) or
 // only the compressed digest (the compressor) changed.
-func compareGolden(t *testing.T, want, got goldenImage) {
+func compareGolden(t *testing.T, want, got exampleGolden) {
 	t.Helper()
 	if want.Digest == "" {
 		t.Fatalf("no golden entry; run go test ./compose -run TestExamples -update-golden")
@@ -375,7 +373,7 @@ func compareGolden(t *testing.T, want, got goldenImage) {
 
 // testMonorepo builds the three services that share templates/service.cue,
 // each from its CUE package directory, on a handmade distroless base.
-func testMonorepo(t *testing.T, golden, got map[string]goldenImage) {
+func testMonorepo(t *testing.T, golden, got map[string]exampleGolden) {
 	root := t.TempDir()
 	copyDir(t, filepath.Join(repoRoot(t), "examples", "monorepo"), root)
 	bins := map[string]string{}
@@ -421,15 +419,15 @@ func testMonorepo(t *testing.T, golden, got map[string]goldenImage) {
 		} else if m.Layers[0].Digest != baseLayer {
 			t.Errorf("%s: base layer %s differs from the other services' %s", svc, m.Layers[0].Digest, baseLayer)
 		}
-		g := goldenImage{Digest: res.Digest.String(), Platforms: map[string][]goldenLayer{}}
+		g := exampleGolden{Digest: res.Digest.String(), Platforms: map[string][]exampleLayer{}}
 		for _, p := range res.Platforms {
 			for _, l := range p.Layers {
-				g.Platforms[p.Platform.String()] = append(g.Platforms[p.Platform.String()], goldenLayer{Name: l.Name, DiffID: l.DiffID.String(), Digest: l.Digest.String()})
+				g.Platforms[p.Platform.String()] = append(g.Platforms[p.Platform.String()], exampleLayer{Name: l.Name, DiffID: l.DiffID.String(), Digest: l.Digest.String()})
 			}
 		}
 		key := "monorepo/" + svc
 		got[key] = g
-		if !*updateGolden {
+		if !*updateExampleGolden {
 			t.Run(svc, func(t *testing.T) { compareGolden(t, golden[key], g) })
 		}
 	}

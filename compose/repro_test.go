@@ -1,5 +1,3 @@
-//go:build strata_pending
-
 package compose
 
 // The reproducibility matrix of reliability.md §5 (R1–R7; R8's goldens are in
