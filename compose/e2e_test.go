@@ -103,7 +103,7 @@ func nginxLikeBase(t testing.TB, p spec.Platform) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer, History: v1.History{CreatedBy: "handmade rootfs"}})
+	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: plainLayer{layer}, History: v1.History{CreatedBy: "handmade rootfs"}})
 	if err != nil {
 		t.Fatal(err)
 	}

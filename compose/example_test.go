@@ -42,5 +42,5 @@ func ExampleBuild() {
 		return
 	}
 	fmt.Println(res.Digest)
-	// Output: sha256:TBD
+	// Output: sha256:b7eedc00499df90a524137ccc848064290948e84e05b560b2c1a3621c3ef0789
 }

@@ -106,7 +106,7 @@ func distrolessLikeBase(t *testing.T, p spec.Platform) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: layer, History: v1.History{CreatedBy: "handmade distroless"}})
+	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: plainLayer{layer}, History: v1.History{CreatedBy: "handmade distroless"}})
 	if err != nil {
 		t.Fatal(err)
 	}
