@@ -243,7 +243,8 @@ func (a *app) composeAll(ctx context.Context, paths []string, f *buildFlags, opt
 	for i, p := range paths {
 		s, err := spec.Load(p, spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv})
 		if err != nil {
-			return nil, err
+			// An unreadable spec is a spec problem too (exit 2), as in validate.
+			return nil, asErrorList(p, err)
 		}
 		specs[i] = s
 	}

@@ -81,10 +81,11 @@ config:
 func TestBuildExitCodes(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{
-		"image.yaml": cliSpec,
-		"hello.txt":  "hello\n",
-		"bad.yaml":   "base: scratch\nlayers:\n  - files:\n      - {src: missing.txt, dest: /m}\n",
-		"typo.yaml":  "base: scratch\nlayerz: []\n",
+		"image.yaml":  cliSpec,
+		"hello.txt":   "hello\n",
+		"bad.yaml":    "base: scratch\nlayers:\n  - files:\n      - {src: missing.txt, dest: /m}\n",
+		"typo.yaml":   "base: scratch\nlayerz: []\n",
+		"nobase.yaml": "base: oci:nolayout\nlayers:\n  - files:\n      - {src: hello.txt, dest: /h}\n",
 	})
 	oci := filepath.Join(dir, "oci")
 	for _, tt := range []struct {
@@ -101,7 +102,9 @@ func TestBuildExitCodes(t *testing.T) {
 		{"bad --jobs", nil, []string{"build", "--jobs", "0", "--oci", oci}, 2, "--jobs must be at least 1, got 0"},
 		{"bad --set", nil, []string{"build", "--set", "novalue", "--oci", oci}, 2, `--set "novalue": want KEY=VALUE`},
 		{"bad spec", nil, []string{"build", "--oci", oci, "typo.yaml"}, 2, "typo.yaml"},
-		{"missing source", nil, []string{"build", "--oci", oci, "bad.yaml"}, 1, "missing.txt"},
+		{"missing source", nil, []string{"build", "--oci", oci, "bad.yaml"}, 2,
+			`bad.yaml:4:15: layers[0].files[0].src: "missing.txt" matched nothing in the context`},
+		{"base not found", nil, []string{"build", "--oci", oci, "nobase.yaml"}, 1, "nolayout"},
 		{"missing spec file", nil, []string{"plan", "nope.yaml"}, 2, "nope.yaml"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
