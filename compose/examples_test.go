@@ -27,6 +27,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -48,7 +49,7 @@ type exampleLayer struct {
 
 // exampleGolden pins one example build.
 type exampleGolden struct {
-	Digest    string                   `json:"digest"`
+	Digest    string                    `json:"digest"`
 	Platforms map[string][]exampleLayer `json:"platforms"`
 }
 
@@ -169,6 +170,32 @@ func buildExample(t *testing.T, ec exampleCase) (*Result, string) {
 		}
 	} else if err := validate.Image(res.Artifact.Image); err != nil {
 		t.Errorf("validate.Image: %v", err)
+	}
+	// Written to a layout and read back, the output validates too.
+	dir := filepath.Join(t.TempDir(), "oci")
+	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: dir, LayoutRef: "example"}); err != nil {
+		t.Fatal(err)
+	}
+	lp, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Artifact.Index != nil {
+		child, err := lp.ImageIndex(res.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate.Index(child); err != nil {
+			t.Errorf("validate.Index(layout): %v", err)
+		}
+	} else {
+		img, err := lp.Image(res.Digest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := validate.Image(img); err != nil {
+			t.Errorf("validate.Image(layout): %v", err)
+		}
 	}
 	return res, root
 }

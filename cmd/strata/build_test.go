@@ -1,12 +1,17 @@
 package main
 
 import (
+	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -154,4 +159,139 @@ func TestPlanDigestEqualsBuild(t *testing.T) {
 	if len(build.Outputs) != 1 || build.Outputs[0] != want {
 		t.Errorf("outputs = %v, want [%s]", build.Outputs, want)
 	}
+}
+
+// TestReadmeMainJob runs the README's first command, `strata build
+// image.yaml.example`, offline with an empty cache and no XDG variables: it
+// must write the default store under $HOME and print the golden digest.
+func TestReadmeMainJob(t *testing.T) {
+	repo, err := filepath.Abs(filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var golden map[string]struct{ Digest string }
+	b, err := os.ReadFile(filepath.Join(repo, "compose", "testdata", "golden", "examples.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &golden); err != nil {
+		t.Fatal(err)
+	}
+	home := t.TempDir()
+	t.Chdir(repo)
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"build", "image.yaml.example"}, strings.NewReader(""), &out, &errb, []string{"HOME=" + home})
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	want := golden["image.yaml.example"].Digest
+	if want == "" || strings.TrimSpace(out.String()) != want {
+		t.Errorf("digest %q, want the golden %q", out.String(), want)
+	}
+	store := filepath.Join(home, ".local", "share", "strata", "oci")
+	if _, err := os.Stat(filepath.Join(store, "index.json")); err != nil {
+		t.Errorf("default store: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(home, ".cache", "strata")); err != nil {
+		t.Errorf("default cache: %v", err)
+	}
+	if !strings.Contains(errb.String(), "wrote oci:"+store+":latest") {
+		t.Errorf("stderr %q does not name the store", errb.String())
+	}
+}
+
+// TestBuildHostileNothingWritten feeds hostile inputs through the CLI and
+// checks that existing outputs keep their bytes and no new output appears.
+func TestBuildHostileNothingWritten(t *testing.T) {
+	dir := t.TempDir()
+	evil := makeTarFile(t, "../../etc/evil", "x")
+	if err := os.WriteFile(filepath.Join(dir, "evil.tar"), evil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(filepath.Join(dir, "fifo"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "good.tar"), makeTarFile(t, "ok.txt", "ok"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("/etc", filepath.Join(dir, "etcdir")); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{
+		"hello.txt":    "hello\n",
+		"good.yaml":    cliSpec,
+		"archive.yaml": "base: scratch\nlayers:\n  - files:\n      - {src: evil.tar, dest: /opt/, extract: true}\n",
+		"fifo.yaml":    "base: scratch\nlayers:\n  - files:\n      - {src: fifo, dest: /fifo}\n",
+		"link.yaml":    "base: scratch\nlayers:\n  - files:\n      - {src: etcdir/passwd, dest: /passwd}\n",
+		"sha.yaml":     "base: scratch\nlayers:\n  - files:\n      - {src: good.tar, dest: /opt/, extract: true, sha256: \"" + strings.Repeat("0", 64) + "\"}\n",
+	})
+	oci, tarPath := filepath.Join(dir, "oci"), filepath.Join(dir, "image.tar")
+	if code, _, stderr := runStrata(t, dir, nil, "build", "--oci", oci, "--tarball", tarPath, "good.yaml"); code != 0 {
+		t.Fatalf("good build: exit %d: %s", code, stderr)
+	}
+	before := snapshot(t, dir)
+	for _, bad := range []string{"archive.yaml", "fifo.yaml", "link.yaml", "sha.yaml"} {
+		t.Run(bad, func(t *testing.T) {
+			code, stdout, stderr := runStrata(t, dir, nil, "build", "--oci", oci, "--tarball", tarPath, bad)
+			if code == 0 || stdout != "" || stderr == "" {
+				t.Errorf("exit %d, stdout %q, stderr %q; want a failure with a message", code, stdout, stderr)
+			}
+			t.Logf("%s: exit %d: %s", bad, code, stderr)
+			code, _, _ = runStrata(t, dir, nil, "build", "--oci", filepath.Join(dir, "new-oci"), "good.yaml", bad)
+			if code == 0 {
+				t.Errorf("good + %s: exit 0", bad)
+			}
+			after := snapshot(t, dir)
+			for p, h := range before {
+				if after[p] != h {
+					t.Errorf("%s changed", p)
+				}
+			}
+			for p := range after {
+				if _, ok := before[p]; !ok && !strings.HasPrefix(p, "cache/") && !strings.HasPrefix(p, "home/") {
+					t.Errorf("%s appeared", p)
+				}
+			}
+		})
+	}
+}
+
+// makeTarFile returns a tar with one regular file named name.
+func makeTarFile(t *testing.T, name, content string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	if err := tw.WriteHeader(&tar.Header{Name: name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(content))}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := tw.Write([]byte(content)); err != nil {
+		t.Fatal(err)
+	}
+	if err := tw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// snapshot returns relative path → content digest of every regular file
+// under dir (fifos and symlinks skipped).
+func snapshot(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	m := map[string]string{}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(dir, p)
+		m[filepath.ToSlash(rel)] = fmt.Sprintf("%x", sha256.Sum256(b))
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
 }
