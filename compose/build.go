@@ -62,10 +62,10 @@ type LayerResult struct {
 	Entries   []Entry // every tar entry in layer order, whiteouts included
 }
 
-// Build composes the image described by s. s must be a valid spec (as
-// returned by spec.Load); Build applies spec.WithDefaults itself, so a spec
-// built in code with a relative context is resolved against the working
-// directory. Build reads each source file through an os.Root opened on the
+// Build composes the image described by s. Build runs spec.Validate and
+// spec.WithDefaults itself (both pure), so s may come from spec.Load or be
+// built in code; a relative context of a spec without a source file is
+// resolved against the working directory. Build reads each source file through an os.Root opened on the
 // context directory and never re-reads the spec file.
 //
 // With one platform (from s.Platforms, or the base's) the result is a single
@@ -73,17 +73,22 @@ type LayerResult struct {
 // order. Build stores layer blobs in the cache directory (WithCacheDir) but
 // writes no output; see WriteOutputs.
 func Build(ctx context.Context, s *spec.Spec, opts ...Option) (*Result, error) {
-	return compose(ctx, s, false, opts)
+	return composeImage(ctx, s, false, opts)
 }
 
-// compose is Build (dryRun false) and Plan (dryRun true).
-func compose(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option) (*Result, error) {
+// composeImage is Build (dryRun false) and Plan (dryRun true).
+func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option) (*Result, error) {
 	o, err := makeOptions(opts...)
 	if err != nil {
 		return nil, err
 	}
 	if s == nil {
 		return nil, errors.New("compose: nil spec")
+	}
+	// Validate is pure and cheap: a spec built in code gets the same checks
+	// as one from spec.Load.
+	if err := spec.Validate(s).Err(); err != nil {
+		return nil, err
 	}
 	s = spec.WithDefaults(s, "")
 	want, err := wantPlatforms(s)

@@ -336,19 +336,25 @@ func TestBuildPlatformsDefaultToBase(t *testing.T) {
 	}
 }
 
-func TestBuildBadPlatforms(t *testing.T) {
+func TestBuildValidatesSpec(t *testing.T) {
 	for _, tt := range []struct {
-		plats []string
-		want  string
+		s    spec.Spec
+		want string
 	}{
-		{[]string{"linux"}, `platforms[0]: platform "linux": want os/arch[/variant]`},
-		{[]string{"linux/amd64", "linux/amd64"}, "platforms[1]: platform linux/amd64 is listed twice"},
+		{spec.Spec{Base: "scratch", Platforms: []string{"linux"}}, `platforms[0]: invalid platform "linux"; want os/arch[/variant]`},
+		{spec.Spec{Base: "scratch", Platforms: []string{"linux/amd64", "linux/amd64"}}, `platforms[1]: duplicate platform "linux/amd64"`},
+		{spec.Spec{Base: "scratch", Layers: []spec.Layer{{Files: []spec.File{{Src: "a", Dest: "relative"}}}}}, "layers[0].files[0].dest"},
 	} {
-		s := &spec.Spec{Base: "scratch", Context: t.TempDir(), Platforms: tt.plats}
-		_, err := Build(context.Background(), s, WithCacheDir(t.TempDir()))
-		var se *spec.Error
-		if !errors.As(err, &se) || !strings.Contains(err.Error(), tt.want) {
-			t.Errorf("platforms %v: error %v, want a *spec.Error containing %q", tt.plats, err, tt.want)
+		s := tt.s
+		s.Context = t.TempDir()
+		cache := filepath.Join(t.TempDir(), "cache")
+		_, err := Build(context.Background(), &s, WithCacheDir(cache))
+		var el spec.ErrorList
+		if !errors.As(err, &el) || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%+v: error %v, want a spec.ErrorList containing %q", tt.s, err, tt.want)
+		}
+		if _, err := os.Stat(cache); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("an invalid spec created the cache")
 		}
 	}
 }

@@ -13,5 +13,5 @@ import (
 // changes against the base. Plan and Build give the same digests for the
 // same inputs. The Result's DryRun is true: WriteOutputs refuses it.
 func Plan(ctx context.Context, s *spec.Spec, opts ...Option) (*Result, error) {
-	return compose(ctx, s, true, opts)
+	return composeImage(ctx, s, true, opts)
 }
