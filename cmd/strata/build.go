@@ -82,7 +82,7 @@ type buildReport struct {
 	Spec      string           `json:"spec"`
 	Digest    string           `json:"digest"`
 	Platforms []platformReport `json:"platforms"`
-	Outputs   []string         `json:"outputs"`
+	Outputs   []string         `json:"outputs,omitempty"` // build only
 }
 
 type platformReport struct {
@@ -309,7 +309,8 @@ func tarballRefs(s *spec.Spec) ([]name.Tag, error) {
 	return out, nil
 }
 
-// report renders a Result in the --json shape; withEntries adds plan detail.
+// report renders a Result in the --json shape; plan adds entries, skipped
+// layers and config changes.
 func report(path string, res *compose.Result, plan bool) buildReport {
 	r := buildReport{Spec: path, Digest: res.Digest.String(), Outputs: []string{}}
 	for _, p := range res.Platforms {
