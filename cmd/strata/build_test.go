@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/strata-build/strata/spec"
 )
 
 func TestSourceDateEpoch(t *testing.T) {
@@ -294,4 +296,34 @@ func snapshot(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return m
+}
+
+func TestLayoutRefAndTarballRefs(t *testing.T) {
+	for _, tt := range []struct {
+		image string
+		tags  []string
+		ref   string
+		refs  []string
+	}{
+		{"", nil, "latest", nil},
+		{"", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", []string{"ghcr.io/acme/app:edge"}},
+		{"registry.local:5000/demo/app", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", []string{"registry.local:5000/demo/app:v1", "ghcr.io/acme/app:edge"}},
+		{"registry.local:5000/demo/app", []string{"registry.local:5000/other:2.0"}, "2.0", []string{"registry.local:5000/other:2.0"}},
+	} {
+		s := &spec.Spec{Image: tt.image, Tags: tt.tags}
+		if got := layoutRef(s); got != tt.ref {
+			t.Errorf("layoutRef(%v) = %q, want %q", tt.tags, got, tt.ref)
+		}
+		refs, err := tarballRefs(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range refs {
+			got = append(got, r.String())
+		}
+		if strings.Join(got, " ") != strings.Join(tt.refs, " ") {
+			t.Errorf("tarballRefs(%q, %v) = %v, want %v", tt.image, tt.tags, got, tt.refs)
+		}
+	}
 }
