@@ -449,3 +449,46 @@ func TestWriteOutputsChecksBeforeWriting(t *testing.T) {
 		t.Errorf("a refused write left %v", entries)
 	}
 }
+
+// TestLayoutHardLinksBuiltLayers checks that a layout written from a build
+// shares the built layer's blob with the cache (no 2nd copy of a big layer)
+// and that the shared file is readable by all, as layout blobs must be.
+func TestLayoutHardLinksBuiltLayers(t *testing.T) {
+	ctxDir := t.TempDir()
+	writeTree(t, ctxDir, map[string]string{"big.txt": strings.Repeat("strata ", 10000)})
+	s := &spec.Spec{Base: "scratch", Context: ctxDir, Layers: []spec.Layer{{Name: "big", Files: []spec.File{{Src: "big.txt", Dest: "/big.txt"}}}}}
+	cache := t.TempDir()
+	res, err := Build(context.Background(), s, WithCacheDir(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "oci")
+	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: out, LayoutRef: "x"}); err != nil {
+		t.Fatal(err)
+	}
+	d := res.Platforms[0].Layers[0].Digest
+	a, err := os.Stat(filepath.Join(cache, "blobs", "sha256", d.Hex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.Stat(filepath.Join(out, "blobs", "sha256", d.Hex))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !os.SameFile(a, b) {
+		t.Errorf("layout layer blob is a copy, want a hard link to the cache's")
+	}
+	if b.Mode().Perm()&0o044 != 0o044 {
+		t.Errorf("layout layer blob mode %v, want readable by all", b.Mode())
+	}
+	// A plan's layers are not local files: nothing to link.
+	plan, err := Plan(context.Background(), s, WithCacheDir(cache))
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := plan.Artifact.Image
+	ls, _ := img.Layers()
+	if _, ok := ls[0].(localBlob); ok {
+		t.Errorf("a plan layer claims a local blob")
+	}
+}
