@@ -126,7 +126,7 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 			b.outs.LayoutRef = ref
 		default:
 			b.outs.LayoutDir = a.defaultStore()
-			b.outs.LayoutRef = ref
+			b.outs.LayoutRef = storeRef(res.Spec)
 		}
 		if tarball != "" {
 			b.outs.TarballPath = tarball
@@ -286,6 +286,23 @@ func layoutRef(s *spec.Spec) string {
 		}
 	}
 	return t
+}
+
+// storeRef is the ref name in the shared default store, where many specs
+// meet: the first tag as a full reference when the spec names a repository
+// (image: or a full tag), else as layoutRef.
+func storeRef(s *spec.Spec) string {
+	tag := "latest"
+	if len(s.Tags) > 0 {
+		tag = s.Tags[0]
+	}
+	if strings.ContainsAny(tag, "/:") {
+		return tag
+	}
+	if s.Image != "" {
+		return s.Image + ":" + tag
+	}
+	return tag
 }
 
 // tarballRefs are the repo:tag names a docker tarball records: full tags as

@@ -303,14 +303,19 @@ func TestLayoutRefAndTarballRefs(t *testing.T) {
 		image string
 		tags  []string
 		ref   string
+		store string
 		refs  []string
 	}{
-		{"", nil, "latest", nil},
-		{"", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", []string{"ghcr.io/acme/app:edge"}},
-		{"registry.local:5000/demo/app", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", []string{"registry.local:5000/demo/app:v1", "ghcr.io/acme/app:edge"}},
-		{"registry.local:5000/demo/app", []string{"registry.local:5000/other:2.0"}, "2.0", []string{"registry.local:5000/other:2.0"}},
+		{"", nil, "latest", "latest", nil},
+		{"registry.local:5000/demo/app", nil, "latest", "registry.local:5000/demo/app:latest", nil},
+		{"", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", "v1", []string{"ghcr.io/acme/app:edge"}},
+		{"registry.local:5000/demo/app", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", "registry.local:5000/demo/app:v1", []string{"registry.local:5000/demo/app:v1", "ghcr.io/acme/app:edge"}},
+		{"registry.local:5000/demo/app", []string{"registry.local:5000/other:2.0"}, "2.0", "registry.local:5000/other:2.0", []string{"registry.local:5000/other:2.0"}},
 	} {
 		s := &spec.Spec{Image: tt.image, Tags: tt.tags}
+		if got := storeRef(s); got != tt.store {
+			t.Errorf("storeRef(%q, %v) = %q, want %q", tt.image, tt.tags, got, tt.store)
+		}
 		if got := layoutRef(s); got != tt.ref {
 			t.Errorf("layoutRef(%v) = %q, want %q", tt.tags, got, tt.ref)
 		}
