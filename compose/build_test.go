@@ -290,6 +290,14 @@ func TestBuildMultiPlatform(t *testing.T) {
 		if im.MediaType != types.OCIImageIndex || len(im.Manifests) != 3 {
 			t.Fatalf("index = %+v", im)
 		}
+		if im.Annotations[AnnotationBaseName] != "registry.example/base:1" || im.Annotations[AnnotationBaseDigest] != "" {
+			t.Errorf("index annotations = %v; want the base name only", im.Annotations)
+		}
+		baseIM, _ := idx.IndexManifest()
+		baseDigests := map[string]string{}
+		for _, d := range baseIM.Manifests {
+			baseDigests[d.Platform.OS+"/"+d.Platform.Architecture] = d.Digest.String()
+		}
 		for i, want := range []spec.Platform{arm64, amd64, armv7} {
 			d := im.Manifests[i]
 			got := spec.Platform{OS: d.Platform.OS, Architecture: d.Platform.Architecture, Variant: d.Platform.Variant}
@@ -297,6 +305,10 @@ func TestBuildMultiPlatform(t *testing.T) {
 				t.Errorf("manifest %d = %+v (%s); want platform %s", i, d, got, want)
 			}
 			img, _ := ix.Image(d.Digest)
+			m, _ := img.Manifest()
+			if got := m.Annotations[AnnotationBaseDigest]; got != baseDigests[want.OS+"/"+want.Architecture] || got != res.Platforms[i].BaseDigest.String() {
+				t.Errorf("manifest %d base digest annotation %s, want %s", i, got, baseDigests[want.OS+"/"+want.Architecture])
+			}
 			cf, _ := img.ConfigFile()
 			if cf.OS != want.OS || cf.Architecture != want.Architecture || cf.Variant != want.Variant {
 				t.Errorf("manifest %d config platform %s/%s/%s", i, cf.OS, cf.Architecture, cf.Variant)
