@@ -72,16 +72,30 @@ func (p *planner) hashInputs(ctx context.Context) error {
 	for _, a := range p.archives {
 		refs = append(refs, a.content)
 	}
+	workers := min(runtime.GOMAXPROCS(0), max(len(refs), 1))
+	next := make(chan *contentRef)
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for _, c := range refs {
+	g.Go(func() error {
+		defer close(next)
+		for _, c := range refs {
+			select {
+			case next <- c:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for range workers {
 		g.Go(func() error {
 			buf := make([]byte, 256<<10)
-			sum, err := copyContent(ctx, p.req.Root, c, nil, buf, nil)
-			if err != nil {
-				return err
+			for c := range next {
+				sum, err := copyContent(ctx, p.req.Root, c, nil, buf, nil)
+				if err != nil {
+					return err
+				}
+				c.sum, c.hasSum = sum, true
 			}
-			c.sum, c.hasSum = sum, true
 			return nil
 		})
 	}
