@@ -98,7 +98,7 @@ const MaxPathLen = 4096
 //
 // It rejects relative paths, any ".." segment, NUL and other control
 // characters, backslashes, invalid UTF-8, components longer than MaxNameLen,
-// paths longer than MaxPathLen, and basenames starting with ".wh." (only
+// paths longer than MaxPathLen, and components starting with ".wh." (only
 // strata writes whiteouts).
 func NormalizeTarget(p string) (string, error) {
 	switch {
@@ -127,8 +127,27 @@ func NormalizeTarget(p string) (string, error) {
 		}
 	}
 	clean := strings.TrimPrefix(path.Clean(p), "/")
-	if base := path.Base(clean); strings.HasPrefix(base, ".wh.") {
-		return "", fmt.Errorf("%q: names starting with .wh. are reserved for whiteouts", p)
+	for _, seg := range strings.Split(clean, "/") {
+		if strings.HasPrefix(seg, ".wh.") {
+			return "", fmt.Errorf("%q: names starting with .wh. are reserved for whiteouts", p)
+		}
+	}
+	return clean, nil
+}
+
+// NormalizeFileTarget is NormalizeTarget for a path that names a file, a
+// symlink or another non-directory entry: it also rejects the root ("/",
+// "/.", "//") and a trailing "/". The result is never "" or ".".
+func NormalizeFileTarget(p string) (string, error) {
+	clean, err := NormalizeTarget(p)
+	if err != nil {
+		return "", err
+	}
+	if clean == "" || clean == "." {
+		return "", fmt.Errorf("%q is the root directory; want a file path such as /app/server", p)
+	}
+	if strings.HasSuffix(p, "/") {
+		return "", fmt.Errorf("%q ends in /; want a file path such as /app/server", p)
 	}
 	return clean, nil
 }

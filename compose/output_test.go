@@ -1,0 +1,505 @@
+package compose
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+)
+
+// layoutRefs reads dir/index.json and returns ref name → digest.
+func layoutRefs(t testing.TB, dir string) map[string]v1.Hash {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var im v1.IndexManifest
+	if err := json.Unmarshal(b, &im); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]v1.Hash{}
+	for _, d := range im.Manifests {
+		r := d.Annotations[refNameAnnotation]
+		if _, dup := out[r]; dup {
+			t.Errorf("ref %q listed twice", r)
+		}
+		out[r] = d.Digest
+	}
+	return out
+}
+
+// checkLayout validates the layout with ggcr and checks that every blob
+// hashes to its name.
+func checkLayout(t testing.TB, dir string) {
+	t.Helper()
+	idx, err := layout.ImageIndexFromPath(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Index(idx); err != nil {
+		t.Errorf("validate.Index: %v", err)
+	}
+	ents, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		f, err := os.Open(filepath.Join(dir, "blobs", "sha256", e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		h, _, err := v1.SHA256(f)
+		f.Close()
+		if err != nil || h.Hex != e.Name() {
+			t.Errorf("blob %s hashes to %s (%v)", e.Name(), h, err)
+		}
+	}
+}
+
+// noTemps fails if any file or directory under dir (recursively) or beside
+// it carries the temporary prefix.
+func noTemps(t testing.TB, dir string) {
+	t.Helper()
+	filepath.WalkDir(filepath.Dir(dir), func(p string, d os.DirEntry, err error) error {
+		if err == nil && strings.HasPrefix(d.Name(), tempPrefix) {
+			t.Errorf("temporary file left: %s", p)
+		}
+		return nil
+	})
+}
+
+func TestOutputLayout(t *testing.T) {
+	ctx := context.Background()
+	dir := filepath.Join(t.TempDir(), "nested", "layout")
+	imgA := testImage(t, plat(t, "linux/amd64"), 11, true)
+	idxB := testIndex(t, plat(t, "linux/amd64"), plat(t, "linux/arm64"))
+	imgC := testImage(t, plat(t, "linux/arm64"), 12, true)
+	dA, _ := imgA.Digest()
+	dB, _ := idxB.Digest()
+	dC, _ := imgC.Digest()
+
+	if err := writeLayout(ctx, dir, Artifact{Image: imgA}, "a"); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, dir)
+	if got := layoutRefs(t, dir); len(got) != 1 || got["a"] != dA {
+		t.Fatalf("refs = %v", got)
+	}
+	if err := writeLayout(ctx, dir, Artifact{Index: idxB}, "b"); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, dir)
+	if got := layoutRefs(t, dir); len(got) != 2 || got["a"] != dA || got["b"] != dB {
+		t.Fatalf("refs = %v", got)
+	}
+	// Re-writing ref a replaces it; b stays.
+	if err := writeLayout(ctx, dir, Artifact{Image: imgC}, "a"); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, dir)
+	if got := layoutRefs(t, dir); len(got) != 2 || got["a"] != dC || got["b"] != dB {
+		t.Fatalf("refs = %v", got)
+	}
+	noTemps(t, dir)
+
+	// The image reads back with the same digests, and the index entry of a
+	// single image carries its platform.
+	l, _ := layout.FromPath(dir)
+	back, err := l.Image(dC)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := back.Digest(); d != dC {
+		t.Errorf("read back %s, want %s", d, dC)
+	}
+	idx, _ := l.ImageIndex()
+	im, _ := idx.IndexManifest()
+	for _, d := range im.Manifests {
+		if d.Digest == dC && (d.Platform == nil || d.Platform.String() != "linux/arm64") {
+			t.Errorf("platform of a = %v", d.Platform)
+		}
+	}
+
+	// Bad targets.
+	file := filepath.Join(t.TempDir(), "file")
+	os.WriteFile(file, []byte("x"), 0o644)
+	if err := writeLayout(ctx, file, Artifact{Image: imgA}, "a"); err == nil || !strings.Contains(err.Error(), "exists and is not a directory") {
+		t.Errorf("file target: %v", err)
+	}
+	notLayout := t.TempDir()
+	os.WriteFile(filepath.Join(notLayout, "README"), []byte("x"), 0o644)
+	if err := writeLayout(ctx, notLayout, Artifact{Image: imgA}, "a"); err == nil || !strings.Contains(err.Error(), "exists and is not an OCI image layout (no oci-layout file)") {
+		t.Errorf("non-layout target: %v", err)
+	}
+	if err := writeLayout(ctx, dir, Artifact{Image: imgA}, ""); err == nil || err.Error() != "writing layout "+dir+": empty ref name" {
+		t.Errorf("empty ref: %v", err)
+	}
+	// An existing empty directory is filled in place.
+	empty := t.TempDir()
+	if err := writeLayout(ctx, empty, Artifact{Image: imgA}, "a"); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, empty)
+}
+
+// A layer whose bytes do not match its digest is refused and leaves nothing.
+func TestOutputLayoutBadBlob(t *testing.T) {
+	img := &lyingImage{testImage(t, plat(t, "linux/amd64"), 13, true)}
+	dir := filepath.Join(t.TempDir(), "out")
+	err := writeLayout(context.Background(), dir, Artifact{Image: img}, "a")
+	if err == nil || !strings.Contains(err.Error(), "content hashes to sha256:") {
+		t.Fatalf("error = %v", err)
+	}
+	if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("output exists after failure: %v", serr)
+	}
+	noTemps(t, dir)
+	tarPath := filepath.Join(t.TempDir(), "img.tar")
+	err = writeTarball(context.Background(), tarPath, Artifact{Image: img}, nil)
+	if err == nil || !strings.Contains(err.Error(), "content hashes to sha256:") {
+		t.Fatalf("tarball error = %v", err)
+	}
+	if _, serr := os.Stat(tarPath); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("tarball exists after failure: %v", serr)
+	}
+	noTemps(t, tarPath)
+}
+
+// lyingImage serves other bytes than its layers' digests promise.
+type lyingImage struct{ v1.Image }
+
+func (l *lyingImage) Layers() ([]v1.Layer, error) {
+	ls, err := l.Image.Layers()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Layer, len(ls))
+	for i, x := range ls {
+		out[i] = &lyingLayer{x}
+	}
+	return out, nil
+}
+
+type lyingLayer struct{ v1.Layer }
+
+func (l *lyingLayer) Compressed() (io.ReadCloser, error) {
+	n, _ := l.Size()
+	return io.NopCloser(bytes.NewReader(bytes.Repeat([]byte{'x'}, int(n)))), nil
+}
+
+// failAfter is a write seam that fails once n bytes have gone through all
+// files written with it.
+type failAfter struct {
+	mu   sync.Mutex
+	left int64
+}
+
+var errInjected = errors.New("injected write failure")
+
+func (f *failAfter) seam(w io.Writer) io.Writer { return &failWriter{f: f, w: w} }
+
+type failWriter struct {
+	f *failAfter
+	w io.Writer
+}
+
+func (fw *failWriter) Write(p []byte) (int, error) {
+	fw.f.mu.Lock()
+	if fw.f.left < int64(len(p)) {
+		n := fw.f.left
+		fw.f.left = 0
+		fw.f.mu.Unlock()
+		fw.w.Write(p[:n])
+		return int(n), errInjected
+	}
+	fw.f.left -= int64(len(p))
+	fw.f.mu.Unlock()
+	return fw.w.Write(p)
+}
+
+// seamTotal returns how many bytes write sends through its seam.
+func seamTotal(t *testing.T, write func(writeSeam) error) int64 {
+	t.Helper()
+	f := &failAfter{left: 1 << 40}
+	if err := write(f.seam); err != nil {
+		t.Fatal(err)
+	}
+	return 1<<40 - f.left
+}
+
+// sweep returns failure points spread over [0, total), ending in total-1 (the
+// last byte of the last file written).
+func sweep(total int64) []int64 {
+	out := []int64{0, 1}
+	for i := int64(1); i < 8; i++ {
+		out = append(out, total*i/8)
+	}
+	return append(out, total-1)
+}
+
+func TestOutputAtomicLayout(t *testing.T) {
+	ctx := context.Background()
+	imgA := testImage(t, plat(t, "linux/amd64"), 21, true)
+	idxB := testIndex(t, plat(t, "linux/amd64"), plat(t, "linux/arm64"))
+	dA, _ := imgA.Digest()
+	total := seamTotal(t, func(s writeSeam) error {
+		return writeLayoutSeam(ctx, filepath.Join(t.TempDir(), "x"), Artifact{Index: idxB}, "b", s)
+	})
+	for _, n := range sweep(total) {
+		// A new layout: nothing at all after a failure.
+		dir := filepath.Join(t.TempDir(), "out")
+		err := writeLayoutSeam(ctx, dir, Artifact{Index: idxB}, "b", (&failAfter{left: n}).seam)
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("n=%d: error = %v, want the injected failure", n, err)
+		}
+		if _, serr := os.Stat(dir); !errors.Is(serr, os.ErrNotExist) {
+			t.Errorf("n=%d: new layout exists after failure", n)
+		}
+		noTemps(t, dir)
+
+		// An existing layout: unchanged (index.json byte for byte) and valid.
+		if err := writeLayout(ctx, dir, Artifact{Image: imgA}, "a"); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := os.ReadFile(filepath.Join(dir, "index.json"))
+		err = writeLayoutSeam(ctx, dir, Artifact{Index: idxB}, "b", (&failAfter{left: n}).seam)
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("n=%d: error = %v, want the injected failure", n, err)
+		}
+		after, _ := os.ReadFile(filepath.Join(dir, "index.json"))
+		if !bytes.Equal(before, after) {
+			t.Errorf("n=%d: index.json changed by a failed write", n)
+		}
+		checkLayout(t, dir)
+		if got := layoutRefs(t, dir); len(got) != 1 || got["a"] != dA {
+			t.Errorf("n=%d: refs = %v", n, got)
+		}
+		noTemps(t, dir)
+	}
+}
+
+func TestOutputAtomicTarball(t *testing.T) {
+	ctx := context.Background()
+	img := testImage(t, plat(t, "linux/amd64"), 22, false)
+	tag, _ := name.NewTag("example.com/app:v1")
+	total := seamTotal(t, func(s writeSeam) error {
+		return writeTarballSeam(ctx, filepath.Join(t.TempDir(), "x.tar"), Artifact{Image: img}, nil, s)
+	})
+	for _, n := range sweep(total) {
+		path := filepath.Join(t.TempDir(), "img.tar")
+		err := writeTarballSeam(ctx, path, Artifact{Image: img}, []name.Tag{tag}, (&failAfter{left: n}).seam)
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("n=%d: error = %v", n, err)
+		}
+		if _, serr := os.Stat(path); !errors.Is(serr, os.ErrNotExist) {
+			t.Errorf("n=%d: tarball exists after failure", n)
+		}
+		// The previous tarball survives a failed rewrite.
+		if err := writeTarball(ctx, path, Artifact{Image: img}, []name.Tag{tag}); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := os.ReadFile(path)
+		err = writeTarballSeam(ctx, path, Artifact{Image: img}, nil, (&failAfter{left: n}).seam)
+		if !errors.Is(err, errInjected) {
+			t.Fatalf("n=%d: error = %v", n, err)
+		}
+		if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+			t.Errorf("n=%d: tarball changed by a failed write", n)
+		}
+		noTemps(t, path)
+	}
+}
+
+// Writers racing on one layout (some creating it) all land.
+func TestOutputLayoutConcurrent(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "shared")
+	const n = 6
+	digests := map[string]v1.Hash{}
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		img := testImage(t, plat(t, "linux/amd64"), int64(30+i), true)
+		ref := fmt.Sprintf("r%d", i)
+		digests[ref], _ = img.Digest()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = writeLayout(context.Background(), dir, Artifact{Image: img}, ref)
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	got := layoutRefs(t, dir)
+	if len(got) != n {
+		t.Errorf("refs = %v, want %d", got, n)
+	}
+	for r, d := range digests {
+		if got[r] != d {
+			t.Errorf("ref %s = %s, want %s", r, got[r], d)
+		}
+	}
+	checkLayout(t, dir)
+	noTemps(t, dir)
+}
+
+// Two processes adding to one layout both land (the lock is per open file,
+// so it works across processes too).
+func TestOutputLayoutTwoProcesses(t *testing.T) {
+	if dir := os.Getenv("STRATA_TEST_LAYOUT_DIR"); dir != "" {
+		ref := os.Getenv("STRATA_TEST_LAYOUT_REF")
+		var seed int64
+		fmt.Sscan(strings.TrimPrefix(ref, "p"), &seed)
+		for i := range 5 {
+			img := testImage(t, plat(t, "linux/amd64"), 1000*seed+int64(i), true)
+			if err := writeLayout(context.Background(), dir, Artifact{Image: img}, fmt.Sprintf("%s-%d", ref, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	dir := filepath.Join(t.TempDir(), "shared")
+	var cmds []*exec.Cmd
+	for _, ref := range []string{"p1", "p2"} {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestOutputLayoutTwoProcesses$", "-test.count=1")
+		cmd.Env = append(os.Environ(), "STRATA_TEST_LAYOUT_DIR="+dir, "STRATA_TEST_LAYOUT_REF="+ref)
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			if t.Failed() {
+				t.Log(out.String())
+			}
+		})
+		cmds = append(cmds, cmd)
+	}
+	for _, c := range cmds {
+		if err := c.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var refs []string
+	for r := range layoutRefs(t, dir) {
+		refs = append(refs, r)
+	}
+	sort.Strings(refs)
+	if strings.Join(refs, " ") != "p1-0 p1-1 p1-2 p1-3 p1-4 p2-0 p2-1 p2-2 p2-3 p2-4" {
+		t.Errorf("refs = %v", refs)
+	}
+	checkLayout(t, dir)
+}
+
+// Base layers served from the cache are hard-linked into a layout, not
+// copied.
+func TestOutputLayoutLinksCachedBlobs(t *testing.T) {
+	r := newTestRegistry(t)
+	img := testImage(t, plat(t, "linux/amd64"), 40, true)
+	d := r.push(t, "linked:v1", img)
+	rb, err := resolveBase(context.Background(), r.host+"/linked:v1", nil, r.options(t, "", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "out")
+	if err := writeLayout(context.Background(), dir, Artifact{Image: rb.Platforms[0].Image}, "v1"); err != nil {
+		t.Fatal(err)
+	}
+	checkLayout(t, dir)
+	if got := layoutRefs(t, dir); got["v1"] != d {
+		t.Errorf("refs = %v, want v1=%s", got, d)
+	}
+	for _, l := range layerDigests(t, img) {
+		fi, err := os.Stat(filepath.Join(dir, "blobs", "sha256", l.Hex))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st := fi.Sys().(*syscall.Stat_t); st.Nlink != 2 {
+			t.Errorf("layer %s has %d links, want 2 (cache + layout)", l, st.Nlink)
+		}
+	}
+}
+
+func TestOutputTarball(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	t1, _ := name.NewTag("example.com/app:v1")
+	t2, _ := name.NewTag("example.com/app:latest")
+
+	// Docker media types: the manifest digest survives the round trip.
+	img := testImage(t, plat(t, "linux/amd64"), 50, false)
+	p := filepath.Join(dir, "docker.tar")
+	if err := writeTarball(ctx, p, Artifact{Image: img}, []name.Tag{t1, t2}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	for _, tag := range []name.Tag{t1, t2} {
+		back, err := tarball.ImageFromPath(p, &tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d, _ := back.Digest(); d != want {
+			t.Errorf("%s: digest %s, want %s", tag, d, want)
+		}
+		if err := validate.Image(back); err != nil {
+			t.Error(err)
+		}
+	}
+
+	// OCI media types: docker-save stores no manifest, so reading back gives
+	// Docker types; config and layers are the same bytes.
+	oci := testImage(t, plat(t, "linux/arm64"), 51, true)
+	idx := testIndex(t, plat(t, "linux/arm64"))
+	p = filepath.Join(dir, "oci.tar")
+	if err := writeTarball(ctx, p, Artifact{Index: idx}, nil); err != nil {
+		t.Fatal(err)
+	}
+	im, _ := idx.IndexManifest()
+	oci, _ = idx.Image(im.Manifests[0].Digest)
+	back, err := tarball.ImageFromPath(p, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := mustConfigName(t, back), mustConfigName(t, oci); a != b {
+		t.Errorf("config %s, want %s", a, b)
+	}
+	if a, b := layerDigests(t, back), layerDigests(t, oci); fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("layers %v, want %v", a, b)
+	}
+	noTemps(t, p)
+
+	multi := testIndex(t, plat(t, "linux/amd64"), plat(t, "linux/arm64"))
+	err = writeTarball(ctx, filepath.Join(dir, "multi.tar"), Artifact{Index: multi}, nil)
+	if err == nil || !strings.HasSuffix(err.Error(), "a docker tarball holds one platform, but the image has 2 (linux/amd64, linux/arm64); build a single platform or write an OCI layout") {
+		t.Errorf("multi-platform error = %v", err)
+	}
+}
+
+func mustConfigName(t testing.TB, img v1.Image) v1.Hash {
+	t.Helper()
+	h, err := img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}

@@ -1,0 +1,226 @@
+package spec
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"cuelang.org/go/cue"
+	cueerrors "cuelang.org/go/cue/errors"
+	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/token"
+	"cuelang.org/go/mod/modconfig"
+)
+
+// offlineRegistry refuses to fetch CUE module dependencies: strata never
+// touches the network while loading a spec.
+var offlineRegistry = &modconfig.LazyRegistry{New: func() (modconfig.CachedRegistry, error) {
+	return nil, errors.New("strata loads CUE specs offline and cannot fetch module dependencies; keep shared definitions inside your CUE module")
+}}
+
+// loadCUE loads a .cue file or a CUE package directory and turns its
+// concrete value into a node tree. The caller holds the schema lock (the
+// shared cue.Context is not safe for concurrent use).
+func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(string) string) (*node, ErrorList) {
+	abs, err := filepath.Abs(target)
+	if err != nil {
+		return nil, ErrorList{{Pos: Position{File: display(target)}, Msg: err.Error()}}
+	}
+	cfg := &load.Config{
+		Env:      []string{},
+		Registry: offlineRegistry,
+	}
+	args := []string{"."}
+	if isDir {
+		cfg.Dir = abs
+	} else {
+		// Load the file together with the rest of its package only when it
+		// lives in a CUE module; a lone file is loaded on its own. The
+		// bytes already read (and size-checked) are used via an overlay.
+		cfg.Dir = filepath.Dir(abs)
+		args = []string{abs}
+		cfg.Overlay = map[string]load.Source{abs: load.FromBytes(data)}
+	}
+	insts := load.Instances(args, cfg)
+	if len(insts) != 1 {
+		return nil, ErrorList{{Pos: Position{File: display(target)}, Msg: "want exactly one CUE package"}}
+	}
+	inst := insts[0]
+	if inst.Err != nil {
+		return nil, cueErrors(inst.Err, display, "")
+	}
+	v := c.ctx.BuildInstance(inst)
+	if err := v.Err(); err != nil {
+		return nil, cueErrors(err, display, "")
+	}
+	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
+		return nil, cueErrors(err, display, "value is not concrete")
+	}
+	own := map[string]bool{}
+	for _, f := range inst.Files {
+		own[f.Filename] = true
+	}
+	w := &cueWalker{display: display, own: own}
+	n := w.walk(v, "", 0)
+	if len(w.errs) > 0 {
+		return nil, w.errs
+	}
+	if n.kind != kindMap {
+		return nil, ErrorList{{Pos: n.pos, Msg: fmt.Sprintf("the spec is %s; want a struct with at least base", n.kind.describe())}}
+	}
+	return n, nil
+}
+
+// cueWalker turns a concrete cue.Value into a node tree.
+type cueWalker struct {
+	display func(string) string
+	own     map[string]bool // files of the loaded package, preferred for positions
+	nodes   int
+	errs    ErrorList
+}
+
+func (w *cueWalker) pos(p token.Pos) Position {
+	if !p.IsValid() {
+		return Position{}
+	}
+	pp := p.Position()
+	return Position{File: w.display(pp.Filename), Line: pp.Line, Col: pp.Column}
+}
+
+// bestPos picks the position of a value's conjunct in the loaded package's
+// own files (where the user set it) over one in an imported template.
+func (w *cueWalker) bestPos(v cue.Value) token.Pos {
+	p := v.Pos()
+	if w.own[p.Filename()] {
+		return p
+	}
+	if op, args := v.Expr(); op == cue.AndOp {
+		for _, a := range args {
+			if ap := a.Pos(); ap.IsValid() && w.own[ap.Filename()] {
+				return ap
+			}
+		}
+	}
+	return p
+}
+
+func (w *cueWalker) walk(v cue.Value, path string, depth int) *node {
+	w.nodes++
+	if d, ok := v.Default(); ok {
+		v = d
+	}
+	n := &node{pos: w.pos(w.bestPos(v))}
+	if w.nodes > maxNodes || depth > maxDepth {
+		if w.nodes == maxNodes+1 || depth == maxDepth+1 {
+			w.errs = append(w.errs, &Error{Pos: n.pos, Path: path, Msg: fmt.Sprintf("spec too large or too deeply nested (more than %d values or %d levels)", maxNodes, maxDepth)})
+		}
+		return n
+	}
+	switch v.Kind() {
+	case cue.NullKind:
+		n.kind = kindNull
+	case cue.BoolKind:
+		n.kind = kindBool
+		n.b, _ = v.Bool()
+	case cue.IntKind:
+		n.kind = kindInt
+		i, err := v.Int(nil)
+		n.num = "0"
+		if err == nil {
+			n.num = i.String()
+		}
+		n.raw = n.num
+	case cue.FloatKind, cue.NumberKind:
+		n.kind, n.num = kindFloat, "0.0"
+		if f, err := v.Float64(); err == nil {
+			n.raw = strconv.FormatFloat(f, 'g', -1, 64)
+		}
+	case cue.StringKind:
+		n.kind = kindString
+		n.str, _ = v.String()
+	case cue.BytesKind:
+		w.errs = append(w.errs, &Error{Pos: n.pos, Path: path, Msg: "bytes value; want a string"})
+	case cue.ListKind:
+		n.kind = kindList
+		it, err := v.List()
+		if err != nil {
+			w.errs = append(w.errs, &Error{Pos: n.pos, Path: path, Msg: err.Error()})
+			return n
+		}
+		for i := 0; it.Next(); i++ {
+			n.items = append(n.items, w.walk(it.Value(), joinIndex(path, i), depth+1))
+		}
+	case cue.StructKind:
+		n.kind = kindMap
+		it, err := v.Fields()
+		if err != nil {
+			w.errs = append(w.errs, &Error{Pos: n.pos, Path: path, Msg: err.Error()})
+			return n
+		}
+		for it.Next() {
+			key := it.Selector().Unquoted()
+			child := w.walk(it.Value(), joinKey(path, key), depth+1)
+			child.keyPos = child.pos
+			n.fields = append(n.fields, field{key: key, val: child})
+		}
+	default:
+		w.errs = append(w.errs, &Error{Pos: n.pos, Path: path, Msg: "value is not concrete; give it a concrete value"})
+	}
+	return n
+}
+
+// cueErrors maps CUE errors to strata errors: positions in the embedded
+// schema are dropped, the user's first position is kept and the CUE path
+// is rewritten in strata's notation.
+func cueErrors(err error, display func(string) string, incompletePrefix string) ErrorList {
+	var out ErrorList
+	for _, e := range cueerrors.Errors(err) {
+		var pos Position
+		ps := append([]token.Pos{e.Position()}, e.InputPositions()...)
+		for _, p := range ps {
+			if !p.IsValid() || p.Filename() == schemaFilename {
+				continue
+			}
+			pp := p.Position()
+			pos = Position{File: display(pp.Filename), Line: pp.Line, Col: pp.Column}
+			break
+		}
+		format, args := e.Msg()
+		msg := fmt.Sprintf(format, args...)
+		if incompletePrefix != "" && strings.HasPrefix(msg, "incomplete value") {
+			msg = incompletePrefix + " (" + strings.TrimPrefix(msg, "incomplete value ") + "); give it a concrete value"
+		}
+		out = append(out, &Error{Pos: pos, Path: cuePath(e.Path()), Msg: msg})
+	}
+	if len(out) == 0 {
+		out = append(out, &Error{Msg: err.Error()})
+	}
+	return out
+}
+
+// cuePath renders CUE path segments in strata's notation: digits as list
+// indices, identifiers joined with dots, other keys as ["key"].
+func cuePath(segs []string) string {
+	path := ""
+	for _, s := range segs {
+		if i, err := strconv.Atoi(s); err == nil && i >= 0 {
+			path = joinIndex(path, i)
+			continue
+		}
+		if u, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
+			s = u
+		}
+		if strings.HasPrefix(s, "#") && isIdent(s[1:]) {
+			// A definition of the user's, such as #replicas.
+			if path != "" {
+				path += "."
+			}
+			path += s
+			continue
+		}
+		path = joinKey(path, s)
+	}
+	return path
+}

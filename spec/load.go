@@ -1,0 +1,311 @@
+package spec
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"cuelang.org/go/cue"
+	cueerrors "cuelang.org/go/cue/errors"
+)
+
+// MaxSpecSize is the largest spec input accepted, in bytes (for a CUE
+// package directory: all its .cue files together).
+const MaxSpecSize = 1 << 20
+
+// LoadOptions are the inputs of Load besides the spec itself. The library
+// reads no environment: the CLI passes LookupEnv and the --set values.
+type LoadOptions struct {
+	// Vars are variables for ${VAR} references; they win over LookupEnv.
+	Vars map[string]string
+	// LookupEnv looks a variable up in the environment; nil means none.
+	LookupEnv func(string) (string, bool)
+}
+
+// Load reads the spec at path, expands ${VAR} references, checks it against
+// the schema, runs Validate and returns the spec. path is a .yaml or .yml
+// file (a trailing .example is ignored), a .cue file (loaded with the rest of its CUE module when it lives in
+// one, so it may import the module's packages) or a directory holding a CUE
+// package. A bad spec gives an ErrorList with every problem found.
+func Load(path string, opts LoadOptions) (*Spec, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading spec %s: %w", path, err)
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading spec %s: %w", path, err)
+	}
+	dir := filepath.Dir(abs)
+	if fi.IsDir() {
+		dir = abs
+	}
+	display := displayFunc(path, abs, fi.IsDir())
+
+	var data []byte
+	format := ""
+	// "image.yaml.example" is read as YAML: templates keep their format.
+	switch ext := strings.ToLower(filepath.Ext(strings.TrimSuffix(path, ".example"))); {
+	case fi.IsDir():
+		format = "cue"
+		if err := checkDirSize(path); err != nil {
+			return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: err.Error()}}
+		}
+	case ext == ".yaml" || ext == ".yml":
+		format = "yaml"
+	case ext == ".cue":
+		format = "cue"
+	default:
+		return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("unknown spec format %q; want a .yaml, .yml or .cue file, or a CUE package directory", ext)}}
+	}
+	if !fi.IsDir() {
+		data, err = readCapped(path)
+		if err != nil {
+			var el ErrorList
+			if errors.As(err, &el) {
+				return nil, el
+			}
+			return nil, fmt.Errorf("reading spec %s: %w", path, err)
+		}
+	}
+
+	c := compiledSchema()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var (
+		tree *node
+		errs ErrorList
+	)
+	if format == "yaml" {
+		tree, errs = parseYAML(path, data)
+	} else {
+		tree, errs = c.loadCUE(path, fi.IsDir(), data, display)
+	}
+	if tree == nil {
+		errs.Sort()
+		return nil, errs
+	}
+	x := &expander{opts: opts}
+	x.tree(tree)
+	s, cerrs := c.check(tree)
+	errs = append(errs, x.errs...)
+	errs = append(errs, cerrs...)
+	if s != nil {
+		positions := map[string]Position{}
+		tree.record("", positions)
+		s.source = &Source{File: path, Dir: dir, Positions: positions}
+		// Validate what the schema accepted; problems under a field the
+		// schema (or a variable) already rejected are not repeated.
+		for _, e := range Validate(s) {
+			if !under(e.Path, errs) {
+				errs = append(errs, e)
+			}
+		}
+	}
+	if len(errs) > 0 {
+		errs.Sort()
+		return nil, errs
+	}
+	return s, nil
+}
+
+// displayFunc maps file names in CUE positions to the names users see:
+// the spec path as given, and other files relative to it.
+func displayFunc(given, abs string, isDir bool) func(string) string {
+	base := filepath.Dir(abs)
+	givenBase := filepath.Dir(given)
+	if isDir {
+		base, givenBase = abs, given
+	}
+	return func(name string) string {
+		if name == "" {
+			return given
+		}
+		if name == abs {
+			return given
+		}
+		if rel, err := filepath.Rel(base, name); err == nil && filepath.IsAbs(name) {
+			return filepath.Join(givenBase, rel)
+		}
+		return name
+	}
+}
+
+// readCapped reads a spec file of at most MaxSpecSize bytes.
+func readCapped(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxSpecSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > MaxSpecSize {
+		return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("spec is larger than %d bytes; keep specs small", MaxSpecSize)}}
+	}
+	return data, nil
+}
+
+// checkDirSize caps the total size of the .cue files of a package directory.
+func checkDirSize(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var total int64
+	found := false
+	for _, e := range entries {
+		if e.IsDir() || filepath.Ext(e.Name()) != ".cue" {
+			continue
+		}
+		found = true
+		info, err := e.Info()
+		if err != nil {
+			return err
+		}
+		if info.Mode()&fs.ModeType != 0 {
+			continue
+		}
+		total += info.Size()
+	}
+	if !found {
+		return fmt.Errorf("no .cue files in directory; want a CUE package directory or a .yaml, .yml or .cue file")
+	}
+	if total > MaxSpecSize {
+		return fmt.Errorf("CUE package is larger than %d bytes; keep specs small", MaxSpecSize)
+	}
+	return nil
+}
+
+// check unifies the tree with the schema and decodes it. It reports
+// unknown and missing fields itself (with suggestions) and maps every other
+// CUE error to the field's position in the user's file. The caller holds
+// c.mu.
+func (c *compiled) check(tree *node) (*Spec, ErrorList) {
+	var errs ErrorList
+	c.structure(tree, c.def, "", &errs)
+	for _, e := range errs {
+		if n, _, found := tree.atPath(e.Path); found && n != tree {
+			*n = node{kind: kindNull, pos: n.pos, keyPos: n.keyPos}
+		}
+	}
+	u := c.def.Unify(c.ctx.BuildExpr(tree.expr()))
+	if err := u.Validate(cue.Concrete(true), cue.All()); err != nil {
+		reported := map[string]bool{}
+		for _, e := range errs {
+			reported[e.Path] = true
+		}
+		for _, e := range cueerrors.Errors(err) {
+			segs := e.Path()
+			if len(segs) > 0 && segs[0] == schemaDefinition {
+				segs = segs[1:]
+			}
+			n, path, found := tree.at(segs)
+			if reported[path] {
+				continue
+			}
+			reported[path] = true
+			format, args := e.Msg()
+			msg := describeCUE(fmt.Sprintf(format, args...), n, found)
+			if h := c.hintAt(tree, segs); h != "" {
+				msg += "; " + h
+			}
+			pos := n.pos
+			errs = append(errs, &Error{Pos: pos, Path: path, Msg: msg})
+		}
+	}
+	// Null out the values the schema rejected so that the rest can still
+	// be decoded and validated: every problem is reported at once.
+	for _, e := range errs {
+		if n, _, found := tree.atPath(e.Path); found && n != tree {
+			*n = node{kind: kindNull, pos: n.pos, keyPos: n.keyPos}
+		}
+	}
+	s, err := tree.decode()
+	if err != nil {
+		return nil, append(errs, &Error{Pos: tree.pos, Msg: "decoding spec: " + err.Error()})
+	}
+	return s, errs
+}
+
+// describeCUE words what is wrong with a value, from CUE's message and the
+// value as written.
+func describeCUE(msg string, n *node, found bool) string {
+	switch {
+	case !found && (strings.Contains(msg, "incomplete") || strings.Contains(msg, "required")):
+		return "missing value"
+	case strings.Contains(msg, "mismatched types") || strings.HasPrefix(msg, "conflicting values"):
+		if n.kind == kindMap || n.kind == kindList {
+			return "got " + n.kind.describe()
+		}
+		return "got " + n.show() + " (" + n.kind.describe() + ")"
+	case strings.HasPrefix(msg, "invalid value"):
+		return "invalid value " + n.show()
+	case msg == "field not allowed":
+		return "unknown field"
+	}
+	return msg
+}
+
+// decode turns a schema-checked tree into a Spec. It goes through JSON
+// rather than cue.Value.Decode so that absent lists stay nil and present
+// empty ones stay empty, identically for YAML and CUE.
+func (n *node) decode() (*Spec, error) {
+	data, err := json.Marshal(n.plain())
+	if err != nil {
+		return nil, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var s Spec
+	if err := dec.Decode(&s); err != nil {
+		return nil, err
+	}
+	return &s, nil
+}
+
+// plain converts the tree to JSON-ready Go values.
+func (n *node) plain() any {
+	switch n.kind {
+	case kindBool:
+		return n.b
+	case kindInt, kindFloat:
+		return json.Number(n.num)
+	case kindString:
+		return n.str
+	case kindList:
+		out := make([]any, len(n.items))
+		for i, it := range n.items {
+			out[i] = it.plain()
+		}
+		return out
+	case kindMap:
+		out := make(map[string]any, len(n.fields))
+		for _, f := range n.fields {
+			out[f.key] = f.val.plain()
+		}
+		return out
+	}
+	return nil
+}
+
+// under reports whether path is, or is inside, the field of one of errs.
+func under(path string, errs ErrorList) bool {
+	for _, e := range errs {
+		if e.Path == "" {
+			continue
+		}
+		if path == e.Path || strings.HasPrefix(path, e.Path+".") || strings.HasPrefix(path, e.Path+"[") {
+			return true
+		}
+	}
+	return false
+}

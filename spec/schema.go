@@ -1,0 +1,237 @@
+package spec
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+
+	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
+
+	"github.com/strata-build/strata/schema"
+)
+
+const (
+	schemaFilename   = schema.Filename
+	schemaDefinition = schema.Definition
+)
+
+// compiled is the schema compiled once per process. A cue.Value is not safe
+// for concurrent use, so every use of ctx and def holds mu.
+type compiled struct {
+	mu  sync.Mutex
+	ctx *cue.Context
+	def cue.Value
+}
+
+// compiledSchema compiles the embedded schema on first use.
+var compiledSchema = sync.OnceValue(func() *compiled {
+	ctx := cuecontext.New()
+	v := ctx.CompileString(schema.Source, cue.Filename(schema.Filename))
+	if err := v.Err(); err != nil {
+		panic("strata: embedded schema does not compile: " + err.Error())
+	}
+	def := v.LookupPath(cue.ParsePath(schema.Definition))
+	if err := def.Err(); err != nil {
+		panic("strata: embedded schema lacks " + schema.Definition + ": " + err.Error())
+	}
+	return &compiled{ctx: ctx, def: def}
+})
+
+// child returns the schema of a field or element of sv: list elements for
+// digits, declared fields by name, pattern constraints for other keys.
+func child(sv cue.Value, seg string, isIndex bool) (cue.Value, bool) {
+	if isIndex {
+		e := sv.LookupPath(cue.MakePath(cue.AnyIndex))
+		return e, e.Exists()
+	}
+	it, err := sv.Fields(cue.Optional(true))
+	if err == nil {
+		for it.Next() {
+			if it.Selector().Unquoted() == seg {
+				return it.Value(), true
+			}
+		}
+	}
+	if !sv.Allows(cue.Str(seg)) {
+		return cue.Value{}, false
+	}
+	// A pattern-constrained mapping (env, labels): the value schema, when
+	// CUE can give it; else an unknown value (no further checks here, CUE
+	// still checks the whole tree).
+	return sv.LookupPath(cue.MakePath(cue.AnyString)), true
+}
+
+// hint returns the @hint text of v, if any.
+func hint(v cue.Value) string {
+	if !v.Exists() {
+		return ""
+	}
+	a := v.Attribute("hint")
+	if a.Err() != nil {
+		return ""
+	}
+	h, err := a.String(0)
+	if err != nil {
+		return ""
+	}
+	return h
+}
+
+// declaredFields lists the field names sv declares, and which are required.
+func declaredFields(sv cue.Value) (names []string, required []string) {
+	it, err := sv.Fields(cue.Optional(true))
+	if err != nil {
+		return nil, nil
+	}
+	for it.Next() {
+		sel := it.Selector()
+		names = append(names, sel.Unquoted())
+		if sel.ConstraintType() == cue.RequiredConstraint {
+			required = append(required, sel.Unquoted())
+		}
+	}
+	return names, required
+}
+
+// structure checks the tree's shape against the schema: unknown fields (with
+// a suggestion) and missing required fields. Unknown fields are removed from
+// the tree so that CUE does not report them again.
+func (c *compiled) structure(n *node, sv cue.Value, path string, errs *ErrorList) {
+	switch n.kind {
+	case kindList:
+		if !sv.Exists() || sv.IncompleteKind()&cue.ListKind == 0 {
+			return // a type error; CUE reports it
+		}
+		ev, ok := child(sv, "", true)
+		if !ok {
+			return
+		}
+		for i, it := range n.items {
+			c.structure(it, ev, joinIndex(path, i), errs)
+		}
+	case kindMap:
+		if !sv.Exists() || sv.IncompleteKind()&cue.StructKind == 0 {
+			return
+		}
+		names, required := declaredFields(sv)
+		kept := n.fields[:0]
+		for _, f := range n.fields {
+			fp := joinKey(path, f.key)
+			cv, ok := child(sv, f.key, false)
+			if !ok {
+				pos := f.val.keyPos
+				if pos.Line == 0 {
+					pos = f.val.pos
+				}
+				*errs = append(*errs, &Error{Pos: pos, Path: fp, Msg: unknownField(f.key, names, hint(sv))})
+				continue
+			}
+			kept = append(kept, f)
+			c.structure(f.val, cv, fp, errs)
+		}
+		n.fields = kept
+		for _, r := range required {
+			if n.lookup(r) == nil {
+				cv, _ := child(sv, r, false)
+				msg := "missing required field"
+				if h := hint(cv); h != "" {
+					msg += "; " + h
+				}
+				*errs = append(*errs, &Error{Pos: n.pos, Path: joinKey(path, r), Msg: msg})
+			}
+		}
+	}
+}
+
+// unknownField words the message for a field the schema does not declare.
+func unknownField(key string, names []string, h string) string {
+	if len(names) == 0 {
+		// A mapping whose keys follow a pattern (env).
+		msg := fmt.Sprintf("invalid key %q", key)
+		if h != "" {
+			msg += "; " + h
+		}
+		return msg
+	}
+	if s := suggest(key, names); s != "" {
+		return fmt.Sprintf("unknown field %q (did you mean %q?)", key, s)
+	}
+	sorted := append([]string(nil), names...)
+	sort.Strings(sorted)
+	return fmt.Sprintf("unknown field %q; valid fields: %s", key, strings.Join(sorted, ", "))
+}
+
+// suggest returns the name closest to key by edit distance, if it is close.
+func suggest(key string, names []string) string {
+	best, bestD := "", 1<<30
+	for _, n := range names {
+		if strings.EqualFold(n, key) {
+			return n
+		}
+		d := editDistance(strings.ToLower(key), strings.ToLower(n))
+		if d < bestD {
+			best, bestD = n, d
+		}
+	}
+	limit := 2
+	if len(key) <= 3 {
+		limit = 1
+	}
+	if bestD <= limit || (bestD <= 3 && len(key) >= 8) {
+		return best
+	}
+	return ""
+}
+
+// editDistance is the Levenshtein distance between a and b (bytes).
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 20
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// hintAt returns the hint for the field at CUE path segs, from the nearest
+// enclosing schema field that has one.
+func (c *compiled) hintAt(tree *node, segs []string) string {
+	sv, n := c.def, tree
+	h := ""
+	for _, s := range segs {
+		isIndex := n != nil && n.kind == kindList
+		next, ok := child(sv, s, isIndex)
+		if !ok || !next.Exists() {
+			break
+		}
+		sv = next
+		if x := hint(sv); x != "" {
+			h = x
+		}
+		if n != nil {
+			nn, _, found := n.at([]string{s})
+			if found {
+				n = nn
+			} else {
+				n = nil
+			}
+		}
+	}
+	return h
+}
