@@ -181,3 +181,23 @@ func TestBuildLayerDryRun(t *testing.T) {
 		t.Errorf("dry run reported %d entries, want 12", len(bl.Entries))
 	}
 }
+
+func TestLayerCacheAcrossNamesAndIndexes(t *testing.T) {
+	env := newCacheEnv(t)
+	first := env.build(t, cacheLayer)
+	d1, _, _ := digests(t, first)
+	restore := withoutTmp(t, env)
+	defer restore()
+	l := cacheLayer
+	l.Name = "renamed"
+	req := env.request(l)
+	req.Spec.Layers = []spec.Layer{{Name: "other"}, l}
+	req.Index = 1
+	bl, err := buildLayer(context.Background(), req)
+	if err != nil {
+		t.Fatalf("renamed layer at another index was not reused: %v", err)
+	}
+	if d2, _, _ := digests(t, bl); d2 != d1 || bl.Name != "renamed" {
+		t.Errorf("got %s %q, want %s \"renamed\"", d2, bl.Name, d1)
+	}
+}
