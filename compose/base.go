@@ -86,6 +86,11 @@ func parseBase(s string) (baseRef, error) {
 	if err != nil {
 		return baseRef{}, fmt.Errorf("base %q: not a valid image reference: %v", s, err)
 	}
+	// The explicit name (docker.io/library/…) goes into annotations, so it
+	// must be a valid reference too (it is longer: repository limits bite).
+	if _, err := name.ParseReference(baseName(ref)); err != nil {
+		return baseRef{}, fmt.Errorf("base %q: not a valid image reference once the registry is made explicit: %v", s, err)
+	}
 	return baseRef{kind: baseRegistry, ref: ref}, nil
 }
 
@@ -120,6 +125,8 @@ func isArchiveName(file string) bool {
 }
 
 // resolveBase resolves base (a spec's base string) and narrows it to want.
+// Errors do not repeat the base string (callers wrap them with it); paths of
+// local bases are used as given (see baseRelativeTo).
 // Registry bases go to o.baseResolver when it is set, else to the registry
 // through o.remote, with manifests and blobs cached under o.cacheDir.
 //
@@ -127,28 +134,38 @@ func isArchiveName(file string) bool {
 // configs are cached needs no request at all. A tag needs one HEAD request
 // (plus a GET when the manifest it names is not cached). When the registry
 // cannot be reached, a tag falls back to its last cached resolution with a
-// warning. Layer blobs are fetched lazily, once, on first Compressed() call,
-// using ctx, so ctx should live as long as the returned images are used.
+// warning. ctx governs resolution only. Layer blobs are fetched lazily, once,
+// on their first Compressed() call, after resolveBase has returned; those
+// requests use o.remote as given (so the context passed with
+// WithRemote(remote.WithContext(…)), if any), never ctx, which may be a
+// finished errgroup's by then.
 func resolveBase(ctx context.Context, base string, want []spec.Platform, o *options) (*resolvedBase, error) {
 	b, err := parseBase(base)
 	if err != nil {
 		return nil, err
 	}
-	var rb *resolvedBase
 	switch b.kind {
 	case baseScratch:
-		rb = resolveScratch(want)
+		return resolveScratch(want), nil
 	case baseLayout:
-		rb, err = resolveLayout(b, want)
+		return resolveLayout(b, want)
 	case baseArchive:
-		rb, err = resolveArchive(ctx, b, want, o)
-	default:
-		rb, err = resolveRegistry(ctx, base, b.ref, want, o)
+		return resolveArchive(ctx, b, want, o)
 	}
-	if err != nil {
-		return nil, fmt.Errorf("resolving base %s: %w", base, err)
+	return resolveRegistry(ctx, base, b.ref, want, o)
+}
+
+// baseRelativeTo returns base with the path of a local base (oci:,
+// docker-archive:) made absolute against dir, the spec file's directory, so
+// local bases are found wherever strata runs. Other bases are returned as
+// they are.
+func baseRelativeTo(base, dir string) string {
+	for _, prefix := range []string{ociPrefix, archivePrefix} {
+		if rest, ok := strings.CutPrefix(base, prefix); ok && rest != "" && !filepath.IsAbs(rest) {
+			return prefix + filepath.Join(dir, rest)
+		}
 	}
-	return rb, nil
+	return base
 }
 
 // resolveScratch returns an empty image per wanted platform.

@@ -24,10 +24,15 @@ const maxSmallBlob = 16 << 20
 // once per process before it is trusted; a corrupt cached blob is removed and
 // fetched again.
 type baseFetcher struct {
-	repo   name.Repository
-	store  *blobStore
-	ropts  []remote.Option
-	logger *slog.Logger
+	repo  name.Repository
+	store *blobStore
+	ropts []remote.Option // resolution: o.remote plus the resolve ctx
+	// layerOpts serve lazy layer fetches, which happen after resolveBase
+	// returns (v1.Layer has no context parameter): o.remote as given, so a
+	// remote.WithContext there (the CLI's root context) governs them, not
+	// the resolve ctx, which may be a finished errgroup's.
+	layerOpts []remote.Option
+	logger    *slog.Logger
 
 	mu       sync.Mutex
 	verified map[v1.Hash]bool
@@ -35,6 +40,7 @@ type baseFetcher struct {
 }
 
 // newBaseFetcher returns a fetcher for repo that uses ctx for every request.
+// With a zero repo it serves only what the cache holds.
 func newBaseFetcher(ctx context.Context, repo name.Repository, store *blobStore, o *options) *baseFetcher {
 	ropts := append(append([]remote.Option{}, o.remote...), remote.WithContext(ctx))
 	// One puller shares the ping and the auth token across every request.
@@ -42,7 +48,7 @@ func newBaseFetcher(ctx context.Context, repo name.Repository, store *blobStore,
 		ropts = append(ropts, remote.Reuse(p))
 	}
 	return &baseFetcher{
-		repo: repo, store: store, ropts: ropts, logger: o.logger,
+		repo: repo, store: store, ropts: ropts, layerOpts: o.remote, logger: o.logger,
 		verified: map[v1.Hash]bool{}, inflight: map[v1.Hash]*sync.Mutex{},
 	}
 }
@@ -89,9 +95,15 @@ func (f *baseFetcher) checkCached(h v1.Hash) bool {
 
 // manifest returns the bytes of the manifest with digest h.
 func (f *baseFetcher) manifest(h v1.Hash) ([]byte, error) {
+	if h.Algorithm != "sha256" {
+		return nil, fmt.Errorf("manifest %s: only sha256 digests are supported", h)
+	}
 	defer f.lock(h)()
 	if f.checkCached(h) {
 		return os.ReadFile(f.store.path(h))
+	}
+	if f.repo.RepositoryStr() == "" {
+		return nil, fmt.Errorf("manifest %s is missing from the cache", h)
 	}
 	d, err := remote.Get(f.repo.Digest(h.String()), f.ropts...)
 	if err != nil {
@@ -105,7 +117,7 @@ func (f *baseFetcher) manifest(h v1.Hash) ([]byte, error) {
 
 // smallBlob returns the bytes of a small blob (a config) with digest h.
 func (f *baseFetcher) smallBlob(h v1.Hash) ([]byte, error) {
-	p, err := f.blobPath(h)
+	p, err := f.blobPath(h, f.ropts)
 	if err != nil {
 		return nil, err
 	}
@@ -132,13 +144,19 @@ func (f *baseFetcher) storeVerified(h v1.Hash, b []byte) error {
 }
 
 // blobPath returns the path of the verified cached blob h, fetching it from
-// the registry first if needed.
-func (f *baseFetcher) blobPath(h v1.Hash) (string, error) {
+// the registry with ropts first if needed.
+func (f *baseFetcher) blobPath(h v1.Hash, ropts []remote.Option) (string, error) {
+	if h.Algorithm != "sha256" {
+		return "", fmt.Errorf("blob %s: only sha256 digests are supported", h)
+	}
 	defer f.lock(h)()
 	if f.checkCached(h) {
 		return f.store.path(h), nil
 	}
-	l, err := remote.Layer(f.repo.Digest(h.String()), f.ropts...)
+	if f.repo.RepositoryStr() == "" {
+		return "", fmt.Errorf("blob %s is missing from the cache", h)
+	}
+	l, err := remote.Layer(f.repo.Digest(h.String()), ropts...)
 	if err != nil {
 		return "", fmt.Errorf("fetching blob %s: %w", h, err)
 	}

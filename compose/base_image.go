@@ -169,7 +169,9 @@ func (l *cachedLayer) Uncompressed() (io.ReadCloser, error) {
 }
 
 // blobPath returns the verified cached blob's path.
-func (l *cachedLayer) blobPath() (string, error) { return l.f.blobPath(l.desc.Digest) }
+func (l *cachedLayer) blobPath() (string, error) {
+	return l.f.blobPath(l.desc.Digest, l.f.layerOpts)
+}
 
 // compressedOnly hides everything but partial.CompressedLayer, so ggcr's
 // decompression does not call back into Uncompressed.

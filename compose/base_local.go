@@ -1,11 +1,8 @@
 package compose
 
 import (
-	"bufio"
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -14,8 +11,6 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
-	"github.com/google/go-containerregistry/pkg/v1/tarball"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/strata-build/strata/spec"
 )
@@ -114,92 +109,4 @@ func layoutTags(ds []v1.Descriptor) string {
 	}
 	sort.Strings(tags)
 	return strings.Join(tags, ", ")
-}
-
-// resolveArchive reads a base from a docker-save tarball. A gzip-compressed
-// archive is decompressed once into the cache, keyed by the archive's sha256,
-// because reading a docker-save tarball needs random access.
-func resolveArchive(ctx context.Context, b baseRef, want []spec.Platform, o *options) (*resolvedBase, error) {
-	path, err := archiveTarPath(ctx, b.file, o.cacheDir)
-	if err != nil {
-		return nil, fmt.Errorf("docker archive %s: %w", b.file, err)
-	}
-	img, err := tarball.ImageFromPath(path, nil)
-	if err != nil {
-		return nil, fmt.Errorf("docker archive %s: %w", b.file, err)
-	}
-	plats, err := narrowImage(img, want)
-	if err != nil {
-		return nil, fmt.Errorf("docker archive %s: %w", b.file, err)
-	}
-	return &resolvedBase{Platforms: plats}, nil
-}
-
-// archiveTarPath returns a path to the uncompressed form of the archive file:
-// the file itself, or its decompressed copy in cacheDir/archives.
-func archiveTarPath(ctx context.Context, file, cacheDir string) (string, error) {
-	f, err := os.Open(file)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return "", errors.New("no such file")
-		}
-		return "", err
-	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return "", err
-	} else if !fi.Mode().IsRegular() {
-		return "", errors.New("not a regular file")
-	}
-	magic := make([]byte, 2)
-	if _, err := io.ReadFull(f, magic); err != nil {
-		return "", fmt.Errorf("reading: %w", err)
-	}
-	if magic[0] != 0x1f || magic[1] != 0x8b {
-		return file, nil // a plain tar
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	sum, _, err := v1.SHA256(bufio.NewReader(&ctxReader{ctx: ctx, r: f}))
-	if err != nil {
-		return "", fmt.Errorf("hashing: %w", err)
-	}
-	dir := filepath.Join(cacheDir, "archives")
-	out := filepath.Join(dir, sum.Hex+".tar")
-	if _, err := os.Stat(out); err == nil {
-		return out, nil
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return "", err
-	}
-	zr, err := gzip.NewReader(bufio.NewReader(f))
-	if err != nil {
-		return "", fmt.Errorf("decompressing: %w", err)
-	}
-	defer zr.Close()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	err = writeFileAtomic(out, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, &ctxReader{ctx: ctx, r: zr})
-		return err
-	})
-	if err != nil {
-		return "", fmt.Errorf("decompressing: %w", err)
-	}
-	return out, nil
-}
-
-// ctxReader stops reading once ctx is done.
-type ctxReader struct {
-	ctx context.Context
-	r   io.Reader
-}
-
-func (c *ctxReader) Read(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.r.Read(p)
 }

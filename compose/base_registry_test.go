@@ -69,7 +69,7 @@ func TestBaseRegistryIndexNarrowed(t *testing.T) {
 		t.Errorf("linux/arm: %+v, %v", rb, err)
 	}
 	_, err = resolveBase(ctx, base, []spec.Platform{plat(t, "linux/s390x")}, o)
-	want := "resolving base " + base + ": platform linux/s390x not available: the base has linux/amd64, linux/arm64, linux/arm/v7"
+	want := "platform linux/s390x not available: the base has linux/amd64, linux/arm64, linux/arm/v7"
 	if err == nil || err.Error() != want {
 		t.Errorf("error = %v\nwant    %s", err, want)
 	}
@@ -245,5 +245,24 @@ func TestBaseRegistryResolver(t *testing.T) {
 	}
 	if rb.Name != "example.invalid/base:1" || rb.Repo.String() != "example.invalid/base" || rb.Platforms[0].Digest != im.Manifests[1].Digest {
 		t.Errorf("%+v", rb)
+	}
+}
+
+// Layers are fetched after resolveBase returns; a resolve context that has
+// ended by then (an errgroup's, say) must not break them.
+func TestBaseRegistryLazyLayersOutliveResolveContext(t *testing.T) {
+	r := newTestRegistry(t)
+	img := testImage(t, plat(t, "linux/amd64"), 6, true)
+	d := r.push(t, "lazy:v1", img)
+	ctx, cancel := context.WithCancel(context.Background())
+	rb, err := resolveBase(ctx, r.host+"/lazy@"+d.String(), nil, r.options(t, "", nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cancel()
+	before := r.tr.n.Load()
+	readAllLayers(t, rb.Platforms[0].Image)
+	if r.tr.n.Load() == before {
+		t.Error("layers were not fetched lazily")
 	}
 }

@@ -2,16 +2,43 @@ package compose
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
+	"time"
 )
 
 // tempPrefix starts the name of every temporary file or directory the output
 // sinks create next to their targets, so leftovers of a crash are
 // recognisable.
 const tempPrefix = ".strata-tmp-"
+
+// staleAfter is how long a temporary file or directory must have been left
+// untouched before a later writer of the same output removes it (a process
+// killed mid-write cannot clean up after itself). Live writers touch theirs
+// far more often.
+const staleAfter = 24 * time.Hour
+
+// removeStaleTemps removes entries of dir whose names start with prefix and
+// that were last modified more than staleAfter before now. Errors are
+// ignored: this is housekeeping.
+func removeStaleTemps(dir, prefix string, now time.Time) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		if !strings.HasPrefix(e.Name(), prefix) {
+			continue
+		}
+		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > staleAfter {
+			os.RemoveAll(filepath.Join(dir, e.Name()))
+		}
+	}
+}
 
 // writeSeam wraps the writer of every file an output sink writes. Tests use
 // it to fail after N bytes; production code passes nil.
@@ -78,4 +105,30 @@ func syncDir(dir string) error {
 		return fmt.Errorf("syncing %s: %w", dir, err)
 	}
 	return nil
+}
+
+// ctxReader stops reading once ctx is done.
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c *ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+// ctxWriter stops writing once ctx is done.
+type ctxWriter struct {
+	ctx context.Context
+	w   io.Writer
+}
+
+func (c *ctxWriter) Write(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.w.Write(p)
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -27,9 +28,18 @@ const ociLayoutFile = `{"imageLayoutVersion":"1.0.0"}`
 // index.json is read, merged and replaced by a rename while dir is locked
 // (flock on the directory), so concurrent writers never lose each other's
 // entries. Blobs the layout already has are kept; blobs no longer referenced
-// after a ref is replaced are not removed.
+// after a ref is replaced are not removed. Temporary files that killed
+// writers left in or beside dir are removed once a day old.
 func writeLayout(ctx context.Context, dir string, a Artifact, refName string) error {
 	return writeLayoutSeam(ctx, dir, a, refName, nil)
+}
+
+// removeStaleLayoutTemps removes what killed writers of the layout dir left:
+// temporary layouts beside it and temporary files in it.
+func removeStaleLayoutTemps(dir string, now time.Time) {
+	clean := filepath.Clean(dir)
+	removeStaleTemps(filepath.Dir(clean), tempPrefix+filepath.Base(clean)+"-", now)
+	removeStaleTemps(clean, tempPrefix, now)
 }
 
 // writeLayoutSeam is writeLayout with a test seam around every written file.
@@ -42,6 +52,7 @@ func writeLayoutSeam(ctx context.Context, dir string, a Artifact, refName string
 		return fmt.Errorf("writing layout %s: %w", dir, err)
 	}
 	desc.Annotations = map[string]string{refNameAnnotation: refName}
+	removeStaleLayoutTemps(dir, time.Now())
 	fresh, err := isAbsentOrEmpty(dir)
 	if err != nil {
 		return fmt.Errorf("writing layout %s: %w", dir, err)

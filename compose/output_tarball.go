@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -40,6 +42,7 @@ func writeTarballSeam(ctx context.Context, path string, a Artifact, refs []name.
 	if err != nil {
 		return fmt.Errorf("writing tarball %s: %w", path, err)
 	}
+	removeStaleTemps(filepath.Dir(path), tempPrefix+filepath.Base(path)+"-", time.Now())
 	vimg := &verifiedImage{Image: img}
 	m := map[name.Reference]v1.Image{}
 	for _, t := range refs {
@@ -89,19 +92,6 @@ func tarballImage(a Artifact) (v1.Image, error) {
 		}
 	}
 	return nil, fmt.Errorf("a docker tarball holds one platform, but the image has %d (%s); build a single platform or write an OCI layout", len(imgs), strings.Join(plats, ", "))
-}
-
-// ctxWriter stops writing once ctx is done.
-type ctxWriter struct {
-	ctx context.Context
-	w   io.Writer
-}
-
-func (c *ctxWriter) Write(p []byte) (int, error) {
-	if err := c.ctx.Err(); err != nil {
-		return 0, err
-	}
-	return c.w.Write(p)
 }
 
 // verifiedImage serves img's layers through readers that fail at EOF if the
