@@ -37,12 +37,13 @@ func buildLayer(ctx context.Context, req layerRequest) (*builtLayer, error) {
 }
 
 // expandLayer fills ${TARGETOS}, ${TARGETARCH} and ${TARGETVARIANT} into the
-// layer's source globs and paths.
+// layer's source globs, excludes, dests and sha256 pins.
 func expandLayer(l spec.Layer, p spec.Platform) spec.Layer {
 	files := make([]spec.File, len(l.Files))
 	for i, f := range l.Files {
 		f.Src = spec.ExpandPlatform(f.Src, p)
 		f.Dest = spec.ExpandPlatform(f.Dest, p)
+		f.Sha256 = spec.ExpandPlatform(f.Sha256, p)
 		if f.Exclude != nil {
 			ex := make([]string, len(f.Exclude))
 			for k, x := range f.Exclude {
