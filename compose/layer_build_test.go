@@ -105,6 +105,14 @@ func TestBuildLayerDestMapping(t *testing.T) {
 			},
 		},
 		{
+			name:  "parents of added paths are not emitted (base keeps /tmp 1777, /lib symlink)",
+			files: []spec.File{{Src: "top.txt", Dest: "/tmp/x"}, {Src: "conf/a.conf", Dest: "/lib/y/"}},
+			want: []string{
+				"lib/y/a.conf file 0644 0:0 =a",
+				"tmp/x file 0644 0:0 =top",
+			},
+		},
+		{
 			name:  "optional glob matching nothing adds nothing",
 			files: []spec.File{{Src: "nope/**", Dest: "/x/", Optional: true}, {Src: "top.txt", Dest: "/t"}},
 			want:  []string{"t file 0644 0:0 =top"},

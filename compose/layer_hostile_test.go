@@ -112,6 +112,7 @@ func TestBuildLayerHostileSources(t *testing.T) {
 	mk("wh/.wh.secret", func(p string) error { return os.WriteFile(p, []byte("x"), 0o644) })
 	mk("names/bad\nname", func(p string) error { return os.WriteFile(p, []byte("x"), 0o644) })
 	mk("utf8/bad\xffname", func(p string) error { return os.WriteFile(p, []byte("x"), 0o644) })
+	mk("link/l", func(p string) error { return os.Symlink("a\nb", p) })
 	tests := []struct {
 		src  string
 		want string
@@ -121,6 +122,7 @@ func TestBuildLayerHostileSources(t *testing.T) {
 		{"wh/**", `file wh/.wh.secret: names starting with .wh. are reserved for whiteouts and cannot be added`},
 		{"names/**", `file "names/bad\nname" contains a control character`},
 		{"utf8/**", `file "utf8/bad\xffname" is not valid UTF-8`},
+		{"link/*", `file link/l: symlink target "a\nb" contains a control character`},
 	}
 	if os.Getuid() == 0 {
 		mk("dev/null", func(p string) error { return syscall.Mknod(p, syscall.S_IFCHR|0o666, 1<<8|3) })
