@@ -255,7 +255,7 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 			ls.abort()
 			return digest, diffID, 0, fmt.Errorf("writing /%s: %w", e.target, err)
 		}
-		if e.kind == kindFile && e.size > 0 {
+		if e.kind == kindFile {
 			if _, err := copyContent(ctx, p.req.Root, e.content, ls.tw, buf, p.req.beforeRead); err != nil {
 				ls.abort()
 				return digest, diffID, 0, err
