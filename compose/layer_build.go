@@ -119,6 +119,9 @@ func (p *planner) plan(ctx context.Context) error {
 		if t == "" {
 			return p.specErr(field+".path", "/ cannot be declared; the image root is not an entry")
 		}
+		if hasWhiteoutName(t) {
+			return p.specErr(field+".path", "%q: names starting with .wh. are reserved for whiteouts", d.Path)
+		}
 		e := &layerEntry{target: t, kind: kindDir, mode: 0o755, source: "spec", origin: field}
 		if d.Mode != "" {
 			if e.mode, err = spec.ParseMode(d.Mode); err != nil {
@@ -138,6 +141,9 @@ func (p *planner) plan(ctx context.Context) error {
 		}
 		if t == "" {
 			return p.specErr(field+".path", "/ cannot be a symlink")
+		}
+		if hasWhiteoutName(t) {
+			return p.specErr(field+".path", "%q: names starting with .wh. are reserved for whiteouts", s.Path)
 		}
 		if s.Target == "" {
 			return p.specErr(field+".target", "empty symlink target")
