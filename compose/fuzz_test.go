@@ -12,6 +12,8 @@ import (
 	"testing"
 	"unicode/utf8"
 
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
 	"github.com/strata-build/strata/spec"
 )
 
@@ -171,6 +173,9 @@ func FuzzLayerRoundTrip(f *testing.F) {
 		i1, _ := layers[1].Layer.DiffID()
 		if d0 != d1 || i0 != i1 {
 			t.Fatalf("two builds differ: %s %s vs %s %s", d0, i0, d1, i1)
+		}
+		if err := validate.Layer(layers[0].Layer); err != nil {
+			t.Fatalf("validate.Layer: %v", err)
 		}
 		es := readLayer(t, layers[0])
 		names := map[string]*tar.Header{}
