@@ -169,6 +169,10 @@ func TestBuildLayerExtractHostile(t *testing.T) {
 			`entry "./a" appears twice in the archive`},
 		{"control character", []tarMember{{name: "a\rb", typ: tar.TypeReg, mode: 0o644}},
 			`name "a\rb" contains a control character`},
+		{"invalid UTF-8", []tarMember{{name: "a\xffb", typ: tar.TypeReg, mode: 0o644}},
+			`name "a\xffb" is not valid UTF-8`},
+		{"whiteout directory component", []tarMember{{name: ".wh.d/x", typ: tar.TypeReg, mode: 0o644}},
+			`entry ".wh.d/x": names starting with .wh. are reserved for whiteouts`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
