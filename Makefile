@@ -41,8 +41,8 @@ unit:
 
 ## fuzz: a short real fuzzing run of every target (not part of `make test`).
 fuzz:
-	$(GO) test ./spec -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s
-	$(GO) test ./spec -run '^$$' -fuzz '^FuzzNormalizeTarget$$' -fuzztime 30s
+	$(GO) test ./spec -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s -fuzzminimizetime 10s
+	$(GO) test ./spec -run '^$$' -fuzz '^FuzzNormalizeTarget$$' -fuzztime 30s -fuzzminimizetime 10s
 
 ## bench: layer benchmarks and the crane comparison.
 bench:

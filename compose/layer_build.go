@@ -37,12 +37,13 @@ func buildLayer(ctx context.Context, req layerRequest) (*builtLayer, error) {
 }
 
 // expandLayer fills ${TARGETOS}, ${TARGETARCH} and ${TARGETVARIANT} into the
-// layer's source globs and paths.
+// layer's source globs, excludes, dests and sha256 pins.
 func expandLayer(l spec.Layer, p spec.Platform) spec.Layer {
 	files := make([]spec.File, len(l.Files))
 	for i, f := range l.Files {
 		f.Src = spec.ExpandPlatform(f.Src, p)
 		f.Dest = spec.ExpandPlatform(f.Dest, p)
+		f.Sha256 = spec.ExpandPlatform(f.Sha256, p)
 		if f.Exclude != nil {
 			ex := make([]string, len(f.Exclude))
 			for k, x := range f.Exclude {
@@ -118,6 +119,9 @@ func (p *planner) plan(ctx context.Context) error {
 		if t == "" {
 			return p.specErr(field+".path", "/ cannot be declared; the image root is not an entry")
 		}
+		if hasWhiteoutName(t) {
+			return p.specErr(field+".path", "%q: names starting with .wh. are reserved for whiteouts", d.Path)
+		}
 		e := &layerEntry{target: t, kind: kindDir, mode: 0o755, source: "spec", origin: field}
 		if d.Mode != "" {
 			if e.mode, err = spec.ParseMode(d.Mode); err != nil {
@@ -137,6 +141,9 @@ func (p *planner) plan(ctx context.Context) error {
 		}
 		if t == "" {
 			return p.specErr(field+".path", "/ cannot be a symlink")
+		}
+		if hasWhiteoutName(t) {
+			return p.specErr(field+".path", "%q: names starting with .wh. are reserved for whiteouts", s.Path)
 		}
 		if s.Target == "" {
 			return p.specErr(field+".target", "empty symlink target")
@@ -254,7 +261,7 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 			ls.abort()
 			return digest, diffID, 0, fmt.Errorf("writing /%s: %w", e.target, err)
 		}
-		if e.kind == kindFile && e.size > 0 {
+		if e.kind == kindFile {
 			if _, err := copyContent(ctx, p.req.Root, e.content, ls.tw, buf, p.req.beforeRead); err != nil {
 				ls.abort()
 				return digest, diffID, 0, err

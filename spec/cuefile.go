@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/token"
@@ -26,7 +28,7 @@ var offlineRegistry = &modconfig.LazyRegistry{New: func() (modconfig.CachedRegis
 func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(string) string) (*node, ErrorList) {
 	abs, err := filepath.Abs(target)
 	if err != nil {
-		return nil, ErrorList{{Pos: Position{File: display(target)}, Msg: err.Error()}}
+		return nil, ErrorList{{Pos: Position{File: target, Line: 1, Col: 1}, Msg: err.Error()}}
 	}
 	cfg := &load.Config{
 		Env:      []string{},
@@ -40,23 +42,33 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 		// lives in a CUE module; a lone file is loaded on its own. The
 		// bytes already read (and size-checked) are used via an overlay.
 		cfg.Dir = filepath.Dir(abs)
-		args = []string{abs}
-		cfg.Overlay = map[string]load.Source{abs: load.FromBytes(data)}
+		name := strings.TrimSuffix(abs, ".example") // image.cue.example loads as image.cue
+		args = []string{name}
+		cfg.Overlay = map[string]load.Source{name: load.FromBytes(data)}
+		if name != abs {
+			inner := display
+			display = func(f string) string {
+				if f == name {
+					return target
+				}
+				return inner(f)
+			}
+		}
 	}
 	insts := load.Instances(args, cfg)
 	if len(insts) != 1 {
-		return nil, ErrorList{{Pos: Position{File: display(target)}, Msg: "want exactly one CUE package"}}
+		return nil, ErrorList{{Pos: Position{File: target, Line: 1, Col: 1}, Msg: "want exactly one CUE package"}}
 	}
 	inst := insts[0]
 	if inst.Err != nil {
-		return nil, cueErrors(inst.Err, display, "")
+		return nil, cueErrors(inst.Err, display, "", cue.Value{}, target)
 	}
 	v := c.ctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
-		return nil, cueErrors(err, display, "")
+		return nil, cueErrors(err, display, "", v, target)
 	}
 	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
-		return nil, cueErrors(err, display, "value is not concrete")
+		return nil, cueErrors(err, display, "value is not concrete", v, target)
 	}
 	own := map[string]bool{}
 	for _, f := range inst.Files {
@@ -93,6 +105,9 @@ func (w *cueWalker) pos(p token.Pos) Position {
 // own files (where the user set it) over one in an imported template.
 func (w *cueWalker) bestPos(v cue.Value) token.Pos {
 	p := v.Pos()
+	if f, ok := v.Source().(*ast.Field); ok && f.Value != nil && f.Value.Pos().IsValid() {
+		p = f.Value.Pos() // the value, not its label, as for YAML
+	}
 	if w.own[p.Filename()] {
 		return p
 	}
@@ -174,7 +189,10 @@ func (w *cueWalker) walk(v cue.Value, path string, depth int) *node {
 // cueErrors maps CUE errors to strata errors: positions in the embedded
 // schema are dropped, the user's first position is kept and the CUE path
 // is rewritten in strata's notation.
-func cueErrors(err error, display func(string) string, incompletePrefix string) ErrorList {
+//
+// An error CUE reports without a position is placed at the value at its
+// path in v, or else at the start of the spec.
+func cueErrors(err error, display func(string) string, incompletePrefix string, v cue.Value, target string) ErrorList {
 	var out ErrorList
 	for _, e := range cueerrors.Errors(err) {
 		var pos Position
@@ -187,18 +205,38 @@ func cueErrors(err error, display func(string) string, incompletePrefix string) 
 			pos = Position{File: display(pp.Filename), Line: pp.Line, Col: pp.Column}
 			break
 		}
+		if pos.Line == 0 && v.Exists() && len(e.Path()) > 0 {
+			if p := v.LookupPath(cue.ParsePath(strings.Join(e.Path(), "."))).Pos(); p.IsValid() && p.Filename() != schemaFilename {
+				pp := p.Position()
+				pos = Position{File: display(pp.Filename), Line: pp.Line, Col: pp.Column}
+			}
+		}
+		if pos.Line == 0 {
+			pos = Position{File: target, Line: 1, Col: 1}
+		}
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
+		if full := e.Error(); strings.HasPrefix(full, msg+": ") {
+			// A wrapped cause, e.g. why an import failed, without the
+			// positions CUE puts in its text.
+			msg = cuePosRE.ReplaceAllString(full, "")
+		}
+		if strings.HasPrefix(msg, "import failed") {
+			msg += "; imports resolve inside your CUE module only and are never fetched; the strata schema needs no import (strata unifies your value with #Image)"
+		}
 		if incompletePrefix != "" && strings.HasPrefix(msg, "incomplete value") {
 			msg = incompletePrefix + " (" + strings.TrimPrefix(msg, "incomplete value ") + "); give it a concrete value"
 		}
 		out = append(out, &Error{Pos: pos, Path: cuePath(e.Path()), Msg: msg})
 	}
 	if len(out) == 0 {
-		out = append(out, &Error{Msg: err.Error()})
+		out = append(out, &Error{Pos: Position{File: target, Line: 1, Col: 1}, Msg: err.Error()})
 	}
 	return out
 }
+
+// cuePosRE matches a "FILE:LINE:COL: " prefix inside CUE's error text.
+var cuePosRE = regexp.MustCompile(`[^\s:]+:\d+:\d+: `)
 
 // cuePath renders CUE path segments in strata's notation: digits as list
 // indices, identifiers joined with dots, other keys as ["key"].

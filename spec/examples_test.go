@@ -122,3 +122,21 @@ func TestLoadModel(t *testing.T) {
 		t.Errorf("Pos(config.cmd) = %+v", got)
 	}
 }
+
+// TestLoadConcurrent loads specs from several goroutines (the schema's
+// cue.Context is shared and must be guarded); run with -race.
+func TestLoadConcurrent(t *testing.T) {
+	paths := []string{"../examples/static-site/image.yaml", "../examples/static-site/image.cue", "../examples/monorepo/services/web"}
+	errc := make(chan error, 24)
+	for i := 0; i < 24; i++ {
+		go func() {
+			_, err := Load(paths[i%len(paths)], LoadOptions{})
+			errc <- err
+		}()
+	}
+	for i := 0; i < 24; i++ {
+		if err := <-errc; err != nil {
+			t.Error(err)
+		}
+	}
+}

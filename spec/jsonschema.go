@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 
@@ -11,11 +10,12 @@ import (
 // JSONSchema returns a JSON Schema (draft 2020-12) generated from the CUE
 // schema, indented, with a trailing newline. Editors use it to check YAML
 // specs (yaml-language-server's $schema comment). Constraints that only
-// Validate checks (target paths, references, tags) are not in it.
+// Validate checks (target paths, references, tags) are not in it. Keys are
+// sorted; top-level x-… extension fields are allowed.
 func JSONSchema() ([]byte, error) {
 	c := compiledSchema()
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.acquire()
+	defer c.release()
 	expr, err := jsonschema.Generate(c.def, nil)
 	if err != nil {
 		return nil, fmt.Errorf("generating JSON Schema: %w", err)
@@ -25,10 +25,15 @@ func JSONSchema() ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generating JSON Schema: %w", err)
 	}
-	var out bytes.Buffer
-	if err := json.Indent(&out, raw, "", "  "); err != nil {
+	// Top-level x-… extension fields (see schema/image.cue) are allowed.
+	var doc map[string]any
+	if err := json.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("generating JSON Schema: %w", err)
 	}
-	out.WriteByte('\n')
-	return out.Bytes(), nil
+	doc["patternProperties"] = map[string]any{"^x-": map[string]any{}}
+	out, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("generating JSON Schema: %w", err)
+	}
+	return append(out, '\n'), nil
 }

@@ -29,14 +29,25 @@ type LoadOptions struct {
 }
 
 // Load reads the spec at path, expands ${VAR} references, checks it against
-// the schema, runs Validate and returns the spec. path is a .yaml or .yml
-// file (a trailing .example is ignored), a .cue file (loaded with the rest of its CUE module when it lives in
-// one, so it may import the module's packages) or a directory holding a CUE
-// package. A bad spec gives an ErrorList with every problem found.
+// the schema, runs Validate and returns the spec.
+//
+// path is a .yaml or .yml file, a .cue file, or a directory holding one CUE
+// package; a trailing ".example" is ignored (image.yaml.example is YAML). A
+// CUE file or package inside a CUE module (cue.mod/ in a parent directory)
+// may import the module's own packages; nothing is fetched from a registry.
+//
+// A bad or missing spec gives an ErrorList with every problem found, each
+// positioned in the user's files; other I/O failures are wrapped errors.
 func Load(path string, opts LoadOptions) (*Spec, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("reading spec %s: %w", path, err)
+		// A missing spec is the user's mistake, like a bad one (exit 2).
+		msg := err.Error()
+		var pe *fs.PathError
+		if errors.As(err, &pe) {
+			msg = pe.Err.Error()
+		}
+		return nil, ErrorList{{Pos: Position{File: path}, Msg: "cannot read spec: " + msg}}
 	}
 	abs, err := filepath.Abs(path)
 	if err != nil {
@@ -65,6 +76,9 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 		return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: fmt.Sprintf("unknown spec format %q; want a .yaml, .yml or .cue file, or a CUE package directory", ext)}}
 	}
 	if !fi.IsDir() {
+		if !fi.Mode().IsRegular() {
+			return nil, ErrorList{{Pos: Position{File: path, Line: 1, Col: 1}, Msg: "not a regular file; want a spec file or a CUE package directory"}}
+		}
 		data, err = readCapped(path)
 		if err != nil {
 			var el ErrorList
@@ -75,19 +89,21 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 		}
 	}
 
-	c := compiledSchema()
-	c.mu.Lock()
-	defer c.mu.Unlock()
 	var (
 		tree *node
 		errs ErrorList
 	)
 	if format == "yaml" {
 		tree, errs = parseYAML(path, data)
-	} else {
+	}
+	c := compiledSchema()
+	c.acquire()
+	defer c.release()
+	if format == "cue" {
 		tree, errs = c.loadCUE(path, fi.IsDir(), data, display)
 	}
 	if tree == nil {
+		placeErrors(errs, &node{kind: kindMap}, path)
 		errs.Sort()
 		return nil, errs
 	}
@@ -109,10 +125,31 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 		}
 	}
 	if len(errs) > 0 {
+		placeErrors(errs, tree, path)
 		errs.Sort()
 		return nil, errs
 	}
 	return s, nil
+}
+
+// placeErrors gives every problem a position: its field's, the nearest
+// enclosing field's, or else the start of the spec file.
+func placeErrors(errs ErrorList, tree *node, file string) {
+	var positions map[string]Position
+	for _, e := range errs {
+		if e.Pos.Line > 0 {
+			continue
+		}
+		if positions == nil {
+			positions = map[string]Position{}
+			tree.record("", positions)
+		}
+		probe := &Spec{source: &Source{File: file, Positions: positions}}
+		e.Pos = probe.Pos(e.Path)
+		if e.Pos.Line == 0 {
+			e.Pos = Position{File: file, Line: 1, Col: 1}
+		}
+	}
 }
 
 // displayFunc maps file names in CUE positions to the names users see:
@@ -188,8 +225,16 @@ func checkDirSize(dir string) error {
 // check unifies the tree with the schema and decodes it. It reports
 // unknown and missing fields itself (with suggestions) and maps every other
 // CUE error to the field's position in the user's file. The caller holds
-// c.mu.
+// the schema (acquire).
 func (c *compiled) check(tree *node) (*Spec, ErrorList) {
+	// Extension fields (x-…) are the user's, not part of the spec.
+	kept := tree.fields[:0]
+	for _, f := range tree.fields {
+		if !strings.HasPrefix(f.key, "x-") {
+			kept = append(kept, f)
+		}
+	}
+	tree.fields = kept
 	var errs ErrorList
 	c.structure(tree, c.def, "", &errs)
 	for _, e := range errs {
@@ -243,6 +288,9 @@ func describeCUE(msg string, n *node, found bool) string {
 	case !found && (strings.Contains(msg, "incomplete") || strings.Contains(msg, "required")):
 		return "missing value"
 	case strings.Contains(msg, "mismatched types") || strings.HasPrefix(msg, "conflicting values"):
+		if n.kind == kindNull {
+			return "got no value (null)"
+		}
 		if n.kind == kindMap || n.kind == kindList {
 			return "got " + n.kind.describe()
 		}

@@ -2,12 +2,15 @@ package spec
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/cuecontext"
+	"cuelang.org/go/cue/parser"
 
 	"github.com/strata-build/strata/schema"
 )
@@ -17,18 +20,38 @@ const (
 	schemaDefinition = schema.Definition
 )
 
-// compiled is the schema compiled once per process. A cue.Value is not safe
-// for concurrent use, so every use of ctx and def holds mu.
+// compiled is the schema, parsed once per process and built into a
+// cue.Context that is replaced every recycleAfter uses: a cue.Context keeps
+// what it evaluated, and a long-lived one grew by about 50 KiB per CUE spec
+// loaded (measured), so a monorepo run would otherwise grow without bound.
+// A cue.Value is not safe for concurrent use: every use of ctx and def
+// happens between acquire and release.
 type compiled struct {
-	mu  sync.Mutex
-	ctx *cue.Context
-	def cue.Value
+	mu   sync.Mutex
+	file *ast.File
+	ctx  *cue.Context
+	def  cue.Value
+	uses int
 }
 
-// compiledSchema compiles the embedded schema on first use.
+// recycleAfter is how many loads share one cue.Context.
+const recycleAfter = 64
+
+// compiledSchema parses the embedded schema on first use.
 var compiledSchema = sync.OnceValue(func() *compiled {
+	f, err := parser.ParseFile(schema.Filename, schema.Source, parser.ParseComments)
+	if err != nil {
+		panic("strata: embedded schema does not parse: " + err.Error())
+	}
+	c := &compiled{file: f}
+	c.build()
+	return c
+})
+
+// build evaluates the parsed schema in a fresh context.
+func (c *compiled) build() {
 	ctx := cuecontext.New()
-	v := ctx.CompileString(schema.Source, cue.Filename(schema.Filename))
+	v := ctx.BuildFile(c.file)
 	if err := v.Err(); err != nil {
 		panic("strata: embedded schema does not compile: " + err.Error())
 	}
@@ -36,8 +59,20 @@ var compiledSchema = sync.OnceValue(func() *compiled {
 	if err := def.Err(); err != nil {
 		panic("strata: embedded schema lacks " + schema.Definition + ": " + err.Error())
 	}
-	return &compiled{ctx: ctx, def: def}
-})
+	c.ctx, c.def, c.uses = ctx, def, 0
+}
+
+// acquire locks the schema for one load, recycling the context when due.
+func (c *compiled) acquire() {
+	c.mu.Lock()
+	if c.uses >= recycleAfter {
+		c.build()
+	}
+	c.uses++
+}
+
+// release unlocks the schema.
+func (c *compiled) release() { c.mu.Unlock() }
 
 // child returns the schema of a field or element of sv: list elements for
 // digits, declared fields by name, pattern constraints for other keys.
@@ -63,14 +98,22 @@ func child(sv cue.Value, seg string, isIndex bool) (cue.Value, bool) {
 	return sv.LookupPath(cue.MakePath(cue.AnyString)), true
 }
 
-// hint returns the @hint text of v, if any.
-func hint(v cue.Value) string {
+// hint returns the @hint text of v, if any: @hint("…") for the field
+// itself, or with elem, @hint(…, elem="…") for the field's list elements.
+func hint(v cue.Value, elem bool) string {
 	if !v.Exists() {
 		return ""
 	}
 	a := v.Attribute("hint")
 	if a.Err() != nil {
 		return ""
+	}
+	if elem {
+		h, found, err := a.Lookup(1, "elem")
+		if err != nil || !found {
+			return ""
+		}
+		return h
 	}
 	h, err := a.String(0)
 	if err != nil {
@@ -125,7 +168,7 @@ func (c *compiled) structure(n *node, sv cue.Value, path string, errs *ErrorList
 				if pos.Line == 0 {
 					pos = f.val.pos
 				}
-				*errs = append(*errs, &Error{Pos: pos, Path: fp, Msg: unknownField(f.key, names, hint(sv))})
+				*errs = append(*errs, &Error{Pos: pos, Path: fp, Msg: unknownField(f.key, names, hint(sv, false))})
 				continue
 			}
 			kept = append(kept, f)
@@ -136,7 +179,7 @@ func (c *compiled) structure(n *node, sv cue.Value, path string, errs *ErrorList
 			if n.lookup(r) == nil {
 				cv, _ := child(sv, r, false)
 				msg := "missing required field"
-				if h := hint(cv); h != "" {
+				if h := hint(cv, false); h != "" {
 					msg += "; " + h
 				}
 				*errs = append(*errs, &Error{Pos: n.pos, Path: joinKey(path, r), Msg: msg})
@@ -160,7 +203,11 @@ func unknownField(key string, names []string, h string) string {
 	}
 	sorted := append([]string(nil), names...)
 	sort.Strings(sorted)
-	return fmt.Sprintf("unknown field %q; valid fields: %s", key, strings.Join(sorted, ", "))
+	msg := fmt.Sprintf("unknown field %q; valid fields: %s", key, strings.Join(sorted, ", "))
+	if slices.Contains(names, "base") { // the top level
+		msg += ", or x-… for your own use (YAML anchors)"
+	}
+	return msg
 }
 
 // suggest returns the name closest to key by edit distance, if it is close.
@@ -209,6 +256,18 @@ func editDistance(a, b string) int {
 	return prev[len(b)]
 }
 
+// declares reports whether sv declares a field named key (rather than
+// allowing it through a pattern).
+func declares(sv cue.Value, key string) bool {
+	names, _ := declaredFields(sv)
+	for _, n := range names {
+		if n == key {
+			return true
+		}
+	}
+	return false
+}
+
 // hintAt returns the hint for the field at CUE path segs, from the nearest
 // enclosing schema field that has one.
 func (c *compiled) hintAt(tree *node, segs []string) string {
@@ -220,8 +279,13 @@ func (c *compiled) hintAt(tree *node, segs []string) string {
 		if !ok || !next.Exists() {
 			break
 		}
+		if isIndex || !declares(sv, s) {
+			if x := hint(sv, true); x != "" {
+				h = x
+			}
+		}
 		sv = next
-		if x := hint(sv); x != "" {
+		if x := hint(sv, false); x != "" {
 			h = x
 		}
 		if n != nil {

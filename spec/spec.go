@@ -13,6 +13,10 @@
 //
 //	FILE:LINE:COL: field.path: what is wrong; what is valid
 //
+// A CUE spec is evaluated on its own (it may import packages of its CUE
+// module, offline) and must be concrete; strata then unifies it with the
+// schema's #Image. Users do not import the schema.
+//
 // # Model
 //
 // The model is plain data: omitted optional fields are zero values (nil slices

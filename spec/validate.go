@@ -315,15 +315,19 @@ func (v *validator) refs() {
 	if s.Image != "" {
 		if _, err := name.NewRepository(s.Image); err != nil {
 			v.add("image", "invalid repository %q: %s; want e.g. registry.example/team/app", s.Image, refReason(err))
-		} else if strings.ContainsAny(s.Image, ":@") && !strings.Contains(strings.SplitN(s.Image, "/", 2)[0], ":") {
-			v.add("image", "invalid repository %q; want a repository without a tag or digest, e.g. registry.example/team/app", s.Image)
 		}
 	}
 	for i, t := range s.Tags {
 		fp := joinIndex("tags", i)
 		if strings.ContainsAny(t, "/:@") {
-			if _, err := name.ParseReference(t); err != nil {
+			last := t[strings.LastIndex(t, "/")+1:]
+			switch _, err := name.NewTag(t); {
+			case strings.Contains(t, "@"):
+				v.add(fp, "%q is a digest reference; a tag names a repository and a tag, such as ghcr.io/acme/app:edge", t)
+			case err != nil:
 				v.add(fp, "invalid reference %q: %s; want a bare tag such as v1.2.3 or a full reference such as ghcr.io/acme/app:edge", t, refReason(err))
+			case !strings.Contains(last, ":"):
+				v.add(fp, "%q has no tag; write the full reference with its tag, such as %s:latest", t, t)
 			}
 			continue
 		}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -80,7 +81,12 @@ func asErrorList(path string, err error) spec.ErrorList {
 	if errors.As(err, &el) {
 		return el
 	}
-	return spec.ErrorList{{Pos: spec.Position{File: path}, Msg: err.Error()}}
+	msg := err.Error()
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		msg = "cannot read spec: " + pe.Err.Error()
+	}
+	return spec.ErrorList{{Pos: spec.Position{File: path}, Msg: msg}}
 }
 
 // validateResult is one element of validate --json's output.
