@@ -7,13 +7,25 @@ import (
 	"crypto/sha256"
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
+	"log"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/strata-build/strata/spec"
 )
@@ -330,5 +342,73 @@ func TestLayoutRefAndTarballRefs(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join(tt.refs, " ") {
 			t.Errorf("tarballRefs(%q, %v) = %v, want %v", tt.image, tt.tags, got, tt.refs)
 		}
+	}
+}
+
+// TestBuildRegistryBase builds and plans on a base pushed to an in-process
+// registry on 127.0.0.1, through the CLI's remote options: the base
+// annotations are set and plan gives build's digest.
+func TestBuildRegistryBase(t *testing.T) {
+	t.Setenv("DOCKER_CONFIG", t.TempDir()) // hermetic keychain
+	srv := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	defer srv.Close()
+	host := strings.TrimPrefix(srv.URL, "http://")
+	base, err := random.Image(256, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cf, _ := base.ConfigFile()
+	cf = cf.DeepCopy()
+	cf.OS, cf.Architecture = "linux", "amd64"
+	if base, err = mutate.ConfigFile(base, cf); err != nil {
+		t.Fatal(err)
+	}
+	ref, err := name.NewTag(host + "/base:1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, base); err != nil {
+		t.Fatal(err)
+	}
+	baseDigest, _ := base.Digest()
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{
+		"image.yaml": "base: " + ref.String() + "\nlayers:\n  - files:\n      - {src: hello.txt, dest: /hello.txt}\n",
+		"hello.txt":  "hello\n",
+	})
+	var plan, build buildReport
+	code, stdout, stderr := runStrata(t, dir, nil, "plan", "--json")
+	if code != 0 {
+		t.Fatalf("plan: exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), &plan); err != nil {
+		t.Fatal(err)
+	}
+	oci := filepath.Join(dir, "oci")
+	code, stdout, stderr = runStrata(t, dir, nil, "build", "--json", "--oci", oci)
+	if code != 0 {
+		t.Fatalf("build: exit %d: %s", code, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), &build); err != nil {
+		t.Fatal(err)
+	}
+	if plan.Digest != build.Digest {
+		t.Errorf("plan %s != build %s", plan.Digest, build.Digest)
+	}
+	ii, err := layout.ImageIndexFromPath(oci)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := v1.NewHash(build.Digest)
+	img, err := ii.Image(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := validate.Image(img); err != nil {
+		t.Errorf("validate.Image: %v", err)
+	}
+	m, _ := img.Manifest()
+	if m.Annotations["org.opencontainers.image.base.name"] != ref.String() || m.Annotations["org.opencontainers.image.base.digest"] != baseDigest.String() || len(m.Layers) != 3 {
+		t.Errorf("manifest annotations %v, %d layers; want base %s@%s and 3 layers", m.Annotations, len(m.Layers), ref, baseDigest)
 	}
 }
