@@ -221,10 +221,7 @@ func buildLayerEntries(ctx context.Context, req layerRequest, l spec.Layer) (*bu
 	} else if err := store.saveRecord(rec); err != nil {
 		return nil, err
 	}
-	out.Layer, err = partial.CompressedToLayer(&storedLayer{store: store, digest: digest, diffID: diffID, size: size})
-	if err != nil {
-		return nil, err
-	}
+	out.Layer = &storedLayer{store: store, digest: digest, diffID: diffID, size: size}
 	return out, nil
 }
 
@@ -288,15 +285,12 @@ func recordLayer(store *blobStore, r *layerRecord) (*builtLayer, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := partial.CompressedToLayer(&storedLayer{store: store, digest: d, diffID: diffID, size: r.Size})
-	if err != nil {
-		return nil, err
-	}
-	return &builtLayer{Layer: l, Entries: r.Entries}, nil
+	return &builtLayer{Layer: &storedLayer{store: store, digest: d, diffID: diffID, size: r.Size}, Entries: r.Entries}, nil
 }
 
 // storedLayer is a gzip layer blob in the store with known digests; ggcr
-// serves it as it is and never recompresses it. store is nil for a dry run.
+// serves it as it is and never recompresses it, and output sinks hard-link its
+// file (localBlob) instead of copying it. store is nil for a dry run.
 type storedLayer struct {
 	store  *blobStore
 	digest v1.Hash
@@ -318,4 +312,24 @@ func (l *storedLayer) Compressed() (io.ReadCloser, error) {
 	return l.store.open(l.digest)
 }
 
-var _ partial.CompressedLayer = (*storedLayer)(nil)
+// Uncompressed decompresses the stored blob.
+func (l *storedLayer) Uncompressed() (io.ReadCloser, error) {
+	cl, err := partial.CompressedToLayer(compressedOnly{l})
+	if err != nil {
+		return nil, err
+	}
+	return cl.Uncompressed()
+}
+
+// blobPath returns the stored blob's file.
+func (l *storedLayer) blobPath() (string, error) {
+	if l.store == nil {
+		return "", fmt.Errorf("layer %s was computed by a dry run and not stored", l.digest)
+	}
+	return l.store.path(l.digest), nil
+}
+
+var (
+	_ v1.Layer  = (*storedLayer)(nil)
+	_ localBlob = (*storedLayer)(nil)
+)
