@@ -129,11 +129,7 @@ func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option)
 	res := &Result{Spec: s, BaseRepo: base.Repo, BaseName: base.Name, DryRun: dryRun}
 	images := make([]v1.Image, len(base.Platforms))
 	for i, pb := range base.Platforms {
-		var st *blobStore
-		if !dryRun {
-			st = store
-		}
-		img, pr, err := assemble(s, base.Name, pb, layers[i], st, o)
+		img, pr, err := assemble(s, base.Name, pb, layers[i], o)
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", pb.Platform, err)
 		}

@@ -493,14 +493,16 @@ func TestLayoutHardLinksBuiltLayers(t *testing.T) {
 	if b.Mode().Perm()&0o044 != 0o044 {
 		t.Errorf("layout layer blob mode %v, want readable by all", b.Mode())
 	}
-	// A plan's layers are not local files: nothing to link.
-	plan, err := Plan(context.Background(), s, WithCacheDir(cache))
+	// A plan that stored nothing has no local file to offer.
+	plan, err := Plan(context.Background(), s, WithCacheDir(filepath.Join(t.TempDir(), "fresh")))
 	if err != nil {
 		t.Fatal(err)
 	}
 	img := plan.Artifact.Image
 	ls, _ := img.Layers()
-	if _, ok := ls[0].(localBlob); ok {
-		t.Errorf("a plan layer claims a local blob")
+	if lb, ok := ls[0].(localBlob); ok {
+		if p, err := lb.blobPath(); err == nil {
+			t.Errorf("a plan layer claims a local blob %s", p)
+		}
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"os"
 	"slices"
 	"strings"
 
@@ -35,9 +34,7 @@ type ConfigChange struct {
 
 // assemble appends a platform's built layers to its base and applies the
 // spec's config, history and annotations. Layers are taken in spec order.
-// When store is not nil, layers whose blob it holds are marked as local files,
-// so outputs hard-link the blob instead of copying it.
-func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLayer, store *blobStore, o *options) (v1.Image, *PlatformResult, error) {
+func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLayer, o *options) (v1.Image, *PlatformResult, error) {
 	img := pb.Image
 	if img == nil {
 		img = empty.Image
@@ -65,8 +62,8 @@ func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLay
 		// plainLayer hides any Descriptor method, so the manifest
 		// descriptor is built from digest, size and media type only.
 		var layer v1.Layer = plainLayer{bl.Layer}
-		if store != nil && store.has(lr.Digest) {
-			layer = storeLayer{plainLayer{bl.Layer}, store.path(lr.Digest)}
+		if lb, ok := bl.Layer.(localBlob); ok {
+			layer = localPlainLayer{plainLayer{bl.Layer}, lb}
 		}
 		adds = append(adds, mutate.Addendum{
 			Layer:     layer,
@@ -117,31 +114,16 @@ func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLay
 // plainLayer exposes only the v1.Layer methods of a layer.
 type plainLayer struct{ v1.Layer }
 
-// storeLayer is a built layer whose compressed blob is a complete file of
-// the blob store (named by its digest after hashing, never changed). It
-// implements localBlob, so output sinks hard-link the file.
-type storeLayer struct {
+// localPlainLayer is a plainLayer whose blob is a local file (localBlob):
+// output sinks hard-link it instead of copying.
+type localPlainLayer struct {
 	plainLayer
-	path string
+	local localBlob
 }
 
-// blobPath returns the blob's path. A hard link shares the file's mode, and
-// layout blobs must be readable by all, so a private (0600) store file is
-// made world-readable first.
-func (l storeLayer) blobPath() (string, error) {
-	fi, err := os.Stat(l.path)
-	if err != nil {
-		return "", err
-	}
-	if perm := fi.Mode().Perm(); perm&0o044 != 0o044 {
-		if err := os.Chmod(l.path, perm|0o044); err != nil {
-			return "", err
-		}
-	}
-	return l.path, nil
-}
+func (l localPlainLayer) blobPath() (string, error) { return l.local.blobPath() }
 
-var _ localBlob = storeLayer{}
+var _ localBlob = localPlainLayer{}
 
 // describeLayer reads a built layer's digests and size. Docker gzip layers
 // are recorded with the OCI media type (same bytes).
