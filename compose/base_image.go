@@ -175,7 +175,7 @@ func (l *cachedLayer) blobPath() (string, error) {
 
 // compressedOnly hides everything but partial.CompressedLayer, so ggcr's
 // decompression does not call back into Uncompressed.
-type compressedOnly struct{ l *cachedLayer }
+type compressedOnly struct{ l partial.CompressedLayer }
 
 func (c compressedOnly) Digest() (v1.Hash, error)            { return c.l.Digest() }
 func (c compressedOnly) Compressed() (io.ReadCloser, error)  { return c.l.Compressed() }

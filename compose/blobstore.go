@@ -77,6 +77,12 @@ func (w *blobWriter) Write(p []byte) (int, error) {
 // and size.
 func (w *blobWriter) Commit() (v1.Hash, int64, error) {
 	h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
+	// Blobs are immutable and readable by all, like an OCI layout's, so
+	// layouts can hard-link them instead of copying.
+	if err := w.f.Chmod(0o644); err != nil {
+		w.Abort()
+		return v1.Hash{}, 0, fmt.Errorf("writing blob: %w", err)
+	}
 	if err := w.f.Sync(); err != nil {
 		w.Abort()
 		return v1.Hash{}, 0, fmt.Errorf("writing blob: %w", err)

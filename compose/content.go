@@ -44,8 +44,10 @@ var errChanged = errors.New("file changed while reading")
 // readBufSize is the copy buffer per file being read.
 const readBufSize = 1 << 20
 
-// openSource opens a context file for reading without following a symlink
-// and checks it is still the regular file that was planned.
+// openSource opens a context file for reading through the os.Root and
+// checks it is still the regular file that was planned (same device and
+// inode, size and mtime), so a file swapped for a symlink, fifo or another
+// file after planning is an error, not read.
 func openSource(root *os.Root, c *contentRef) (*os.File, fileStat, error) {
 	f, err := root.OpenFile(c.path, os.O_RDONLY|openNoFollowFlags, 0)
 	if err != nil {

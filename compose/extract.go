@@ -249,7 +249,7 @@ func memberName(n string) (string, error) {
 	if c == "." {
 		return "", nil
 	}
-	if strings.HasPrefix(path.Base(c), whiteoutPrefix) {
+	if hasWhiteoutName(c) {
 		return "", fmt.Errorf("names starting with %s are reserved for whiteouts", whiteoutPrefix)
 	}
 	return c, nil

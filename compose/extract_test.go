@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	"github.com/strata-build/strata/spec"
 )
 
@@ -167,6 +169,10 @@ func TestBuildLayerExtractHostile(t *testing.T) {
 			`entry "./a" appears twice in the archive`},
 		{"control character", []tarMember{{name: "a\rb", typ: tar.TypeReg, mode: 0o644}},
 			`name "a\rb" contains a control character`},
+		{"invalid UTF-8", []tarMember{{name: "a\xffb", typ: tar.TypeReg, mode: 0o644}},
+			`name "a\xffb" is not valid UTF-8`},
+		{"whiteout directory component", []tarMember{{name: ".wh.d/x", typ: tar.TypeReg, mode: 0o644}},
+			`entry ".wh.d/x": names starting with .wh. are reserved for whiteouts`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -189,4 +195,26 @@ func TestBuildLayerExtractHostile(t *testing.T) {
 		err := env.buildErr(t, spec.Layer{Files: []spec.File{{Src: "l.tar", Dest: "/x/", Extract: true}}})
 		env.wantErr(t, err, `file l.tar: extract needs a regular file (a .tar, .tar.gz or .tar.zst archive), not a symlink`)
 	})
+}
+
+func TestBuildLayerExtractZstd(t *testing.T) {
+	env := newEnv(t, nil)
+	raw := makeArchive(t, filepath.Join(env.dir, "go.tar"), false, goArchive)
+	var z bytes.Buffer
+	zw, err := zstd.NewWriter(&z)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zw.Write(raw)
+	zw.Close()
+	if err := os.WriteFile(filepath.Join(env.dir, "go.tar.zst"), z.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a := env.build(t, spec.Layer{Files: []spec.File{{Src: "go.tar", Dest: "/opt/", Extract: true}}})
+	b := env.build(t, spec.Layer{Files: []spec.File{{Src: "go.tar.zst", Dest: "/opt/", Extract: true}}})
+	da, _ := a.Layer.DiffID()
+	db, _ := b.Layer.DiffID()
+	if da != db {
+		t.Errorf("zstd archive gave diffID %s, plain tar %s", db, da)
+	}
 }

@@ -17,6 +17,8 @@ func statOf(fi fs.FileInfo) fileStat {
 	return s
 }
 
-// openNoFollowFlags makes opening a source fail on a symlink and never block
-// on a fifo swapped in after the lstat.
+// openNoFollowFlags are added when opening a source: O_NONBLOCK so a fifo
+// swapped in after the lstat cannot block the build. os.Root still follows
+// symlinks that stay inside the root, so openSource also checks the opened
+// file is the inode that was planned.
 const openNoFollowFlags = syscall.O_NOFOLLOW | syscall.O_NONBLOCK

@@ -297,7 +297,7 @@ func (p *planner) addSource(src *source, name, target string, fi fs.FileInfo) er
 	if err := checkName("file", name); err != nil {
 		return err
 	}
-	if strings.HasPrefix(path.Base(name), whiteoutPrefix) {
+	if hasWhiteoutName(name) || hasWhiteoutName(target) {
 		return fmt.Errorf("file %s: names starting with %s are reserved for whiteouts and cannot be added", name, whiteoutPrefix)
 	}
 	if target != "" {
@@ -370,4 +370,16 @@ func listSome(ps []string) string {
 		return strings.Join(ps, ", ")
 	}
 	return strings.Join(ps[:3], ", ") + ", …"
+}
+
+// hasWhiteoutName reports whether any component of the slash path p starts
+// with ".wh." (the image spec reserves such names for whiteouts; no layer
+// may carry them as files or directories).
+func hasWhiteoutName(p string) bool {
+	for _, c := range strings.Split(p, "/") {
+		if strings.HasPrefix(c, whiteoutPrefix) {
+			return true
+		}
+	}
+	return false
 }

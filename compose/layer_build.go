@@ -37,12 +37,13 @@ func buildLayer(ctx context.Context, req layerRequest) (*builtLayer, error) {
 }
 
 // expandLayer fills ${TARGETOS}, ${TARGETARCH} and ${TARGETVARIANT} into the
-// layer's source globs and paths.
+// layer's source globs, excludes, dests and sha256 pins.
 func expandLayer(l spec.Layer, p spec.Platform) spec.Layer {
 	files := make([]spec.File, len(l.Files))
 	for i, f := range l.Files {
 		f.Src = spec.ExpandPlatform(f.Src, p)
 		f.Dest = spec.ExpandPlatform(f.Dest, p)
+		f.Sha256 = spec.ExpandPlatform(f.Sha256, p)
 		if f.Exclude != nil {
 			ex := make([]string, len(f.Exclude))
 			for k, x := range f.Exclude {
@@ -118,6 +119,9 @@ func (p *planner) plan(ctx context.Context) error {
 		if t == "" {
 			return p.specErr(field+".path", "/ cannot be declared; the image root is not an entry")
 		}
+		if hasWhiteoutName(t) {
+			return p.specErr(field+".path", "%q: names starting with .wh. are reserved for whiteouts", d.Path)
+		}
 		e := &layerEntry{target: t, kind: kindDir, mode: 0o755, source: "spec", origin: field}
 		if d.Mode != "" {
 			if e.mode, err = spec.ParseMode(d.Mode); err != nil {
@@ -137,6 +141,9 @@ func (p *planner) plan(ctx context.Context) error {
 		}
 		if t == "" {
 			return p.specErr(field+".path", "/ cannot be a symlink")
+		}
+		if hasWhiteoutName(t) {
+			return p.specErr(field+".path", "%q: names starting with .wh. are reserved for whiteouts", s.Path)
 		}
 		if s.Target == "" {
 			return p.specErr(field+".target", "empty symlink target")
@@ -214,10 +221,7 @@ func buildLayerEntries(ctx context.Context, req layerRequest, l spec.Layer) (*bu
 	} else if err := store.saveRecord(rec); err != nil {
 		return nil, err
 	}
-	out.Layer, err = partial.CompressedToLayer(&storedLayer{store: store, digest: digest, diffID: diffID, size: size})
-	if err != nil {
-		return nil, err
-	}
+	out.Layer = &storedLayer{store: store, digest: digest, diffID: diffID, size: size}
 	return out, nil
 }
 
@@ -254,7 +258,7 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 			ls.abort()
 			return digest, diffID, 0, fmt.Errorf("writing /%s: %w", e.target, err)
 		}
-		if e.kind == kindFile && e.size > 0 {
+		if e.kind == kindFile {
 			if _, err := copyContent(ctx, p.req.Root, e.content, ls.tw, buf, p.req.beforeRead); err != nil {
 				ls.abort()
 				return digest, diffID, 0, err
@@ -281,15 +285,12 @@ func recordLayer(store *blobStore, r *layerRecord) (*builtLayer, error) {
 	if err != nil {
 		return nil, err
 	}
-	l, err := partial.CompressedToLayer(&storedLayer{store: store, digest: d, diffID: diffID, size: r.Size})
-	if err != nil {
-		return nil, err
-	}
-	return &builtLayer{Layer: l, Entries: r.Entries}, nil
+	return &builtLayer{Layer: &storedLayer{store: store, digest: d, diffID: diffID, size: r.Size}, Entries: r.Entries}, nil
 }
 
 // storedLayer is a gzip layer blob in the store with known digests; ggcr
-// serves it as it is and never recompresses it. store is nil for a dry run.
+// serves it as it is and never recompresses it, and output sinks hard-link its
+// file (localBlob) instead of copying it. store is nil for a dry run.
 type storedLayer struct {
 	store  *blobStore
 	digest v1.Hash
@@ -311,4 +312,24 @@ func (l *storedLayer) Compressed() (io.ReadCloser, error) {
 	return l.store.open(l.digest)
 }
 
-var _ partial.CompressedLayer = (*storedLayer)(nil)
+// Uncompressed decompresses the stored blob.
+func (l *storedLayer) Uncompressed() (io.ReadCloser, error) {
+	cl, err := partial.CompressedToLayer(compressedOnly{l})
+	if err != nil {
+		return nil, err
+	}
+	return cl.Uncompressed()
+}
+
+// blobPath returns the stored blob's file.
+func (l *storedLayer) blobPath() (string, error) {
+	if l.store == nil {
+		return "", fmt.Errorf("layer %s was computed by a dry run and not stored", l.digest)
+	}
+	return l.store.path(l.digest), nil
+}
+
+var (
+	_ v1.Layer  = (*storedLayer)(nil)
+	_ localBlob = (*storedLayer)(nil)
+)

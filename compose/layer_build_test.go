@@ -1,6 +1,10 @@
 package compose
 
 import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/strata-build/strata/spec"
@@ -105,6 +109,14 @@ func TestBuildLayerDestMapping(t *testing.T) {
 			},
 		},
 		{
+			name:  "parents of added paths are not emitted (base keeps /tmp 1777, /lib symlink)",
+			files: []spec.File{{Src: "top.txt", Dest: "/tmp/x"}, {Src: "conf/a.conf", Dest: "/lib/y/"}},
+			want: []string{
+				"lib/y/a.conf file 0644 0:0 =a",
+				"tmp/x file 0644 0:0 =top",
+			},
+		},
+		{
 			name:  "optional glob matching nothing adds nothing",
 			files: []spec.File{{Src: "nope/**", Dest: "/x/", Optional: true}, {Src: "top.txt", Dest: "/t"}},
 			want:  []string{"t file 0644 0:0 =top"},
@@ -187,5 +199,63 @@ func TestBuildLayerEmpty(t *testing.T) {
 	}
 	if got := env.storeFiles(t); len(got) != 0 {
 		t.Errorf("store has %v, want nothing", got)
+	}
+}
+
+func TestBuildLayerDeepLongPaths(t *testing.T) {
+	var parts []string
+	for i := 0; i < 45; i++ {
+		parts = append(parts, fmt.Sprintf("%02d-%s", i, strings.Repeat("d", 60)))
+	}
+	deep := strings.Join(parts, "/") // ~2.9 kB, 45 levels
+	long := strings.Repeat("x", 255) // longest component
+	env := newEnv(t, []tfile{{path: deep + "/" + long, content: "deep"}})
+	bl := env.build(t, spec.Layer{Files: []spec.File{{Src: "**", Dest: "/"}}})
+	es := readLayer(t, bl)
+	if len(es) != 1 || es[0].hdr.Name != deep+"/"+long || es[0].content != "deep" {
+		t.Fatalf("got %d entries, first %q", len(es), es[0].hdr.Name)
+	}
+	if es[0].hdr.PAXRecords["path"] == "" {
+		t.Errorf("long name written without a PAX path record: %+v", es[0].hdr)
+	}
+}
+
+// TestBuildLayerConcurrent builds the same layer from several goroutines
+// into one store, as Build does for platforms: same digests, one blob.
+func TestBuildLayerConcurrent(t *testing.T) {
+	env := newEnv(t, fixtureTree)
+	l := spec.Layer{Files: []spec.File{{Src: "**", Dest: "/app/"}}}
+	var wg sync.WaitGroup
+	digests := make([]string, 6)
+	for i := range digests {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			bl, err := buildLayer(context.Background(), env.request(l))
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			d, _ := bl.Layer.Digest()
+			digests[i] = d.String()
+		}()
+	}
+	wg.Wait()
+	for _, d := range digests[1:] {
+		if d != digests[0] {
+			t.Fatalf("digests differ: %v", digests)
+		}
+	}
+	var blobs, tmp int
+	for _, f := range env.storeFiles(t) {
+		switch {
+		case strings.HasPrefix(f, "blobs/"):
+			blobs++
+		case strings.HasPrefix(f, "tmp/"), strings.Contains(f, ".tmp-"):
+			tmp++
+		}
+	}
+	if blobs != 1 || tmp != 0 {
+		t.Errorf("store has %d blobs and %d temp files, want 1 and 0: %v", blobs, tmp, env.storeFiles(t))
 	}
 }

@@ -68,6 +68,8 @@ func TestBuildLayerHostileSpec(t *testing.T) {
 		{"delete /", spec.Layer{Delete: []string{"/"}}, []string{`layers[0].delete[0]: cannot delete /`}},
 		{"delete .wh. name", spec.Layer{Delete: []string{"/etc/.wh.x"}}, []string{`layers[0].delete[0]: "/etc/.wh.x": names starting with .wh. are reserved`}},
 		{"clear opaque name", spec.Layer{Clear: []string{"/etc/.wh..wh..opq"}}, []string{`layers[0].clear[0]: "/etc/.wh..wh..opq": names starting with .wh. are reserved`}},
+		{"delete below a .wh. dir", spec.Layer{Delete: []string{"/etc/.wh.d/x"}}, []string{`layers[0].delete[0]: "/etc/.wh.d/x": names starting with .wh. are reserved`}},
+		{"declared dir below a .wh. dir", spec.Layer{Dirs: []spec.Dir{{Path: "/.wh.d/x"}}}, []string{`layers[0].dirs[0].path: "/.wh.d/x": names starting with .wh. are reserved`}},
 		{"delete and clear one path", spec.Layer{Delete: []string{"/etc"}, Clear: []string{"/etc/"}}, []string{`layers[0].clear[0]: /etc is also deleted by layers[0].delete[0]`}},
 		{"clear a path the layer adds as a file", spec.Layer{Files: []spec.File{{Src: "top.txt", Dest: "/t"}}, Clear: []string{"/t"}},
 			[]string{`layers[0].clear[0]: cannot clear /t: layers[0].files[0] adds a file there, not a directory`}},
@@ -112,6 +114,8 @@ func TestBuildLayerHostileSources(t *testing.T) {
 	mk("wh/.wh.secret", func(p string) error { return os.WriteFile(p, []byte("x"), 0o644) })
 	mk("names/bad\nname", func(p string) error { return os.WriteFile(p, []byte("x"), 0o644) })
 	mk("utf8/bad\xffname", func(p string) error { return os.WriteFile(p, []byte("x"), 0o644) })
+	mk("whdir/.wh.d/f", func(p string) error { return os.WriteFile(p, []byte("x"), 0o644) })
+	mk("link/l", func(p string) error { return os.Symlink("a\nb", p) })
 	tests := []struct {
 		src  string
 		want string
@@ -121,6 +125,8 @@ func TestBuildLayerHostileSources(t *testing.T) {
 		{"wh/**", `file wh/.wh.secret: names starting with .wh. are reserved for whiteouts and cannot be added`},
 		{"names/**", `file "names/bad\nname" contains a control character`},
 		{"utf8/**", `file "utf8/bad\xffname" is not valid UTF-8`},
+		{"whdir/.wh.d/*", `file whdir/.wh.d/f: names starting with .wh. are reserved for whiteouts`},
+		{"link/*", `file link/l: symlink target "a\nb" contains a control character`},
 	}
 	if os.Getuid() == 0 {
 		mk("dev/null", func(p string) error { return syscall.Mknod(p, syscall.S_IFCHR|0o666, 1<<8|3) })

@@ -19,9 +19,9 @@ import (
 // instead of compressing again. The key is a sha256 over everything that
 // decides the layer's bytes: the layer format (tar rules, compressor
 // version, level and block size), the created time, the layer's spec after
-// platform expansion, and every planned entry (target, kind, mode, owner,
-// size, link, source path, hard-link grouping) with the sha256 of every input
-// file's content, archives included.
+// platform expansion (without its name), and every planned entry (target,
+// kind, mode, owner, size, link, source path, hard-link grouping) with the
+// sha256 of every input file's content, archives included.
 //
 // The key is content-based on purpose. An mtime/inode/size key is cheaper but
 // unsafe: git checkout, rsync, cp and CI caches rewrite mtimes and inodes of
@@ -72,16 +72,30 @@ func (p *planner) hashInputs(ctx context.Context) error {
 	for _, a := range p.archives {
 		refs = append(refs, a.content)
 	}
+	workers := min(runtime.GOMAXPROCS(0), max(len(refs), 1))
+	next := make(chan *contentRef)
 	g, ctx := errgroup.WithContext(ctx)
-	g.SetLimit(runtime.GOMAXPROCS(0))
-	for _, c := range refs {
+	g.Go(func() error {
+		defer close(next)
+		for _, c := range refs {
+			select {
+			case next <- c:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		}
+		return nil
+	})
+	for range workers {
 		g.Go(func() error {
 			buf := make([]byte, 256<<10)
-			sum, err := copyContent(ctx, p.req.Root, c, nil, buf, nil)
-			if err != nil {
-				return err
+			for c := range next {
+				sum, err := copyContent(ctx, p.req.Root, c, nil, buf, nil)
+				if err != nil {
+					return err
+				}
+				c.sum, c.hasSum = sum, true
 			}
-			c.sum, c.hasSum = sum, true
 			return nil
 		})
 	}
@@ -98,13 +112,17 @@ func (p *planner) hashInputs(ctx context.Context) error {
 // run after hashInputs.
 func (p *planner) cacheKey() (string, error) {
 	h := sha256.New()
-	layer, err := json.Marshal(p.layer)
+	// The name and the layer's index only label it (history, messages);
+	// they do not change its bytes, so they stay out of the key.
+	l := p.layer
+	l.Name = ""
+	layer, err := json.Marshal(l)
 	if err != nil {
 		return "", err
 	}
 	fmt.Fprintf(h, "%s\ncreated %d\nlayer %s\n", layerFormat, p.req.Created.Unix(), layer)
 	for _, e := range p.entries {
-		fmt.Fprintf(h, "entry %q %d %o %d %d %d %q %q %q %t", e.target, e.kind, e.mode, e.uid, e.gid, e.size, e.link, e.source, e.origin, e.onlyIfEmpty)
+		fmt.Fprintf(h, "entry %q %d %o %d %d %d %q %q %t", e.target, e.kind, e.mode, e.uid, e.gid, e.size, e.link, e.source, e.onlyIfEmpty)
 		if c := e.content; c != nil {
 			fmt.Fprintf(h, " sum %x", c.sum)
 			if c.stat.nlink > 1 {

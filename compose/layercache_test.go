@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
+
 	"github.com/strata-build/strata/spec"
 )
 
@@ -180,4 +183,51 @@ func TestBuildLayerDryRun(t *testing.T) {
 	if len(bl.Entries) != 12 {
 		t.Errorf("dry run reported %d entries, want 12", len(bl.Entries))
 	}
+}
+
+func TestLayerCacheAcrossNamesAndIndexes(t *testing.T) {
+	env := newCacheEnv(t)
+	first := env.build(t, cacheLayer)
+	d1, _, _ := digests(t, first)
+	restore := withoutTmp(t, env)
+	defer restore()
+	l := cacheLayer
+	l.Name = "renamed"
+	req := env.request(l)
+	req.Spec.Layers = []spec.Layer{{Name: "other"}, l}
+	req.Index = 1
+	bl, err := buildLayer(context.Background(), req)
+	if err != nil {
+		t.Fatalf("renamed layer at another index was not reused: %v", err)
+	}
+	if d2, _, _ := digests(t, bl); d2 != d1 || bl.Name != "renamed" {
+		t.Errorf("got %s %q, want %s \"renamed\"", d2, bl.Name, d1)
+	}
+}
+
+// TestBuildLayerValidates runs ggcr's validate.Layer (digest, diffID and
+// size recomputed from the stored blob) on a fresh and a reused layer.
+func TestBuildLayerValidates(t *testing.T) {
+	env := newCacheEnv(t)
+	for i := range 2 {
+		bl := env.build(t, cacheLayer)
+		if err := validate.Layer(bl.Layer); err != nil {
+			t.Errorf("build %d: %v", i, err)
+		}
+		if mt, _ := bl.Layer.MediaType(); mt != types.OCILayer {
+			t.Errorf("media type %s", mt)
+		}
+	}
+}
+
+func TestBuildLayerCancel(t *testing.T) {
+	env := newCacheEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	req := env.request(cacheLayer)
+	req.beforeRead = func(string) { cancel() }
+	_, err := buildLayer(ctx, req)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("err = %v, want context.Canceled", err)
+	}
+	env.wantErr(t, err, "context canceled")
 }

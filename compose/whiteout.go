@@ -47,6 +47,9 @@ func (p *planner) planWhiteouts(list []*layerEntry, byTarget map[string]*layerEn
 		if t == "" {
 			return nil, p.specErr(field, "cannot delete /; use base: scratch to start from an empty image")
 		}
+		if hasWhiteoutName(t) {
+			return nil, p.specErr(field, "%q: names starting with .wh. are reserved for whiteouts", d)
+		}
 		deleted[t] = field
 		dels = append(dels, req{t, field})
 	}
@@ -58,6 +61,9 @@ func (p *planner) planWhiteouts(list []*layerEntry, byTarget map[string]*layerEn
 		}
 		if t == "" {
 			return nil, p.specErr(field, "cannot clear /; use base: scratch to start from an empty image")
+		}
+		if hasWhiteoutName(t) {
+			return nil, p.specErr(field, "%q: names starting with .wh. are reserved for whiteouts", c)
 		}
 		if df, ok := deleted[t]; ok {
 			return nil, p.specErr(field, "/%s is also deleted by %s; use one of delete or clear", t, p.where(df))

@@ -214,8 +214,9 @@ func (v *validator) file(f *File, fp string) {
 	}
 	if f.Extract {
 		lower := strings.ToLower(f.Src)
-		if !(strings.HasSuffix(lower, ".tar") || strings.HasSuffix(lower, ".tar.gz") || strings.HasSuffix(lower, ".tgz")) {
-			v.add(fp+".extract", "extract needs a .tar, .tar.gz or .tgz src, got %q", f.Src)
+		if !(strings.HasSuffix(lower, ".tar") || strings.HasSuffix(lower, ".tar.gz") || strings.HasSuffix(lower, ".tgz") ||
+			strings.HasSuffix(lower, ".tar.zst")) {
+			v.add(fp+".extract", "extract needs a .tar, .tar.gz, .tgz or .tar.zst src, got %q", f.Src)
 		}
 		if !strings.HasSuffix(f.Dest, "/") {
 			v.add(fp+".dest", "extract unpacks under a directory; want a dest ending in / such as /opt/")
