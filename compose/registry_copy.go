@@ -7,12 +7,15 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/strata-build/strata/spec"
 )
 
 // Location is a parsed copy source or destination: a registry reference,
@@ -181,4 +184,23 @@ func Copy(ctx context.Context, src, dst Location, cacheDir string, ropts []remot
 		return res, fmt.Errorf("copying to %s: %w", dst, err)
 	}
 	return res, nil
+}
+
+// ArchiveAsIs reports whether s is a docker archive base with nothing added
+// (no layers, config, annotations or platforms): such a spec is pushed as
+// the archive's image, byte for byte, rather than recomposed. It returns the
+// archive's location, relative paths resolved against the spec's directory.
+func ArchiveAsIs(s *spec.Spec) (Location, bool) {
+	file, ok := strings.CutPrefix(s.Base, archivePrefix)
+	if !ok || len(s.Layers) > 0 || len(s.Annotations) > 0 || len(s.Platforms) > 0 || !reflect.ValueOf(s.Config).IsZero() {
+		return Location{}, false
+	}
+	if src := s.Source(); src != nil && !filepath.IsAbs(file) {
+		file = filepath.Join(src.Dir, file)
+	}
+	l, err := ParseLocation(archivePrefix+file, TransportConfig{})
+	if err != nil {
+		return Location{}, false
+	}
+	return l, true
 }

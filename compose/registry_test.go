@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/strata-build/strata/internal/faultproxy"
+	"github.com/strata-build/strata/spec"
 )
 
 func pushTo(t *testing.T, art Artifact, refs ...string) {
@@ -207,4 +208,27 @@ func gzipCopy(t *testing.T, src, dst string) {
 		t.Fatal(err)
 	}
 	f.Close()
+}
+
+func TestArchiveAsIs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    spec.Spec
+		ok   bool
+	}{
+		{"bare archive", spec.Spec{Base: "docker-archive:/x/a.tar"}, true},
+		{"archive with tags", spec.Spec{Base: "docker-archive:/x/a.tar.gz", Image: "r/a", Tags: []string{"v1"}, Semver: "1.0.0"}, true},
+		{"a layer", spec.Spec{Base: "docker-archive:/x/a.tar", Layers: []spec.Layer{{Name: "x"}}}, false},
+		{"config", spec.Spec{Base: "docker-archive:/x/a.tar", Config: spec.Config{User: "1"}}, false},
+		{"empty entrypoint set", spec.Spec{Base: "docker-archive:/x/a.tar", Config: spec.Config{Entrypoint: []string{}}}, false},
+		{"annotations", spec.Spec{Base: "docker-archive:/x/a.tar", Annotations: map[string]string{"a": "b"}}, false},
+		{"platforms", spec.Spec{Base: "docker-archive:/x/a.tar", Platforms: []string{"linux/amd64"}}, false},
+		{"oci base", spec.Spec{Base: "oci:/x/lay"}, false},
+		{"registry base", spec.Spec{Base: "r.example/a:1"}, false},
+	} {
+		l, ok := ArchiveAsIs(&tc.s)
+		if ok != tc.ok || (ok && (l.Kind != "docker-archive" || l.String() != tc.s.Base)) {
+			t.Errorf("%s: %+v, %v", tc.name, l, ok)
+		}
+	}
 }

@@ -58,7 +58,7 @@ last. It prints the digest.`,
 				return redacted(err, &f)
 			}
 			if jsonOut {
-				return writeJSONTo(a, res)
+				return writeJSON(a, res)
 			}
 			if res.Push != nil {
 				a.printPushSummary(res.Push, time.Since(start))

@@ -36,7 +36,7 @@ func (a *app) inspectCmd() *cobra.Command {
 				return redacted(err, &f)
 			}
 			if jsonOut {
-				return writeJSONTo(a, ins)
+				return writeJSON(a, ins)
 			}
 			w := a.stdout
 			fmt.Fprintf(w, "reference: %s\ndigest:    %s\nmediaType: %s\nsize:      %d\n", ins.Reference, ins.Digest, ins.MediaType, ins.Size)

@@ -39,7 +39,7 @@ func (a *app) tagsCmd() *cobra.Command {
 				if tags == nil {
 					tags = []string{}
 				}
-				return writeJSONTo(a, map[string]any{"repository": repo.Name(), "tags": tags})
+				return writeJSON(a, map[string]any{"repository": repo.Name(), "tags": tags})
 			}
 			for _, t := range tags {
 				fmt.Fprintln(a.stdout, t)
