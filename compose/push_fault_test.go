@@ -436,3 +436,19 @@ func TestFault_TokenExpiry(t *testing.T) {
 		t.Error("wrong digest")
 	}
 }
+
+// TestFault_AuthFails (F4): wrong credentials fail fast with the registry
+// named and the password nowhere.
+func TestFault_AuthFails(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.RequireAuth("alice", "right", "TOKEN")
+	cfg := fastRetries()
+	cfg.Keychain = userPassKeychain{"alice", "WRONGSEKRET"}
+	_, err := Push(context.Background(), []PushRequest{{Artifact: Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/auth:v1")}}, WithPushTransport(cfg))
+	if err == nil || !strings.HasPrefix(err.Error(), host+": authenticating: ") || strings.Contains(err.Error(), "WRONGSEKRET") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := p.Count("", `/blobs/`, 0); n != 0 {
+		t.Errorf("%d blob requests after failed auth", n)
+	}
+}
