@@ -179,3 +179,41 @@ func TestCLI_PartialPushThenRerun(t *testing.T) {
 		t.Errorf("rerun report: %s", out)
 	}
 }
+
+// TestCLI_CredentialHelper: a credHelpers entry makes strata run
+// docker-credential-NAME for that registry only; what it prints never shows
+// up in strata's output, --debug included.
+func TestCLI_CredentialHelper(t *testing.T) {
+	_, src := cliRegistry(t)
+	p, host := cliRegistry(t)
+	p.RequireAuth("bob", "HELPERSEKRET", "TOKENSEKRET")
+	bin := t.TempDir()
+	calls := filepath.Join(t.TempDir(), "calls")
+	script := "#!/bin/sh\nread reg\necho \"$1 $reg\" >> " + calls + "\n" +
+		"echo '{\"ServerURL\":\"'$reg'\",\"Username\":\"bob\",\"Secret\":\"HELPERSEKRET\"}'\n"
+	if err := os.WriteFile(filepath.Join(bin, "docker-credential-fake"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PATH", bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"credHelpers":{"`+host+`":"fake"}}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("DOCKER_CONFIG", dir)
+	code, out, errOut := runCLI(t, "copy", "--debug", src+"/fixtures/img:1", host+"/helper/app:v1")
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	b, err := os.ReadFile(calls)
+	if err != nil {
+		t.Fatalf("the helper was never run: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if line != "get "+host {
+			t.Errorf("helper call %q, want only %q", line, "get "+host)
+		}
+	}
+	if strings.Contains(out+errOut, "SEKRET") {
+		t.Errorf("helper output leaked:\n%s%s", out, errOut)
+	}
+}
