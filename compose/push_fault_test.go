@@ -3,6 +3,7 @@ package compose
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -450,5 +451,39 @@ func TestFault_AuthFails(t *testing.T) {
 	}
 	if n := p.Count("", `/blobs/`, 0); n != 0 {
 		t.Errorf("%d blob requests after failed auth", n)
+	}
+}
+
+// plainOnly answers http and fails https like a plain-HTTP server does.
+type plainOnly struct{ seen []string }
+
+func (s *plainOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.seen = append(s.seen, r.URL.Scheme)
+	if r.URL.Scheme == "https" {
+		return nil, tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}
+	}
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r, Header: http.Header{}}, nil
+}
+
+// TestFault_InsecureFallback: an https request to a listed insecure
+// registry that speaks plain HTTP is sent again over http, and later
+// requests go there directly; unlisted hosts never fall back.
+func TestFault_InsecureFallback(t *testing.T) {
+	s := &plainOnly{}
+	rt, _ := NewTransport(TransportConfig{Base: s, InsecureRegistries: []string{"reg.example:5000"}})
+	for range 2 {
+		req, _ := http.NewRequest("GET", "https://reg.example:5000/v2/", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil || resp.Request.URL.Scheme != "http" {
+			t.Fatalf("resp %v, err %v", resp, err)
+		}
+	}
+	if got := strings.Join(s.seen, ","); got != "https,http,http" {
+		t.Errorf("schemes tried: %s, want https,http,http", got)
+	}
+	s.seen = nil
+	req, _ := http.NewRequest("GET", "https://other.example:5000/v2/", nil)
+	if _, err := rt.RoundTrip(req); err == nil || strings.Join(s.seen, ",") != "https" {
+		t.Errorf("unlisted host: err %v, schemes %v", err, s.seen)
 	}
 }

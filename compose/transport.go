@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -36,8 +37,10 @@ type TransportConfig struct {
 	// Keychain resolves credentials per registry; nil means anonymous.
 	Keychain authn.Keychain
 	// InsecureRegistries lists registries (host or host:port) that may be
-	// reached over plain HTTP. Loopback hosts (localhost, 127.0.0.0/8, ::1)
-	// always may; any other http:// request is refused before it is sent.
+	// reached over plain HTTP: https is tried first and a registry that does
+	// not speak TLS is then used over http. Loopback hosts (localhost,
+	// 127.0.0.0/8, ::1) always may; any other http:// request is refused
+	// before it is sent.
 	InsecureRegistries []string
 	// SkipTLSVerify lists registries (host or host:port) whose TLS
 	// certificates are not verified. The caller should warn about it.
@@ -242,9 +245,47 @@ type policyTransport struct {
 	cfg        TransportConfig
 	inner      http.RoundTripper
 	skipVerify http.RoundTripper
+	// plainHosts are insecure-listed hosts found to speak plain HTTP.
+	plainHosts sync.Map
 }
 
+// RoundTrip applies the policy. For a host listed in InsecureRegistries
+// that turns out not to speak TLS, an https request is sent again over
+// http, and later https requests to it go straight to http (as docker does
+// for insecure registries); this lets ggcr code that only tries https (base
+// pulls by name) reach such registries.
 func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	host := req.URL.Host
+	if req.URL.Scheme == "https" && t.cfg.insecure(host) {
+		if _, plain := t.plainHosts.Load(host); plain {
+			return t.roundTrip(withScheme(req, "http"))
+		}
+		replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+		resp, err := t.roundTrip(req)
+		var rhe tls.RecordHeaderError
+		if err != nil && replayable && errors.As(err, &rhe) {
+			t.plainHosts.Store(host, true)
+			r := withScheme(req, "http")
+			if req.GetBody != nil {
+				if r.Body, err = req.GetBody(); err != nil {
+					return nil, err
+				}
+			}
+			return t.roundTrip(r)
+		}
+		return resp, err
+	}
+	return t.roundTrip(req)
+}
+
+// withScheme returns a copy of req for another scheme.
+func withScheme(req *http.Request, scheme string) *http.Request {
+	r := req.Clone(req.Context())
+	r.URL.Scheme = scheme
+	return r
+}
+
+func (t *policyTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	host := req.URL.Host
 	if req.URL.Scheme == "http" && !isLoopback(host) && !t.cfg.insecure(host) {
 		return nil, fmt.Errorf("%w for %s: use TLS, or allow it with --insecure-registry %s", ErrPlainHTTP, host, host)
