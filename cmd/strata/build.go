@@ -11,9 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/spf13/cobra"
 	"golang.org/x/sync/errgroup"
 
@@ -28,12 +26,14 @@ const defaultSpec = "image.yaml"
 // holds (year 2242).
 const maxSourceDateEpoch = 8589934591
 
-// buildFlags are the flags build and plan share.
+// buildFlags are the flags build, plan and push share. Registry access
+// (base pulls, pushes) follows one policy, set by the registry flags.
 type buildFlags struct {
 	sets     []string
 	jobs     int
 	cacheDir string
 	json     bool
+	reg      registryFlags
 }
 
 func (f *buildFlags) register(c *cobra.Command) {
@@ -41,6 +41,7 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().IntVar(&f.jobs, "jobs", runtime.NumCPU(), "layers (and specs) built at once")
 	c.Flags().StringVar(&f.cacheDir, "cache-dir", "", "layer and base blob cache (default $XDG_CACHE_HOME/strata or ~/.cache/strata)")
 	c.Flags().BoolVar(&f.json, "json", false, "print the result as JSON")
+	f.reg.register(c)
 }
 
 func (a *app) buildCmd() *cobra.Command {
@@ -104,6 +105,8 @@ type layerReport struct {
 
 func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir, tarball string) error {
 	paths := specPaths(args)
+	ctx, cancel := f.reg.withTimeout(ctx)
+	defer cancel()
 	if tarball != "" && len(paths) > 1 {
 		return usagef("--tarball writes one image; got %d specs", len(paths))
 	}
@@ -113,7 +116,7 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	}
 	results, err := a.composeAll(ctx, paths, f, opts, compose.Build)
 	if err != nil {
-		return err
+		return redacted(err, &f.reg)
 	}
 	// Every spec built: now write the outputs.
 	builds := make([]built, len(results))
@@ -138,7 +141,7 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	}
 	for _, b := range builds {
 		if err := compose.WriteOutputs(ctx, b.res, b.outs); err != nil {
-			return fmt.Errorf("%s: %w", b.path, err)
+			return redacted(fmt.Errorf("%s: %w", b.path, err), &f.reg)
 		}
 	}
 	for _, b := range builds {
@@ -188,11 +191,20 @@ func (a *app) composeOptions(ctx context.Context, f *buildFlags) ([]compose.Opti
 			return nil, usagef("no cache directory: %v; pass --cache-dir", err)
 		}
 	}
+	cfg, err := a.transportConfig(&f.reg)
+	if err != nil {
+		return nil, err
+	}
+	f.reg.cfg = cfg
+	ropts, err := compose.RemoteOptions(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
 	return []compose.Option{
 		compose.WithCreated(created),
 		compose.WithJobs(f.jobs),
 		compose.WithCacheDir(cache),
-		compose.WithRemote(remote.WithAuthFromKeychain(authn.DefaultKeychain), remote.WithContext(ctx)),
+		compose.WithRemote(ropts...),
 	}, nil
 }
 

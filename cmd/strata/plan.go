@@ -32,13 +32,15 @@ and the digests build will produce.`,
 
 func (a *app) runPlan(ctx context.Context, args []string, f *buildFlags) error {
 	paths := specPaths(args)
+	ctx, cancel := f.reg.withTimeout(ctx)
+	defer cancel()
 	opts, err := a.composeOptions(ctx, f)
 	if err != nil {
 		return err
 	}
 	results, err := a.composeAll(ctx, paths, f, opts, compose.Plan)
 	if err != nil {
-		return err
+		return redacted(err, &f.reg)
 	}
 	for i, res := range results {
 		if f.json {

@@ -22,7 +22,6 @@ type pushFlags struct {
 
 func (a *app) pushCmd() *cobra.Command {
 	var bf buildFlags
-	var rf registryFlags
 	var pf pushFlags
 	c := &cobra.Command{
 		Use:   "push [SPEC...]",
@@ -46,11 +45,10 @@ loopback registries and those named with --insecure-registry.
 It prints each spec's digest; --json prints the report (digests per
 platform, tags and their status, blob counts, bytes uploaded).`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runPush(cmd.Context(), args, &bf, &rf, &pf)
+			return a.runPush(cmd.Context(), args, &bf, &pf)
 		},
 	}
 	bf.register(c)
-	rf.register(c)
 	c.Flags().StringArrayVar(&pf.tags, "tag", nil, "also push to `TAG` (a bare tag in the image repository, or a full reference; repeatable)")
 	c.Flags().StringVar(&pf.image, "image", "", "the `REPOSITORY` bare tags belong to (overrides the spec's image)")
 	c.Flags().IntVar(&pf.jobs, "push-jobs", 8, "blobs, manifests and tags pushed at once")
@@ -72,26 +70,18 @@ type pushReport struct {
 	BytesUploaded int64        `json:"bytesUploaded"`
 }
 
-func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, rf *registryFlags, pf *pushFlags) error {
+func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pushFlags) error {
+	rf := &bf.reg
 	if pf.jobs < 1 {
 		return usagef("--push-jobs must be at least 1, got %d", pf.jobs)
 	}
 	paths := specPaths(args)
-	cfg, err := a.transportConfig(rf)
-	if err != nil {
-		return err
-	}
 	ctx, cancel := rf.withTimeout(ctx)
 	defer cancel()
 	opts, err := a.composeOptions(ctx, bf)
 	if err != nil {
 		return err
 	}
-	ropts, err := compose.RemoteOptions(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	opts = append(opts, compose.WithRemote(ropts...))
 	// Base layers are fetched lazily, while pushing: they need ctx, not the
 	// build group's context, which ends when the builds do.
 	build := func(_ context.Context, s *spec.Spec, o ...compose.Option) (*compose.Result, error) {
@@ -134,7 +124,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, rf *re
 	}
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()
-	rep, err := compose.Push(ctx, reqs, compose.WithPushTransport(cfg), compose.WithPushJobs(pf.jobs), compose.WithPushProgress(progress))
+	rep, err := compose.Push(ctx, reqs, compose.WithPushTransport(rf.cfg), compose.WithPushJobs(pf.jobs), compose.WithPushProgress(progress))
 	done()
 	if rep != nil {
 		a.printTagReport(rep)

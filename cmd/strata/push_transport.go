@@ -30,6 +30,8 @@ type registryFlags struct {
 	// stderr is the command's stderr, serialised: the debug log and the
 	// progress lines are written from many goroutines.
 	stderr io.Writer
+	// cfg is the policy made from these flags by composeOptions.
+	cfg compose.TransportConfig
 }
 
 func (f *registryFlags) register(c *cobra.Command) {
