@@ -75,6 +75,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
+	// cobra reports an unknown subcommand as a plain error; it is bad usage.
+	// (Checked after Execute, which adds the help and completion commands.)
+	if _, _, ferr := root.Find(args); ferr != nil {
+		err = usageError{err}
+	}
 	a.printError(err)
 	return exitCode(err)
 }
