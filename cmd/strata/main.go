@@ -109,6 +109,18 @@ func (a *app) printError(err error) {
 		}
 		return
 	}
+	// A problem found in a spec field during a build leads with its
+	// FILE:LINE:COL, as validate's do, so editors and CI annotations find
+	// it; what the build was doing follows in parentheses.
+	var se *spec.Error
+	if errors.As(err, &se) && se.Pos.File != "" {
+		msg := se.Error()
+		if outer := strings.TrimSuffix(strings.TrimSuffix(err.Error(), msg), ": "); outer != "" && outer != err.Error() {
+			msg += " (" + outer + ")"
+		}
+		fmt.Fprintln(a.stderr, compose.Redact(msg))
+		return
+	}
 	// Every message is scrubbed: a reference typed with user:password@, a
 	// signed URL or a token in a registry's answer never reaches the terminal.
 	fmt.Fprintf(a.stderr, "strata: %s\n", compose.Redact(err.Error()))
