@@ -34,6 +34,10 @@ type buildFlags struct {
 	cacheDir string
 	json     bool
 	reg      registryFlags
+
+	// check, when set, is run on every loaded spec before anything is
+	// built (a usage problem found early costs no build).
+	check func(path string, s *spec.Spec) error
 }
 
 func (f *buildFlags) register(c *cobra.Command) {
@@ -113,6 +117,15 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	opts, err := a.composeOptions(ctx, f)
 	if err != nil {
 		return err
+	}
+	if tarball != "" {
+		f.check = func(path string, s *spec.Spec) error {
+			if len(s.Platforms) > 1 {
+				return usagef("%s: --tarball writes one platform, but the spec builds %d (%s); write an OCI layout with --oci, or build one platform",
+					path, len(s.Platforms), strings.Join(s.Platforms, ", "))
+			}
+			return nil
+		}
 	}
 	results, err := a.composeAll(ctx, paths, f, opts, compose.Build)
 	if err != nil {
@@ -274,6 +287,11 @@ func (a *app) composeAll(ctx context.Context, paths []string, f *buildFlags, opt
 		if err != nil {
 			// An unreadable spec is a spec problem too (exit 2), as in validate.
 			return nil, asErrorList(p, err)
+		}
+		if f.check != nil {
+			if err := f.check(p, s); err != nil {
+				return nil, err
+			}
 		}
 		specs[i] = s
 	}
