@@ -294,7 +294,7 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 			return digest, diffID, 0, err
 		}
 		defer bw.Abort()
-		out = bw
+		out = &writebackWriter{bw: bw}
 	}
 	ls, err := newLayerStream(out)
 	if err != nil {
@@ -338,6 +338,28 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 	}
 	digest, size, err = bw.Commit()
 	return digest, diffID, size, err
+}
+
+// writebackChunk is how many blob bytes are written before the kernel is
+// asked to start writing them to disk.
+const writebackChunk = 8 << 20
+
+// writebackWriter writes a blob and starts its writeback every
+// writebackChunk bytes, spreading the disk writes over the build instead
+// of leaving them all to the fsync in Commit (about 80 ms for a 166 MB
+// blob on the benchmark machine, on the build's critical path).
+type writebackWriter struct {
+	bw      *blobWriter
+	flushed int64 // bytes handed to startWriteback
+}
+
+func (w *writebackWriter) Write(p []byte) (int, error) {
+	n, err := w.bw.Write(p)
+	if w.bw.n-w.flushed >= writebackChunk {
+		startWriteback(w.bw.f, w.flushed, w.bw.n-w.flushed)
+		w.flushed = w.bw.n
+	}
+	return n, err
 }
 
 // recordLayer returns the cached layer r.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package compose
 
 import (
@@ -7,43 +9,9 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 )
-
-// waitCtimeTick returns once the filesystem clock has moved past the ctime
-// of every given file, so that changing one of them gives it a new ctime
-// (timestamps move in clock ticks; a change in the tick of the file's
-// creation would keep it). It polls a probe file next to the first one.
-func waitCtimeTick(t testing.TB, paths ...string) {
-	t.Helper()
-	var newest int64
-	for _, p := range paths {
-		newest = max(newest, ctimeNs(t, p))
-	}
-	probe := filepath.Join(filepath.Dir(paths[0]), ".ctime-probe")
-	defer os.Remove(probe)
-	for range 1000 {
-		if err := os.WriteFile(probe, nil, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if ctimeNs(t, probe) > newest {
-			return
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatal("the filesystem clock did not advance in 1000 polls")
-}
-
-func ctimeNs(t testing.TB, p string) int64 {
-	t.Helper()
-	var st syscall.Stat_t
-	if err := syscall.Stat(p, &st); err != nil {
-		t.Fatal(err)
-	}
-	return st.Ctim.Nano()
-}
 
 // statEnv is a cache test environment whose builds count the context files
 // they open, and whose clock can make fresh files look old (not racy).
