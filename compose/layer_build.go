@@ -192,20 +192,23 @@ func buildLayerEntries(ctx context.Context, req layerRequest, l spec.Layer) (*bu
 	if err := p.buildKeyLines(); err != nil {
 		return nil, err
 	}
+	store := req.Store
+	statKey := ""
+	if store != nil && p.statUsable() {
+		// A stat hit needs no pin check: the spec (pins included) is part
+		// of the key and the archives were checked when the record was
+		// written and have not changed since.
+		statKey, _ = p.key(recStat)
+		if r, ok := store.loadRecord(recStat, statKey); ok {
+			return recordLayer(store, r)
+		}
+	}
 	// A pinned archive is hashed and checked before anything is extracted.
 	if err := p.hashInputs(ctx, p.inputs(true)); err != nil {
 		return nil, err
 	}
 	if err := p.checkPins(); err != nil {
 		return nil, err
-	}
-	store := req.Store
-	statKey := ""
-	if store != nil && p.statUsable() {
-		statKey, _ = p.key(recStat)
-		if r, ok := store.loadRecord(recStat, statKey); ok {
-			return recordLayer(store, r)
-		}
 	}
 	shapeKey, _ := p.key(recShape)
 	if store != nil && store.hasRecord(recShape, shapeKey) {

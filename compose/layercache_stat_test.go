@@ -4,6 +4,8 @@ package compose
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"slices"
@@ -203,4 +205,43 @@ func mustRoot(t *testing.T, dir string) *os.Root {
 	}
 	t.Cleanup(func() { r.Close() })
 	return r
+}
+
+// TestLayerCacheStatKeyPins checks that a stat hit skips reading a pinned
+// archive only for the pin it was checked against: another pin is another
+// key, and a wrong one fails as on a cold build.
+func TestLayerCacheStatKeyPins(t *testing.T) {
+	env := newCacheEnv(t)
+	raw, err := os.ReadFile(filepath.Join(env.dir, "a.tar"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(raw)
+	pinned := func(pin string) layerRequest {
+		l := cacheLayer
+		l.Files = slices.Clone(l.Files)
+		l.Files[1].Sha256 = pin
+		req := env.request(l)
+		req.now = func() time.Time { return time.Now().Add(time.Hour) }
+		return req
+	}
+	var opened []string
+	build := func(req layerRequest) error {
+		opened = nil
+		req.opened = func(src string) { opened = append(opened, src) }
+		_, err := buildLayer(context.Background(), req)
+		return err
+	}
+	good := hex.EncodeToString(sum[:])
+	if err := build(pinned(good)); err != nil {
+		t.Fatal(err)
+	}
+	if err := build(pinned(good)); err != nil || len(opened) != 0 {
+		t.Fatalf("rebuild with the same pin: err %v, opened %v; want a stat hit", err, opened)
+	}
+	bad := strings.Repeat("0", 64)
+	err = build(pinned(bad))
+	if err == nil || !strings.Contains(err.Error(), "a.tar has sha256 "+good+", want "+bad) {
+		t.Fatalf("rebuild with a wrong pin: %v", err)
+	}
 }
