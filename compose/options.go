@@ -25,6 +25,8 @@ type options struct {
 	// baseResolver, when set, replaces registry access for bases (tests,
 	// offline examples). It receives the spec's base string.
 	baseResolver BaseResolver
+	// layerFunc, when set, replaces buildLayer (tests of image assembly).
+	layerFunc buildLayerFunc
 }
 
 // BaseResolver returns the image or index a registry base reference names,

@@ -1,17 +1,74 @@
 package main
 
 import (
-	"errors"
+	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/compose"
 )
 
-// TODO(#4): placeholder until the command lands.
 func (a *app) copyCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: "copy",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("copy: not implemented yet (issue 4)")
+	var f registryFlags
+	var jsonOut bool
+	var jobs int
+	c := &cobra.Command{
+		Use:   "copy SRC DST",
+		Short: "Copy an image between registries, OCI layouts and docker archives",
+		Long: `Copy copies an image or index, keeping its digest.
+
+SRC is a registry reference, oci:DIR[:tag|@digest] or docker-archive:FILE
+(.tar or .tar.gz, as written by docker save). DST is a registry tag or
+oci:DIR[:tag]. A registry destination is pushed like strata push does: blobs
+first (blobs of a registry source on the same registry are mounted), the tag
+last. It prints the digest.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.transportConfig(&f)
+			if err != nil {
+				return err
+			}
+			src, err := compose.ParseLocation(args[0], cfg)
+			if err != nil {
+				return usagef("source: %v", err)
+			}
+			dst, err := compose.ParseLocation(args[1], cfg)
+			if err != nil {
+				return usagef("destination: %v", err)
+			}
+			if dst.Kind == "docker-archive" {
+				return usagef("destination %s: copy writes to a registry or an oci: layout", args[1])
+			}
+			ctx, cancel := f.withTimeout(cmd.Context())
+			defer cancel()
+			ropts, err := compose.RemoteOptions(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			progress, done := a.pushProgress(f.stderr, jsonOut)
+			start := time.Now()
+			res, err := compose.Copy(ctx, src, dst, "", ropts,
+				compose.WithPushTransport(cfg), compose.WithPushJobs(jobs), compose.WithPushProgress(progress))
+			done()
+			if res != nil && res.Push != nil {
+				a.printTagReport(res.Push)
+			}
+			if err != nil {
+				return redacted(err, &f)
+			}
+			if jsonOut {
+				return writeJSON(a, res)
+			}
+			if res.Push != nil {
+				a.printPushSummary(res.Push, time.Since(start))
+			}
+			fmt.Fprintln(a.stdout, res.Digest)
+			return nil
 		},
 	}
+	f.register(c)
+	c.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	c.Flags().IntVar(&jobs, "jobs", 4, "blobs uploaded at once")
+	return c
 }

@@ -1,17 +1,46 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/compose"
 )
 
-// TODO(#4): placeholder until the command lands.
 func (a *app) deleteCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: "delete",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("delete: not implemented yet (issue 4)")
+	var f registryFlags
+	c := &cobra.Command{
+		Use:   "delete REF",
+		Short: "Delete a manifest from a registry",
+		Long: `Delete deletes the manifest REF names. A tag is resolved to its digest and
+the manifest is deleted by digest, so on most registries every tag pointing at
+it disappears too. Registries that refuse deletes (distribution without
+storage.delete.enabled) get a message saying so. It prints REPO@DIGEST.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.transportConfig(&f)
+			if err != nil {
+				return err
+			}
+			ref, err := cfg.ParseReference(args[0])
+			if err != nil {
+				return usagef("reference %q: %v", args[0], err)
+			}
+			ctx, cancel := f.withTimeout(cmd.Context())
+			defer cancel()
+			ropts, err := compose.RemoteOptions(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			d, err := compose.Delete(ctx, ref, ropts...)
+			if err != nil {
+				return redacted(err, &f)
+			}
+			fmt.Fprintf(a.stdout, "%s@%s\n", ref.Context().Name(), d)
+			return nil
 		},
 	}
+	f.register(c)
+	return c
 }

@@ -1,17 +1,115 @@
 package main
 
 import (
-	"errors"
+	"context"
+	"fmt"
+	"io"
+	"strconv"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/compose"
 )
 
-// TODO(#3): placeholder until the command lands.
 func (a *app) planCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: "plan",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("plan: not implemented yet (issue 3)")
+	var f buildFlags
+	c := &cobra.Command{
+		Use:   "plan [SPEC...]",
+		Short: "Show what build would produce, without writing anything",
+		Long: `Plan composes each spec (default: image.yaml) like build but writes nothing:
+no layer is stored and no output is written. For every platform it lists each
+layer's entries (type, mode, owner, size, target, source), whiteouts included,
+the layers that are empty and not emitted, the config changes against the base,
+and the digests build will produce.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return a.runPlan(cmd.Context(), args, &f)
 		},
 	}
+	f.register(c)
+	return c
+}
+
+func (a *app) runPlan(ctx context.Context, args []string, f *buildFlags) error {
+	paths := specPaths(args)
+	ctx, cancel := f.reg.withTimeout(ctx)
+	defer cancel()
+	opts, err := a.composeOptions(ctx, f)
+	if err != nil {
+		return err
+	}
+	results, err := a.composeAll(ctx, paths, f, opts, compose.Plan)
+	if err != nil {
+		return redacted(err, &f.reg)
+	}
+	for i, res := range results {
+		if f.json {
+			r := report(paths[i], res, true)
+			r.Outputs = nil
+			if err := writeJSON(a, r); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := printPlan(a.stdout, paths[i], res); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// printPlan writes the human plan of one spec.
+func printPlan(w io.Writer, path string, res *compose.Result) error {
+	base := res.Spec.Base
+	if res.BaseName != "" {
+		base = res.BaseName
+	}
+	fmt.Fprintf(w, "%s: %s\n  base %s\n", path, res.Digest, base)
+	for _, p := range res.Platforms {
+		fmt.Fprintf(w, "  platform %s: %s\n", p.Platform, p.Digest)
+		if p.BaseDigest.Hex != "" {
+			fmt.Fprintf(w, "    base image %s\n", p.BaseDigest)
+		}
+		for _, l := range p.Layers {
+			fmt.Fprintf(w, "    layer %s: %s (%d bytes, diffID %s)\n", l.Name, l.Digest, l.Size, l.DiffID)
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "      TYPE\tMODE\tOWNER\tSIZE\tTARGET\tSOURCE")
+			for _, e := range l.Entries {
+				size := ""
+				if e.Type == "file" {
+					size = strconv.FormatInt(e.Size, 10)
+				}
+				target := e.Target
+				if e.Link != "" {
+					target += " -> " + e.Link
+				}
+				fmt.Fprintf(tw, "      %s\t%s\t%s\t%s\t%s\t%s\n", e.Type, dash(e.Mode), dash(e.Owner), dash(size), target, dash(e.Source))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+		for _, s := range p.Skipped {
+			fmt.Fprintf(w, "    layer %s: empty, not emitted\n", s)
+		}
+		if len(p.Changes) > 0 {
+			fmt.Fprintln(w, "    config changes:")
+			tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "      FIELD\tBASE\tNEW")
+			for _, c := range p.Changes {
+				fmt.Fprintf(tw, "      %s\t%s\t%s\n", c.Field, dash(c.Base), dash(c.New))
+			}
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func dash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -1,17 +1,53 @@
 package main
 
 import (
-	"errors"
+	"fmt"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/compose"
 )
 
-// TODO(#4): placeholder until the command lands.
 func (a *app) tagsCmd() *cobra.Command {
-	return &cobra.Command{
-		Use: "tags",
-		RunE: func(*cobra.Command, []string) error {
-			return errors.New("tags: not implemented yet (issue 4)")
+	var f registryFlags
+	var jsonOut bool
+	c := &cobra.Command{
+		Use:   "tags REPO",
+		Short: "List the tags of a repository",
+		Long:  "Tags prints the tags of a registry repository (e.g. 127.0.0.1:5000/web/app), one per line, sorted.",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			cfg, err := a.transportConfig(&f)
+			if err != nil {
+				return err
+			}
+			repo, err := cfg.ParseRepository(args[0])
+			if err != nil {
+				return usagef("repository %q: %v", args[0], err)
+			}
+			ctx, cancel := f.withTimeout(cmd.Context())
+			defer cancel()
+			ropts, err := compose.RemoteOptions(ctx, cfg)
+			if err != nil {
+				return err
+			}
+			tags, err := compose.ListTags(ctx, repo, ropts...)
+			if err != nil {
+				return redacted(err, &f)
+			}
+			if jsonOut {
+				if tags == nil {
+					tags = []string{}
+				}
+				return writeJSON(a, map[string]any{"repository": repo.Name(), "tags": tags})
+			}
+			for _, t := range tags {
+				fmt.Fprintln(a.stdout, t)
+			}
+			return nil
 		},
 	}
+	f.register(c)
+	c.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	return c
 }

@@ -1,0 +1,334 @@
+package compose
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/strata-build/strata/spec"
+)
+
+// Annotation keys strata sets on every image manifest whose base is not
+// scratch. They record facts, so a spec annotation of the same key is
+// overridden.
+const (
+	AnnotationBaseName   = "org.opencontainers.image.base.name"
+	AnnotationBaseDigest = "org.opencontainers.image.base.digest"
+)
+
+// ConfigChange is one config field that differs from the base's config.
+// Values are rendered as text: strings as they are, lists and sets as JSON,
+// and "" for unset.
+type ConfigChange struct {
+	Field string `json:"field"`
+	Base  string `json:"base"`
+	New   string `json:"new"`
+}
+
+// assemble appends a platform's built layers to its base and applies the
+// spec's config, history and annotations. Layers are taken in spec order.
+func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLayer, o *options) (v1.Image, *PlatformResult, error) {
+	img := pb.Image
+	if img == nil {
+		img = empty.Image
+	}
+	baseCfg, err := img.ConfigFile()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading base config: %w", err)
+	}
+	if baseCfg == nil {
+		baseCfg = &v1.ConfigFile{}
+	}
+	pr := &PlatformResult{Platform: pb.Platform, BaseDigest: pb.Digest}
+
+	adds := make([]mutate.Addendum, 0, len(layers))
+	for i, bl := range layers {
+		name := layerName(s, i, bl)
+		if bl == nil || bl.Layer == nil {
+			pr.Skipped = append(pr.Skipped, name)
+			continue
+		}
+		lr, err := describeLayer(name, bl)
+		if err != nil {
+			return nil, nil, fmt.Errorf("layer %q: %w", name, err)
+		}
+		// plainLayer hides any Descriptor method, so the manifest
+		// descriptor is built from digest, size and media type only.
+		var layer v1.Layer = plainLayer{bl.Layer}
+		if lb, ok := bl.Layer.(localBlob); ok {
+			layer = localPlainLayer{plainLayer{bl.Layer}, lb}
+		}
+		adds = append(adds, mutate.Addendum{
+			Layer:     layer,
+			History:   v1.History{Created: v1.Time{Time: o.created}, CreatedBy: "strata: layer " + name},
+			MediaType: types.MediaType(lr.MediaType),
+		})
+		pr.Layers = append(pr.Layers, lr)
+	}
+	if len(adds) > 0 {
+		if img, err = mutate.Append(img, adds...); err != nil {
+			return nil, nil, fmt.Errorf("appending layers: %w", err)
+		}
+	}
+
+	cf, err := img.ConfigFile()
+	if err != nil {
+		return nil, nil, fmt.Errorf("reading config: %w", err)
+	}
+	cf = cf.DeepCopy()
+	cf.Config = mergeConfig(baseCfg.Config, s.Config)
+	cf.Created = v1.Time{Time: o.created}
+	cf.OS = pb.Platform.OS
+	cf.Architecture = pb.Platform.Architecture
+	cf.Variant = pb.Platform.Variant
+	if cf.RootFS.Type == "" {
+		cf.RootFS.Type = "layers"
+	}
+	pr.Changes = diffConfig(baseCfg, cf)
+
+	if img, err = mutate.ConfigFile(img, cf); err != nil {
+		return nil, nil, fmt.Errorf("setting config: %w", err)
+	}
+	img = mutate.MediaType(img, types.OCIManifestSchema1)
+	img = mutate.ConfigMediaType(img, types.OCIConfigJSON)
+	if anns := annotations(s, baseName, pb.Digest); len(anns) > 0 {
+		img = mutate.Annotations(img, anns).(v1.Image)
+	}
+
+	if pr.Digest, err = img.Digest(); err != nil {
+		return nil, nil, fmt.Errorf("computing image digest: %w", err)
+	}
+	if pr.ConfigDigest, err = img.ConfigName(); err != nil {
+		return nil, nil, fmt.Errorf("computing config digest: %w", err)
+	}
+	return img, pr, nil
+}
+
+// plainLayer exposes only the v1.Layer methods of a layer.
+type plainLayer struct{ v1.Layer }
+
+// localPlainLayer is a plainLayer whose blob is a local file (localBlob):
+// output sinks hard-link it instead of copying.
+type localPlainLayer struct {
+	plainLayer
+	local localBlob
+}
+
+func (l localPlainLayer) blobPath() (string, error) { return l.local.blobPath() }
+
+var _ localBlob = localPlainLayer{}
+
+// describeLayer reads a built layer's digests and size. Docker gzip layers
+// are recorded with the OCI media type (same bytes).
+func describeLayer(name string, bl *builtLayer) (LayerResult, error) {
+	lr := LayerResult{Name: name, Entries: bl.Entries}
+	var err error
+	if lr.DiffID, err = bl.Layer.DiffID(); err != nil {
+		return lr, fmt.Errorf("diffID: %w", err)
+	}
+	if lr.Digest, err = bl.Layer.Digest(); err != nil {
+		return lr, fmt.Errorf("digest: %w", err)
+	}
+	if lr.Size, err = bl.Layer.Size(); err != nil {
+		return lr, fmt.Errorf("size: %w", err)
+	}
+	mt, err := bl.Layer.MediaType()
+	if err != nil {
+		return lr, fmt.Errorf("media type: %w", err)
+	}
+	switch mt {
+	case "", types.DockerLayer:
+		mt = types.OCILayer
+	case types.DockerUncompressedLayer:
+		mt = types.OCIUncompressedLayer
+	}
+	lr.MediaType = string(mt)
+	return lr, nil
+}
+
+// mergeConfig applies the spec's config over the base's:
+//   - entrypoint replaces the base's and clears its cmd, unless cmd is given;
+//   - cmd replaces the base's (an empty list clears it);
+//   - env is merged by key: base order kept, changed values in place, new
+//     keys appended in sorted order;
+//   - workdir, user and stopSignal replace the base's when set;
+//   - labels are merged by key; ports and volumes are added to the base's.
+func mergeConfig(base v1.Config, c spec.Config) v1.Config {
+	out := base
+	if c.Entrypoint != nil {
+		out.Entrypoint = slices.Clone(c.Entrypoint)
+		out.Cmd = nil
+	}
+	if c.Cmd != nil {
+		out.Cmd = slices.Clone(c.Cmd)
+	}
+	out.Env = mergeEnv(base.Env, c.Env)
+	if c.Workdir != "" {
+		out.WorkingDir = c.Workdir
+	}
+	if c.User != "" {
+		out.User = c.User
+	}
+	if c.StopSignal != "" {
+		out.StopSignal = c.StopSignal
+	}
+	if len(c.Labels) > 0 {
+		out.Labels = maps.Clone(base.Labels)
+		if out.Labels == nil {
+			out.Labels = map[string]string{}
+		}
+		maps.Copy(out.Labels, c.Labels)
+	}
+	if len(c.Ports) > 0 {
+		out.ExposedPorts = maps.Clone(base.ExposedPorts)
+		if out.ExposedPorts == nil {
+			out.ExposedPorts = map[string]struct{}{}
+		}
+		for _, p := range c.Ports {
+			out.ExposedPorts[normalizePort(p)] = struct{}{}
+		}
+	}
+	if len(c.Volumes) > 0 {
+		out.Volumes = maps.Clone(base.Volumes)
+		if out.Volumes == nil {
+			out.Volumes = map[string]struct{}{}
+		}
+		for _, v := range c.Volumes {
+			out.Volumes[v] = struct{}{}
+		}
+	}
+	return out
+}
+
+// normalizePort adds the default protocol: "80" → "80/tcp".
+func normalizePort(p string) string {
+	if !strings.Contains(p, "/") {
+		return p + "/tcp"
+	}
+	return p
+}
+
+// mergeEnv merges env over the base's KEY=VALUE list: base order is kept,
+// keys the spec sets get its value in place, new keys follow in sorted order.
+func mergeEnv(base []string, env map[string]string) []string {
+	if len(env) == 0 {
+		return slices.Clone(base)
+	}
+	out := make([]string, 0, len(base)+len(env))
+	seen := map[string]bool{}
+	for _, kv := range base {
+		k, _, _ := strings.Cut(kv, "=")
+		if v, ok := env[k]; ok {
+			out = append(out, k+"="+v)
+			seen[k] = true
+			continue
+		}
+		out = append(out, kv)
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		if !seen[k] {
+			out = append(out, k+"="+env[k])
+		}
+	}
+	return out
+}
+
+// annotations returns the manifest annotations: the spec's, plus the base's
+// name and digest when there is a base.
+func annotations(s *spec.Spec, baseName string, baseDigest v1.Hash) map[string]string {
+	out := maps.Clone(s.Annotations)
+	if baseName == "" && baseDigest == (v1.Hash{}) {
+		return out
+	}
+	if out == nil {
+		out = map[string]string{}
+	}
+	if baseName != "" {
+		out[AnnotationBaseName] = baseName
+	}
+	if baseDigest != (v1.Hash{}) {
+		out[AnnotationBaseDigest] = baseDigest.String()
+	}
+	return out
+}
+
+// diffConfig lists the fields of the new config that differ from the base's,
+// in a fixed order (map keys sorted).
+func diffConfig(base, cur *v1.ConfigFile) []ConfigChange {
+	var out []ConfigChange
+	add := func(field, b, n string) {
+		if b != n {
+			out = append(out, ConfigChange{Field: field, Base: b, New: n})
+		}
+	}
+	add("os", base.OS, cur.OS)
+	add("architecture", base.Architecture, cur.Architecture)
+	add("variant", base.Variant, cur.Variant)
+	add("created", renderTime(base.Created), renderTime(cur.Created))
+	bc, nc := base.Config, cur.Config
+	add("entrypoint", jsonList(bc.Entrypoint), jsonList(nc.Entrypoint))
+	add("cmd", jsonList(bc.Cmd), jsonList(nc.Cmd))
+	benv, nenv := envMap(bc.Env), envMap(nc.Env)
+	for _, k := range unionKeys(benv, nenv) {
+		add("env."+k, benv[k], nenv[k])
+	}
+	add("workdir", bc.WorkingDir, nc.WorkingDir)
+	add("user", bc.User, nc.User)
+	for _, k := range unionKeys(bc.Labels, nc.Labels) {
+		add("labels."+k, bc.Labels[k], nc.Labels[k])
+	}
+	add("ports", jsonSet(bc.ExposedPorts), jsonSet(nc.ExposedPorts))
+	add("volumes", jsonSet(bc.Volumes), jsonSet(nc.Volumes))
+	add("stopSignal", bc.StopSignal, nc.StopSignal)
+	return out
+}
+
+func renderTime(t v1.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format("2006-01-02T15:04:05Z07:00")
+}
+
+func jsonList(l []string) string {
+	if l == nil {
+		return ""
+	}
+	b, _ := json.Marshal(l)
+	return string(b)
+}
+
+func jsonSet(m map[string]struct{}) string {
+	if len(m) == 0 {
+		return ""
+	}
+	b, _ := json.Marshal(slices.Sorted(maps.Keys(m)))
+	return string(b)
+}
+
+func envMap(env []string) map[string]string {
+	m := make(map[string]string, len(env))
+	for _, kv := range env {
+		k, v, _ := strings.Cut(kv, "=")
+		m[k] = v
+	}
+	return m
+}
+
+func unionKeys(a, b map[string]string) []string {
+	keys := slices.Collect(maps.Keys(a))
+	for k := range b {
+		if _, ok := a[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,61 @@
+package compose
+
+import (
+	"fmt"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/strata-build/strata/spec"
+)
+
+// wantPlatforms parses the spec's platforms list. An empty list means "the
+// base's platforms" (linux/amd64 for scratch) and is returned as nil.
+// Duplicates are an error.
+func wantPlatforms(s *spec.Spec) ([]spec.Platform, error) {
+	if len(s.Platforms) == 0 {
+		return nil, nil
+	}
+	out := make([]spec.Platform, 0, len(s.Platforms))
+	seen := map[spec.Platform]bool{}
+	for i, str := range s.Platforms {
+		p, err := spec.ParsePlatform(str)
+		if err != nil {
+			return nil, s.Errorf(fmt.Sprintf("platforms[%d]", i), "%v", err)
+		}
+		if seen[p] {
+			return nil, s.Errorf(fmt.Sprintf("platforms[%d]", i), "platform %s is listed twice", p)
+		}
+		seen[p] = true
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// buildIndex puts one image per platform into an OCI index, in platform
+// order, each descriptor carrying its platform. The index gets the spec's
+// annotations and the base name.
+func buildIndex(s *spec.Spec, base *resolvedBase, images []v1.Image) (v1.ImageIndex, error) {
+	adds := make([]mutate.IndexAddendum, len(images))
+	for i, img := range images {
+		p := base.Platforms[i].Platform
+		adds[i] = mutate.IndexAddendum{
+			Add: img,
+			Descriptor: v1.Descriptor{
+				MediaType: types.OCIManifestSchema1,
+				Platform:  &v1.Platform{OS: p.OS, Architecture: p.Architecture, Variant: p.Variant},
+			},
+		}
+	}
+	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
+	idx = mutate.AppendManifests(idx, adds...)
+	if anns := annotations(s, base.Name, v1.Hash{}); len(anns) > 0 {
+		idx = mutate.Annotations(idx, anns).(v1.ImageIndex)
+	}
+	if _, err := idx.Digest(); err != nil {
+		return nil, fmt.Errorf("building index: %w", err)
+	}
+	return idx, nil
+}

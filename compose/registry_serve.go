@@ -1,0 +1,204 @@
+package compose
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+)
+
+// maxManifestSize caps a manifest accepted by the local registry.
+const maxManifestSize = 4 << 20
+
+// manifestPath matches /v2/NAME/manifests/REF.
+var manifestPath = regexp.MustCompile(`^/v2/(.+)/manifests/([^/]+)$`)
+
+// journalRecord is one line of DIR/manifests.jsonl.
+type journalRecord struct {
+	Op          string `json:"op"` // "put" or "delete"
+	Path        string `json:"path"`
+	ContentType string `json:"contentType,omitempty"`
+	Body        []byte `json:"body,omitempty"`
+}
+
+// LocalRegistry is a development registry: ggcr's pkg/registry with blobs
+// stored under DIR/blobs and manifests kept in memory and journaled to
+// DIR/manifests.jsonl, so a restart keeps every repository, tag and
+// manifest. It has no authentication; serve it on loopback only.
+type LocalRegistry struct {
+	inner   http.Handler
+	mu      sync.Mutex
+	journal *os.File
+}
+
+// NewLocalRegistry opens (or creates) the registry stored in dir and replays
+// its manifest journal. logger receives one line per request; nil discards.
+func NewLocalRegistry(dir string, logger *log.Logger) (*LocalRegistry, error) {
+	if logger == nil {
+		logger = log.New(io.Discard, "", 0)
+	}
+	blobs := filepath.Join(dir, "blobs")
+	if err := os.MkdirAll(blobs, 0o755); err != nil {
+		return nil, fmt.Errorf("registry data dir: %w", err)
+	}
+	r := &LocalRegistry{inner: registry.New(registry.Logger(logger), registry.WithBlobHandler(registry.NewDiskBlobHandler(blobs)))}
+	jpath := filepath.Join(dir, "manifests.jsonl")
+	if err := r.replay(jpath); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(jpath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("registry journal: %w", err)
+	}
+	r.journal = f
+	return r, nil
+}
+
+// Close closes the journal.
+func (r *LocalRegistry) Close() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.journal.Close()
+}
+
+// replay re-applies the journal to the in-memory manifest store. A torn last
+// line (a crash mid-append) is ignored.
+func (r *LocalRegistry) replay(path string) error {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("registry journal: %w", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 2*maxManifestSize)
+	line := 0
+	for sc.Scan() {
+		line++
+		var rec journalRecord
+		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
+			continue
+		}
+		method := http.MethodPut
+		if rec.Op == "delete" {
+			method = http.MethodDelete
+		}
+		req, err := http.NewRequest(method, "http://local"+rec.Path, bytes.NewReader(rec.Body))
+		if err != nil {
+			return fmt.Errorf("registry journal line %d: %w", line, err)
+		}
+		if rec.ContentType != "" {
+			req.Header.Set("Content-Type", rec.ContentType)
+		}
+		w := &discardWriter{h: http.Header{}}
+		r.inner.ServeHTTP(w, req)
+	}
+	return sc.Err()
+}
+
+// ServeHTTP serves the registry API and journals manifest PUTs and DELETEs
+// that succeeded.
+func (r *LocalRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if !manifestPath.MatchString(req.URL.Path) || (req.Method != http.MethodPut && req.Method != http.MethodDelete) {
+		r.inner.ServeHTTP(w, req)
+		return
+	}
+	var body []byte
+	if req.Method == http.MethodPut {
+		b, err := io.ReadAll(io.LimitReader(req.Body, maxManifestSize+1))
+		if err != nil {
+			http.Error(w, "reading manifest: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		if len(b) > maxManifestSize {
+			http.Error(w, "manifest too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+		body = b
+		req.Body = io.NopCloser(bytes.NewReader(b))
+	}
+	// Serialise manifest writes so the journal order is the applied order.
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	sw := &statusRecorder{ResponseWriter: w}
+	r.inner.ServeHTTP(sw, req)
+	if sw.status/100 != 2 {
+		return
+	}
+	rec := journalRecord{Op: "put", Path: req.URL.Path, ContentType: req.Header.Get("Content-Type"), Body: body}
+	if req.Method == http.MethodDelete {
+		rec = journalRecord{Op: "delete", Path: req.URL.Path}
+	}
+	b, _ := json.Marshal(rec)
+	if _, err := r.journal.Write(append(b, '\n')); err == nil {
+		r.journal.Sync()
+	}
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusRecorder) WriteHeader(code int) {
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusRecorder) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(b)
+}
+
+type discardWriter struct{ h http.Header }
+
+func (d *discardWriter) Header() http.Header         { return d.h }
+func (d *discardWriter) Write(b []byte) (int, error) { return len(b), nil }
+func (d *discardWriter) WriteHeader(int)             {}
+
+// ServeLocalRegistry serves the registry stored in dir on addr until ctx is
+// done. ready, if not nil, is called with the listening address (useful
+// with port 0).
+func ServeLocalRegistry(ctx context.Context, addr, dir string, logger *log.Logger, ready func(net.Addr)) error {
+	reg, err := NewLocalRegistry(dir, logger)
+	if err != nil {
+		return err
+	}
+	defer reg.Close()
+	ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", addr)
+	if err != nil {
+		return fmt.Errorf("registry: %w", err)
+	}
+	srv := &http.Server{Handler: reg, ReadHeaderTimeout: 30 * time.Second, ErrorLog: log.New(io.Discard, "", 0)}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return fmt.Errorf("registry: %w", err)
+	case <-ctx.Done():
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(sctx)
+		return nil
+	}
+}

@@ -1,0 +1,59 @@
+package compose
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+)
+
+// Outputs names where WriteOutputs writes a built image. Empty fields are
+// skipped.
+type Outputs struct {
+	// LayoutDir is an OCI image layout directory; the image is recorded in
+	// its index.json under LayoutRef (org.opencontainers.image.ref.name).
+	LayoutDir string
+	LayoutRef string
+	// TarballPath is a docker-save tarball (docker load) tagged TarballRefs.
+	TarballPath string
+	TarballRefs []name.Tag
+}
+
+// WriteOutputs writes a successful build's artifact to every output in outs.
+// Call it only once Build has returned without error, so a failed build
+// leaves every output untouched. Each output is written atomically (a
+// temporary file or directory renamed into place).
+func WriteOutputs(ctx context.Context, res *Result, outs Outputs) error {
+	if res == nil || (res.Artifact.Image == nil && res.Artifact.Index == nil) {
+		return errors.New("compose: nothing to write")
+	}
+	if res.DryRun {
+		return errors.New("compose: a plan has no layer content to write; use Build")
+	}
+	// Check every output can take the artifact before writing any.
+	if outs.TarballPath != "" && len(res.Platforms) > 1 {
+		plats := make([]string, len(res.Platforms))
+		for i, p := range res.Platforms {
+			plats[i] = p.Platform.String()
+		}
+		return fmt.Errorf("writing tarball %s: a docker tarball holds one platform, the image has %d (%s); write an OCI layout instead or build one platform",
+			outs.TarballPath, len(plats), strings.Join(plats, ", "))
+	}
+	if outs.LayoutDir != "" {
+		ref := outs.LayoutRef
+		if ref == "" {
+			ref = "latest"
+		}
+		if err := writeLayout(ctx, outs.LayoutDir, res.Artifact, ref); err != nil {
+			return fmt.Errorf("writing OCI layout %s: %w", outs.LayoutDir, err)
+		}
+	}
+	if outs.TarballPath != "" {
+		if err := writeTarball(ctx, outs.TarballPath, res.Artifact, outs.TarballRefs); err != nil {
+			return fmt.Errorf("writing tarball %s: %w", outs.TarballPath, err)
+		}
+	}
+	return nil
+}
