@@ -122,11 +122,15 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	builds := make([]built, len(results))
 	for i, res := range results {
 		b := built{path: paths[i], res: res}
-		ref := layoutRef(res.Spec)
 		switch {
 		case ociDir != "" || tarball != "":
 			b.outs.LayoutDir = ociDir
-			b.outs.LayoutRef = ref
+			// One spec: the bare tag (oci:DIR:v1). Several specs share
+			// the layout, so each is named repo:tag as in the store.
+			b.outs.LayoutRef = layoutRef(res.Spec)
+			if len(paths) > 1 {
+				b.outs.LayoutRef = storeRef(res.Spec)
+			}
 		default:
 			b.outs.LayoutDir = a.defaultStore()
 			b.outs.LayoutRef = storeRef(res.Spec)
@@ -138,6 +142,19 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 			}
 		}
 		builds[i] = b
+	}
+	// Two specs written under one ref name would keep only the last image:
+	// refuse before anything is written.
+	seen := map[string]string{}
+	for _, b := range builds {
+		if b.outs.LayoutDir == "" {
+			continue
+		}
+		key := b.outs.LayoutDir + "\x00" + b.outs.LayoutRef
+		if prev, ok := seen[key]; ok {
+			return usagef("%s and %s would both be written as %q in %s; give them different tags or image repositories", prev, b.path, b.outs.LayoutRef, b.outs.LayoutDir)
+		}
+		seen[key] = b.path
 	}
 	for _, b := range builds {
 		if err := compose.WriteOutputs(ctx, b.res, b.outs); err != nil {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -75,6 +76,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
+	// cobra reports an unknown subcommand as a plain error; it is bad usage.
+	// (Checked after Execute, which adds the help and completion commands.)
+	if _, _, ferr := root.Find(args); ferr != nil {
+		err = usageError{err}
+	}
 	a.printError(err)
 	return exitCode(err)
 }
@@ -99,11 +105,13 @@ func (a *app) printError(err error) {
 	var sl spec.ErrorList
 	if errors.As(err, &sl) {
 		for _, e := range sl {
-			fmt.Fprintln(a.stderr, e.Error())
+			fmt.Fprintln(a.stderr, compose.Redact(e.Error()))
 		}
 		return
 	}
-	fmt.Fprintf(a.stderr, "strata: %v\n", err)
+	// Every message is scrubbed: a reference typed with user:password@, a
+	// signed URL or a token in a registry's answer never reaches the terminal.
+	fmt.Fprintf(a.stderr, "strata: %s\n", compose.Redact(err.Error()))
 }
 
 func (a *app) rootCmd() *cobra.Command {
