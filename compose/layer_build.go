@@ -21,8 +21,8 @@ import (
 // (files, archives, declared dirs and symlinks, whiteouts), looks for a
 // stored layer with the same inputs (see layercache.go), and otherwise writes
 // the layer in one pass: tar → sha256 (diffID) → pgzip → sha256 (digest) →
-// blob store. With req.DryRun nothing is stored. A layer
-// without entries is reported with Layer == nil.
+// blob store. With req.DryRun nothing is stored. A layer without entries is
+// reported with Layer == nil.
 func buildLayer(ctx context.Context, req layerRequest) (*builtLayer, error) {
 	l := req.Spec.Layers[req.Index]
 	name := l.Name
