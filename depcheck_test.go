@@ -68,8 +68,7 @@ func TestDependencyFence(t *testing.T) {
 				t.Errorf("%s imports os/exec outside its _test.go files: strata never executes anything", path)
 			}
 		}
-		// internal/pin only keeps go.mod complete until every import is real.
-		if !strings.HasPrefix(path, module+"/cmd/") && path != module+"/internal/pin" {
+		if !strings.HasPrefix(path, module+"/cmd/") {
 			forbid(path, func(d string) bool { return d == "github.com/spf13/cobra" }, "only cmd uses cobra")
 		}
 	}
