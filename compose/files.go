@@ -71,6 +71,9 @@ func (p *planner) addFiles(ctx context.Context, j int, f spec.File) error {
 	case len(matches) == 0 && all > 0:
 		return p.specErr(field+".src", "%q matched %d paths, all of them excluded; set optional: true if that is expected", f.Src, all)
 	case len(matches) == 0:
+		if link := p.symlinkInPrefix(pattern); link != "" {
+			return p.specErr(field+".src", "%q matched nothing: %s is a symlink in the context, and symlinks are not followed; name the directory it points to in src", f.Src, link)
+		}
 		return p.specErr(field+".src", "%q matched nothing in the context; set optional: true if that is expected", f.Src)
 	case f.Extract && len(matches) != 1:
 		return p.specErr(field+".src", "%q matched %d paths (%s); extract needs exactly one archive", f.Src, len(matches), listSome(matches))
@@ -217,6 +220,28 @@ func (p *planner) lstatNoFollow(name string) (fs.FileInfo, bool, error) {
 		return nil, false, err
 	}
 	return fi, true, nil
+}
+
+// symlinkInPrefix returns the first path of the glob's static prefix that
+// is a symlink in the context, or "" when there is none (to explain a glob
+// that matched nothing).
+func (p *planner) symlinkInPrefix(pattern string) string {
+	prefix, _ := doublestar.SplitPattern(pattern)
+	if prefix == "." {
+		return ""
+	}
+	parts := strings.Split(prefix, "/")
+	for i := range parts {
+		cur := strings.Join(parts[:i+1], "/")
+		fi, err := p.req.Root.Lstat(cur)
+		if err != nil {
+			return ""
+		}
+		if fi.Mode()&fs.ModeSymlink != 0 {
+			return cur
+		}
+	}
+	return ""
 }
 
 // noSymlinkAbove reports whether every parent directory of the context path

@@ -221,3 +221,20 @@ func TestBuildLayerSymlinkSwapRace(t *testing.T) {
 		t.Error("no build succeeded; the race test tested nothing")
 	}
 }
+
+// TestBuildLayerSrcThroughSymlink: a src whose static prefix goes through a
+// symlinked directory matches nothing (links are not followed), and the
+// error says why instead of suggesting optional.
+func TestBuildLayerSrcThroughSymlink(t *testing.T) {
+	env := newEnv(t, []tfile{
+		{path: "real/r", content: "r"},
+		{path: "inlink", link: "real"},
+	})
+	for _, src := range []string{"inlink/r", "inlink/*"} {
+		err := env.buildErr(t, spec.Layer{Files: []spec.File{{Src: src, Dest: "/x/"}}})
+		want := `layer "layer-0": layers[0].files[0].src: "` + src + `" matched nothing: inlink is a symlink in the context, and symlinks are not followed; name the directory it points to in src`
+		if err.Error() != want {
+			t.Errorf("src %s:\n got  %s\n want %s", src, err, want)
+		}
+	}
+}
