@@ -58,8 +58,12 @@ func TestBuildLayerBigFileRSS(t *testing.T) {
 		t.Fatalf("child printed no result:\n%s", out)
 	}
 	t.Logf("1 GiB layer: peak RSS %.1f MiB, compressed size %d, digest %s", float64(hwm)/(1<<20), size, digest)
-	if hwm >= bigFileLimit {
-		t.Errorf("peak RSS %d MiB, want < %d MiB", hwm>>20, bigFileLimit>>20)
+	limit := int64(bigFileLimit)
+	if raceEnabled {
+		limit += 100 << 20 // the race detector's shadow memory, not the build's
+	}
+	if int64(hwm) >= limit {
+		t.Errorf("peak RSS %d MiB, want < %d MiB", hwm>>20, limit>>20)
 	}
 	if size < bigFileSize {
 		t.Errorf("compressed size %d of random data is below %d: content missing?", size, bigFileSize)
