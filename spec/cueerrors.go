@@ -138,7 +138,7 @@ func (m *cueErrorMap) errors(err error, incompletePrefix string, v cue.Value) Er
 			// positions CUE puts in its text.
 			msg = cuePosRE.ReplaceAllString(full, "")
 		}
-		if strings.HasPrefix(msg, "import failed") {
+		if strings.HasPrefix(msg, "import failed") && !strings.Contains(msg, "strata loads CUE specs offline") {
 			msg += "; imports resolve inside your CUE module only and are never fetched; the strata schema needs no import (strata unifies your value with #Image)"
 		}
 		if incompletePrefix != "" && strings.HasPrefix(msg, "incomplete value") {

@@ -179,8 +179,15 @@ func (w *cueWalker) walk(v cue.Value, path string, depth int) *node {
 		}
 		for it.Next() {
 			key := it.Selector().Unquoted()
-			child := w.walk(it.Value(), joinKey(path, key), depth+1)
+			cv := it.Value()
+			child := w.walk(cv, joinKey(path, key), depth+1)
 			child.keyPos = child.pos
+			if f, ok := cv.Source().(*ast.Field); ok && f.Label != nil {
+				// The label, as for YAML, when it is written where the value is.
+				if lp := w.pos(f.Label.Pos()); lp.File == child.pos.File && lp.Line > 0 {
+					child.keyPos = lp
+				}
+			}
 			n.fields = append(n.fields, field{key: key, val: child})
 		}
 	default:
