@@ -338,6 +338,9 @@ func (p *planner) addSource(src *source, name, target string, fi fs.FileInfo) er
 		if err := checkName("symlink target", link); err != nil {
 			return fmt.Errorf("file %s: %w", name, err)
 		}
+		if err := linkStaysInContext(name, link); err != nil {
+			return fmt.Errorf("file %s: %w", name, err)
+		}
 		e.kind, e.mode, e.link = kindSymlink, 0o777, link
 	default:
 		return fmt.Errorf("file %s: is a %s; only regular files, directories and symlinks can be added", name, specialKind(mode))
@@ -346,6 +349,24 @@ func (p *planner) addSource(src *source, name, target string, fi fs.FileInfo) er
 		return fmt.Errorf("file %s: cannot be stored at /, the image root", name)
 	}
 	p.entries = append(p.entries, e)
+	return nil
+}
+
+// linkStaysInContext checks a source symlink (context path name, target
+// link) against spec-v1's rule: a source symlink is stored only when its
+// target stays inside the tree it comes from. An absolute target, or a
+// relative one that climbs out of the context, names a place on the build
+// machine, not in the image; such links are rejected (the link is never
+// followed either way, so no byte from outside the context is ever read).
+// Links the image needs anywhere, absolute ones included, are declared with
+// symlinks: in the spec.
+func linkStaysInContext(name, link string) error {
+	if path.IsAbs(link) {
+		return fmt.Errorf("symlink to %s: an absolute target points outside the context; declare the link under symlinks: if the image needs it", link)
+	}
+	if r := path.Join(path.Dir(name), link); r == ".." || strings.HasPrefix(r, "../") {
+		return fmt.Errorf("symlink to %s points outside the context; declare the link under symlinks: if the image needs it", link)
+	}
 	return nil
 }
 
