@@ -4,13 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
-	cueerrors "cuelang.org/go/cue/errors"
 	"cuelang.org/go/cue/load"
 	"cuelang.org/go/cue/token"
 	"cuelang.org/go/mod/modconfig"
@@ -60,15 +58,17 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 		return nil, ErrorList{{Pos: Position{File: target, Line: 1, Col: 1}, Msg: "want exactly one CUE package"}}
 	}
 	inst := insts[0]
+	m := &cueErrorMap{display: display, target: target}
 	if inst.Err != nil {
-		return nil, cueErrors(inst.Err, display, "", cue.Value{}, target)
+		return nil, m.errors(inst.Err, "", cue.Value{})
 	}
+	m.indexLiterals(inst)
 	v := c.ctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
-		return nil, cueErrors(err, display, "", v, target)
+		return nil, m.errors(err, "", v)
 	}
 	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
-		return nil, cueErrors(err, display, "value is not concrete", v, target)
+		return nil, m.errors(err, "value is not concrete", v)
 	}
 	own := map[string]bool{}
 	for _, f := range inst.Files {
@@ -147,6 +147,9 @@ func (w *cueWalker) walk(v cue.Value, path string, depth int) *node {
 			n.num = i.String()
 		}
 		n.raw = n.num
+		if lit := literal(v); lit != "" {
+			n.raw = lit // as written: 0o755, not 493
+		}
 	case cue.FloatKind, cue.NumberKind:
 		n.kind, n.num = kindFloat, "0.0"
 		if f, err := v.Float64(); err == nil {
@@ -176,89 +179,19 @@ func (w *cueWalker) walk(v cue.Value, path string, depth int) *node {
 		}
 		for it.Next() {
 			key := it.Selector().Unquoted()
-			child := w.walk(it.Value(), joinKey(path, key), depth+1)
+			cv := it.Value()
+			child := w.walk(cv, joinKey(path, key), depth+1)
 			child.keyPos = child.pos
+			if f, ok := cv.Source().(*ast.Field); ok && f.Label != nil {
+				// The label, as for YAML, when it is written where the value is.
+				if lp := w.pos(f.Label.Pos()); lp.File == child.pos.File && lp.Line > 0 {
+					child.keyPos = lp
+				}
+			}
 			n.fields = append(n.fields, field{key: key, val: child})
 		}
 	default:
 		w.errs = append(w.errs, &Error{Pos: n.pos, Path: path, Msg: "value is not concrete; give it a concrete value"})
 	}
 	return n
-}
-
-// cueErrors maps CUE errors to strata errors: positions in the embedded
-// schema are dropped, the user's first position is kept and the CUE path
-// is rewritten in strata's notation.
-//
-// An error CUE reports without a position is placed at the value at its
-// path in v, or else at the start of the spec.
-func cueErrors(err error, display func(string) string, incompletePrefix string, v cue.Value, target string) ErrorList {
-	var out ErrorList
-	for _, e := range cueerrors.Errors(err) {
-		var pos Position
-		ps := append([]token.Pos{e.Position()}, e.InputPositions()...)
-		for _, p := range ps {
-			if !p.IsValid() || p.Filename() == schemaFilename {
-				continue
-			}
-			pp := p.Position()
-			pos = Position{File: display(pp.Filename), Line: pp.Line, Col: pp.Column}
-			break
-		}
-		if pos.Line == 0 && v.Exists() && len(e.Path()) > 0 {
-			if p := v.LookupPath(cue.ParsePath(strings.Join(e.Path(), "."))).Pos(); p.IsValid() && p.Filename() != schemaFilename {
-				pp := p.Position()
-				pos = Position{File: display(pp.Filename), Line: pp.Line, Col: pp.Column}
-			}
-		}
-		if pos.Line == 0 {
-			pos = Position{File: target, Line: 1, Col: 1}
-		}
-		format, args := e.Msg()
-		msg := fmt.Sprintf(format, args...)
-		if full := e.Error(); strings.HasPrefix(full, msg+": ") {
-			// A wrapped cause, e.g. why an import failed, without the
-			// positions CUE puts in its text.
-			msg = cuePosRE.ReplaceAllString(full, "")
-		}
-		if strings.HasPrefix(msg, "import failed") {
-			msg += "; imports resolve inside your CUE module only and are never fetched; the strata schema needs no import (strata unifies your value with #Image)"
-		}
-		if incompletePrefix != "" && strings.HasPrefix(msg, "incomplete value") {
-			msg = incompletePrefix + " (" + strings.TrimPrefix(msg, "incomplete value ") + "); give it a concrete value"
-		}
-		out = append(out, &Error{Pos: pos, Path: cuePath(e.Path()), Msg: msg})
-	}
-	if len(out) == 0 {
-		out = append(out, &Error{Pos: Position{File: target, Line: 1, Col: 1}, Msg: err.Error()})
-	}
-	return out
-}
-
-// cuePosRE matches a "FILE:LINE:COL: " prefix inside CUE's error text.
-var cuePosRE = regexp.MustCompile(`[^\s:]+:\d+:\d+: `)
-
-// cuePath renders CUE path segments in strata's notation: digits as list
-// indices, identifiers joined with dots, other keys as ["key"].
-func cuePath(segs []string) string {
-	path := ""
-	for _, s := range segs {
-		if i, err := strconv.Atoi(s); err == nil && i >= 0 {
-			path = joinIndex(path, i)
-			continue
-		}
-		if u, err := strconv.Unquote(s); err == nil && strings.HasPrefix(s, `"`) {
-			s = u
-		}
-		if strings.HasPrefix(s, "#") && isIdent(s[1:]) {
-			// A definition of the user's, such as #replicas.
-			if path != "" {
-				path += "."
-			}
-			path += s
-			continue
-		}
-		path = joinKey(path, s)
-	}
-	return path
 }

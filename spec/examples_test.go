@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"strings"
@@ -11,14 +12,14 @@ import (
 func exampleSpecs(t *testing.T) []string {
 	t.Helper()
 	var out []string
-	for _, pat := range []string{"../examples/*/image.*", "../examples/monorepo/services/*/image.*", "../image.yaml.example"} {
+	for _, pat := range []string{"../examples/*/image.*", "../examples/monorepo/services/*/image.*", "../image.*.example"} {
 		m, err := filepath.Glob(pat)
 		if err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, m...)
 	}
-	if len(out) < 11 {
+	if len(out) < 14 {
 		t.Fatalf("found only %d example specs: %v", len(out), out)
 	}
 	return out
@@ -47,34 +48,92 @@ func TestExamplesValidate(t *testing.T) {
 	}
 }
 
-// TestExamplesYAMLEqualsCUE checks that each YAML example and its CUE twin
-// decode to the same model.
-func TestExamplesYAMLEqualsCUE(t *testing.T) {
-	pairs := [][2]string{
-		{"../examples/static-site/image.yaml", "../examples/static-site/image.cue"},
-		{"../examples/go-binary/image.yaml", "../examples/go-binary/image.cue"},
-		{"../examples/multi-platform/image.yaml", "../examples/multi-platform/image.cue"},
-		{"../examples/monorepo/services/api/image.yaml", "../examples/monorepo/services/api"},
-		{"../examples/monorepo/services/api/image.yaml", "../examples/monorepo/services/api/image.cue"},
-	}
-	for _, p := range pairs {
-		opts := LoadOptions{LookupEnv: func(k string) (string, bool) {
-			if k == "VERSION" {
-				return "2.0.1", true
+// exampleTwins groups the example specs by where they live: every example
+// (each directory under examples/ holding a spec, and the root template)
+// must exist in both YAML and CUE form.
+func exampleTwins(t *testing.T) map[string][2]string {
+	t.Helper()
+	twins := map[string][2]string{}
+	add := func(key, p string) {
+		tw := twins[key]
+		switch ext := filepath.Ext(strings.TrimSuffix(p, ".example")); ext {
+		case ".yaml", ".yml":
+			if tw[0] != "" {
+				t.Errorf("%s: two YAML specs, %s and %s", key, tw[0], p)
 			}
-			return "", false
-		}}
-		y, err := Load(p[0], opts)
-		if err != nil {
-			t.Fatalf("Load(%s): %v", p[0], err)
+			tw[0] = p
+		case ".cue":
+			if tw[1] != "" {
+				t.Errorf("%s: two CUE specs, %s and %s", key, tw[1], p)
+			}
+			tw[1] = p
 		}
-		c, err := Load(p[1], opts)
+		twins[key] = tw
+	}
+	err := filepath.WalkDir("../examples", func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
-			t.Fatalf("Load(%s): %v", p[1], err)
+			return err
 		}
-		y.source, c.source = nil, nil
-		if !reflect.DeepEqual(y, c) {
-			t.Errorf("%s and %s differ:\n yaml: %#v\n  cue: %#v", p[0], p[1], y, c)
+		if d.IsDir() && (d.Name() == "cue.mod" || d.Name() == "templates") {
+			return filepath.SkipDir // module files and shared templates, not specs
+		}
+		if !d.IsDir() && strings.HasPrefix(d.Name(), "image.") {
+			add(filepath.Dir(p), p)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, err := filepath.Glob("../image.*.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range root {
+		add("..", p)
+	}
+	return twins
+}
+
+// TestExamplesYAMLEqualsCUE checks that every example exists as YAML and as
+// CUE and that both decode to the same model, with VERSION set and unset;
+// CUE packages in a module are also loaded as a directory.
+func TestExamplesYAMLEqualsCUE(t *testing.T) {
+	twins := exampleTwins(t)
+	for _, want := range []string{"..", "../examples/static-site", "../examples/go-binary", "../examples/multi-platform",
+		"../examples/monorepo/services/api", "../examples/monorepo/services/web", "../examples/monorepo/services/worker"} {
+		if _, ok := twins[want]; !ok {
+			t.Errorf("no example spec found in %s", want)
+		}
+	}
+	for dir, tw := range twins {
+		if tw[0] == "" || tw[1] == "" {
+			t.Errorf("%s: want the example in both YAML and CUE form; have %q", dir, tw)
+			continue
+		}
+		others := []string{tw[1]}
+		if strings.Contains(dir, "monorepo") {
+			others = append(others, dir) // the CUE package directory
+		}
+		for _, env := range []map[string]string{nil, {"VERSION": "2.0.1"}} {
+			opts := LoadOptions{LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }}
+			y, err := Load(tw[0], opts)
+			if err != nil {
+				t.Errorf("Load(%s): %v", tw[0], err)
+				continue
+			}
+			y.source = nil
+			for _, o := range others {
+				c, err := Load(o, opts)
+				if err != nil {
+					t.Errorf("Load(%s): %v", o, err)
+					continue
+				}
+				c.source = nil
+				if !reflect.DeepEqual(y, c) {
+					t.Errorf("%s and %s differ (env %v):\n yaml: %#v\n  cue: %#v", tw[0], o, env, y, c)
+				}
+			}
 		}
 	}
 }

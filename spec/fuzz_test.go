@@ -17,10 +17,10 @@ import (
 // loads to the same model (compared in JSON form).
 func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("../examples/*/image.*")
-	seeds = append(seeds, "../image.yaml.example")
+	seeds = append(seeds, "../image.yaml.example", "../image.cue.example")
 	for _, p := range seeds {
 		if data, err := os.ReadFile(p); err == nil {
-			f.Add(data, strings.HasSuffix(p, ".cue"))
+			f.Add(data, strings.HasSuffix(strings.TrimSuffix(p, ".example"), ".cue"))
 		}
 	}
 	arch, _ := filepath.Glob("testdata/invalid/*.txtar")

@@ -109,7 +109,7 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 	}
 	x := &expander{opts: opts}
 	x.tree(tree)
-	s, cerrs := c.check(tree)
+	s, cerrs := c.check(tree, format == "cue")
 	errs = append(errs, x.errs...)
 	errs = append(errs, cerrs...)
 	if s != nil {
@@ -225,8 +225,9 @@ func checkDirSize(dir string) error {
 // check unifies the tree with the schema and decodes it. It reports
 // unknown and missing fields itself (with suggestions) and maps every other
 // CUE error to the field's position in the user's file. The caller holds
-// the schema (acquire).
-func (c *compiled) check(tree *node) (*Spec, ErrorList) {
+// the schema (acquire). fromCUE words messages for a .cue spec (no YAML
+// advice).
+func (c *compiled) check(tree *node, fromCUE bool) (*Spec, ErrorList) {
 	// Extension fields (x-…) are the user's, not part of the spec.
 	kept := tree.fields[:0]
 	for _, f := range tree.fields {
@@ -262,6 +263,9 @@ func (c *compiled) check(tree *node) (*Spec, ErrorList) {
 			msg := describeCUE(fmt.Sprintf(format, args...), n, found)
 			if h := c.hintAt(tree, segs); h != "" {
 				msg += "; " + h
+			}
+			if fromCUE {
+				msg = cueWording(msg, path, n, found)
 			}
 			pos := n.pos
 			errs = append(errs, &Error{Pos: pos, Path: path, Msg: msg})

@@ -36,6 +36,7 @@ type Spec struct {
 	Platforms []string `json:"platforms,omitempty"`
 	// Context is the directory source globs are rooted at. Load leaves it as
 	// written; WithDefaults resolves it against the spec file's directory.
+	// In a spec file it must be relative (Validate refuses an absolute one).
 	Context string `json:"context,omitempty"`
 	// Layers become one image layer each, in order; empty layers are skipped.
 	Layers []Layer `json:"layers,omitempty"`

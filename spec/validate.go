@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
@@ -20,6 +21,9 @@ var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 // globs, references, tags, semver, archives and conflicts inside a layer. It
 // is pure: it reports every problem and never changes s. Positions come from
 // s's Source, so errors of a Spec built in code carry field paths only.
+//
+// A spec loaded from a file must have a relative context (it may climb with
+// ..); a Spec built in code, which has no file, may use an absolute one.
 func Validate(s *Spec) ErrorList {
 	v := &validator{s: s}
 	v.base()
@@ -29,8 +33,15 @@ func Validate(s *Spec) ErrorList {
 		}
 	}
 	v.dups("platforms", s.Platforms, "platform")
-	if strings.ContainsRune(s.Context, 0) {
+	switch {
+	case strings.ContainsRune(s.Context, 0):
 		v.add("context", "contains a NUL byte; want a directory path such as .")
+	case s.source != nil && (strings.HasPrefix(s.Context, "/") || filepath.IsAbs(s.Context)):
+		// A spec file must not pack host files from a fixed place, and an
+		// absolute context ties it to one machine. Climbing (../..) stays
+		// allowed for monorepos. A Spec built in code has no file to be
+		// relative to, so its caller may pass an absolute directory.
+		v.add("context", "must be relative to the spec file; got %s; want a directory such as . or ../..", s.Context)
 	}
 	names := map[string]int{}
 	for i := range s.Layers {
@@ -337,11 +348,23 @@ func (v *validator) refs() {
 		}
 	}
 	v.dups("tags", s.Tags, "tag")
-	if s.Semver != "" {
-		if !semver.IsValid("v" + strings.TrimPrefix(s.Semver, "v")) {
-			v.add("semver", "invalid semantic version %q; want MAJOR.MINOR.PATCH such as 1.2.3 or v1.2.3", s.Semver)
-		}
+	if s.Semver != "" && !fullSemver(s.Semver) {
+		v.add("semver", "invalid semantic version %q; want a full version MAJOR.MINOR.PATCH such as 1.2.3 or v1.2.3 (optionally -PRERELEASE)", s.Semver)
 	}
+}
+
+// fullSemver applies push's rule for semver: a full MAJOR.MINOR.PATCH
+// version with an optional leading v, -prerelease and +build. The v1.2
+// shorthand semver.IsValid accepts is refused, since push could not fan it
+// out to MAJOR.MINOR.PATCH, MAJOR.MINOR and MAJOR.
+func fullSemver(s string) bool {
+	v := "v" + strings.TrimPrefix(s, "v")
+	if !semver.IsValid(v) {
+		return false
+	}
+	core, _, _ := strings.Cut(v, "-")
+	core, _, _ = strings.Cut(core, "+")
+	return strings.Count(core, ".") == 2
 }
 
 func sortedKeys(m map[string]string) []string {
