@@ -40,6 +40,9 @@ type contentRef struct {
 
 	sum    [sha256.Size]byte // content hash, from the key pass or the write pass
 	hasSum bool
+
+	pin      string // sha256 (hex) a pinned plain file must have
+	pinField string // its spec field, for the error
 }
 
 // errChanged is wrapped by every "file changed while reading" error.

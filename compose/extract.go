@@ -62,6 +62,13 @@ func (p *planner) checkPins() error {
 			return p.specErr(a.field+".sha256", "%s has sha256 %s, want %s", a.content.path, got, a.pin)
 		}
 	}
+	for _, e := range p.entries {
+		if c := e.content; c != nil && c.pin != "" {
+			if got := hex.EncodeToString(c.sum[:]); got != c.pin {
+				return p.specErr(c.pinField, "%s has sha256 %s, want %s", c.path, got, c.pin)
+			}
+		}
+	}
 	return nil
 }
 

@@ -83,6 +83,13 @@ func (p *planner) addFiles(ctx context.Context, j int, f spec.File) error {
 	if f.Extract {
 		return p.addArchive(field, f, matches[0], destT)
 	}
+	if f.Sha256 != "" {
+		// A pin names the content of exactly one file.
+		if len(matches) != 1 {
+			return p.specErr(field+".sha256", "sha256 pins one file, but src %q matched %d paths (%s)", f.Src, len(matches), listSome(matches))
+		}
+		src.pin = strings.ToLower(spec.ExpandPlatform(f.Sha256, p.req.Platform))
+	}
 	seen := map[string]bool{}
 	for _, m := range matches {
 		target := destT
@@ -106,7 +113,11 @@ type source struct {
 	mode     int64
 	hasMode  bool
 	uid, gid int
+	pin      string // sha256 (hex) the one matched file must have
 }
+
+// pinField is the spec field of the entry's sha256 pin.
+func (s *source) pinField() string { return s.field + ".sha256" }
 
 // excluded reports whether the context path p, or a directory above it,
 // matches an exclude glob (excluding a directory excludes its tree).
@@ -346,13 +357,19 @@ func (p *planner) addSource(src *source, name, target string, fi fs.FileInfo) er
 		default:
 			e.mode = 0o644
 		}
-		e.content = &contentRef{path: name, stat: statOf(fi)}
+		e.content = &contentRef{path: name, stat: statOf(fi), pin: src.pin, pinField: src.field + ".sha256"}
 	case mode.IsDir():
+		if src.pin != "" {
+			return p.specErr(src.pinField(), "sha256 pins a regular file, but %s is a directory", name)
+		}
 		if target == "" { // the image root is never an entry
 			return nil
 		}
 		e.kind, e.mode, e.onlyIfEmpty = kindDir, 0o755, true
 	case mode&fs.ModeSymlink != 0:
+		if src.pin != "" {
+			return p.specErr(src.pinField(), "sha256 pins a regular file, but %s is a symlink", name)
+		}
 		link, err := p.req.Root.Readlink(name)
 		if err != nil {
 			return fmt.Errorf("file %s: %w", name, err)

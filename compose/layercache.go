@@ -212,8 +212,11 @@ func (p *planner) inputs(onlyPinned bool) []*contentRef {
 	return refs
 }
 
-// pinned reports whether c is an archive with a sha256 pin.
+// pinned reports whether c is a file or archive with a sha256 pin.
 func (p *planner) pinned(c *contentRef) bool {
+	if c.pin != "" {
+		return true
+	}
 	for _, a := range p.archives {
 		if a.content == c {
 			return a.pin != ""
