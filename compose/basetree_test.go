@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -340,4 +341,27 @@ func TestLevenshtein(t *testing.T) {
 			t.Errorf("levenshtein(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.d)
 		}
 	}
+}
+
+// viaLayout writes img to an OCI layout and reads it back, so its manifest
+// is what a real base's raw manifest would be (mutate.Append leaves an empty
+// annotation map in the layer descriptors that the raw manifest omits).
+func viaLayout(t testing.TB, img v1.Image) v1.Image {
+	t.Helper()
+	p, err := layout.Write(t.TempDir(), empty.Index)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.AppendImage(img); err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := p.Image(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }
