@@ -86,7 +86,12 @@ func scanLayerHeaders(ctx context.Context, l v1.Layer) ([]treeRec, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	tr := tar.NewReader(rc)
+	return scanHeaders(ctx, rc)
+}
+
+// scanHeaders reads the tar stream r, headers only.
+func scanHeaders(ctx context.Context, r io.Reader) ([]treeRec, error) {
+	tr := tar.NewReader(r)
 	var recs []treeRec
 	for n := 0; ; n++ {
 		if n%1024 == 0 {
@@ -170,16 +175,21 @@ func cleanTreeName(name string) (string, bool) {
 	return name, true
 }
 
-// readTreeIndex reads an index file written by writeTreeIndex. Records are
-// "KIND NAME \0 LINK \0"; the last line is "end COUNT", so a short file is
-// an error, and gzip's checksum catches corruption.
+// readTreeIndex reads an index file written by writeTreeIndex.
 func readTreeIndex(file string) ([]treeRec, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
-	zr, err := gzip.NewReader(bufio.NewReader(f))
+	return decodeTreeIndex(bufio.NewReader(f))
+}
+
+// decodeTreeIndex decodes what encodeTreeIndex wrote. Records are
+// "KIND NAME \0 LINK \0"; the last line is "end COUNT", so a short file is
+// an error, and gzip's checksum catches corruption.
+func decodeTreeIndex(r io.Reader) ([]treeRec, error) {
+	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, err
 	}
@@ -227,6 +237,31 @@ func writeTreeIndex(file string, recs []treeRec) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
+	data, err := encodeTreeIndex(recs)
+	if err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(dir, ".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(data); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), file)
+}
+
+// encodeTreeIndex encodes recs for decodeTreeIndex.
+func encodeTreeIndex(recs []treeRec) ([]byte, error) {
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
 	bw := bufio.NewWriter(zw)
@@ -240,26 +275,10 @@ func writeTreeIndex(file string, recs []treeRec) error {
 	}
 	fmt.Fprintf(bw, "\nend %d\n", len(recs))
 	if err := bw.Flush(); err != nil {
-		return err
+		return nil, err
 	}
 	if err := zw.Close(); err != nil {
-		return err
+		return nil, err
 	}
-	tmp, err := os.CreateTemp(dir, ".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(buf.Bytes()); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), file)
+	return buf.Bytes(), nil
 }

@@ -113,11 +113,18 @@ func nginxBaseLayers(t testing.TB) []v1.Layer {
 	}
 }
 
-// nginxBase is an image of layers (wrapped to count reads when n is set).
+// nginxBase is an image of nginxBaseLayers (wrapped to count reads when n
+// is set).
 func nginxBase(t testing.TB, n *atomic.Int32) v1.Image {
 	t.Helper()
+	return baseImageOf(t, amd64, n, nginxBaseLayers(t)...)
+}
+
+// baseImageOf is an image of layers for p.
+func baseImageOf(t testing.TB, p spec.Platform, n *atomic.Int32, layers ...v1.Layer) v1.Image {
+	t.Helper()
 	img := empty.Image
-	for _, l := range nginxBaseLayers(t) {
+	for _, l := range layers {
 		if n != nil {
 			l = countingLayer{l, n}
 		}
@@ -131,7 +138,7 @@ func nginxBase(t testing.TB, n *atomic.Int32) v1.Image {
 		t.Fatal(err)
 	}
 	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
+	cf.OS, cf.Architecture, cf.Variant = p.OS, p.Architecture, p.Variant
 	if img, err = mutate.ConfigFile(img, cf); err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +225,27 @@ func TestBaseTreeRules(t *testing.T) {
 				t.Errorf("Build error:\n%s\nwant:\n%s", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestBaseTreePlatforms checks each platform against its own base; a
+// problem on some platforms only names them.
+func TestBaseTreePlatforms(t *testing.T) {
+	ctxDir := t.TempDir()
+	writeTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
+	idx := indexOf(t, func(t *testing.T, p spec.Platform) v1.Image {
+		if p == amd64 {
+			return nginxBase(t, nil)
+		}
+		return baseImageOf(t, p, nil, gzipTarLayer(t, tarEnt{name: "etc/"}, tarEnt{name: "etc/os-release"}))
+	}, amd64, arm64)
+	s := &spec.Spec{Base: nginxRef, Context: ctxDir, Platforms: []string{"linux/amd64", "linux/arm64"},
+		Layers: []spec.Layer{{Delete: []string{"/etc/nginx/conf.d/default.conf", "/nope"}}}}
+	_, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithBaseResolver(resolverFor(nginxRef, nil, idx)))
+	want := "layers[0].delete[0]: delete /etc/nginx/conf.d/default.conf: no such path in the base or earlier layers [platform linux/arm64]\n" +
+		"layers[0].delete[1]: delete /nope: no such path in the base or earlier layers"
+	if err == nil || err.Error() != want {
+		t.Errorf("Build error:\n%v\nwant:\n%s", err, want)
 	}
 }
 
