@@ -314,10 +314,12 @@ func TestBaseTreeCached(t *testing.T) {
 }
 
 // TestBaseTreeUmoci unpacks an image that replaces a base file by a
-// directory: it must unpack, with the new file in place.
+// directory and deletes and adds through the base's /lib → usr/lib: it
+// must unpack, with the new files in place, the deleted one gone and /lib
+// still a symlink (umoci resolves the symlink, as the checks assume).
 func TestBaseTreeUmoci(t *testing.T) {
 	res, err := buildOnNginx(t, t.TempDir(), nginxBase(t, nil), spec.Layer{
-		Delete: []string{"/etc/nginx/conf.d/default.conf"},
+		Delete: []string{"/etc/nginx/conf.d/default.conf", "/lib/libc.so"},
 		Files:  []spec.File{add("/etc/nginx/conf.d/default.conf/x"), add("/lib/y")},
 	})
 	if err != nil {
@@ -334,10 +336,13 @@ func TestBaseTreeUmoci(t *testing.T) {
 	}
 	run(t, "umoci", append(args, "--image", dir+":app", bundle)...)
 	rootfs := filepath.Join(bundle, "rootfs")
-	for p, want := range map[string]string{"etc/nginx/conf.d/default.conf/x": "a\n", "usr/lib/y": "a\n", "usr/lib/libc.so": "content of ./usr/lib/libc.so\n"} {
+	for p, want := range map[string]string{"etc/nginx/conf.d/default.conf/x": "a\n", "usr/lib/y": "a\n", "usr/share/nginx/html/index.html": "content of ./usr/share/nginx/html/index.html\n"} {
 		if b, err := os.ReadFile(filepath.Join(rootfs, p)); err != nil || string(b) != want {
 			t.Errorf("%s = %q, %v; want %q", p, b, err, want)
 		}
+	}
+	if _, err := os.Lstat(filepath.Join(rootfs, "usr/lib/libc.so")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("usr/lib/libc.so survived delete /lib/libc.so: %v", err)
 	}
 	if fi, err := os.Lstat(filepath.Join(rootfs, "lib")); err != nil || fi.Mode()&os.ModeSymlink == 0 {
 		t.Errorf("/lib is no longer a symlink: %v %v", fi, err)
