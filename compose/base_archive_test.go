@@ -89,7 +89,7 @@ func writeDockerSave(t testing.TB, path string, badDiffID bool) []string {
 func TestBaseDockerSaveArchive(t *testing.T) {
 	// Golden: changes only when the pinned compressor (pgzip version, level,
 	// block size) or the manifest encoding changes.
-	const golden = "sha256:02a7a9772d2fe5f1afaf3f24bb48280dfd0825ee93a73c498f46187e8c606b40"
+	const golden = "sha256:7827dc8dde0248a152c80bcdd9174ddd2285fa6f2f50814b7909f001381391c6"
 	dir := t.TempDir()
 	p := filepath.Join(dir, "saved.tar")
 	diffIDs := writeDockerSave(t, p, false)

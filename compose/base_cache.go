@@ -136,7 +136,6 @@ func (f *baseFetcher) storeVerified(h v1.Hash, b []byte) error {
 	if _, err := f.store.putBytes(b); err != nil {
 		return err
 	}
-	os.Chmod(f.store.path(h), 0o644)
 	f.mu.Lock()
 	f.verified[h] = true
 	f.mu.Unlock()
@@ -181,7 +180,6 @@ func (f *baseFetcher) blobPath(h v1.Hash, ropts []remote.Option) (string, error)
 		os.Remove(f.store.path(got))
 		return "", fmt.Errorf("fetching blob %s: registry sent content with digest %s", h, got)
 	}
-	os.Chmod(f.store.path(h), 0o644)
 	f.mu.Lock()
 	f.verified[h] = true
 	f.mu.Unlock()

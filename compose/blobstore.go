@@ -12,6 +12,12 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
+// blobMode is the mode of every stored blob. Blobs are immutable and
+// readable by all, like an OCI layout's, so layouts hard-link them instead of
+// copying; being read-only, a blob shared by the cache and a layout cannot be
+// changed in place through either.
+const blobMode = 0o444
+
 // blobStore is a content-addressed directory of blobs (layers, configs and
 // manifests), laid out as DIR/blobs/sha256/<hex> like an OCI layout. Blobs are
 // written to a temporary file in the same directory, synced and renamed, so a
@@ -77,9 +83,7 @@ func (w *blobWriter) Write(p []byte) (int, error) {
 // and size.
 func (w *blobWriter) Commit() (v1.Hash, int64, error) {
 	h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
-	// Blobs are immutable and readable by all, like an OCI layout's, so
-	// layouts can hard-link them instead of copying.
-	if err := w.f.Chmod(0o644); err != nil {
+	if err := w.f.Chmod(blobMode); err != nil {
 		w.Abort()
 		return v1.Hash{}, 0, fmt.Errorf("writing blob: %w", err)
 	}

@@ -277,17 +277,27 @@ func diffConfig(base, cur *v1.ConfigFile) []ConfigChange {
 	add("cmd", jsonList(bc.Cmd), jsonList(nc.Cmd))
 	benv, nenv := envMap(bc.Env), envMap(nc.Env)
 	for _, k := range unionKeys(benv, nenv) {
-		add("env."+k, benv[k], nenv[k])
+		add("env."+k, valueOf(benv, k), valueOf(nenv, k))
 	}
 	add("workdir", bc.WorkingDir, nc.WorkingDir)
 	add("user", bc.User, nc.User)
 	for _, k := range unionKeys(bc.Labels, nc.Labels) {
-		add("labels."+k, bc.Labels[k], nc.Labels[k])
+		add("labels."+k, valueOf(bc.Labels, k), valueOf(nc.Labels, k))
 	}
 	add("ports", jsonSet(bc.ExposedPorts), jsonSet(nc.ExposedPorts))
 	add("volumes", jsonSet(bc.Volumes), jsonSet(nc.Volumes))
 	add("stopSignal", bc.StopSignal, nc.StopSignal)
 	return out
+}
+
+// valueOf renders m[k] for a config diff: "" when k is absent (unset), and
+// `""` when k is present with an empty value, so the two stay apart.
+func valueOf(m map[string]string, k string) string {
+	v, ok := m[k]
+	if ok && v == "" {
+		return `""`
+	}
+	return v
 }
 
 func renderTime(t v1.Time) string {

@@ -102,3 +102,19 @@ func TestDiffConfig(t *testing.T) {
 		t.Errorf("diffConfig:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// TestDiffConfigEmptyValues: a key set to "" is a change, shown as `""`, not
+// as unset (the build writes PATH= and NEW=).
+func TestDiffConfigEmptyValues(t *testing.T) {
+	base := &v1.ConfigFile{Config: v1.Config{Env: []string{"PATH=/usr/bin"}, Labels: map[string]string{"keep": ""}}}
+	cur := &v1.ConfigFile{Config: v1.Config{Env: []string{"PATH=", "NEW="}, Labels: map[string]string{"keep": "", "empty": ""}}}
+	got := diffConfig(base, cur)
+	want := []ConfigChange{
+		{Field: "env.NEW", Base: "", New: `""`},
+		{Field: "env.PATH", Base: "/usr/bin", New: `""`},
+		{Field: "labels.empty", Base: "", New: `""`},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("diffConfig:\n got %+v\nwant %+v", got, want)
+	}
+}

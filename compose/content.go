@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"io/fs"
 	"os"
@@ -14,7 +15,10 @@ import (
 type fileStat struct {
 	size  int64
 	mtime int64 // ns
+	ctime int64 // ns; 0 where the platform does not report it
 	mode  fs.FileMode
+	uid   uint32
+	gid   uint32
 	dev   uint64
 	ino   uint64
 	nlink uint64
@@ -34,7 +38,7 @@ type contentRef struct {
 	spool *os.File // archive members: the spool and the member's offset
 	off   int64
 
-	sum    [sha256.Size]byte // content hash from the key pass
+	sum    [sha256.Size]byte // content hash, from the key pass or the write pass
 	hasSum bool
 }
 
@@ -46,8 +50,8 @@ const readBufSize = 1 << 20
 
 // openSource opens a context file for reading through the os.Root and
 // checks it is still the regular file that was planned (same device and
-// inode, size and mtime), so a file swapped for a symlink, fifo or another
-// file after planning is an error, not read.
+// inode, size, mtime and ctime), so a file swapped for a symlink, fifo or
+// another file, or changed in any way after planning, is an error, not read.
 func openSource(root *os.Root, c *contentRef) (*os.File, fileStat, error) {
 	f, err := root.OpenFile(c.path, os.O_RDONLY|openNoFollowFlags, 0)
 	if err != nil {
@@ -59,7 +63,7 @@ func openSource(root *os.Root, c *contentRef) (*os.File, fileStat, error) {
 		return nil, fileStat{}, fmt.Errorf("file %s: %w", c.path, err)
 	}
 	st := statOf(fi)
-	if !fi.Mode().IsRegular() || !st.sameFile(c.stat) || st.size != c.stat.size || st.mtime != c.stat.mtime {
+	if !fi.Mode().IsRegular() || !st.sameFile(c.stat) || st.size != c.stat.size || st.mtime != c.stat.mtime || st.ctime != c.stat.ctime {
 		f.Close()
 		return nil, fileStat{}, fmt.Errorf("file %s: %w (it was replaced or modified after it was listed)", c.path, errChanged)
 	}
@@ -67,20 +71,22 @@ func openSource(root *os.Root, c *contentRef) (*os.File, fileStat, error) {
 }
 
 // copyContent streams exactly size bytes of c to w (nil: only hash them)
-// and returns their sha256. A context file that is shorter or longer than
-// planned, or whose size or mtime differs after the copy, is an error
-// wrapping errChanged. beforeRead, when set, runs after the file is opened.
+// and returns their sha256; archive members (spool sections) are copied
+// without hashing and return a zero sum, since no key uses them. A context
+// file that is shorter or longer than planned, whose size, mtime or ctime
+// differs after the copy, or whose content differs from an earlier read
+// (c.hasSum), is an error wrapping errChanged. beforeRead, when set, runs
+// after the file is opened.
 func copyContent(ctx context.Context, root *os.Root, c *contentRef, w io.Writer, buf []byte, beforeRead func(string)) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
-	h := sha256.New()
 	if c.spool != nil {
 		r := io.NewSectionReader(c.spool, c.off, c.stat.size)
-		if err := copyExactly(ctx, r, w, h, c.stat.size, buf); err != nil {
+		if err := copyExactly(ctx, r, w, nil, c.stat.size, buf); err != nil {
 			return sum, fmt.Errorf("archive member %s: %w", c.path, err)
 		}
-		copy(sum[:], h.Sum(nil))
 		return sum, nil
 	}
+	h := sha256.New()
 	f, st, err := openSource(root, c)
 	if err != nil {
 		return sum, err
@@ -99,23 +105,23 @@ func copyContent(ctx context.Context, root *os.Root, c *contentRef, w io.Writer,
 	if n, _ := f.Read(one[:]); n > 0 {
 		return sum, fmt.Errorf("file %s: %w (it grew past %d bytes)", c.path, errChanged, st.size)
 	}
+	h.Sum(sum[:0])
+	if c.hasSum && sum != c.sum {
+		return sum, fmt.Errorf("file %s: %w (content differs from the first read)", c.path, errChanged)
+	}
 	fi, err := f.Stat()
 	if err != nil {
 		return sum, fmt.Errorf("file %s: %w", c.path, err)
 	}
-	if after := statOf(fi); after.size != st.size || after.mtime != st.mtime {
-		return sum, fmt.Errorf("file %s: %w (size or mtime changed)", c.path, errChanged)
-	}
-	copy(sum[:], h.Sum(nil))
-	if c.hasSum && sum != c.sum {
-		return sum, fmt.Errorf("file %s: %w (content differs from the first read)", c.path, errChanged)
+	if after := statOf(fi); after.size != st.size || after.mtime != st.mtime || after.ctime != st.ctime {
+		return sum, fmt.Errorf("file %s: %w (size, mtime or ctime changed)", c.path, errChanged)
 	}
 	return sum, nil
 }
 
-// copyExactly copies n bytes from r to w and h, checking ctx between
-// chunks. Fewer bytes is io.ErrUnexpectedEOF.
-func copyExactly(ctx context.Context, r io.Reader, w io.Writer, h io.Writer, n int64, buf []byte) error {
+// copyExactly copies n bytes from r to w and h (either may be nil),
+// checking ctx between chunks. Fewer bytes is io.ErrUnexpectedEOF.
+func copyExactly(ctx context.Context, r io.Reader, w io.Writer, h hash.Hash, n int64, buf []byte) error {
 	for n > 0 {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -126,7 +132,9 @@ func copyExactly(ctx context.Context, r io.Reader, w io.Writer, h io.Writer, n i
 		}
 		k, err := io.ReadFull(r, b)
 		if k > 0 {
-			h.Write(b[:k])
+			if h != nil {
+				h.Write(b[:k])
+			}
 			if w != nil {
 				if _, werr := w.Write(b[:k]); werr != nil {
 					return werr

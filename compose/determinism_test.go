@@ -35,7 +35,7 @@ import (
 // pgzip/klauspost upgrade, level or block size): bump layerFormat.
 const (
 	goldenDiffID = "sha256:f97940253ab2b4fe92e148853af8011c15e424991ca1de6a0c0c3a970cad31b7"
-	goldenDigest = "sha256:e3f5f4acacb5e0c64b7c7337d3353fce899bcccc22993566a13f17be6dc7cfd1"
+	goldenDigest = "sha256:1732d4369196bc5b5b2d74bd03a8212067620fe74e087b57875f4cd1e536a1e6"
 )
 
 var goldenLayer = spec.Layer{

@@ -42,5 +42,5 @@ func ExampleBuild() {
 		return
 	}
 	fmt.Println(res.Digest)
-	// Output: sha256:b7eedc00499df90a524137ccc848064290948e84e05b560b2c1a3621c3ef0789
+	// Output: sha256:33acacf2f765b4a44e0b0a85484f6fb266f2be3d8d40f63b9b5abecfe80fd3c7
 }

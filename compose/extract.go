@@ -54,8 +54,8 @@ func (p *planner) addArchive(field string, f spec.File, name, destT string) erro
 	return nil
 }
 
-// checkPins compares each archive's content hash (from the key pass) with
-// its sha256 pin, before anything is extracted.
+// checkPins compares each pinned archive's content hash (hashed before
+// anything is extracted) with its sha256 pin.
 func (p *planner) checkPins() error {
 	for _, a := range p.archives {
 		if got := hex.EncodeToString(a.content.sum[:]); a.pin != "" && got != a.pin {
@@ -79,8 +79,8 @@ func kindOfMode(m os.FileMode) string {
 }
 
 // expandArchive reads the archive once through the os.Root: the raw bytes
-// are hashed (and must equal the key pass's hash, so the pin checked before
-// still holds), decompressed by magic number (gzip, zstd or none), and each
+// are hashed (and must equal the key pass's hash when there was one, so a
+// pin checked before still holds), decompressed by magic number (gzip, zstd or none), and each
 // member becomes an entry under the archive's dest. Member contents are
 // copied to the spool file so entries can be written in layer order.
 //
@@ -192,8 +192,12 @@ func (p *planner) expandArchive(ctx context.Context, ai int, a *archiveSource) e
 	if _, err := io.Copy(io.Discard, br); err != nil {
 		return fmt.Errorf("file %s: %w", name, err)
 	}
-	if raw.n != st.size || !bytes.Equal(h.Sum(nil), a.content.sum[:]) {
+	if raw.n != st.size || (a.content.hasSum && !bytes.Equal(h.Sum(nil), a.content.sum[:])) {
 		return fmt.Errorf("file %s: %w (archive bytes differ from the first read)", name, errChanged)
+	}
+	if !a.content.hasSum {
+		h.Sum(a.content.sum[:0])
+		a.content.hasSum = true
 	}
 
 	for _, m := range order {

@@ -7,12 +7,15 @@ import (
 	"syscall"
 )
 
-// statOf records what identifies a source file's version: size, mtime, and
-// device, inode and link count for hard-link detection.
+// statOf records what identifies a source file's version: size, mtime,
+// ctime (where the platform reports it), owner, and device, inode and link
+// count for hard-link detection.
 func statOf(fi fs.FileInfo) fileStat {
 	s := fileStat{size: fi.Size(), mtime: fi.ModTime().UnixNano(), mode: fi.Mode()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		s.dev, s.ino, s.nlink = uint64(st.Dev), uint64(st.Ino), uint64(st.Nlink)
+		s.uid, s.gid = st.Uid, st.Gid
+		s.ctime = ctimeOf(st)
 	}
 	return s
 }

@@ -24,6 +24,14 @@ type layerRequest struct {
 	// written into the layer and before its bytes are copied (a test seam for
 	// files changing while read).
 	beforeRead func(source string)
+	// now, when set, replaces time.Now as the build's start time that the
+	// racy rule compares input ctimes with (a test seam: files a test has
+	// just written are always racy; see layercache.go).
+	now func() time.Time
+	// opened, when set, runs whenever a context file is opened to be read,
+	// in the key pass and in the write pass (a test seam: a stat-key hit
+	// opens nothing).
+	opened func(source string)
 }
 
 // builtLayer is one built layer and what is in it.

@@ -245,3 +245,38 @@ func mustHash(t testing.TB, s string) v1.Hash {
 	}
 	return h
 }
+
+// waitCtimeTick returns once the filesystem clock has moved past the ctime
+// and mtime of every given file, so that changing one of them gives it new
+// times (timestamps move in clock ticks; a change in the tick of the file's
+// creation would keep them). It polls a probe file next to the first one.
+func waitCtimeTick(t testing.TB, paths ...string) {
+	t.Helper()
+	var newest int64
+	for _, p := range paths {
+		newest = max(newest, fileTime(t, p))
+	}
+	probe := filepath.Join(filepath.Dir(paths[0]), ".ctime-probe")
+	defer os.Remove(probe)
+	for range 1000 {
+		if err := os.WriteFile(probe, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if fileTime(t, probe) > newest {
+			return
+		}
+		time.Sleep(time.Millisecond)
+	}
+	t.Fatal("the filesystem clock did not advance in 1000 polls")
+}
+
+// fileTime is the later of a file's ctime (where reported) and mtime.
+func fileTime(t testing.TB, p string) int64 {
+	t.Helper()
+	fi, err := os.Lstat(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := statOf(fi)
+	return max(st.ctime, st.mtime)
+}

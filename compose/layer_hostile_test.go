@@ -170,6 +170,10 @@ func TestBuildLayerFileChangesWhileRead(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			env := newEnv(t, []tfile{{path: "big.bin", content: strings.Repeat("0123456789", 1000)}, {path: "a.txt", content: "a"}})
 			req := env.request(spec.Layer{Files: []spec.File{{Src: "*", Dest: "/d/"}}})
+			// The first build reads each file once; a change must move the
+			// file's ctime to be seen, so the clock must have ticked since
+			// the fixture was written.
+			waitCtimeTick(t, filepath.Join(env.dir, "big.bin"))
 			req.beforeRead = func(src string) {
 				if src == "big.bin" {
 					if err := tc.change(filepath.Join(env.dir, src)); err != nil {

@@ -228,7 +228,7 @@ func writeBlob(ctx context.Context, blobsDir, tmpDir string, b outBlob, seam wri
 	if err := checkDigest(b.digest, b.size, h, n); err != nil {
 		return err
 	}
-	if err := f.Chmod(0o644); err != nil {
+	if err := f.Chmod(blobMode); err != nil {
 		return err
 	}
 	if err := f.Sync(); err != nil {

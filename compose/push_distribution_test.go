@@ -33,7 +33,7 @@ import (
 // returns the proxy and its host.
 func startDistribution(t *testing.T, opts ...testregistry.Option) (*faultproxy.Proxy, string) {
 	t.Helper()
-	r := testregistry.Start(t, opts...)
+	r := testregistry.Start(t, launchProgram, opts...)
 	u, _ := url.Parse("http://" + r.Host)
 	p := faultproxy.New(httputil.NewSingleHostReverseProxy(u))
 	s := httptest.NewServer(p)

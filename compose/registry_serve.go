@@ -11,9 +11,11 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"regexp"
+	"strings"
 	"sync"
 	"time"
 
@@ -135,6 +137,13 @@ func (r *LocalRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	// Serialise manifest writes so the journal order is the applied order.
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// Deleting a manifest by digest also removes the tags that point at it,
+	// as distribution does (ggcr's registry keeps them, resolving to a
+	// manifest that is gone).
+	var tags []string
+	if m := manifestPath.FindStringSubmatch(req.URL.Path); m != nil && req.Method == http.MethodDelete && strings.HasPrefix(m[2], "sha256:") {
+		tags = r.tagsAt(m[1], m[2])
+	}
 	sw := &statusRecorder{ResponseWriter: w}
 	r.inner.ServeHTTP(sw, req)
 	if sw.status/100 != 2 {
@@ -144,10 +153,46 @@ func (r *LocalRegistry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	if req.Method == http.MethodDelete {
 		rec = journalRecord{Op: "delete", Path: req.URL.Path}
 	}
+	r.record(rec)
+	for _, t := range tags {
+		m := manifestPath.FindStringSubmatch(req.URL.Path)
+		path := "/v2/" + m[1] + "/manifests/" + t
+		del, _ := http.NewRequest(http.MethodDelete, "http://local"+path, nil)
+		dw := &discardWriter{h: http.Header{}}
+		r.inner.ServeHTTP(dw, del)
+		r.record(journalRecord{Op: "delete", Path: path})
+	}
+}
+
+// record appends rec to the journal and syncs it.
+func (r *LocalRegistry) record(rec journalRecord) {
 	b, _ := json.Marshal(rec)
 	if _, err := r.journal.Write(append(b, '\n')); err == nil {
 		r.journal.Sync()
 	}
+}
+
+// tagsAt lists the tags of repo that point at digest.
+func (r *LocalRegistry) tagsAt(repo, digest string) []string {
+	rec := httptest.NewRecorder()
+	list, _ := http.NewRequest(http.MethodGet, "http://local/v2/"+repo+"/tags/list", nil)
+	r.inner.ServeHTTP(rec, list)
+	var tl struct {
+		Tags []string `json:"tags"`
+	}
+	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &tl) != nil {
+		return nil
+	}
+	var out []string
+	for _, t := range tl.Tags {
+		h := httptest.NewRecorder()
+		head, _ := http.NewRequest(http.MethodHead, "http://local/v2/"+repo+"/manifests/"+t, nil)
+		r.inner.ServeHTTP(h, head)
+		if h.Code == http.StatusOK && h.Header().Get("Docker-Content-Digest") == digest {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 type statusRecorder struct {

@@ -32,8 +32,8 @@ func TestStoredLayerHardLinkedIntoLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if perm := inStore.Mode().Perm(); perm != 0o644 {
-		t.Errorf("stored blob mode = %o, want 644", perm)
+	if perm := inStore.Mode().Perm(); perm != 0o444 {
+		t.Errorf("stored blob mode = %o, want 444 (read-only: shared with layouts)", perm)
 	}
 	inLayout, err := os.Stat(filepath.Join(out, "blobs", "sha256", d.Hex))
 	if err != nil {

@@ -6,11 +6,14 @@ import (
 	"strings"
 )
 
-// queryAllowed lists query parameters whose values are kept in logs and
-// errors; every other value (signatures, tokens) is replaced.
-var queryAllowed = map[string]bool{
-	"scope": true, "service": true, "mount": true, "from": true,
-	"digest": true, "n": true, "last": true, "ns": true,
+// queryAllowed reports whether the value of query parameter k is kept in
+// logs and errors; every other value (signatures, tokens) is replaced.
+func queryAllowed(k string) bool {
+	switch strings.ToLower(k) {
+	case "scope", "service", "mount", "from", "digest", "n", "last", "ns":
+		return true
+	}
+	return false
 }
 
 const redacted = "REDACTED"
@@ -28,7 +31,7 @@ func RedactURL(s string) string {
 	if u.RawQuery != "" {
 		q := u.Query()
 		for k := range q {
-			if !queryAllowed[strings.ToLower(k)] {
+			if !queryAllowed(k) {
 				q[k] = []string{redacted}
 			}
 		}
@@ -42,6 +45,9 @@ var (
 	reScheme = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}`)
 	reJSON   = regexp.MustCompile(`(?i)"(token|access_token|refresh_token|password|secret|auth|identitytoken|registrytoken)"\s*:\s*"[^"]*"`)
 	reUser   = regexp.MustCompile(`(://)[^/\s:@]+:[^/\s@]+@`)
+	// reBareUser finds user:password@ at the start of a word, as typed in a
+	// reference without a scheme (alice:pw@registry/repo).
+	reBareUser = regexp.MustCompile(`(^|[\s"'(=,])([^/\s:@"'(=,]+):([^/\s@"']+)@([^\s"']*)`)
 )
 
 // Redact scrubs secrets from free text such as error messages and log lines:
@@ -51,7 +57,7 @@ var (
 func Redact(s string) string {
 	s = reQuery.ReplaceAllStringFunc(s, func(m string) string {
 		sub := reQuery.FindStringSubmatch(m)
-		if queryAllowed[strings.ToLower(sub[2])] {
+		if queryAllowed(sub[2]) {
 			return m
 		}
 		return sub[1] + sub[2] + "=" + redacted
@@ -59,5 +65,13 @@ func Redact(s string) string {
 	s = reScheme.ReplaceAllString(s, "$1 "+redacted)
 	s = reJSON.ReplaceAllString(s, `"$1":"`+redacted+`"`)
 	s = reUser.ReplaceAllString(s, "${1}"+redacted+"@")
+	s = reBareUser.ReplaceAllStringFunc(s, func(m string) string {
+		sub := reBareUser.FindStringSubmatch(m)
+		// name:tag@sha256:… is a pinned reference, not a credential.
+		if strings.HasPrefix(sub[4], "sha256:") || strings.HasPrefix(sub[4], "sha512:") {
+			return m
+		}
+		return sub[1] + redacted + "@" + sub[4]
+	})
 	return s
 }

@@ -34,6 +34,10 @@ type buildFlags struct {
 	cacheDir string
 	json     bool
 	reg      registryFlags
+
+	// check, when set, is run on every loaded spec before anything is
+	// built (a usage problem found early costs no build).
+	check func(path string, s *spec.Spec) error
 }
 
 func (f *buildFlags) register(c *cobra.Command) {
@@ -114,6 +118,15 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	if err != nil {
 		return err
 	}
+	if tarball != "" {
+		f.check = func(path string, s *spec.Spec) error {
+			if len(s.Platforms) > 1 {
+				return usagef("%s: --tarball writes one platform, but the spec builds %d (%s); write an OCI layout with --oci, or build one platform",
+					path, len(s.Platforms), strings.Join(s.Platforms, ", "))
+			}
+			return nil
+		}
+	}
 	results, err := a.composeAll(ctx, paths, f, opts, compose.Build)
 	if err != nil {
 		return redacted(err, &f.reg)
@@ -122,11 +135,15 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	builds := make([]built, len(results))
 	for i, res := range results {
 		b := built{path: paths[i], res: res}
-		ref := layoutRef(res.Spec)
 		switch {
 		case ociDir != "" || tarball != "":
 			b.outs.LayoutDir = ociDir
-			b.outs.LayoutRef = ref
+			// One spec: the bare tag (oci:DIR:v1). Several specs share
+			// the layout, so each is named repo:tag as in the store.
+			b.outs.LayoutRef = layoutRef(res.Spec)
+			if len(paths) > 1 {
+				b.outs.LayoutRef = storeRef(res.Spec)
+			}
 		default:
 			b.outs.LayoutDir = a.defaultStore()
 			b.outs.LayoutRef = storeRef(res.Spec)
@@ -138,6 +155,19 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 			}
 		}
 		builds[i] = b
+	}
+	// Two specs written under one ref name would keep only the last image:
+	// refuse before anything is written.
+	seen := map[string]string{}
+	for _, b := range builds {
+		if b.outs.LayoutDir == "" {
+			continue
+		}
+		key := b.outs.LayoutDir + "\x00" + b.outs.LayoutRef
+		if prev, ok := seen[key]; ok {
+			return usagef("%s and %s would both be written as %q in %s; give them different tags or image repositories", prev, b.path, b.outs.LayoutRef, b.outs.LayoutDir)
+		}
+		seen[key] = b.path
 	}
 	for _, b := range builds {
 		if err := compose.WriteOutputs(ctx, b.res, b.outs); err != nil {
@@ -257,6 +287,11 @@ func (a *app) composeAll(ctx context.Context, paths []string, f *buildFlags, opt
 		if err != nil {
 			// An unreadable spec is a spec problem too (exit 2), as in validate.
 			return nil, asErrorList(p, err)
+		}
+		if f.check != nil {
+			if err := f.check(p, s); err != nil {
+				return nil, err
+			}
 		}
 		specs[i] = s
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -75,6 +76,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if err == nil {
 		return exitOK
 	}
+	// cobra reports an unknown subcommand as a plain error; it is bad usage.
+	// (Checked after Execute, which adds the help and completion commands.)
+	if _, _, ferr := root.Find(args); ferr != nil {
+		err = usageError{err}
+	}
 	a.printError(err)
 	return exitCode(err)
 }
@@ -99,11 +105,25 @@ func (a *app) printError(err error) {
 	var sl spec.ErrorList
 	if errors.As(err, &sl) {
 		for _, e := range sl {
-			fmt.Fprintln(a.stderr, e.Error())
+			fmt.Fprintln(a.stderr, compose.Redact(e.Error()))
 		}
 		return
 	}
-	fmt.Fprintf(a.stderr, "strata: %v\n", err)
+	// A problem found in a spec field during a build leads with its
+	// FILE:LINE:COL, as validate's do, so editors and CI annotations find
+	// it; what the build was doing follows in parentheses.
+	var se *spec.Error
+	if errors.As(err, &se) && se.Pos.File != "" {
+		msg := se.Error()
+		if outer := strings.TrimSuffix(strings.TrimSuffix(err.Error(), msg), ": "); outer != "" && outer != err.Error() {
+			msg += " (" + outer + ")"
+		}
+		fmt.Fprintln(a.stderr, compose.Redact(msg))
+		return
+	}
+	// Every message is scrubbed: a reference typed with user:password@, a
+	// signed URL or a token in a registry's answer never reaches the terminal.
+	fmt.Fprintf(a.stderr, "strata: %s\n", compose.Redact(err.Error()))
 }
 
 func (a *app) rootCmd() *cobra.Command {

@@ -67,7 +67,7 @@ func scriptSetup(e *testscript.Env) error {
 	e.Setenv("FREEPORT", fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
 	l.Close()
 	if strings.Contains(name, "_distribution") {
-		r := testregistry.Start(&scriptTB{e})
+		r := testregistry.Start(&scriptTB{e}, launchProgram)
 		e.Setenv("DISTRIBUTION", r.Host)
 		if err := pushFixture(r.Host + "/fixtures/img:1"); err != nil {
 			return err

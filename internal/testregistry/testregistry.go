@@ -2,6 +2,9 @@
 // /usr/bin/docker-registry) for tests: on a free 127.0.0.1 port, with
 // storage in a temporary directory and deletes enabled. Tests fail, never
 // skip, when the binary is missing (`make tools` installs it).
+//
+// strata's rule is that only _test.go files start programs, so this package
+// does not import os/exec: the caller's test file passes a Launcher.
 package testregistry
 
 import (
@@ -11,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -54,10 +56,19 @@ type TB interface {
 
 var _ TB = (testing.TB)(nil)
 
+// Process is a started program.
+type Process interface {
+	Wait() error
+	Kill() error
+}
+
+// Launcher starts program bin with args, its stdout and stderr going to log.
+type Launcher func(bin string, args []string, log *os.File) (Process, error)
+
 // Start runs a registry for the rest of the test and stops it at cleanup.
-func Start(t TB, opts ...Option) *Registry {
+func Start(t TB, launch Launcher, opts ...Option) *Registry {
 	t.Helper()
-	bin, err := exec.LookPath(Binary)
+	bin, err := lookPath(Binary)
 	if err != nil {
 		t.Fatalf("testregistry: %s not found (install the Debian package docker-registry; `make tools` does): %v", Binary, err)
 	}
@@ -90,15 +101,14 @@ func Start(t TB, opts ...Option) *Registry {
 	if err != nil {
 		t.Fatalf("testregistry: %v", err)
 	}
-	cmd := exec.Command(bin, "serve", cfgPath)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
+	proc, err := launch(bin, []string{"serve", cfgPath}, logf)
+	if err != nil {
 		t.Fatalf("testregistry: starting %s: %v", bin, err)
 	}
 	exited := make(chan struct{})
-	go func() { cmd.Wait(); close(exited) }()
+	go func() { proc.Wait(); close(exited) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		proc.Kill()
 		<-exited
 		logf.Close()
 	})
@@ -122,6 +132,20 @@ func Start(t TB, opts ...Option) *Registry {
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
+}
+
+// lookPath finds an executable file named name in $PATH.
+func lookPath(name string) (string, error) {
+	for _, dir := range filepath.SplitList(os.Getenv("PATH")) {
+		if dir == "" {
+			dir = "."
+		}
+		p := filepath.Join(dir, name)
+		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	return "", fmt.Errorf("%s not in $PATH", name)
 }
 
 // freePort asks the kernel for an unused loopback port.
