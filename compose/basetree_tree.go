@@ -128,4 +128,3 @@ func (t *tree) resolve(p string, followLast bool) (n *tnode, at string, missing 
 	}
 	return nodes[len(nodes)-1], strings.Join(stack, "/"), ""
 }
-
