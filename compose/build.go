@@ -121,8 +121,21 @@ func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option)
 	for i, pb := range base.Platforms {
 		plats[i] = pb.Platform
 	}
+	// The base's layer headers are read while the layers build (basetree.go).
+	tctx, cancelTrees := context.WithCancel(ctx)
+	defer cancelTrees()
+	trees := startBaseTrees(tctx, s, base, dryRun, o)
 	layers, err := buildLayers(ctx, s, root, plats, store, dryRun, o)
 	if err != nil {
+		cancelTrees()
+		trees.wait()
+		return nil, err
+	}
+	baseRecs, err := trees.wait()
+	if err != nil {
+		return nil, fmt.Errorf("base %s: %w", s.Base, err)
+	}
+	if err := checkAgainstBase(s, base, baseRecs, layers); err != nil {
 		return nil, err
 	}
 

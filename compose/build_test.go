@@ -169,7 +169,16 @@ func TestBuildOnBase(t *testing.T) {
 	ctxDir := t.TempDir()
 	writeTree(t, ctxDir, map[string]string{"index.html": "<h1>hi</h1>\n"})
 	const ref = "registry.example/library/nginx:1.27"
-	base := testBase(t, amd64, 7)
+	// The base has the file the spec deletes (strata checks deletes against
+	// the base's tree).
+	base, err := mutate.Append(testBase(t, amd64, 7), mutate.Addendum{
+		Layer:   gzipTarLayer(t, tarEnt{name: "etc/"}, tarEnt{name: "etc/nginx/"}, tarEnt{name: "etc/nginx/conf.d/"}, tarEnt{name: "etc/nginx/conf.d/default.conf"}),
+		History: v1.History{CreatedBy: "base layer"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	base = viaLayout(t, base)
 	s := &spec.Spec{
 		Base:    ref,
 		Context: ctxDir,
@@ -197,14 +206,14 @@ func TestBuildOnBase(t *testing.T) {
 		t.Errorf("BaseRepo = %v", res.BaseRepo)
 	}
 	baseM, _ := base.Manifest()
-	if len(m.Layers) != 2 || m.Layers[0].Digest != baseM.Layers[0].Digest {
-		t.Fatalf("layers = %+v; want the base layer then ours", m.Layers)
+	if len(m.Layers) != 3 || m.Layers[0].Digest != baseM.Layers[0].Digest || m.Layers[1].Digest != baseM.Layers[1].Digest {
+		t.Fatalf("layers = %+v; want the base layers then ours", m.Layers)
 	}
 	cf, _ := img.ConfigFile()
-	if len(cf.History) != 2 || cf.History[0].CreatedBy != "base layer" || cf.History[1].CreatedBy != "strata: layer site" {
+	if len(cf.History) != 3 || cf.History[0].CreatedBy != "base layer" || cf.History[1].CreatedBy != "base layer" || cf.History[2].CreatedBy != "strata: layer site" {
 		t.Errorf("history = %+v", cf.History)
 	}
-	if len(cf.RootFS.DiffIDs) != 2 || cf.RootFS.DiffIDs[1] != res.Platforms[0].Layers[0].DiffID {
+	if len(cf.RootFS.DiffIDs) != 3 || cf.RootFS.DiffIDs[2] != res.Platforms[0].Layers[0].DiffID {
 		t.Errorf("diffIDs = %v", cf.RootFS.DiffIDs)
 	}
 	wantEnv := []string{"PATH=/usr/sbin:/usr/bin", "NGINX_VERSION=1.27.0", "APP_ENV=prod"}

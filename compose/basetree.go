@@ -1,0 +1,408 @@
+package compose
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-build/strata/spec"
+)
+
+// Checks against the base. A layer is applied on top of the base's layers
+// and the spec's earlier layers (the lower tree). Before anything is written,
+// every spec layer is checked against its lower tree, per platform:
+//
+//  1. an added entry whose ancestor is a non-directory other than a symlink
+//     (a file, hard link, device or fifo) in the lower tree, and that the same
+//     layer does not delete or clear, is an error: no runtime can unpack it;
+//  2. clear of a path that is not a directory in the lower tree is an error;
+//  3. delete or clear of a path that is not in the lower tree is an error,
+//     with a did-you-mean among its siblings.
+//
+// Symlinked ancestors are resolved inside the tree, as runtimes resolve them
+// inside the rootfs, so deleting /lib/x with /lib → usr/lib checks
+// /usr/lib/x, and adding /lib/y is allowed.
+
+// baseTrees indexes the base layers of every platform. Run it while the spec
+// layers build: wait returns each platform's base header indexes, in base
+// layer order, or nil when the spec has no layers (nothing to check).
+type baseTrees struct {
+	done chan struct{}
+	recs [][][]treeRec // [platform][base layer]
+	err  error
+}
+
+// startBaseTrees starts indexing the base layers of base in the background.
+// Indexes are cached under o.cacheDir by diffID; a dry run stores them only
+// when the cache directory already exists.
+func startBaseTrees(ctx context.Context, s *spec.Spec, base *resolvedBase, dryRun bool, o *options) *baseTrees {
+	bt := &baseTrees{done: make(chan struct{})}
+	if len(s.Layers) == 0 {
+		close(bt.done)
+		return bt
+	}
+	save := !dryRun
+	if !save {
+		if _, err := os.Stat(o.cacheDir); err == nil {
+			save = true
+		}
+	}
+	go func() {
+		defer close(bt.done)
+		bt.recs, bt.err = indexBases(ctx, base, save, o)
+	}()
+	return bt
+}
+
+// wait returns what startBaseTrees computed.
+func (bt *baseTrees) wait() ([][][]treeRec, error) {
+	<-bt.done
+	return bt.recs, bt.err
+}
+
+// indexBases reads the header index of every distinct base layer, at most
+// o.jobs at a time.
+func indexBases(ctx context.Context, base *resolvedBase, save bool, o *options) ([][][]treeRec, error) {
+	type job struct {
+		layer v1.Layer
+		recs  []treeRec
+	}
+	jobs := map[v1.Hash]*job{}
+	var order []v1.Hash
+	perPlat := make([][]v1.Hash, len(base.Platforms))
+	for pi, pb := range base.Platforms {
+		ls, err := pb.Image.Layers()
+		if err != nil {
+			return nil, fmt.Errorf("base layers of %s: %w", pb.Platform, err)
+		}
+		for _, l := range ls {
+			d, err := l.DiffID()
+			if err != nil {
+				return nil, fmt.Errorf("base layer diffID: %w", err)
+			}
+			perPlat[pi] = append(perPlat[pi], d)
+			if jobs[d] == nil {
+				jobs[d] = &job{layer: l}
+				order = append(order, d)
+			}
+		}
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(o.jobs)
+	for _, d := range order {
+		j := jobs[d]
+		g.Go(func() error {
+			recs, err := baseLayerIndex(gctx, j.layer, o.cacheDir, save)
+			j.recs = recs
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	out := make([][][]treeRec, len(perPlat))
+	for pi, ds := range perPlat {
+		for _, d := range ds {
+			out[pi] = append(out[pi], jobs[d].recs)
+		}
+	}
+	return out, nil
+}
+
+// checkAgainstBase checks every spec layer of every platform against its
+// lower tree (see the rules above) and returns all problems as a
+// spec.ErrorList. layers is [platform][spec layer] as buildLayers returns it.
+func checkAgainstBase(s *spec.Spec, base *resolvedBase, baseRecs [][][]treeRec, layers [][]*builtLayer) error {
+	type problem struct {
+		err   *spec.Error
+		plats []string
+	}
+	var found []*problem
+	byKey := map[string]*problem{}
+	scratch := s.Base == "scratch"
+	if len(s.Layers) == 0 {
+		return nil
+	}
+	for pi, pb := range base.Platforms {
+		t := newTree()
+		for _, recs := range baseRecs[pi] {
+			t.apply(recs, -1)
+		}
+		for li, bl := range layers[pi] {
+			c := &layerCheck{s: s, index: li, lower: t, platform: pb.Platform, scratch: scratch}
+			for _, e := range c.check(bl) {
+				k := e.Path + "\x00" + e.Msg
+				if p := byKey[k]; p != nil {
+					p.plats = append(p.plats, pb.Platform.String())
+					continue
+				}
+				p := &problem{err: e, plats: []string{pb.Platform.String()}}
+				byKey[k] = p
+				found = append(found, p)
+			}
+			if bl != nil {
+				t.apply(entryRecs(bl.Entries), li)
+			}
+		}
+	}
+	var errs spec.ErrorList
+	for _, p := range found {
+		if len(base.Platforms) > 1 && len(p.plats) < len(base.Platforms) {
+			p.err.Msg += " [platform " + strings.Join(p.plats, ", ") + "]"
+		}
+		errs = append(errs, p.err)
+	}
+	errs.Sort()
+	return errs.Err()
+}
+
+// entryRecs turns a built layer's entries into tree records.
+func entryRecs(es []Entry) []treeRec {
+	out := make([]treeRec, 0, len(es))
+	for _, e := range es {
+		r := treeRec{name: strings.TrimPrefix(e.Target, "/")}
+		switch e.Type {
+		case "dir":
+			r.kind = recDir
+		case "symlink":
+			r.kind, r.link = recSymlink, e.Link
+		case "hardlink":
+			r.kind, r.link = recHardlink, e.Link
+		case "whiteout":
+			r.kind = recWhiteout
+		case "opaque":
+			r.kind = recOpaque
+		default:
+			r.kind = recFile
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// layerCheck checks one spec layer (for one platform) against its lower
+// tree.
+type layerCheck struct {
+	s        *spec.Spec
+	index    int
+	lower    *tree
+	platform spec.Platform
+	scratch  bool // the base has no layers
+}
+
+// check returns the layer's problems.
+func (c *layerCheck) check(bl *builtLayer) []*spec.Error {
+	var errs []*spec.Error
+	l := c.s.Layers[c.index]
+	for k, d := range l.Delete {
+		if e := c.checkRemove("delete", fmt.Sprintf("layers[%d].delete[%d]", c.index, k), d); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	for k, d := range l.Clear {
+		if e := c.checkRemove("clear", fmt.Sprintf("layers[%d].clear[%d]", c.index, k), d); e != nil {
+			errs = append(errs, e)
+		}
+	}
+	if bl != nil {
+		errs = append(errs, c.checkAdds(bl.Entries)...)
+	}
+	return errs
+}
+
+// checkRemove checks one delete or clear (rules 2 and 3).
+func (c *layerCheck) checkRemove(verb, field, raw string) *spec.Error {
+	p, err := spec.NormalizeTarget(raw)
+	if err != nil || p == "" {
+		return nil // the layer builder reports it
+	}
+	n, _, _ := c.lower.resolve(p, false)
+	if n == nil {
+		where := "in the base or earlier layers"
+		if c.scratch {
+			where = "in earlier layers (the base is scratch)"
+		}
+		msg := fmt.Sprintf("%s /%s: no such path %s", verb, p, where)
+		if alt := c.suggest(p); alt != "" {
+			msg += fmt.Sprintf(" (did you mean /%s?)", alt)
+		}
+		return c.s.Errorf(field, "%s", msg)
+	}
+	if verb == "clear" && n.kind != recDir {
+		what := kindName(n.kind)
+		if n.kind == recSymlink {
+			what += " (to " + n.link + ")"
+		}
+		return c.s.Errorf(field, "clear needs a directory; /%s is a %s %s: use delete", p, what, c.origin(n))
+	}
+	return nil
+}
+
+// checkAdds checks the layer's added entries (rule 1). It walks each
+// target's ancestors from the root: an ancestor this layer deletes or clears
+// ends the walk (nothing of the lower tree is left below it), as does one the
+// lower tree does not have or has as a symlink (runtimes resolve it inside
+// the rootfs). An ancestor the layer adds as a directory replaces whatever
+// the lower tree has there. Otherwise the first ancestor the lower tree has
+// as a non-directory is an error, reported once per ancestor.
+func (c *layerCheck) checkAdds(es []Entry) []*spec.Error {
+	ownDir := map[string]bool{}
+	removed := map[string]bool{}
+	for _, e := range es {
+		t := strings.TrimPrefix(e.Target, "/")
+		switch e.Type {
+		case "whiteout", "opaque":
+			removed[t] = true
+		case "dir":
+			ownDir[t] = true
+		}
+	}
+	var errs []*spec.Error
+	reported := map[string]bool{}
+	for _, e := range es {
+		if e.Type == "whiteout" || e.Type == "opaque" {
+			continue
+		}
+		target := strings.TrimPrefix(e.Target, "/")
+		comps := strings.Split(target, "/")
+		n := c.lower.root
+		for i := range len(comps) - 1 {
+			a := strings.Join(comps[:i+1], "/")
+			if removed[a] {
+				break
+			}
+			if n = n.kids[comps[i]]; n == nil || n.kind == recSymlink {
+				break
+			}
+			if n.kind == recDir {
+				continue
+			}
+			if ownDir[a] {
+				break
+			}
+			if !reported[a] {
+				reported[a] = true
+				errs = append(errs, c.s.Errorf(c.fieldFor(target), "/%s: /%s is a %s %s; delete it first or choose another path",
+					target, a, kindName(n.kind), c.origin(n)))
+			}
+			break
+		}
+	}
+	return errs
+}
+
+// origin says where a lower node comes from, for messages.
+func (c *layerCheck) origin(n *tnode) string {
+	if n.from < 0 {
+		return "in the base"
+	}
+	if name := c.s.Layers[n.from].Name; name != "" {
+		return fmt.Sprintf("in layer %q (layers[%d])", name, n.from)
+	}
+	return fmt.Sprintf("in layers[%d]", n.from)
+}
+
+// fieldFor returns the spec field that most likely produced target in this
+// layer: the files[j].dest, dirs[k].path or symlinks[k].path naming it or
+// its closest ancestor; else the layer itself.
+func (c *layerCheck) fieldFor(target string) string {
+	l := c.s.Layers[c.index]
+	best, bestLen := fmt.Sprintf("layers[%d]", c.index), -1
+	try := func(field, p string) {
+		t, err := spec.NormalizeTarget(spec.ExpandPlatform(p, c.platform))
+		if err != nil {
+			return
+		}
+		if (t == target || t == "" || strings.HasPrefix(target, t+"/")) && len(t) > bestLen {
+			best, bestLen = field, len(t)
+		}
+	}
+	for j, f := range l.Files {
+		try(fmt.Sprintf("layers[%d].files[%d].dest", c.index, j), f.Dest)
+	}
+	for k, d := range l.Dirs {
+		try(fmt.Sprintf("layers[%d].dirs[%d].path", c.index, k), d.Path)
+	}
+	for k, sl := range l.Symlinks {
+		try(fmt.Sprintf("layers[%d].symlinks[%d].path", c.index, k), sl.Path)
+	}
+	return best
+}
+
+// suggest returns a path close to p that exists in the lower tree: the first
+// missing component of p replaced by its nearest sibling (edit distance at
+// most 2, and less than half the name), or "".
+func (c *layerCheck) suggest(p string) string {
+	comps := strings.Split(p, "/")
+	n := c.lower.root
+	for i, comp := range comps {
+		next := n.kids[comp]
+		if next != nil && i < len(comps)-1 {
+			if next.kind == recSymlink {
+				return "" // resolved lookups failed further on; keep it simple
+			}
+			n = next
+			continue
+		}
+		if next != nil {
+			return ""
+		}
+		best, bestD := "", 3
+		for name := range n.kids {
+			d := levenshtein(comp, name)
+			if d < bestD && 2*d < max(len(comp), len(name)) || d == bestD && best != "" && name < best {
+				best, bestD = name, d
+			}
+		}
+		if best == "" {
+			return ""
+		}
+		return strings.Join(slices.Concat(comps[:i], []string{best}, comps[i+1:]), "/")
+	}
+	return ""
+}
+
+// levenshtein is the edit distance between a and b, in bytes.
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// kindName names a tree node's kind in messages.
+func kindName(k byte) string {
+	switch k {
+	case recDir:
+		return "directory"
+	case recSymlink:
+		return "symlink"
+	case recHardlink:
+		return "hard link"
+	case recChar:
+		return "character device"
+	case recBlock:
+		return "block device"
+	case recFifo:
+		return "fifo"
+	}
+	return "file"
+}
