@@ -45,6 +45,7 @@ fuzz:
 	$(GO) test ./spec -run '^$$' -fuzz '^FuzzNormalizeTarget$$' -fuzztime 30s -fuzzminimizetime 10s
 	$(GO) test ./compose -run '^$$' -fuzz '^FuzzLayerRoundTrip$$' -fuzztime 30s -fuzzminimizetime 10s
 	$(GO) test ./compose -run '^$$' -fuzz '^FuzzParseBase$$' -fuzztime 30s -fuzzminimizetime 10s
+	$(GO) test ./compose -run '^$$' -fuzz '^FuzzBaseLayerHeaders$$' -fuzztime 30s -fuzzminimizetime 10s
 
 ## bench: layer benchmarks and the crane comparison.
 bench:
