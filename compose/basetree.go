@@ -354,7 +354,7 @@ func (c *layerCheck) suggest(p string) string {
 		}
 		best, bestD := "", 3
 		for name := range n.kids {
-			d := levenshtein(comp, name)
+			d := spec.EditDistance(comp, name)
 			if d < bestD && 2*d < max(len(comp), len(name)) || d == bestD && best != "" && name < best {
 				best, bestD = name, d
 			}
@@ -365,27 +365,6 @@ func (c *layerCheck) suggest(p string) string {
 		return strings.Join(slices.Concat(comps[:i], []string{best}, comps[i+1:]), "/")
 	}
 	return ""
-}
-
-// levenshtein is the edit distance between a and b, in bytes.
-func levenshtein(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // kindName names a tree node's kind in messages.

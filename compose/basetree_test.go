@@ -366,17 +366,6 @@ func TestTreeIndexRoundTrip(t *testing.T) {
 	}
 }
 
-func TestLevenshtein(t *testing.T) {
-	for _, tt := range []struct {
-		a, b string
-		d    int
-	}{{"", "", 0}, {"defualt.conf", "default.conf", 2}, {"shar", "share", 1}, {"abc", "", 3}, {"kitten", "sitting", 3}} {
-		if got := levenshtein(tt.a, tt.b); got != tt.d {
-			t.Errorf("levenshtein(%q, %q) = %d, want %d", tt.a, tt.b, got, tt.d)
-		}
-	}
-}
-
 // viaLayout writes img to an OCI layout and reads it back, so its manifest
 // is what a real base's raw manifest would be (mutate.Append leaves an empty
 // annotation map in the layer descriptors that the raw manifest omits).

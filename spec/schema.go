@@ -217,7 +217,7 @@ func suggest(key string, names []string) string {
 		if strings.EqualFold(n, key) {
 			return n
 		}
-		d := editDistance(strings.ToLower(key), strings.ToLower(n))
+		d := EditDistance(strings.ToLower(key), strings.ToLower(n))
 		if d < bestD {
 			best, bestD = n, d
 		}
@@ -232,8 +232,10 @@ func suggest(key string, names []string) string {
 	return ""
 }
 
-// editDistance is the Levenshtein distance between a and b (bytes).
-func editDistance(a, b string) int {
+// EditDistance is the Levenshtein distance between a and b, in bytes, for
+// "did you mean" suggestions in spec errors. Strings longer than 64 bytes
+// are never close: it returns a large number for them.
+func EditDistance(a, b string) int {
 	if len(a) > 64 || len(b) > 64 {
 		return 1 << 20
 	}
