@@ -292,8 +292,30 @@ func (c *layerCheck) checkAdds(es []Entry) []*spec.Error {
 			}
 			break
 		}
+		// A directory entry where the lower tree has a symlink replaces
+		// the symlink (image-spec: an upper entry replaces a lower one):
+		// a merged-usr /lib -> usr/lib would silently become a real,
+		// empty /lib.
+		if e.Type == "dir" && !removed[target] {
+			if n := c.lower.lookup(comps); n != nil && n.kind == recSymlink && !reported[target] {
+				reported[target] = true
+				errs = append(errs, c.s.Errorf(c.fieldFor(target), "/%s: the directory would replace a symlink (to %s) %s; add below its target instead, or delete /%s first",
+					target, n.link, c.origin(n), target))
+			}
+		}
 	}
 	return errs
+}
+
+// lookup returns the node at comps without resolving symlinks, or nil.
+func (t *tree) lookup(comps []string) *tnode {
+	n := t.root
+	for _, c := range comps {
+		if n = n.kids[c]; n == nil {
+			return nil
+		}
+	}
+	return n
 }
 
 // origin says where a lower node comes from, for messages.

@@ -194,6 +194,8 @@ func TestBaseTreeRules(t *testing.T) {
 		{"delete of a path an earlier layer deleted", []spec.Layer{
 			{Delete: []string{"/etc/added.conf"}}, {Delete: []string{"/etc/added.conf"}}},
 			"layers[1].delete[0]: delete /etc/added.conf: no such path in the base or earlier layers"},
+		{"a declared dir over a base symlink", []spec.Layer{{Dirs: []spec.Dir{{Path: "/lib"}}}},
+			"layers[0].dirs[0].path: /lib: the directory would replace a symlink (to usr/lib) in the base; add below its target instead, or delete /lib first"},
 		{"all problems are listed", []spec.Layer{{Delete: []string{"/nope", "/etc/nginx/conf.d/default.conf"}, Clear: []string{"/nada"}}},
 			"layers[0].clear[0]: clear /nada: no such path in the base or earlier layers\nlayers[0].delete[0]: delete /nope: no such path in the base or earlier layers"},
 
@@ -207,6 +209,8 @@ func TestBaseTreeRules(t *testing.T) {
 		{"clear a base dir and refill it", []spec.Layer{{Clear: []string{"/usr/share/nginx/html"}, Files: []spec.File{add("/usr/share/nginx/html/index.html")}}}, ""},
 		{"delete through a base symlink", []spec.Layer{{Delete: []string{"/lib/libc.so"}}}, ""},
 		{"delete a base symlink", []spec.Layer{{Delete: []string{"/lib"}}}, ""},
+		{"delete a base symlink and declare a dir there", []spec.Layer{{Delete: []string{"/lib"}, Dirs: []spec.Dir{{Path: "/lib"}}}}, ""},
+		{"declare the symlink's target dir", []spec.Layer{{Dirs: []spec.Dir{{Path: "/usr/lib"}}}}, ""},
 		{"delete a file an upper base layer added", []spec.Layer{{Delete: []string{"/etc/added.conf"}}}, ""},
 		{"replace a base file by a directory", []spec.Layer{{Dirs: []spec.Dir{{Path: "/etc/nginx/conf.d/default.conf"}}, Files: []spec.File{add("/etc/nginx/conf.d/default.conf/x")}}}, ""},
 	} {
