@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"slices"
 	"strings"
 
@@ -243,18 +244,20 @@ func (c *layerCheck) checkRemove(verb, field, raw string) *spec.Error {
 	return nil
 }
 
-// checkAdds checks the layer's added entries (rule 1). It walks each
-// target's ancestors from the root: an ancestor this layer deletes or clears
-// ends the walk (nothing of the lower tree is left below it), as does one the
-// lower tree does not have or has as a symlink (runtimes resolve it inside
-// the rootfs). An ancestor the layer adds as a directory replaces whatever
-// the lower tree has there. Otherwise the first ancestor the lower tree has
-// as a non-directory is an error, reported once per ancestor.
+// checkAdds checks the layer's added entries (rule 1, and directories over
+// symlinks). Each target's parent directory is walked from the root through
+// the lower tree as a runtime walks it (securejoin: symlinks followed inside
+// the rootfs, missing directories created). The walk ends well at a path the
+// layer deletes or clears, or adds as a directory, and at a missing path;
+// a non-directory on the way (file, hard link, device, fifo), or a symlink
+// loop, is an error reported once per path. Paths are compared after
+// resolving their parents, so /lib/x and /usr/lib/x are one path on a
+// merged-usr base.
 func (c *layerCheck) checkAdds(es []Entry) []*spec.Error {
 	ownDir := map[string]bool{}
 	removed := map[string]bool{}
 	for _, e := range es {
-		t := strings.TrimPrefix(e.Target, "/")
+		t := c.lower.canon(strings.TrimPrefix(e.Target, "/"))
 		switch e.Type {
 		case "whiteout", "opaque":
 			removed[t] = true
@@ -269,36 +272,17 @@ func (c *layerCheck) checkAdds(es []Entry) []*spec.Error {
 			continue
 		}
 		target := strings.TrimPrefix(e.Target, "/")
-		comps := strings.Split(target, "/")
-		n := c.lower.root
-		for i := range len(comps) - 1 {
-			a := strings.Join(comps[:i+1], "/")
-			if removed[a] {
-				break
-			}
-			if n = n.kids[comps[i]]; n == nil || n.kind == recSymlink {
-				break
-			}
-			if n.kind == recDir {
-				continue
-			}
-			if ownDir[a] {
-				break
-			}
-			if !reported[a] {
-				reported[a] = true
-				errs = append(errs, c.s.Errorf(c.fieldFor(target), "/%s: /%s is a %s %s; delete it first or choose another path",
-					target, a, kindName(n.kind), c.origin(n)))
-			}
-			break
+		if err := c.checkParents(target, removed, ownDir, reported); err != nil {
+			errs = append(errs, err)
 		}
 		// A directory entry where the lower tree has a symlink replaces
 		// the symlink (image-spec: an upper entry replaces a lower one):
 		// a merged-usr /lib -> usr/lib would silently become a real,
 		// empty /lib.
-		if e.Type == "dir" && !removed[target] {
-			if n := c.lower.lookup(comps); n != nil && n.kind == recSymlink && !reported[target] {
-				reported[target] = true
+		if e.Type == "dir" {
+			ct := c.lower.canon(target)
+			if n := c.lower.node(ct); n != nil && n.kind == recSymlink && !removed[ct] && !reported[ct] {
+				reported[ct] = true
 				errs = append(errs, c.s.Errorf(c.fieldFor(target), "/%s: the directory would replace a symlink (to %s) %s; add below its target instead, or delete /%s first",
 					target, n.link, c.origin(n), target))
 			}
@@ -307,15 +291,40 @@ func (c *layerCheck) checkAdds(es []Entry) []*spec.Error {
 	return errs
 }
 
-// lookup returns the node at comps without resolving symlinks, or nil.
-func (t *tree) lookup(comps []string) *tnode {
-	n := t.root
-	for _, c := range comps {
-		if n = n.kids[c]; n == nil {
+// checkParents walks target's parent directory through the lower tree (see
+// checkAdds) and returns the error for a non-directory or a loop on the way.
+func (c *layerCheck) checkParents(target string, removed, ownDir, reported map[string]bool) *spec.Error {
+	dir := path.Dir(target)
+	if dir == "." {
+		return nil
+	}
+	stop := func(*tnode, string) *tnode { return nil } // missing: the runtime creates it
+	comps := strings.Split(dir, "/")
+	for i := range comps {
+		prefix := strings.Join(comps[:i+1], "/")
+		if cp := c.lower.canon(prefix); removed[cp] || ownDir[cp] {
 			return nil
 		}
+		n, at, loop := c.lower.walk(prefix, stop)
+		switch {
+		case loop:
+			if reported[at] {
+				return nil
+			}
+			reported[at] = true
+			return c.s.Errorf(c.fieldFor(target), "/%s: its parent /%s does not resolve: too many levels of symbolic links", target, at)
+		case n == nil:
+			return nil
+		case n.kind != recDir:
+			if reported[at] {
+				return nil
+			}
+			reported[at] = true
+			return c.s.Errorf(c.fieldFor(target), "/%s: /%s is a %s %s; delete it first or choose another path",
+				target, at, kindName(n.kind), c.origin(n))
+		}
 	}
-	return n
+	return nil
 }
 
 // origin says where a lower node comes from, for messages.
