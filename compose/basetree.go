@@ -55,9 +55,30 @@ func startBaseTrees(ctx context.Context, s *spec.Spec, base *resolvedBase, dryRu
 	}
 	go func() {
 		defer close(bt.done)
-		bt.recs, bt.err = indexBases(ctx, base, save, o)
+		bt.recs, bt.err = indexBases(ctx, base, specRemoves(s), save, o)
 	}()
 	return bt
+}
+
+// specRemoves reports whether any layer of s deletes or clears a path.
+func specRemoves(s *spec.Spec) bool {
+	for _, l := range s.Layers {
+		if len(l.Delete) > 0 || len(l.Clear) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// needsDownload reports whether reading l's headers would fetch it from a
+// registry: its index is not cached and it is a registry base layer whose
+// blob is not in the cache either.
+func needsDownload(l v1.Layer, diffID v1.Hash, cacheDir string) bool {
+	if _, err := os.Stat(treeIndexPath(cacheDir, diffID)); err == nil {
+		return false
+	}
+	cl, ok := l.(*cachedLayer)
+	return ok && !cl.f.store.has(cl.desc.Digest)
 }
 
 // wait returns what startBaseTrees computed.
@@ -67,8 +88,10 @@ func (bt *baseTrees) wait() ([][][]treeRec, error) {
 }
 
 // indexBases reads the header index of every distinct base layer, at most
-// o.jobs at a time.
-func indexBases(ctx context.Context, base *resolvedBase, save bool, o *options) ([][][]treeRec, error) {
+// o.jobs at a time. With BaseCheckWhenRemoving and a spec that removes
+// nothing (removes false), it returns nil (no check) rather than download a
+// layer whose index is not cached.
+func indexBases(ctx context.Context, base *resolvedBase, removes, save bool, o *options) ([][][]treeRec, error) {
 	type job struct {
 		layer v1.Layer
 		recs  []treeRec
@@ -90,6 +113,14 @@ func indexBases(ctx context.Context, base *resolvedBase, save bool, o *options) 
 			if jobs[d] == nil {
 				jobs[d] = &job{layer: l}
 				order = append(order, d)
+			}
+		}
+	}
+	if o.baseCheck == BaseCheckWhenRemoving && !removes {
+		for _, d := range order {
+			if needsDownload(jobs[d].layer, d, o.cacheDir) {
+				o.logger.Debug("base checks skipped: the base's layers are not cached and no layer deletes or clears", "base", base.Name)
+				return nil, nil
 			}
 		}
 	}
@@ -119,6 +150,9 @@ func indexBases(ctx context.Context, base *resolvedBase, save bool, o *options) 
 // lower tree (see the rules above) and returns all problems as a
 // spec.ErrorList. layers is [platform][spec layer] as buildLayers returns it.
 func checkAgainstBase(s *spec.Spec, base *resolvedBase, baseRecs [][][]treeRec, layers [][]*builtLayer) error {
+	if baseRecs == nil {
+		return nil // nothing to check, or the check was skipped (BaseCheckWhenRemoving)
+	}
 	type problem struct {
 		err   *spec.Error
 		plats []string

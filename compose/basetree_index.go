@@ -54,6 +54,11 @@ type treeRec struct {
 // changes it, so old files are simply rebuilt.
 const treeIndexFormat = "strata-treeindex 1\n"
 
+// treeIndexPath is where the header index of the layer with diffID is cached.
+func treeIndexPath(cacheDir string, diffID v1.Hash) string {
+	return filepath.Join(cacheDir, "treeindex", diffID.Algorithm+"-"+diffID.Hex+".gz")
+}
+
 // baseLayerIndex returns the header index of the base layer l. It is read
 // from CACHE/treeindex/<diffID hex>.gz when present; otherwise l's
 // uncompressed stream is read (headers only) and the index is stored there,
@@ -64,7 +69,7 @@ func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save bool)
 	if err != nil {
 		return nil, fmt.Errorf("base layer diffID: %w", err)
 	}
-	file := filepath.Join(cacheDir, "treeindex", diffID.Algorithm+"-"+diffID.Hex+".gz")
+	file := treeIndexPath(cacheDir, diffID)
 	if recs, err := readTreeIndex(file); err == nil {
 		return recs, nil
 	}

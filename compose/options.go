@@ -25,6 +25,9 @@ type options struct {
 	// baseResolver, when set, replaces registry access for bases (tests,
 	// offline examples). It receives the spec's base string.
 	baseResolver BaseResolver
+	// baseCheck says when base layers may be downloaded to check the
+	// spec's paths against the base (basetree.go).
+	baseCheck BaseCheck
 	// layerFunc, when set, replaces buildLayer (tests of image assembly).
 	layerFunc buildLayerFunc
 }
@@ -96,6 +99,37 @@ func WithLogger(l *slog.Logger) Option {
 func WithRemote(opts ...remote.Option) Option {
 	return func(o *options) error {
 		o.remote = append(o.remote, opts...)
+		return nil
+	}
+}
+
+// BaseCheck says when Build and Plan may download a registry base's layers
+// to check the spec's paths against the base (adding below a base file,
+// clear of a non-directory, delete or clear of a missing path).
+type BaseCheck int
+
+const (
+	// BaseCheckAlways reads every base layer's tar headers, downloading
+	// registry layers that are not cached yet. It is the default: a build
+	// that writes an OCI layout or a tarball needs those layers anyway.
+	BaseCheckAlways BaseCheck = iota
+	// BaseCheckWhenRemoving downloads base layers only when a layer of the
+	// spec deletes or clears a path. Otherwise the check runs when every
+	// base layer's headers are available without the network (an index
+	// cached by an earlier build, or a local oci:/docker-archive: base) and
+	// is skipped when they are not. For push, which mounts the base's
+	// blobs and never needs their bytes, and for plan.
+	BaseCheckWhenRemoving
+)
+
+// WithBaseCheck sets when base layers may be downloaded for the checks
+// against the base; the default is BaseCheckAlways.
+func WithBaseCheck(c BaseCheck) Option {
+	return func(o *options) error {
+		if c != BaseCheckAlways && c != BaseCheckWhenRemoving {
+			return fmt.Errorf("compose: unknown base check %d", c)
+		}
+		o.baseCheck = c
 		return nil
 	}
 }

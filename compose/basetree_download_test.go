@@ -1,0 +1,68 @@
+package compose
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/strata-build/strata/spec"
+)
+
+// TestBaseCheckWhenRemoving: with BaseCheckWhenRemoving (push, plan) a spec
+// that only adds does not download a registry base's layers for the checks
+// (no blob GET, no base blob in the cache); one that deletes does, and the
+// check runs; the default (build) always checks.
+func TestBaseCheckWhenRemoving(t *testing.T) {
+	reg := newTestRegistry(t)
+	reg.push(t, "lib/nginx:1", nginxBase(t, nil))
+	ctxDir := t.TempDir()
+	writeTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
+	specOf := func(l spec.Layer) *spec.Spec {
+		return &spec.Spec{Base: reg.host + "/lib/nginx:1", Context: ctxDir, Layers: []spec.Layer{l}}
+	}
+	// Adding below the base's file: unpackable, but only seen with the base's file list.
+	addOnly := specOf(spec.Layer{Files: []spec.File{add("/etc/nginx/conf.d/default.conf/x")}})
+	typo := specOf(spec.Layer{Delete: []string{"/etc/nginx/conf.d/defualt.conf"}})
+	run := func(s *spec.Spec, opts ...Option) (string, error) {
+		t.Helper()
+		reg.tr.mu.Lock()
+		reg.tr.log = nil
+		reg.tr.mu.Unlock()
+		opts = append(opts, WithCacheDir(t.TempDir()), WithRemote(remote.WithTransport(reg.tr)))
+		_, err := Plan(context.Background(), s, opts...)
+		return reg.tr.requests(), err
+	}
+	blobGETs := func(log string) int {
+		n := 0
+		for _, l := range strings.Split(log, "\n") {
+			if strings.HasPrefix(l, "GET ") && strings.Contains(l, "/blobs/") {
+				n++
+			}
+		}
+		return n
+	}
+
+	log, err := run(addOnly, WithBaseCheck(BaseCheckWhenRemoving))
+	if err != nil {
+		t.Fatalf("add-only plan with BaseCheckWhenRemoving: %v", err)
+	}
+	// The config blob is fetched; no layer blob is.
+	if n := blobGETs(log); n != 1 {
+		t.Errorf("add-only plan fetched %d blobs, want 1 (the config only):\n%s", n, log)
+	}
+
+	log, err = run(typo, WithBaseCheck(BaseCheckWhenRemoving))
+	if err == nil || !strings.Contains(err.Error(), "delete /etc/nginx/conf.d/defualt.conf: no such path in the base or earlier layers (did you mean /etc/nginx/conf.d/default.conf?)") {
+		t.Errorf("delete typo with BaseCheckWhenRemoving: err = %v, want the did-you-mean error", err)
+	}
+	if n := blobGETs(log); n != 3 {
+		t.Errorf("delete plan fetched %d blobs, want 3 (config and both layers):\n%s", n, log)
+	}
+
+	_, err = run(addOnly)
+	if err == nil || !strings.Contains(err.Error(), "/etc/nginx/conf.d/default.conf is a file in the base") {
+		t.Errorf("add-only plan with the default check: err = %v, want the file-in-the-base error", err)
+	}
+}
