@@ -5,6 +5,7 @@ import (
 	"io"
 	"log"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -202,39 +203,56 @@ func TestPush_Order(t *testing.T) {
 	validateRemote(t, host+"/o/multi:v1")
 	validateRemote(t, host+"/o/single:v1")
 
-	lastBlob, firstManifest, lastChild, indexPut, lastManifest, firstTag := -1, -1, -1, -1, -1, -1
-	for i, e := range p.Log() {
+	// Overlap matters, not only completion order: every step must START
+	// after the previous step's requests have ENDED (Entry.Time / End).
+	var blobsEnd, childrenEnd, manifestsEnd time.Time
+	var manifestStarts, indexStarts, tagStarts []time.Time
+	for _, e := range p.Log() {
 		switch {
-		case e.Method == "PUT" && strings.Contains(e.Path, "/blobs/uploads/"):
-			lastBlob = i
+		case e.Method == "PUT" && strings.Contains(e.Path, "/blobs/uploads/"),
+			e.Method == "PATCH" && strings.Contains(e.Path, "/blobs/uploads/"),
+			e.Method == "POST" && strings.Contains(e.Path, "/blobs/uploads/"):
+			blobsEnd = later(blobsEnd, e.End)
 		case e.Method == "PUT" && strings.Contains(e.Path, "/manifests/sha256:"):
-			if firstManifest < 0 {
-				firstManifest = i
-			}
-			lastManifest = i
+			manifestsEnd = later(manifestsEnd, e.End)
 			if strings.HasSuffix(e.Path, idxDigest.String()) {
-				indexPut = i
-			} else if strings.Contains(e.Path, "/o/multi/") {
-				lastChild = i
+				indexStarts = append(indexStarts, e.Time)
+			} else {
+				manifestStarts = append(manifestStarts, e.Time)
+				if strings.Contains(e.Path, "/o/multi/") {
+					childrenEnd = later(childrenEnd, e.End)
+				}
 			}
 		case e.Method == "PUT" && strings.Contains(e.Path, "/manifests/"):
-			if firstTag < 0 {
-				firstTag = i
-			}
+			tagStarts = append(tagStarts, e.Time)
 		}
 	}
-	if lastBlob < 0 || firstManifest < 0 || indexPut < 0 || firstTag < 0 {
+	if blobsEnd.IsZero() || len(manifestStarts) == 0 || len(indexStarts) == 0 || len(tagStarts) == 0 {
 		t.Fatalf("missing steps in log: %+v", p.Log())
 	}
-	if lastBlob > firstManifest {
-		t.Errorf("blob PUT #%d after manifest PUT #%d", lastBlob, firstManifest)
+	for _, s := range slices.Concat(manifestStarts, indexStarts) {
+		if !s.After(blobsEnd) {
+			t.Errorf("a manifest PUT started at %v, before the last blob request ended at %v", s, blobsEnd)
+		}
 	}
-	if lastChild > indexPut {
-		t.Errorf("child manifest #%d after index #%d", lastChild, indexPut)
+	for _, s := range indexStarts {
+		if !s.After(childrenEnd) {
+			t.Errorf("the index PUT started at %v, before its last child manifest ended at %v", s, childrenEnd)
+		}
 	}
-	if lastManifest > firstTag {
-		t.Errorf("manifest #%d after tag #%d", lastManifest, firstTag)
+	for _, s := range tagStarts {
+		if !s.After(manifestsEnd) {
+			t.Errorf("a tag PUT started at %v, before the last manifest PUT ended at %v", s, manifestsEnd)
+		}
 	}
+}
+
+// later returns the later of a and b.
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
 }
 
 func TestPush_MountFromBase(t *testing.T) {

@@ -20,7 +20,8 @@ import (
 
 // Entry is one recorded request.
 type Entry struct {
-	Time    time.Time
+	Time    time.Time // when the request arrived
+	End     time.Time // when the handler returned (before the response is flushed)
 	Method  string
 	Path    string // path and raw query
 	Status  int    // 0 when the connection was reset or hung
@@ -177,6 +178,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r.Body = body
 	defer func() {
 		e.BytesIn = body.n
+		e.End = time.Now()
 		p.record(e)
 	}()
 	if r.URL.Path == "/token" {
@@ -191,6 +193,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		switch {
 		case a.Hang:
 			e.Fault = "hang"
+			e.End = time.Now()
 			p.record(e) // now: the client may give up before the handler returns
 			e = Entry{Time: e.Time, Method: e.Method, Path: e.Path, Fault: "hang (ended)"}
 			select {
