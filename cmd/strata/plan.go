@@ -38,9 +38,6 @@ func (a *app) runPlan(ctx context.Context, args []string, f *buildFlags) error {
 	if err != nil {
 		return err
 	}
-	// plan downloads base layers for the checks against the base only when
-	// a layer removes paths (see compose.BaseCheckWhenRemoving).
-	opts = append(opts, compose.WithBaseCheck(compose.BaseCheckWhenRemoving))
 	results, err := a.composeAll(ctx, paths, f, opts, compose.Plan)
 	if err != nil {
 		return redacted(err, &f.reg)

@@ -82,9 +82,6 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return err
 	}
-	// A push mounts the base's blobs and never needs their bytes: download
-	// them for the checks against the base only when a layer removes paths.
-	opts = append(opts, compose.WithBaseCheck(compose.BaseCheckWhenRemoving))
 	// Base layers are fetched lazily, while pushing: they need ctx, not the
 	// build group's context, which ends when the builds do.
 	build := func(_ context.Context, s *spec.Spec, o ...compose.Option) (*compose.Result, error) {
