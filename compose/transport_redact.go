@@ -41,30 +41,37 @@ func RedactURL(s string) string {
 }
 
 var (
+	reURL    = regexp.MustCompile(`(?i)\b[a-z][a-z0-9+.-]*://[^\s"'<>]+`)
 	reQuery  = regexp.MustCompile(`([?&;])([^=&?\s"'#]+)=([^&\s"'#]*)`)
-	reScheme = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{6,}`)
+	reScheme = regexp.MustCompile(`(?i)\b(bearer|basic)\s+[A-Za-z0-9._~+/=-]{12,}`)
 	reJSON   = regexp.MustCompile(`(?i)"(token|access_token|refresh_token|password|secret|auth|identitytoken|registrytoken)"\s*:\s*"[^"]*"`)
-	reUser   = regexp.MustCompile(`(://)[^/\s:@]+:[^/\s@]+@`)
-	// reBareUser finds user:password@ at the start of a word, as typed in a
-	// reference without a scheme (alice:pw@registry/repo).
-	reBareUser = regexp.MustCompile(`(^|[\s"'(=,])([^/\s:@"'(=,]+):([^/\s@"']+)@([^\s"']*)`)
+	// reUser finds the user info of a URL (user:password@, token@), up to
+	// the last @ before the path.
+	reUser = regexp.MustCompile(`(://)[^\s/"'<>]*@`)
+	// reBareUser finds user:password@ before a registry host (a host with a
+	// port, or followed by a path) typed in a reference without a scheme
+	// (alice:pw@registry/repo), at the start of a word or after a "/" (ggcr
+	// repeats names after one).
+	reBareUser = regexp.MustCompile("(^|[\\s\"'(=,/\\[<;`])([^/\\s:@\"'(=,\\[<;`]+):([^/\\s@\"']+)@([A-Za-z0-9.-]+(?::[0-9]+|/))")
 )
 
 // Redact scrubs secrets from free text such as error messages and log lines:
-// query values outside the allow-list of RedactURL, Bearer and Basic
-// credentials, token and password fields of JSON bodies, and user:password@
-// in URLs.
+// in URLs, the user info and query values outside the allow-list of
+// RedactURL; Bearer and Basic credentials; token and password fields of
+// JSON bodies; and user:password@ typed before a registry host.
 func Redact(s string) string {
-	s = reQuery.ReplaceAllStringFunc(s, func(m string) string {
-		sub := reQuery.FindStringSubmatch(m)
-		if queryAllowed(sub[2]) {
-			return m
-		}
-		return sub[1] + sub[2] + "=" + redacted
+	s = reURL.ReplaceAllStringFunc(s, func(u string) string {
+		u = reQuery.ReplaceAllStringFunc(u, func(m string) string {
+			sub := reQuery.FindStringSubmatch(m)
+			if queryAllowed(sub[2]) {
+				return m
+			}
+			return sub[1] + sub[2] + "=" + redacted
+		})
+		return reUser.ReplaceAllString(u, "${1}"+redacted+"@")
 	})
 	s = reScheme.ReplaceAllString(s, "$1 "+redacted)
 	s = reJSON.ReplaceAllString(s, `"$1":"`+redacted+`"`)
-	s = reUser.ReplaceAllString(s, "${1}"+redacted+"@")
 	s = reBareUser.ReplaceAllStringFunc(s, func(m string) string {
 		sub := reBareUser.FindStringSubmatch(m)
 		// name:tag@sha256:… is a pinned reference, not a credential.

@@ -106,6 +106,8 @@ func (v *validator) base() {
 		if f == "" || !(strings.HasSuffix(f, ".tar") || strings.HasSuffix(f, ".tar.gz") || strings.HasSuffix(f, ".tgz")) {
 			v.add("base", "invalid base %q; want docker-archive:FILE.tar or docker-archive:FILE.tar.gz", b)
 		}
+	case hasCredentials(b):
+		v.add("base", credentialsMsg)
 	default:
 		if _, err := name.ParseReference(b); err != nil {
 			v.add("base", "invalid image reference %q: %s; want e.g. nginx:1.27-alpine or registry.example/app@sha256:<64 hex>", b, refReason(err))
@@ -114,6 +116,29 @@ func (v *validator) base() {
 }
 
 // refReason shortens a ggcr parse error to its reason.
+// credentialsMsg is the error for a reference holding credentials; it never
+// repeats the value.
+const credentialsMsg = "the reference holds user:password@ credentials, which never belong in a spec (the value is not shown); log in with docker login or a credential helper instead"
+
+// hasCredentials reports whether the reference s carries user info
+// (user:password@host or token@host, with or without a scheme). An @ that
+// starts a digest (name@sha256:…) is not user info.
+func hasCredentials(s string) bool {
+	if i := strings.Index(s, "://"); i >= 0 {
+		s = s[i+3:]
+	}
+	host := s
+	if i := strings.IndexByte(s, '/'); i >= 0 {
+		host = s[:i]
+	}
+	i := strings.LastIndexByte(host, '@')
+	if i < 0 {
+		return false
+	}
+	rest := s[i+1:]
+	return !strings.HasPrefix(rest, "sha256:") && !strings.HasPrefix(rest, "sha512:")
+}
+
 func refReason(err error) string {
 	msg := err.Error()
 	if strings.HasPrefix(msg, "could not parse reference") {
@@ -324,13 +349,19 @@ func (v *validator) config() {
 
 func (v *validator) refs() {
 	s := v.s
-	if s.Image != "" {
+	if hasCredentials(s.Image) {
+		v.add("image", credentialsMsg)
+	} else if s.Image != "" {
 		if _, err := name.NewRepository(s.Image); err != nil {
 			v.add("image", "invalid repository %q: %s; want e.g. registry.example/team/app", s.Image, refReason(err))
 		}
 	}
 	for i, t := range s.Tags {
 		fp := joinIndex("tags", i)
+		if hasCredentials(t) {
+			v.add(fp, credentialsMsg)
+			continue
+		}
 		if strings.ContainsAny(t, "/:@") {
 			last := t[strings.LastIndex(t, "/")+1:]
 			switch _, err := name.NewTag(t); {

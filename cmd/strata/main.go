@@ -104,8 +104,11 @@ func exitCode(err error) int {
 func (a *app) printError(err error) {
 	var sl spec.ErrorList
 	if errors.As(err, &sl) {
+		// Spec errors are printed as they are: they quote the user's own
+		// values, and references holding credentials are refused without
+		// repeating them (spec.Validate).
 		for _, e := range sl {
-			fmt.Fprintln(a.stderr, compose.Redact(e.Error()))
+			fmt.Fprintln(a.stderr, e.Error())
 		}
 		return
 	}
@@ -116,9 +119,9 @@ func (a *app) printError(err error) {
 	if errors.As(err, &se) && se.Pos.File != "" {
 		msg := se.Error()
 		if outer := strings.TrimSuffix(strings.TrimSuffix(err.Error(), msg), ": "); outer != "" && outer != err.Error() {
-			msg += " (" + outer + ")"
+			msg += " (" + compose.Redact(outer) + ")"
 		}
-		fmt.Fprintln(a.stderr, compose.Redact(msg))
+		fmt.Fprintln(a.stderr, msg)
 		return
 	}
 	// Every message is scrubbed: a reference typed with user:password@, a
