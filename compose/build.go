@@ -108,6 +108,18 @@ func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option)
 	if len(base.Platforms) == 0 {
 		return nil, fmt.Errorf("resolving base %s: no platforms", s.Base)
 	}
+	if o.singlePlatform && len(base.Platforms) > 1 {
+		names := make([]string, len(base.Platforms))
+		for i, pb := range base.Platforms {
+			names[i] = pb.Platform.String()
+		}
+		field := "base"
+		if len(s.Platforms) > 1 {
+			field = "platforms"
+		}
+		return nil, s.Errorf(field, "the image would have %d platforms (%s), but the output holds one (a docker tarball); set platforms: to one of them, or write an OCI layout",
+			len(names), strings.Join(names, ", "))
+	}
 
 	var store *blobStore
 	if dryRun {

@@ -28,6 +28,9 @@ type options struct {
 	// baseCheck says when base layers may be downloaded to check the
 	// spec's paths against the base (basetree.go).
 	baseCheck BaseCheck
+	// singlePlatform refuses, before any layer is built, a spec whose
+	// image would have several platforms.
+	singlePlatform bool
 	// layerFunc, when set, replaces buildLayer (tests of image assembly).
 	layerFunc buildLayerFunc
 }
@@ -130,6 +133,17 @@ func WithBaseCheck(c BaseCheck) Option {
 			return fmt.Errorf("compose: unknown base check %d", c)
 		}
 		o.baseCheck = c
+		return nil
+	}
+}
+
+// WithSinglePlatform makes Build refuse a spec whose image would have more
+// than one platform (from platforms:, or a multi-platform base without it)
+// with a spec error, as soon as the base is resolved and before any layer is
+// built. For outputs that hold one platform, such as a docker tarball.
+func WithSinglePlatform() Option {
+	return func(o *options) error {
+		o.singlePlatform = true
 		return nil
 	}
 }

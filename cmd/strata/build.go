@@ -119,6 +119,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 		return err
 	}
 	if tarball != "" {
+		// A multi-platform base without platforms: is caught by Build as
+		// soon as the base is resolved.
+		opts = append(opts, compose.WithSinglePlatform())
 		f.check = func(path string, s *spec.Spec) error {
 			if len(s.Platforms) > 1 {
 				return usagef("%s: --tarball writes one platform, but the spec builds %d (%s); write an OCI layout with --oci, or build one platform",
