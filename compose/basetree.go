@@ -288,25 +288,37 @@ func (c *layerCheck) checkRemove(verb, field, raw string) *spec.Error {
 // resolving their parents, so /lib/x and /usr/lib/x are one path on a
 // merged-usr base.
 func (c *layerCheck) checkAdds(es []Entry) []*spec.Error {
-	ownDir := map[string]bool{}
-	removed := map[string]bool{}
-	for _, e := range es {
+	// Where the layer removes a path or adds a directory, by resolved path,
+	// and the position of that entry in the layer: a runtime applies a
+	// layer's entries in order, so only earlier ones count for an entry.
+	ownDir := map[string]int{}
+	removed := map[string]int{}
+	for i, e := range es {
 		t := c.lower.canon(strings.TrimPrefix(e.Target, "/"))
+		m := ownDir
 		switch e.Type {
 		case "whiteout", "opaque":
-			removed[t] = true
+			m = removed
 		case "dir":
-			ownDir[t] = true
+		default:
+			continue
+		}
+		if _, seen := m[t]; !seen {
+			m[t] = i
 		}
 	}
 	var errs []*spec.Error
 	reported := map[string]bool{}
-	for _, e := range es {
+	for i, e := range es {
 		if e.Type == "whiteout" || e.Type == "opaque" {
 			continue
 		}
 		target := strings.TrimPrefix(e.Target, "/")
-		if err := c.checkParents(target, removed, ownDir, reported); err != nil {
+		before := func(m map[string]int, p string) bool {
+			j, ok := m[p]
+			return ok && j < i
+		}
+		if err := c.checkParents(target, func(p string) bool { return before(removed, p) || before(ownDir, p) }, reported); err != nil {
 			errs = append(errs, err)
 		}
 		// A directory entry where the lower tree has a symlink replaces
@@ -315,7 +327,10 @@ func (c *layerCheck) checkAdds(es []Entry) []*spec.Error {
 		// empty /lib.
 		if e.Type == "dir" {
 			ct := c.lower.canon(target)
-			if n := c.lower.node(ct); n != nil && n.kind == recSymlink && !removed[ct] && !reported[ct] {
+			// (A delete of the same path makes the replacement intended;
+			// strata then writes the directory and an opaque whiteout.)
+			_, deleted := removed[ct]
+			if n := c.lower.node(ct); n != nil && n.kind == recSymlink && !deleted && !reported[ct] {
 				reported[ct] = true
 				errs = append(errs, c.s.Errorf(c.fieldFor(target), "/%s: the directory would replace a symlink (to %s) %s; add below its target instead, or delete /%s first",
 					target, n.link, c.origin(n), target))
@@ -327,7 +342,7 @@ func (c *layerCheck) checkAdds(es []Entry) []*spec.Error {
 
 // checkParents walks target's parent directory through the lower tree (see
 // checkAdds) and returns the error for a non-directory or a loop on the way.
-func (c *layerCheck) checkParents(target string, removed, ownDir, reported map[string]bool) *spec.Error {
+func (c *layerCheck) checkParents(target string, replaced func(path string) bool, reported map[string]bool) *spec.Error {
 	dir := path.Dir(target)
 	if dir == "." {
 		return nil
@@ -336,10 +351,13 @@ func (c *layerCheck) checkParents(target string, removed, ownDir, reported map[s
 	comps := strings.Split(dir, "/")
 	for i := range comps {
 		prefix := strings.Join(comps[:i+1], "/")
-		if cp := c.lower.canon(prefix); removed[cp] || ownDir[cp] {
+		if replaced(c.lower.canon(prefix)) {
 			return nil
 		}
 		n, at, loop := c.lower.walk(prefix, stop)
+		if replaced(at) {
+			return nil // the layer already deleted or replaced what the prefix resolves to
+		}
 		switch {
 		case loop:
 			if reported[at] {

@@ -220,7 +220,20 @@ func TestBaseTreeRules(t *testing.T) {
 		{"add through a symlink, then delete a base file through it", []spec.Layer{{Files: []spec.File{add("/lib/foo")}}, {Delete: []string{"/lib/libc.so"}}}, ""},
 		{"add through a symlink, then delete it by its real path", []spec.Layer{{Files: []spec.File{add("/lib/foo")}}, {Delete: []string{"/usr/lib/foo"}}}, ""},
 		{"delete through a symlink, then add a dir at the real path", []spec.Layer{{Delete: []string{"/lib/libc.so"}}, {Dirs: []spec.Dir{{Path: "/usr/lib/libc.so/x"}}}}, ""},
-		{"delete by the real path and add below through the symlink", []spec.Layer{{Delete: []string{"/usr/lib/libc.so"}, Dirs: []spec.Dir{{Path: "/lib/libc.so/x"}}}}, ""},
+		// The whiteout etc/nginx/conf.d/.wh.default.conf sorts after
+		// etc/alt.conf/x: when x is unpacked the file is still there.
+		{"delete a file after adding below a symlink to it", []spec.Layer{
+			{Symlinks: []spec.Symlink{{Path: "/etc/alt.conf", Target: "nginx/conf.d/default.conf"}}},
+			{Delete: []string{"/etc/nginx/conf.d/default.conf"}, Files: []spec.File{add("/etc/alt.conf/x")}}},
+			"layers[1].files[0].dest: /etc/alt.conf/x: /etc/nginx/conf.d/default.conf is a file in the base; delete it first or choose another path"},
+		// Here the whiteout etc/nginx/.wh.zz sorts before etc/nginx/zz-link/x.
+		{"delete a file before adding below a symlink to it", []spec.Layer{
+			{Files: []spec.File{add("/etc/nginx/zz")}, Symlinks: []spec.Symlink{{Path: "/etc/nginx/zz-link", Target: "zz"}}},
+			{Delete: []string{"/etc/nginx/zz"}, Files: []spec.File{add("/etc/nginx/zz-link/x")}}}, ""},
+		// usr/lib/.wh.libc.so sorts after lib/libc.so/x: when x is
+		// unpacked through /lib, /usr/lib/libc.so is still a file.
+		{"delete by the real path and add below through the symlink", []spec.Layer{{Delete: []string{"/usr/lib/libc.so"}, Dirs: []spec.Dir{{Path: "/lib/libc.so/x"}}}},
+			"layers[0].dirs[0].path: /lib/libc.so/x: /usr/lib/libc.so is a file in the base; delete it first or choose another path"},
 		{"delete a base symlink and declare a dir there", []spec.Layer{{Delete: []string{"/lib"}, Dirs: []spec.Dir{{Path: "/lib"}}}}, ""},
 		{"declare the symlink's target dir", []spec.Layer{{Dirs: []spec.Dir{{Path: "/usr/lib"}}}}, ""},
 		{"delete a file an upper base layer added", []spec.Layer{{Delete: []string{"/etc/added.conf"}}}, ""},
