@@ -132,6 +132,9 @@ func isLoopback(host string) bool {
 // in InsecureRegistries as insecure so that ggcr may fall back to plain HTTP
 // for it.
 func (c TransportConfig) ParseReference(s string) (name.Reference, error) {
+	if err := notLocal(s); err != nil {
+		return nil, err
+	}
 	ref, err := name.ParseReference(s)
 	if err != nil {
 		return nil, err
@@ -142,9 +145,23 @@ func (c TransportConfig) ParseReference(s string) (name.Reference, error) {
 	return ref, nil
 }
 
+// notLocal refuses oci: and docker-archive: locations where a registry
+// reference is wanted (name.ParseReference would take "oci" for a host).
+func notLocal(s string) error {
+	for _, p := range []string{"oci:", "docker-archive:"} {
+		if strings.HasPrefix(s, p) {
+			return fmt.Errorf("%s names a local image, not a registry reference; strata copy reads it (e.g. strata copy %s REGISTRY/REPO:TAG)", p+"…", s)
+		}
+	}
+	return nil
+}
+
 // ParseRepository parses s like name.NewRepository, marking a registry named
 // in InsecureRegistries as insecure.
 func (c TransportConfig) ParseRepository(s string) (name.Repository, error) {
+	if err := notLocal(s); err != nil {
+		return name.Repository{}, err
+	}
 	repo, err := name.NewRepository(s)
 	if err != nil {
 		return repo, err
