@@ -6,7 +6,9 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strconv"
 	"strings"
+	"unicode"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
@@ -264,14 +266,14 @@ func (c *layerCheck) checkRemove(verb, field, raw string) *spec.Error {
 		}
 		msg := fmt.Sprintf("%s /%s: no such path %s", verb, p, where)
 		if alt := c.suggest(p); alt != "" {
-			msg += fmt.Sprintf(" (did you mean /%s?)", alt)
+			msg += fmt.Sprintf(" (did you mean /%s?)", shown(alt))
 		}
 		return c.s.Errorf(field, "%s", msg)
 	}
 	if verb == "clear" && n.kind != recDir {
 		what := kindName(n.kind)
 		if n.kind == recSymlink {
-			what += " (to " + n.link + ")"
+			what += " (to " + shown(n.link) + ")"
 		}
 		return c.s.Errorf(field, "clear needs a directory; /%s is a %s %s: use delete", p, what, c.origin(n))
 	}
@@ -333,7 +335,7 @@ func (c *layerCheck) checkAdds(es []Entry) []*spec.Error {
 			if n := c.lower.node(ct); n != nil && n.kind == recSymlink && !deleted && !reported[ct] {
 				reported[ct] = true
 				errs = append(errs, c.s.Errorf(c.fieldFor(target), "/%s: the directory would replace a symlink (to %s) %s; add below its target instead, or delete /%s first",
-					target, n.link, c.origin(n), target))
+					target, shown(n.link), c.origin(n), target))
 			}
 		}
 	}
@@ -377,6 +379,17 @@ func (c *layerCheck) checkParents(target string, replaced func(path string) bool
 		}
 	}
 	return nil
+}
+
+// shown makes a name from a base layer safe to print: a hostile base could
+// otherwise put terminal escape sequences into strata's messages. Control
+// characters are escaped as in a Go string.
+func shown(s string) string {
+	if strings.IndexFunc(s, unicode.IsControl) < 0 {
+		return s
+	}
+	q := strconv.QuoteToASCII(s)
+	return q[1 : len(q)-1]
 }
 
 // origin says where a lower node comes from, for messages.

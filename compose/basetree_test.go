@@ -485,3 +485,17 @@ func BenchmarkBaseTreeIndex(b *testing.B) {
 		}
 	})
 }
+
+// TestShownEscapesControlCharacters: names from a base are printed without
+// terminal escape sequences.
+func TestShownEscapesControlCharacters(t *testing.T) {
+	for in, want := range map[string]string{
+		"usr/lib":                            "usr/lib",
+		"\x1b[31mRED\x1b[0m\x1b]0;pwned\x07": `\x1b[31mRED\x1b[0m\x1b]0;pwned\a`,
+		"caf\u00e9":                          "caf\u00e9", // printable: kept
+	} {
+		if got := shown(in); got != want {
+			t.Errorf("shown(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
