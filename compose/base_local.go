@@ -20,7 +20,35 @@ const refNameAnnotation = "org.opencontainers.image.ref.name"
 
 // resolveLayout reads a base from an OCI image layout. The image is picked by
 // its ref name (tag), by digest, or is the layout's only image or index.
+// splitLayoutRef handles ref names that contain "/" and ":" (strata names
+// images repo:tag when several specs share a layout, e.g.
+// oci:DIR:registry.example/app:v1): parseBase splits at the last ":" after
+// the last "/", which then lies inside the ref name. When b.dir is not a
+// layout, the first split whose directory part is one wins.
+func (b baseRef) splitLayoutRef() baseRef {
+	if b.kind != baseLayout || b.dgst != (v1.Hash{}) || b.tag == "" {
+		return b
+	}
+	if _, err := os.Stat(filepath.Join(b.dir, "index.json")); err == nil {
+		return b
+	}
+	rest := b.dir + ":" + b.tag
+	for i := strings.IndexByte(rest, ':'); i >= 0 && i < len(rest)-1; {
+		if _, err := os.Stat(filepath.Join(rest[:i], "index.json")); err == nil {
+			b.dir, b.tag = rest[:i], rest[i+1:]
+			return b
+		}
+		j := strings.IndexByte(rest[i+1:], ':')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return b
+}
+
 func resolveLayout(b baseRef, want []spec.Platform) (*resolvedBase, error) {
+	b = b.splitLayoutRef()
 	if _, err := os.Stat(filepath.Join(b.dir, "index.json")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, fmt.Errorf("oci layout %s: no index.json (not an OCI image layout)", b.dir)

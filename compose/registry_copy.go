@@ -98,6 +98,7 @@ func ReadArtifact(ctx context.Context, l Location, cacheDir string, ropts ...rem
 }
 
 func readLayoutArtifact(l Location) (Artifact, error) {
+	l.b = l.b.splitLayoutRef()
 	if _, err := os.Stat(filepath.Join(l.b.dir, "index.json")); errors.Is(err, fs.ErrNotExist) {
 		return Artifact{}, fmt.Errorf("reading %s: no index.json (not an OCI image layout)", l)
 	}
