@@ -29,11 +29,12 @@ const maxSourceDateEpoch = 8589934591
 // buildFlags are the flags build, plan and push share. Registry access
 // (base pulls, pushes) follows one policy, set by the registry flags.
 type buildFlags struct {
-	sets     []string
-	jobs     int
-	cacheDir string
-	json     bool
-	reg      registryFlags
+	sets      []string
+	jobs      int
+	cacheDir  string
+	json      bool
+	baseCheck string
+	reg       registryFlags
 
 	// check, when set, is run on every loaded spec before anything is
 	// built (a usage problem found early costs no build).
@@ -45,6 +46,7 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().IntVar(&f.jobs, "jobs", runtime.NumCPU(), "layers (and specs) built at once")
 	c.Flags().StringVar(&f.cacheDir, "cache-dir", "", "layer and base blob cache (default $XDG_CACHE_HOME/strata or ~/.cache/strata)")
 	c.Flags().BoolVar(&f.json, "json", false, "print the result as JSON")
+	c.Flags().StringVar(&f.baseCheck, "base-check", "full", "check the spec against the base's files: full (download a registry base's layers once if needed) or removals (download only when a layer deletes or clears; otherwise check only with a cached base)")
 	f.reg.register(c)
 }
 
@@ -233,7 +235,16 @@ func (a *app) composeOptions(ctx context.Context, f *buildFlags) ([]compose.Opti
 	if err != nil {
 		return nil, err
 	}
+	check := compose.BaseCheckAlways
+	switch f.baseCheck {
+	case "full":
+	case "removals":
+		check = compose.BaseCheckWhenRemoving
+	default:
+		return nil, usagef("--base-check %q: want full or removals", f.baseCheck)
+	}
 	return []compose.Option{
+		compose.WithBaseCheck(check),
 		compose.WithCreated(created),
 		compose.WithJobs(f.jobs),
 		compose.WithCacheDir(cache),
