@@ -258,7 +258,7 @@ func (c *layerCheck) checkRemove(verb, field, raw string) *spec.Error {
 	if err != nil || p == "" {
 		return nil // the layer builder reports it
 	}
-	n, _, _ := c.lower.resolve(p, false)
+	n := c.lower.resolve(p, false)
 	if n == nil {
 		where := "in the base or earlier layers"
 		if c.scratch {
@@ -356,7 +356,7 @@ func (c *layerCheck) checkParents(target string, replaced func(path string) bool
 		if replaced(c.lower.canon(prefix)) {
 			return nil
 		}
-		n, at, loop := c.lower.walk(prefix, stop)
+		n, at, loop := c.lower.walk(prefix, true, stop)
 		if replaced(at) {
 			return nil // the layer already deleted or replaced what the prefix resolves to
 		}

@@ -204,6 +204,8 @@ func TestBaseTreeRules(t *testing.T) {
 			"layers[1].delete[0]: delete /usr/lib/libc.so: no such path in the base or earlier layers"},
 		{"a symlink loop on the way", []spec.Layer{{Symlinks: []spec.Symlink{{Path: "/a", Target: "b"}, {Path: "/b", Target: "a"}}}, {Dirs: []spec.Dir{{Path: "/a/x"}}}},
 			"layers[1].dirs[0].path: /a/x: its parent /a does not resolve: too many levels of symbolic links"},
+		{"delete below a base file", []spec.Layer{{Delete: []string{"/etc/nginx/conf.d/default.conf/x"}}},
+			"layers[0].delete[0]: delete /etc/nginx/conf.d/default.conf/x: no such path in the base or earlier layers"},
 		{"all problems are listed", []spec.Layer{{Delete: []string{"/nope", "/etc/nginx/conf.d/default.conf"}, Clear: []string{"/nada"}}},
 			"layers[0].clear[0]: clear /nada: no such path in the base or earlier layers\nlayers[0].delete[0]: delete /nope: no such path in the base or earlier layers"},
 

@@ -60,7 +60,7 @@ func (t *tree) apply(recs []treeRec, from int) {
 // layer from); without, a missing component gives nil. A component that is
 // neither a directory nor a symlink, or too many links, gives nil.
 func (t *tree) walkDir(p string, create bool, from int) *tnode {
-	n, _, _ := t.walk(p, func(cur *tnode, c string) *tnode {
+	n, _, _ := t.walk(p, true, func(cur *tnode, c string) *tnode {
 		if !create {
 			return nil
 		}
@@ -74,13 +74,13 @@ func (t *tree) walkDir(p string, create bool, from int) *tnode {
 	return n
 }
 
-// walk resolves the directory path p from the root, following every
-// symlink (parents and the last component). missing is called for a
+// walk resolves the path p from the root, following symlinked parents, and
+// the last component too when followLast. missing is called for a
 // component that does not exist; it returns the node to use, or nil to stop.
 // walk returns the node reached and its resolved path; on a stop it returns
 // the node it stopped at (a non-directory, or nil), the resolved path of that
 // node, and loop=true when symlinks nested more than maxLinkHops deep.
-func (t *tree) walk(p string, missing func(cur *tnode, c string) *tnode) (n *tnode, at string, loop bool) {
+func (t *tree) walk(p string, followLast bool, missing func(cur *tnode, c string) *tnode) (n *tnode, at string, loop bool) {
 	var todo []string
 	if p != "" {
 		todo = strings.Split(p, "/")
@@ -110,7 +110,7 @@ func (t *tree) walk(p string, missing func(cur *tnode, c string) *tnode) (n *tno
 				return nil, path.Join(strings.Join(stack, "/"), c), false
 			}
 		}
-		if next.kind == recSymlink {
+		if next.kind == recSymlink && (len(todo) > 0 || followLast) {
 			if hops++; hops > maxLinkHops {
 				return nil, path.Join(strings.Join(stack, "/"), c), true
 			}
@@ -134,7 +134,7 @@ func (t *tree) canon(p string) string {
 	dir = strings.TrimSuffix(dir, "/")
 	var rest []string
 	for {
-		n, at, _ := t.walk(dir, func(*tnode, string) *tnode { return nil })
+		n, at, _ := t.walk(dir, true, func(*tnode, string) *tnode { return nil })
 		if n != nil && n.kind == recDir {
 			return path.Join(append([]string{at}, append(rest, last)...)...)
 		}
@@ -172,48 +172,18 @@ func (t *tree) node(p string) *tnode {
 // maxLinkHops bounds symlink resolution, as the kernel's ELOOP does.
 const maxLinkHops = 40
 
-// resolve looks p up, following symlinked ancestors (and the last
-// component when followLast) inside the tree, as a runtime resolves them
-// inside the rootfs. It returns the node and its resolved path, or nil and
-// the deepest resolved path that exists plus the first missing component.
-func (t *tree) resolve(p string, followLast bool) (n *tnode, at string, missing string) {
-	todo := strings.Split(p, "/")
-	var stack []string
-	nodes := []*tnode{t.root}
-	hops := 0
-	for len(todo) > 0 {
-		c := todo[0]
-		todo = todo[1:]
-		switch c {
-		case "", ".":
-			continue
-		case "..":
-			if len(stack) > 0 {
-				stack, nodes = stack[:len(stack)-1], nodes[:len(nodes)-1]
-			}
-			continue
+// resolve looks p up, following symlinked ancestors (and the last component
+// when followLast) inside the tree, as a runtime resolves them inside the
+// rootfs. It returns nil when p does not exist or does not resolve.
+func (t *tree) resolve(p string, followLast bool) *tnode {
+	stop := func(*tnode, string) *tnode { return nil }
+	// walk stops at a non-directory on the way and returns it: below a
+	// file, p does not exist.
+	if dir := path.Dir(p); dir != "." {
+		if d, _, _ := t.walk(dir, true, stop); d == nil || d.kind != recDir {
+			return nil
 		}
-		cur := nodes[len(nodes)-1]
-		if cur.kind != recDir {
-			return nil, strings.Join(stack, "/"), c
-		}
-		next := cur.kids[c]
-		if next == nil {
-			return nil, strings.Join(stack, "/"), c
-		}
-		if next.kind == recSymlink && (len(todo) > 0 || followLast) {
-			if hops++; hops > maxLinkHops {
-				return nil, strings.Join(stack, "/"), c
-			}
-			link := strings.Split(next.link, "/")
-			if strings.HasPrefix(next.link, "/") {
-				stack, nodes = nil, nodes[:1]
-			}
-			todo = append(link, todo...)
-			continue
-		}
-		stack = append(stack, c)
-		nodes = append(nodes, next)
 	}
-	return nodes[len(nodes)-1], strings.Join(stack, "/"), ""
+	n, _, _ := t.walk(p, followLast, stop)
+	return n
 }
