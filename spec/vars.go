@@ -108,7 +108,7 @@ func expandVars(s string, lookup func(string) (string, bool), keepPlatform bool)
 		}
 		body := s[i+2 : i+2+end]
 		name, def, hasDef := strings.Cut(body, ":-")
-		if !isVarName(name) {
+		if !isIdent(name) {
 			return "", fmt.Errorf("invalid variable reference ${%s}; write ${NAME} or ${NAME:-default} with NAME matching [A-Za-z_][A-Za-z0-9_]*", body)
 		}
 		i += 2 + end + 1
@@ -127,19 +127,4 @@ func expandVars(s string, lookup func(string) (string, bool), keepPlatform bool)
 		}
 	}
 	return b.String(), nil
-}
-
-func isVarName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for i, r := range s {
-		switch {
-		case r == '_' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z':
-		case i > 0 && r >= '0' && r <= '9':
-		default:
-			return false
-		}
-	}
-	return true
 }
