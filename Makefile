@@ -43,13 +43,13 @@ unit:
 fuzz:
 	$(GO) test ./spec -run '^$$' -fuzz '^FuzzLoad$$' -fuzztime 30s -fuzzminimizetime 10s
 	$(GO) test ./spec -run '^$$' -fuzz '^FuzzNormalizeTarget$$' -fuzztime 30s -fuzzminimizetime 10s
-	$(GO) test ./compose -run '^$$' -fuzz '^FuzzLayerRoundTrip$$' -fuzztime 30s -fuzzminimizetime 10s
-	$(GO) test ./compose -run '^$$' -fuzz '^FuzzParseBase$$' -fuzztime 30s -fuzzminimizetime 10s
-	$(GO) test ./compose -run '^$$' -fuzz '^FuzzBaseLayerHeaders$$' -fuzztime 30s -fuzzminimizetime 10s
+	$(GO) test ./compose/layer -run '^$$' -fuzz '^FuzzLayerRoundTrip$$' -fuzztime 30s -fuzzminimizetime 10s
+	$(GO) test ./spec -run '^$$' -fuzz '^FuzzParseLocation$$' -fuzztime 30s -fuzzminimizetime 10s
+	$(GO) test ./compose/basetree -run '^$$' -fuzz '^FuzzBaseLayerHeaders$$' -fuzztime 30s -fuzzminimizetime 10s
 
 ## bench: layer benchmarks and the crane comparison.
 bench:
-	$(GO) test ./compose -run '^$$' -bench . -benchmem
+	$(GO) test ./compose/... -run '^$$' -bench . -benchmem
 	bash bench/compare.sh
 
 clean:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"io"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -17,9 +18,9 @@ type goPackage struct {
 	Deps       []string
 }
 
-// TestDependencyFence enforces the package layout (style.md §4): cmd →
-// compose → spec → schema, never the other way.
-func TestDependencyFence(t *testing.T) {
+// listPackages returns every package of the module by import path.
+func listPackages(t *testing.T) map[string]goPackage {
+	t.Helper()
 	out, err := exec.Command("go", "list", "-json", "./...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
@@ -35,31 +36,77 @@ func TestDependencyFence(t *testing.T) {
 		}
 		pkgs[p.ImportPath] = p
 	}
-	for _, need := range []string{module + "/spec", module + "/schema", module + "/cmd/strata"} {
-		if _, ok := pkgs[need]; !ok {
-			t.Fatalf("go list did not report %s", need)
+	return pkgs
+}
+
+// TestDependencyFence enforces the package layout (docs: the house; style.md
+// §4): cmd → compose → its rooms → spec → schema, never the other way, and
+// the rooms stay apart where the design says so.
+func TestDependencyFence(t *testing.T) {
+	pkgs := listPackages(t)
+	ours := func(p string) string { return module + "/" + p }
+	for _, need := range []string{"spec", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
+		"compose/basetree", "compose/oci", "compose/registry", "compose/registry/local",
+		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture"} {
+		if _, ok := pkgs[ours(need)]; !ok {
+			t.Fatalf("go list did not report %s", ours(need))
 		}
 	}
+	// under reports whether dep is pkg or one of its subpackages.
+	under := func(dep, pkg string) bool { return dep == ours(pkg) || strings.HasPrefix(dep, ours(pkg)+"/") }
 	forbid := func(pkg string, bad func(dep string) bool, why string) {
-		for _, d := range pkgs[pkg].Deps {
+		t.Helper()
+		for _, d := range pkgs[ours(pkg)].Deps {
 			if bad(d) {
 				t.Errorf("%s depends on %s: %s", pkg, d, why)
 			}
 		}
 	}
-	forbid(module+"/spec", func(d string) bool { return d == module+"/compose" || strings.HasPrefix(d, module+"/compose/") },
-		"spec must not import compose")
+	// onlyOurs allows, among strata's packages, just the listed ones.
+	onlyOurs := func(pkg string, allowed ...string) {
+		t.Helper()
+		why := "it may import none of strata's packages"
+		if len(allowed) > 0 {
+			why = "of strata's packages it may import only " + strings.Join(allowed, ", ")
+		}
+		forbid(pkg, func(d string) bool {
+			return strings.HasPrefix(d, module+"/") && !slices.ContainsFunc(allowed, func(a string) bool { return d == ours(a) })
+		}, why)
+	}
+
+	forbid("spec", func(d string) bool { return under(d, "compose") }, "spec must not import compose")
 	for _, heavy := range []string{"remote", "mutate", "tarball"} {
-		forbid(module+"/spec", func(d string) bool {
+		forbid("spec", func(d string) bool {
 			return d == "github.com/google/go-containerregistry/pkg/v1/"+heavy
 		}, "spec may use ggcr's name package only, not "+heavy)
 	}
-	forbid(module+"/schema", func(d string) bool { return strings.HasPrefix(d, module+"/") },
-		"schema imports nothing of strata's")
+	onlyOurs("schema")
+
+	// The rooms of compose, each with what it may import.
+	onlyOurs("internal/atomicfile")
+	onlyOurs("internal/ctxio")
+	onlyOurs("internal/pinnedgzip")
+	onlyOurs("internal/blobstore", "internal/atomicfile")
+	onlyOurs("compose/layer", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip")
+	onlyOurs("compose/oci", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
+	onlyOurs("compose/base", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
+	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip")
+	// The registry side takes artifacts, never a spec's composition.
+	onlyOurs("compose/registry", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
+	// The development registry imports nothing of strata's.
+	onlyOurs("compose/registry/local")
+	// compose composes; it never pushes.
+	forbid("compose", func(d string) bool { return under(d, "compose/registry") }, "compose must not import the registry side")
+
 	for path, p := range pkgs {
 		for _, imp := range p.Imports {
 			if strings.HasPrefix(imp, module+"/cmd/") {
 				t.Errorf("%s imports %s: nothing imports cmd", path, imp)
+			}
+			// Test fixtures are for _test.go files only (Imports lists
+			// non-test files).
+			if imp == ours("internal/fixture") {
+				t.Errorf("%s imports %s outside its _test.go files", path, imp)
 			}
 			// Imports lists non-test files only: strata never starts a
 			// program (credential helpers, started by ggcr's keychain, are
@@ -69,7 +116,7 @@ func TestDependencyFence(t *testing.T) {
 			}
 		}
 		if !strings.HasPrefix(path, module+"/cmd/") {
-			forbid(path, func(d string) bool { return d == "github.com/spf13/cobra" }, "only cmd uses cobra")
+			forbid(strings.TrimPrefix(path, module+"/"), func(d string) bool { return d == "github.com/spf13/cobra" }, "only cmd uses cobra")
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -15,24 +16,22 @@ import (
 // (no blob GET, no base blob in the cache); one that deletes does, and the
 // check runs; the default (build) always checks.
 func TestBaseCheckWhenRemoving(t *testing.T) {
-	reg := newTestRegistry(t)
-	reg.push(t, "lib/nginx:1", nginxBase(t, nil))
+	reg := fixture.NewRegistry(t)
+	reg.Push(t, "lib/nginx:1", nginxBase(t, nil))
 	ctxDir := t.TempDir()
-	writeTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
+	fixture.WriteTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
 	specOf := func(l spec.Layer) *spec.Spec {
-		return &spec.Spec{Base: reg.host + "/lib/nginx:1", Context: ctxDir, Layers: []spec.Layer{l}}
+		return &spec.Spec{Base: reg.Host + "/lib/nginx:1", Context: ctxDir, Layers: []spec.Layer{l}}
 	}
 	// Adding below the base's file: unpackable, but only seen with the base's file list.
 	addOnly := specOf(spec.Layer{Files: []spec.File{add("/etc/nginx/conf.d/default.conf/x")}})
 	typo := specOf(spec.Layer{Delete: []string{"/etc/nginx/conf.d/defualt.conf"}})
 	run := func(s *spec.Spec, opts ...Option) (string, error) {
 		t.Helper()
-		reg.tr.mu.Lock()
-		reg.tr.log = nil
-		reg.tr.mu.Unlock()
-		opts = append(opts, WithCacheDir(t.TempDir()), WithRemote(remote.WithTransport(reg.tr)))
-		_, err := Plan(context.Background(), s, opts...)
-		return reg.tr.requests(), err
+		reg.Transport.Reset()
+		opts = append(opts, WithRemote(remote.WithTransport(reg.Transport)))
+		_, err := Plan(context.Background(), s, t.TempDir(), opts...)
+		return reg.Transport.Requests(), err
 	}
 	blobGETs := func(log string) int {
 		n := 0

@@ -6,7 +6,6 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -152,9 +152,9 @@ const nginxRef = "registry.example/nginx:1"
 func buildOnNginx(t *testing.T, cache string, base v1.Image, layers ...spec.Layer) (*Result, error) {
 	t.Helper()
 	ctxDir := t.TempDir()
-	writeTree(t, ctxDir, map[string]string{"a.txt": "a\n", "b.txt": "b\n"})
+	fixture.WriteTree(t, ctxDir, map[string]string{"a.txt": "a\n", "b.txt": "b\n"})
 	s := &spec.Spec{Base: nginxRef, Context: ctxDir, Layers: layers}
-	return Build(context.Background(), s, WithCacheDir(cache), WithBaseResolver(resolverFor(nginxRef, base, nil)))
+	return Build(context.Background(), s, cache, WithBaseResolver(resolverFor(nginxRef, base, nil)))
 }
 
 func add(dest string) spec.File { return spec.File{Src: "a.txt", Dest: dest} }
@@ -264,7 +264,7 @@ func TestBaseTreeRules(t *testing.T) {
 // problem on some platforms only names them.
 func TestBaseTreePlatforms(t *testing.T) {
 	ctxDir := t.TempDir()
-	writeTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
+	fixture.WriteTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
 	idx := indexOf(t, func(t *testing.T, p spec.Platform) v1.Image {
 		if p == amd64 {
 			return nginxBase(t, nil)
@@ -273,7 +273,7 @@ func TestBaseTreePlatforms(t *testing.T) {
 	}, amd64, arm64)
 	s := &spec.Spec{Base: nginxRef, Context: ctxDir, Platforms: []string{"linux/amd64", "linux/arm64"},
 		Layers: []spec.Layer{{Delete: []string{"/etc/nginx/conf.d/default.conf", "/nope"}}}}
-	_, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithBaseResolver(resolverFor(nginxRef, nil, idx)))
+	_, err := Build(context.Background(), s, t.TempDir(), WithBaseResolver(resolverFor(nginxRef, nil, idx)))
 	want := "layers[0].delete[0]: delete /etc/nginx/conf.d/default.conf: no such path in the base or earlier layers [platform linux/arm64]\n" +
 		"layers[0].delete[1]: delete /nope: no such path in the base or earlier layers"
 	if err == nil || err.Error() != want {
@@ -283,12 +283,12 @@ func TestBaseTreePlatforms(t *testing.T) {
 
 func TestBaseTreeScratch(t *testing.T) {
 	ctxDir := t.TempDir()
-	writeTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
+	fixture.WriteTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
 	s := &spec.Spec{Base: "scratch", Context: ctxDir, Layers: []spec.Layer{
 		{Files: []spec.File{add("/etc/app.conf")}},
 		{Delete: []string{"/etc/app.conf", "/etc/app.cnf"}},
 	}}
-	_, err := Build(context.Background(), s, WithCacheDir(t.TempDir()))
+	_, err := Build(context.Background(), s, t.TempDir())
 	want := "layers[1].delete[1]: delete /etc/app.cnf: no such path in earlier layers (the base is scratch) (did you mean /etc/app.conf?)"
 	if err == nil || err.Error() != want {
 		t.Errorf("Build error:\n%v\nwant:\n%s", err, want)
@@ -380,23 +380,6 @@ func TestBaseTreeUmoci(t *testing.T) {
 	}
 }
 
-func TestTreeIndexRoundTrip(t *testing.T) {
-	recs := []treeRec{{recDir, "etc", ""}, {recSymlink, "lib", "usr/lib"}, {recFile, "odd\nname", ""}, {recWhiteout, "x", ""}}
-	file := filepath.Join(t.TempDir(), "i.gz")
-	if err := writeTreeIndex(file, recs); err != nil {
-		t.Fatal(err)
-	}
-	got, err := readTreeIndex(file)
-	if err != nil || len(got) != len(recs) {
-		t.Fatalf("readTreeIndex = %v, %v", got, err)
-	}
-	for i := range recs {
-		if got[i] != recs[i] {
-			t.Errorf("rec %d = %+v, want %+v", i, got[i], recs[i])
-		}
-	}
-}
-
 // viaLayout writes img to an OCI layout and reads it back, so its manifest
 // is what a real base's raw manifest would be (mutate.Append leaves an empty
 // annotation map in the layer descriptors that the raw manifest omits).
@@ -418,86 +401,4 @@ func viaLayout(t testing.TB, img v1.Image) v1.Image {
 		t.Fatal(err)
 	}
 	return out
-}
-
-// bigBaseLayer is a gzip layer of n entries: 1 directory per 50 files, each
-// file with 1 KiB of content.
-func bigBaseLayer(b *testing.B, n int) v1.Layer {
-	b.Helper()
-	var tb bytes.Buffer
-	tw := tar.NewWriter(&tb)
-	body := bytes.Repeat([]byte("x"), 1024)
-	for i := 0; i < n; i++ {
-		if i%50 == 0 {
-			tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("usr/share/d%05d/", i/50), Typeflag: tar.TypeDir, Mode: 0o755})
-			continue
-		}
-		tw.WriteHeader(&tar.Header{Name: fmt.Sprintf("usr/share/d%05d/file-%06d.txt", i/50, i), Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(body))})
-		tw.Write(body)
-	}
-	tw.Close()
-	var zb bytes.Buffer
-	zw := gzip.NewWriter(&zb)
-	zw.Write(tb.Bytes())
-	zw.Close()
-	blob := zb.Bytes()
-	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(blob)), nil })
-	if err != nil {
-		b.Fatal(err)
-	}
-	return l
-}
-
-// BenchmarkBaseTreeIndex measures indexing a 50 000-entry base layer (about
-// 50 MB uncompressed): scanning its headers, reading the cached index, and
-// building the merged tree from the records.
-func BenchmarkBaseTreeIndex(b *testing.B) {
-	const n = 50000
-	l := bigBaseLayer(b, n)
-	ctx := context.Background()
-	b.Run("scan", func(b *testing.B) {
-		for b.Loop() {
-			if _, err := baseLayerIndex(ctx, l, b.TempDir(), false); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
-	cache := b.TempDir()
-	recs, err := baseLayerIndex(ctx, l, cache, true)
-	if err != nil || len(recs) != n {
-		b.Fatalf("%d records, %v", len(recs), err)
-	}
-	b.Run("cached", func(b *testing.B) {
-		files, _ := filepath.Glob(filepath.Join(cache, "treeindex", "*.gz"))
-		if len(files) != 1 {
-			b.Fatalf("index files %v", files)
-		}
-		for b.Loop() {
-			if _, err := baseLayerIndex(ctx, l, cache, true); err != nil {
-				b.Fatal(err)
-			}
-		}
-		if fi, err := os.Stat(files[0]); err == nil {
-			b.ReportMetric(float64(fi.Size()), "index-bytes")
-		}
-	})
-	b.Run("tree", func(b *testing.B) {
-		for b.Loop() {
-			newTree().apply(recs, -1)
-		}
-	})
-}
-
-// TestShownEscapesControlCharacters: names from a base are printed without
-// terminal escape sequences.
-func TestShownEscapesControlCharacters(t *testing.T) {
-	for in, want := range map[string]string{
-		"usr/lib":                            "usr/lib",
-		"\x1b[31mRED\x1b[0m\x1b]0;pwned\x07": `\x1b[31mRED\x1b[0m\x1b]0;pwned\a`,
-		"caf\u00e9":                          "caf\u00e9", // printable: kept
-	} {
-		if got := shown(in); got != want {
-			t.Errorf("shown(%q) = %q, want %q", in, got, want)
-		}
-	}
 }

@@ -11,6 +11,10 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/strata-build/strata/compose/base"
+	"github.com/strata-build/strata/compose/layer"
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/internal/blobstore"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -20,7 +24,7 @@ type Result struct {
 	// Spec is the spec that was built, with defaults applied.
 	Spec *spec.Spec
 	// Artifact is the built image (one platform) or OCI index (several).
-	Artifact Artifact
+	Artifact oci.Artifact
 	// Digest is the manifest digest of Artifact.
 	Digest v1.Hash
 	// Platforms reports each platform's image, in the order of the index.
@@ -59,31 +63,84 @@ type LayerResult struct {
 	Digest    v1.Hash
 	Size      int64 // compressed size in bytes
 	MediaType string
-	Entries   []Entry // every tar entry in layer order, whiteouts included
+	Entries   []layer.Entry // every tar entry in layer order, whiteouts included
 }
 
 // Build composes the image described by s. Build runs spec.Validate and
 // spec.WithDefaults itself (both pure), so s may come from spec.Load or be
 // built in code; a relative context of a spec without a source file is
-// resolved against the working directory. Build reads each source file through an os.Root opened on the
-// context directory and never re-reads the spec file.
+// resolved against the working directory. Build reads each source file
+// through an os.Root opened on the context directory and never re-reads the
+// spec file. Layer blobs, base blobs and the layer cache live under
+// cacheDir.
 //
 // With one platform (from s.Platforms, or the base's) the result is a single
 // image; with several it is an OCI index whose manifests follow the platform
-// order. Build stores layer blobs in the cache directory (WithCacheDir) but
-// writes no output; see WriteOutputs.
-func Build(ctx context.Context, s *spec.Spec, opts ...Option) (*Result, error) {
-	return composeImage(ctx, s, false, opts)
-}
-
-// composeImage is Build (dryRun false) and Plan (dryRun true).
-func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option) (*Result, error) {
+// order. Build writes no output; see WriteOutputs.
+//
+// ctx also governs the lazy fetches of registry base layers that happen
+// after Build returns, when the result is written or pushed: keep it alive
+// until then.
+func Build(ctx context.Context, s *spec.Spec, cacheDir string, opts ...Option) (*Result, error) {
 	o, err := makeOptions(opts...)
 	if err != nil {
 		return nil, err
 	}
+	return composeImage(ctx, s, cacheDir, false, o)
+}
+
+// BuildAll builds every spec with one concurrency budget (WithJobs) shared
+// by all of them, and returns the results in the order of specs. Every spec
+// is built to the end; the error of the first spec (in order) that failed is
+// returned, prefixed with its index when there are several specs, or with
+// names[i] when names is not nil.
+func BuildAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDir string, opts ...Option) ([]*Result, error) {
+	return composeAll(ctx, specs, names, cacheDir, false, opts)
+}
+
+// PlanAll is Plan for several specs, as BuildAll is Build.
+func PlanAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDir string, opts ...Option) ([]*Result, error) {
+	return composeAll(ctx, specs, names, cacheDir, true, opts)
+}
+
+// composeAll is BuildAll (dryRun false) and PlanAll (dryRun true).
+func composeAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDir string, dryRun bool, opts []Option) ([]*Result, error) {
+	o, err := makeOptions(opts...)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*Result, len(specs))
+	errs := make([]error, len(specs))
+	var g errgroup.Group
+	g.SetLimit(o.jobs)
+	for i, s := range specs {
+		g.Go(func() error {
+			results[i], errs[i] = composeImage(ctx, s, cacheDir, dryRun, o)
+			return nil
+		})
+	}
+	g.Wait()
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case len(specs) == 1:
+			return nil, err
+		case names != nil:
+			return nil, fmt.Errorf("%s: %w", names[i], err)
+		default:
+			return nil, fmt.Errorf("spec %d: %w", i, err)
+		}
+	}
+	return results, nil
+}
+
+// composeImage is Build (dryRun false) and Plan (dryRun true).
+func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun bool, o *options) (*Result, error) {
 	if s == nil {
 		return nil, errors.New("compose: nil spec")
+	}
+	if cacheDir == "" {
+		return nil, errors.New("compose: no cache directory given")
 	}
 	// Validate is pure and cheap: a spec built in code gets the same checks
 	// as one from spec.Load.
@@ -91,6 +148,11 @@ func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option)
 		return nil, err
 	}
 	s = spec.WithDefaults(s, "")
+	if o.archiveAsIs && !dryRun {
+		if res, ok, err := archiveAsIs(ctx, s, cacheDir); ok || err != nil {
+			return res, err
+		}
+	}
 	want, err := wantPlatforms(s)
 	if err != nil {
 		return nil, err
@@ -101,16 +163,16 @@ func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option)
 	}
 	defer root.Close()
 
-	base, err := resolveBase(ctx, s.Base, want, o)
+	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger})
 	if err != nil {
 		return nil, fmt.Errorf("resolving base %s: %w", s.Base, err)
 	}
-	if len(base.Platforms) == 0 {
+	if len(rb.Platforms) == 0 {
 		return nil, fmt.Errorf("resolving base %s: no platforms", s.Base)
 	}
-	if o.singlePlatform && len(base.Platforms) > 1 {
-		names := make([]string, len(base.Platforms))
-		for i, pb := range base.Platforms {
+	if o.singlePlatform && len(rb.Platforms) > 1 {
+		names := make([]string, len(rb.Platforms))
+		for i, pb := range rb.Platforms {
 			names[i] = pb.Platform.String()
 		}
 		field := "base"
@@ -121,40 +183,36 @@ func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option)
 			len(names), strings.Join(names, ", "))
 	}
 
-	var store *blobStore
+	var store *blobstore.Store
 	if dryRun {
 		// Never created on disk: a dry run stores nothing.
-		store = &blobStore{dir: o.cacheDir}
-	} else if store, err = openBlobStore(o.cacheDir); err != nil {
+		store = blobstore.At(cacheDir)
+	} else if store, err = blobstore.Open(cacheDir); err != nil {
 		return nil, err
 	}
 
-	plats := make([]spec.Platform, len(base.Platforms))
-	for i, pb := range base.Platforms {
+	plats := make([]spec.Platform, len(rb.Platforms))
+	for i, pb := range rb.Platforms {
 		plats[i] = pb.Platform
 	}
-	// The base's layer headers are read while the layers build (basetree.go).
+	// The base's layer headers are read while the layers build.
 	tctx, cancelTrees := context.WithCancel(ctx)
 	defer cancelTrees()
-	trees := startBaseTrees(tctx, s, base, dryRun, o)
+	trees := startBaseTrees(tctx, s, rb, cacheDir, dryRun, o)
 	layers, err := buildLayers(ctx, s, root, plats, store, dryRun, o)
 	if err != nil {
 		cancelTrees()
 		trees.wait()
 		return nil, err
 	}
-	baseRecs, err := trees.wait()
-	if err != nil {
-		return nil, fmt.Errorf("base %s: %w", s.Base, err)
-	}
-	if err := checkAgainstBase(s, base, baseRecs, layers); err != nil {
+	if err := trees.check(s, plats, layers); err != nil {
 		return nil, err
 	}
 
-	res := &Result{Spec: s, BaseRepo: base.Repo, BaseName: base.Name, DryRun: dryRun}
-	images := make([]v1.Image, len(base.Platforms))
-	for i, pb := range base.Platforms {
-		img, pr, err := assemble(s, base.Name, pb, layers[i], o)
+	res := &Result{Spec: s, BaseRepo: rb.Repo, BaseName: rb.Name, DryRun: dryRun}
+	images := make([]v1.Image, len(rb.Platforms))
+	for i, pb := range rb.Platforms {
+		img, pr, err := assemble(s, rb.Name, pb, layers[i], o)
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", pb.Platform, err)
 		}
@@ -162,13 +220,13 @@ func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option)
 		res.Platforms = append(res.Platforms, *pr)
 	}
 	if len(images) == 1 {
-		res.Artifact = Artifact{Image: images[0]}
+		res.Artifact = oci.Artifact{Image: images[0]}
 	} else {
-		idx, err := buildIndex(s, base, images)
+		idx, err := buildIndex(s, rb, images)
 		if err != nil {
 			return nil, err
 		}
-		res.Artifact = Artifact{Index: idx}
+		res.Artifact = oci.Artifact{Index: idx}
 	}
 	if res.Digest, err = res.Artifact.Digest(); err != nil {
 		return nil, fmt.Errorf("computing digest: %w", err)
@@ -176,25 +234,33 @@ func composeImage(ctx context.Context, s *spec.Spec, dryRun bool, opts []Option)
 	return res, nil
 }
 
-// buildLayers builds every spec layer for every platform, at most o.jobs at a
-// time, and returns them indexed [platform][layer]. A layer whose inputs do
-// not depend on the platform is built once and shared by all platforms.
+// buildLayers builds every spec layer for every platform, each taking one
+// unit of the budget while it runs, and returns them indexed
+// [platform][layer]. A layer whose inputs do not depend on the platform is
+// built once and shared by all platforms.
 func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.Platform,
-	store *blobStore, dryRun bool, o *options) ([][]*builtLayer, error) {
-	out := make([][]*builtLayer, len(plats))
+	store *blobstore.Store, dryRun bool, o *options) ([][]*layer.Built, error) {
+	out := make([][]*layer.Built, len(plats))
 	for i := range out {
-		out[i] = make([]*builtLayer, len(s.Layers))
+		out[i] = make([]*layer.Built, len(s.Layers))
+	}
+	build := layer.Build
+	if o.layerFunc != nil {
+		build = o.layerFunc
 	}
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(o.jobs)
 	for li := range s.Layers {
-		shared := !platformDependent(&s.Layers[li])
+		shared := !layer.PlatformDependent(&s.Layers[li])
 		for pi, p := range plats {
 			if shared && pi > 0 {
 				break
 			}
 			g.Go(func() error {
-				bl, err := o.layerBuilder()(gctx, layerRequest{
+				if err := o.budget.Acquire(gctx, 1); err != nil {
+					return err
+				}
+				defer o.budget.Release(1)
+				bl, err := build(gctx, layer.Request{
 					Spec:     s,
 					Index:    li,
 					Root:     root,
@@ -202,6 +268,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.
 					Created:  o.created,
 					Store:    store,
 					DryRun:   dryRun,
+					Jobs:     o.jobs,
 				})
 				if err != nil {
 					if len(plats) > 1 && !shared {
@@ -231,35 +298,10 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.
 	return out, nil
 }
 
-// platformDependent reports whether a layer's inputs can differ between
-// platforms: any ${TARGET…} reference in a file's source, exclusion, target
-// or checksum.
-func platformDependent(l *spec.Layer) bool {
-	for _, f := range l.Files {
-		for _, s := range append([]string{f.Src, f.Dest, f.Sha256}, f.Exclude...) {
-			if strings.Contains(s, "${TARGET") {
-				return true
-			}
-		}
-	}
-	return false
-}
-
 // layerName is the name a layer shows in history and reports.
-func layerName(s *spec.Spec, i int, bl *builtLayer) string {
+func layerName(s *spec.Spec, i int, bl *layer.Built) string {
 	if bl != nil && bl.Name != "" {
 		return bl.Name
 	}
-	if s.Layers[i].Name != "" {
-		return s.Layers[i].Name
-	}
-	return fmt.Sprintf("layer-%d", i)
-}
-
-// layerBuilder returns the function that builds one layer.
-func (o *options) layerBuilder() buildLayerFunc {
-	if o.layerFunc != nil {
-		return o.layerFunc
-	}
-	return buildLayer
+	return layer.Name(s, i)
 }

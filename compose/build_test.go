@@ -22,22 +22,11 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
+	"github.com/strata-build/strata/compose/layer"
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/spec"
 )
-
-// writeTree creates files (path → content) under dir.
-func writeTree(t testing.TB, dir string, files map[string]string) {
-	t.Helper()
-	for p, c := range files {
-		full := filepath.Join(dir, filepath.FromSlash(p))
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 // testBase makes a deterministic one-layer base image for platform p with a
 // config a user would meet on an nginx-like base.
@@ -102,7 +91,7 @@ var (
 
 func TestBuildScratch(t *testing.T) {
 	ctxDir := t.TempDir()
-	writeTree(t, ctxDir, map[string]string{"app": "#!/bin/true\n"})
+	fixture.WriteTree(t, ctxDir, map[string]string{"app": "#!/bin/true\n"})
 	s := &spec.Spec{
 		Base:    "scratch",
 		Context: ctxDir,
@@ -114,7 +103,7 @@ func TestBuildScratch(t *testing.T) {
 		Annotations: map[string]string{"org.opencontainers.image.title": "demo"},
 	}
 	created := time.Unix(1700000000, 0)
-	res, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithCreated(created))
+	res, err := Build(context.Background(), s, t.TempDir(), WithCreated(created))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +156,7 @@ func TestBuildScratch(t *testing.T) {
 
 func TestBuildOnBase(t *testing.T) {
 	ctxDir := t.TempDir()
-	writeTree(t, ctxDir, map[string]string{"index.html": "<h1>hi</h1>\n"})
+	fixture.WriteTree(t, ctxDir, map[string]string{"index.html": "<h1>hi</h1>\n"})
 	const ref = "registry.example/library/nginx:1.27"
 	// The base has the file the spec deletes (strata checks deletes against
 	// the base's tree).
@@ -188,7 +177,7 @@ func TestBuildOnBase(t *testing.T) {
 		}},
 		Config: spec.Config{Env: map[string]string{"APP_ENV": "prod"}, Labels: map[string]string{"x": "y"}},
 	}
-	res, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithBaseResolver(resolverFor(ref, base, nil)))
+	res, err := Build(context.Background(), s, t.TempDir(), WithBaseResolver(resolverFor(ref, base, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -241,18 +230,18 @@ type countingBuilder struct {
 	rng   *rand.Rand
 }
 
-func (c *countingBuilder) build(ctx context.Context, req layerRequest) (*builtLayer, error) {
+func (c *countingBuilder) build(ctx context.Context, req layer.Request) (*layer.Built, error) {
 	c.mu.Lock()
 	c.calls[fmt.Sprintf("%d %s", req.Index, req.Platform)]++
 	d := time.Duration(c.rng.IntN(20)) * time.Millisecond
 	c.mu.Unlock()
 	time.Sleep(d)
-	return buildLayer(ctx, req)
+	return layer.Build(ctx, req)
 }
 
 func multiPlatformSpec(t *testing.T) *spec.Spec {
 	ctxDir := t.TempDir()
-	writeTree(t, ctxDir, map[string]string{
+	fixture.WriteTree(t, ctxDir, map[string]string{
 		"config.json":             `{"a":1}`,
 		"dist/linux_amd64/app":    "amd64 binary",
 		"dist/linux_arm64/app":    "arm64 binary",
@@ -277,7 +266,7 @@ func TestBuildMultiPlatform(t *testing.T) {
 	var digests []v1.Hash
 	for run, jobs := range []int{1, 4, 4} {
 		cb := &countingBuilder{calls: map[string]int{}, rng: rand.New(rand.NewPCG(uint64(run), 9))}
-		res, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithJobs(jobs),
+		res, err := Build(context.Background(), s, t.TempDir(), WithJobs(jobs),
 			WithBaseResolver(resolverFor(s.Base, nil, idx)), withLayerFunc(cb.build))
 		if err != nil {
 			t.Fatal(err)
@@ -344,7 +333,7 @@ func TestBuildPlatformsDefaultToBase(t *testing.T) {
 	s.Platforms = nil
 	s.Layers = s.Layers[:1]
 	idx := testBaseIndex(t, amd64, arm64)
-	res, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithBaseResolver(resolverFor(s.Base, nil, idx)))
+	res, err := Build(context.Background(), s, t.TempDir(), WithBaseResolver(resolverFor(s.Base, nil, idx)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -369,7 +358,7 @@ func TestBuildValidatesSpec(t *testing.T) {
 		s := tt.s
 		s.Context = t.TempDir()
 		cache := filepath.Join(t.TempDir(), "cache")
-		_, err := Build(context.Background(), &s, WithCacheDir(cache))
+		_, err := Build(context.Background(), &s, cache)
 		var el spec.ErrorList
 		if !errors.As(err, &el) || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%+v: error %v, want a spec.ErrorList containing %q", tt.s, err, tt.want)
@@ -384,8 +373,8 @@ func TestPlanMatchesBuild(t *testing.T) {
 	s := multiPlatformSpec(t)
 	idx := testBaseIndex(t, amd64, armv7, arm64)
 	cache := filepath.Join(t.TempDir(), "cache")
-	opts := []Option{WithCacheDir(cache), WithBaseResolver(resolverFor(s.Base, nil, idx)), WithCreated(time.Unix(1234, 0))}
-	plan, err := Plan(context.Background(), s, opts...)
+	opts := []Option{WithBaseResolver(resolverFor(s.Base, nil, idx)), WithCreated(time.Unix(1234, 0))}
+	plan, err := Plan(context.Background(), s, cache, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +391,7 @@ func TestPlanMatchesBuild(t *testing.T) {
 	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("WriteOutputs(plan) wrote %s", out)
 	}
-	build, err := Build(context.Background(), s, opts...)
+	build, err := Build(context.Background(), s, cache, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,7 +408,7 @@ func TestBuildFailureWritesNothing(t *testing.T) {
 	s := &spec.Spec{Base: "scratch", Context: ctxDir, Layers: []spec.Layer{
 		{Name: "missing", Files: []spec.File{{Src: "nope.txt", Dest: "/nope.txt"}}},
 	}}
-	_, err := Build(context.Background(), s, WithCacheDir(t.TempDir()))
+	_, err := Build(context.Background(), s, t.TempDir())
 	if err == nil || !strings.Contains(err.Error(), "nope.txt") {
 		t.Fatalf("Build = %v, want an error naming nope.txt", err)
 	}
@@ -430,20 +419,20 @@ func TestBuildFailureWritesNothing(t *testing.T) {
 
 func TestBuildOptions(t *testing.T) {
 	s := &spec.Spec{Base: "scratch", Context: t.TempDir()}
-	if _, err := Build(context.Background(), s); err == nil || !strings.Contains(err.Error(), "WithCacheDir") {
+	if _, err := Build(context.Background(), s, ""); err == nil || !strings.Contains(err.Error(), "no cache directory given") {
 		t.Errorf("no cache dir: %v", err)
 	}
-	if _, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithJobs(0)); err == nil || !strings.Contains(err.Error(), "jobs must be at least 1") {
+	if _, err := Build(context.Background(), s, t.TempDir(), WithJobs(0)); err == nil || !strings.Contains(err.Error(), "jobs must be at least 1") {
 		t.Errorf("jobs 0: %v", err)
 	}
 	s.Context = filepath.Join(t.TempDir(), "absent")
-	if _, err := Build(context.Background(), s, WithCacheDir(t.TempDir())); err == nil || !strings.Contains(err.Error(), "opening context directory") {
+	if _, err := Build(context.Background(), s, t.TempDir()); err == nil || !strings.Contains(err.Error(), "opening context directory") {
 		t.Errorf("missing context: %v", err)
 	}
 }
 
 // withLayerFunc replaces buildLayer for one Build (tests only).
-func withLayerFunc(f buildLayerFunc) Option {
+func withLayerFunc(f layer.BuildFunc) Option {
 	return func(o *options) error {
 		o.layerFunc = f
 		return nil
@@ -453,7 +442,7 @@ func withLayerFunc(f buildLayerFunc) Option {
 func TestWriteOutputsChecksBeforeWriting(t *testing.T) {
 	s := multiPlatformSpec(t)
 	idx := testBaseIndex(t, amd64, armv7, arm64)
-	res, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithBaseResolver(resolverFor(s.Base, nil, idx)))
+	res, err := Build(context.Background(), s, t.TempDir(), WithBaseResolver(resolverFor(s.Base, nil, idx)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -476,10 +465,10 @@ func TestWriteOutputsChecksBeforeWriting(t *testing.T) {
 // and that the shared file is readable by all, as layout blobs must be.
 func TestLayoutHardLinksBuiltLayers(t *testing.T) {
 	ctxDir := t.TempDir()
-	writeTree(t, ctxDir, map[string]string{"big.txt": strings.Repeat("strata ", 10000)})
+	fixture.WriteTree(t, ctxDir, map[string]string{"big.txt": strings.Repeat("strata ", 10000)})
 	s := &spec.Spec{Base: "scratch", Context: ctxDir, Layers: []spec.Layer{{Name: "big", Files: []spec.File{{Src: "big.txt", Dest: "/big.txt"}}}}}
 	cache := t.TempDir()
-	res, err := Build(context.Background(), s, WithCacheDir(cache))
+	res, err := Build(context.Background(), s, cache)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -503,14 +492,14 @@ func TestLayoutHardLinksBuiltLayers(t *testing.T) {
 		t.Errorf("layout layer blob mode %v, want readable by all", b.Mode())
 	}
 	// A plan that stored nothing has no local file to offer.
-	plan, err := Plan(context.Background(), s, WithCacheDir(filepath.Join(t.TempDir(), "fresh")))
+	plan, err := Plan(context.Background(), s, filepath.Join(t.TempDir(), "fresh"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	img := plan.Artifact.Image
 	ls, _ := img.Layers()
-	if lb, ok := ls[0].(localBlob); ok {
-		if p, err := lb.blobPath(); err == nil {
+	if lb, ok := ls[0].(oci.LocalBlob); ok {
+		if p, err := lb.BlobPath(); err == nil {
 			t.Errorf("a plan layer claims a local blob %s", p)
 		}
 	}

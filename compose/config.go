@@ -12,6 +12,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/strata-build/strata/compose/base"
+	"github.com/strata-build/strata/compose/layer"
+	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -34,7 +37,7 @@ type ConfigChange struct {
 
 // assemble appends a platform's built layers to its base and applies the
 // spec's config, history and annotations. Layers are taken in spec order.
-func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLayer, o *options) (v1.Image, *PlatformResult, error) {
+func assemble(s *spec.Spec, baseName string, pb base.PlatformImage, layers []*layer.Built, o *options) (v1.Image, *PlatformResult, error) {
 	img := pb.Image
 	if img == nil {
 		img = empty.Image
@@ -62,7 +65,7 @@ func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLay
 		// plainLayer hides any Descriptor method, so the manifest
 		// descriptor is built from digest, size and media type only.
 		var layer v1.Layer = plainLayer{bl.Layer}
-		if lb, ok := bl.Layer.(localBlob); ok {
+		if lb, ok := bl.Layer.(oci.LocalBlob); ok {
 			layer = localPlainLayer{plainLayer{bl.Layer}, lb}
 		}
 		adds = append(adds, mutate.Addendum{
@@ -114,20 +117,21 @@ func assemble(s *spec.Spec, baseName string, pb platformBase, layers []*builtLay
 // plainLayer exposes only the v1.Layer methods of a layer.
 type plainLayer struct{ v1.Layer }
 
-// localPlainLayer is a plainLayer whose blob is a local file (localBlob):
-// output sinks hard-link it instead of copying.
+// localPlainLayer is a plainLayer whose blob is a local file
+// (oci.LocalBlob): output sinks hard-link it instead of copying.
 type localPlainLayer struct {
 	plainLayer
-	local localBlob
+	local oci.LocalBlob
 }
 
-func (l localPlainLayer) blobPath() (string, error) { return l.local.blobPath() }
+// BlobPath returns the local blob's path.
+func (l localPlainLayer) BlobPath() (string, error) { return l.local.BlobPath() }
 
-var _ localBlob = localPlainLayer{}
+var _ oci.LocalBlob = localPlainLayer{}
 
 // describeLayer reads a built layer's digests and size. Docker gzip layers
 // are recorded with the OCI media type (same bytes).
-func describeLayer(name string, bl *builtLayer) (LayerResult, error) {
+func describeLayer(name string, bl *layer.Built) (LayerResult, error) {
 	lr := LayerResult{Name: name, Entries: bl.Entries}
 	var err error
 	if lr.DiffID, err = bl.Layer.DiffID(); err != nil {

@@ -28,6 +28,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 	"github.com/klauspost/compress/gzip"
 
+	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -159,7 +160,7 @@ tags: [e2e]
 func makeE2E(t *testing.T) string {
 	t.Helper()
 	dir := t.TempDir()
-	writeTree(t, dir, map[string]string{
+	fixture.WriteTree(t, dir, map[string]string{
 		"image.yaml":        e2eSpec,
 		"public/index.html": "<h1>strata</h1>\n",
 		"public/css/a.css":  "a{}\n",
@@ -191,7 +192,7 @@ func buildE2E(t *testing.T) (res *Result, layoutDir, tarPath string) {
 		t.Fatal(err)
 	}
 	base := nginxLikeBase(t, amd64)
-	res, err = Build(context.Background(), s, WithCacheDir(t.TempDir()), WithBaseResolver(resolverFor(e2eBaseRef, base, nil)))
+	res, err = Build(context.Background(), s, t.TempDir(), WithBaseResolver(resolverFor(e2eBaseRef, base, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

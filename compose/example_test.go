@@ -34,8 +34,7 @@ func ExampleBuild() {
 		}},
 		Config: spec.Config{Workdir: "/srv", Env: map[string]string{"GREETING": "hello"}},
 	}
-	res, err := compose.Build(context.Background(), s,
-		compose.WithCacheDir(filepath.Join(dir, ".cache")),
+	res, err := compose.Build(context.Background(), s, filepath.Join(dir, ".cache"),
 		compose.WithCreated(time.Unix(1700000000, 0)))
 	if err != nil {
 		fmt.Println(err)

@@ -156,11 +156,11 @@ func buildExample(t *testing.T, ec exampleCase) (*Result, string) {
 	if err != nil {
 		t.Fatalf("loading %s: %v", ec.spec, err)
 	}
-	opts := []Option{WithCacheDir(t.TempDir())}
+	var opts []Option
 	if ec.base != nil {
 		opts = append(opts, WithBaseResolver(ec.base(t)))
 	}
-	res, err := Build(context.Background(), s, opts...)
+	res, err := Build(context.Background(), s, t.TempDir(), opts...)
 	if err != nil {
 		t.Fatalf("building %s: %v", ec.spec, err)
 	}
@@ -417,7 +417,7 @@ func testMonorepo(t *testing.T, golden, got map[string]exampleGolden) {
 		if err != nil {
 			t.Fatalf("loading services/%s: %v", svc, err)
 		}
-		res, err := Build(context.Background(), s, WithCacheDir(t.TempDir()), WithBaseResolver(base))
+		res, err := Build(context.Background(), s, t.TempDir(), WithBaseResolver(base))
 		if err != nil {
 			t.Fatalf("building services/%s: %v", svc, err)
 		}

@@ -1,59 +1,64 @@
 package compose
 
 import (
-	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/strata-build/strata/compose/base"
+	"github.com/strata-build/strata/compose/layer"
 )
 
-// Option configures Build and Plan.
+// Option configures Build, Plan and BuildAll.
 type Option func(*options) error
 
 // options is the single place build settings and their defaults live.
 type options struct {
-	created  time.Time       // every mtime, config created and history time
-	jobs     int             // layers built at once
-	cacheDir string          // content-addressed blobs, base manifests and the layer-reuse index
-	logger   *slog.Logger    // never nil after makeOptions
-	remote   []remote.Option // transport and auth for base pulls
+	created time.Time       // every mtime, config created and history time
+	jobs    int             // the concurrency budget; see WithJobs
+	logger  *slog.Logger    // never nil after makeOptions
+	remote  []remote.Option // transport and auth for base pulls; never a context
 	// baseResolver, when set, replaces registry access for bases (tests,
 	// offline examples). It receives the spec's base string.
 	baseResolver BaseResolver
 	// baseCheck says when base layers may be downloaded to check the
-	// spec's paths against the base (basetree.go).
+	// spec's paths against the base (package basetree).
 	baseCheck BaseCheck
 	// singlePlatform refuses, before any layer is built, a spec whose
 	// image would have several platforms.
 	singlePlatform bool
-	// layerFunc, when set, replaces buildLayer (tests of image assembly).
-	layerFunc buildLayerFunc
+	// archiveAsIs makes a docker-archive base with nothing added come out
+	// as the archive's own image (see WithArchiveAsIs).
+	archiveAsIs bool
+	// layerFunc, when set, replaces layer.Build (tests of image assembly).
+	layerFunc layer.BuildFunc
+
+	// budget holds one unit per job: every layer build and every base
+	// layer indexed takes one while it runs. One budget is shared by all
+	// specs of a BuildAll.
+	budget *semaphore.Weighted
 }
 
 // BaseResolver returns the image or index a registry base reference names,
 // instead of fetching it. Exactly one of the returned values is non-nil.
-type BaseResolver func(ctx context.Context, ref string) (v1.Image, v1.ImageIndex, error)
+type BaseResolver = base.Resolver
 
 // makeOptions applies defaults, then opts, and checks the result.
 func makeOptions(opts ...Option) (*options, error) {
 	o := &options{
 		created: time.Unix(0, 0).UTC(),
 		jobs:    2,
-		logger:  slog.New(slog.NewTextHandler(io.Discard, nil)),
+		logger:  slog.New(slog.DiscardHandler),
 	}
 	for _, opt := range opts {
 		if err := opt(o); err != nil {
 			return nil, err
 		}
 	}
-	if o.cacheDir == "" {
-		return nil, errors.New("compose: no cache directory given (WithCacheDir)")
-	}
+	o.budget = semaphore.NewWeighted(int64(o.jobs))
 	return o, nil
 }
 
@@ -66,22 +71,17 @@ func WithCreated(t time.Time) Option {
 	}
 }
 
-// WithJobs sets how many layers are built at once (at least 1).
+// WithJobs sets the concurrency budget (at least 1; default 2): at most n
+// layers are built and base layers indexed at once, across all the specs of
+// a BuildAll, and within one layer at most n input files are hashed at once.
+// (The layer compressor keeps its own fixed 4 blocks in flight per layer; it
+// does not change the output.)
 func WithJobs(n int) Option {
 	return func(o *options) error {
 		if n < 1 {
 			return fmt.Errorf("compose: jobs must be at least 1, got %d", n)
 		}
 		o.jobs = n
-		return nil
-	}
-}
-
-// WithCacheDir sets the directory of the content-addressed blob cache (base
-// blobs and manifests, built layers). It is required.
-func WithCacheDir(dir string) Option {
-	return func(o *options) error {
-		o.cacheDir = dir
 		return nil
 	}
 }
@@ -98,7 +98,8 @@ func WithLogger(l *slog.Logger) Option {
 }
 
 // WithRemote adds ggcr remote options (transport, auth, user agent) used to
-// fetch bases from registries.
+// fetch bases from registries. A context passed here is not used: the
+// context given to Build governs base fetches.
 func WithRemote(opts ...remote.Option) Option {
 	return func(o *options) error {
 		o.remote = append(o.remote, opts...)
@@ -144,6 +145,17 @@ func WithBaseCheck(c BaseCheck) Option {
 func WithSinglePlatform() Option {
 	return func(o *options) error {
 		o.singlePlatform = true
+		return nil
+	}
+}
+
+// WithArchiveAsIs makes Build return, for a spec whose base is a docker
+// archive and that adds nothing (no layers, config, annotations or
+// platforms), the archive's own image byte for byte instead of recomposing
+// it. Push uses it: pushing such a spec publishes the archive unchanged.
+func WithArchiveAsIs() Option {
+	return func(o *options) error {
+		o.archiveAsIs = true
 		return nil
 	}
 }

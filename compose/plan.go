@@ -12,6 +12,10 @@ import (
 // digests Build will produce, the spec layers that are empty, and the config
 // changes against the base. Plan and Build give the same digests for the
 // same inputs. The Result's DryRun is true: WriteOutputs refuses it.
-func Plan(ctx context.Context, s *spec.Spec, opts ...Option) (*Result, error) {
-	return composeImage(ctx, s, true, opts)
+func Plan(ctx context.Context, s *spec.Spec, cacheDir string, opts ...Option) (*Result, error) {
+	o, err := makeOptions(opts...)
+	if err != nil {
+		return nil, err
+	}
+	return composeImage(ctx, s, cacheDir, true, o)
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
+	"github.com/strata-build/strata/compose/base"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -37,10 +38,10 @@ func wantPlatforms(s *spec.Spec) ([]spec.Platform, error) {
 // buildIndex puts one image per platform into an OCI index, in platform
 // order, each descriptor carrying its platform. The index gets the spec's
 // annotations and the base name.
-func buildIndex(s *spec.Spec, base *resolvedBase, images []v1.Image) (v1.ImageIndex, error) {
+func buildIndex(s *spec.Spec, rb *base.Resolved, images []v1.Image) (v1.ImageIndex, error) {
 	adds := make([]mutate.IndexAddendum, len(images))
 	for i, img := range images {
-		p := base.Platforms[i].Platform
+		p := rb.Platforms[i].Platform
 		adds[i] = mutate.IndexAddendum{
 			Add: img,
 			Descriptor: v1.Descriptor{
@@ -51,7 +52,7 @@ func buildIndex(s *spec.Spec, base *resolvedBase, images []v1.Image) (v1.ImageIn
 	}
 	idx := mutate.IndexMediaType(empty.Index, types.OCIImageIndex)
 	idx = mutate.AppendManifests(idx, adds...)
-	if anns := annotations(s, base.Name, v1.Hash{}); len(anns) > 0 {
+	if anns := annotations(s, rb.Name, v1.Hash{}); len(anns) > 0 {
 		idx = mutate.Annotations(idx, anns).(v1.ImageIndex)
 	}
 	if _, err := idx.Digest(); err != nil {

@@ -236,8 +236,7 @@ func buildRepro(t *testing.T, specPath string, opts ...Option) reproOutput {
 	if err != nil {
 		t.Fatalf("loading %s: %v", specPath, err)
 	}
-	opts = append([]Option{WithCacheDir(t.TempDir())}, opts...)
-	res, err := Build(context.Background(), s, opts...)
+	res, err := Build(context.Background(), s, t.TempDir(), opts...)
 	if err != nil {
 		t.Fatalf("building %s: %v", specPath, err)
 	}

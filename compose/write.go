@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/strata-build/strata/compose/oci"
 )
 
 // Outputs names where WriteOutputs writes a built image. Empty fields are
@@ -19,6 +21,8 @@ type Outputs struct {
 	// TarballPath is a docker-save tarball (docker load) tagged TarballRefs.
 	TarballPath string
 	TarballRefs []name.Tag
+	// Jobs is how many blobs are written at once; 0 means 4.
+	Jobs int
 }
 
 // WriteOutputs writes a successful build's artifact to every output in outs.
@@ -41,17 +45,18 @@ func WriteOutputs(ctx context.Context, res *Result, outs Outputs) error {
 		return fmt.Errorf("writing tarball %s: a docker tarball holds one platform, the image has %d (%s); write an OCI layout instead or build one platform",
 			outs.TarballPath, len(plats), strings.Join(plats, ", "))
 	}
+	wo := oci.WriteOptions{Jobs: outs.Jobs}
 	if outs.LayoutDir != "" {
 		ref := outs.LayoutRef
 		if ref == "" {
 			ref = "latest"
 		}
-		if err := writeLayout(ctx, outs.LayoutDir, res.Artifact, ref); err != nil {
+		if err := oci.WriteLayout(ctx, outs.LayoutDir, res.Artifact, ref, wo); err != nil {
 			return fmt.Errorf("writing OCI layout %s: %w", outs.LayoutDir, err)
 		}
 	}
 	if outs.TarballPath != "" {
-		if err := writeTarball(ctx, outs.TarballPath, res.Artifact, outs.TarballRefs); err != nil {
+		if err := oci.WriteTarball(ctx, outs.TarballPath, res.Artifact, outs.TarballRefs, wo); err != nil {
 			return fmt.Errorf("writing tarball %s: %w", outs.TarballPath, err)
 		}
 	}

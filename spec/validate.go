@@ -4,18 +4,13 @@ import (
 	"fmt"
 	"path"
 	"path/filepath"
-	"regexp"
 	"sort"
 	"strconv"
 	"strings"
 
 	"github.com/bmatcuk/doublestar/v4"
 	"github.com/google/go-containerregistry/pkg/name"
-	"golang.org/x/mod/semver"
 )
-
-// tagRE is the distribution grammar for a tag.
-var tagRE = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 
 // Validate checks what the schema cannot express: target paths, source
 // globs, references, tags, semver, archives and conflicts inside a layer. It
@@ -93,24 +88,28 @@ func (v *validator) dups(path string, vals []string, what string) {
 
 func (v *validator) base() {
 	b := v.s.Base
-	switch {
-	case b == "":
+	if b == "" {
 		v.add("base", "missing base; want an image reference such as nginx:1.27-alpine, or scratch")
-	case b == "scratch":
-	case strings.HasPrefix(b, "oci:"):
-		if strings.TrimPrefix(b, "oci:") == "" || strings.HasPrefix(b, "oci::") || strings.HasPrefix(b, "oci:@") {
-			v.add("base", "invalid base %q; want oci:DIR, oci:DIR:tag or oci:DIR@sha256:…", b)
-		}
-	case strings.HasPrefix(b, "docker-archive:"):
-		f := strings.TrimPrefix(b, "docker-archive:")
-		if f == "" || !(strings.HasSuffix(f, ".tar") || strings.HasSuffix(f, ".tar.gz") || strings.HasSuffix(f, ".tgz")) {
-			v.add("base", "invalid base %q; want docker-archive:FILE.tar or docker-archive:FILE.tar.gz", b)
-		}
-	case hasCredentials(b):
+		return
+	}
+	local := strings.HasPrefix(b, LayoutPrefix) || strings.HasPrefix(b, ArchivePrefix)
+	if !local && hasCredentials(b) {
 		v.add("base", credentialsMsg)
+		return
+	}
+	if _, err := ParseLocation(b); err == nil {
+		return
+	}
+	switch {
+	case strings.HasPrefix(b, LayoutPrefix):
+		v.add("base", "invalid base %q; want oci:DIR, oci:DIR:tag or oci:DIR@sha256:…", b)
+	case strings.HasPrefix(b, ArchivePrefix):
+		v.add("base", "invalid base %q; want docker-archive:FILE.tar or docker-archive:FILE.tar.gz", b)
 	default:
 		if _, err := name.ParseReference(b); err != nil {
 			v.add("base", "invalid image reference %q: %s; want e.g. nginx:1.27-alpine or registry.example/app@sha256:<64 hex>", b, refReason(err))
+		} else {
+			v.add("base", "invalid image reference %q: too long once the registry is made explicit; want a shorter repository name", b)
 		}
 	}
 }
@@ -362,7 +361,7 @@ func (v *validator) refs() {
 			v.add(fp, credentialsMsg)
 			continue
 		}
-		if strings.ContainsAny(t, "/:@") {
+		if IsFullReference(t) {
 			last := t[strings.LastIndex(t, "/")+1:]
 			switch _, err := name.NewTag(t); {
 			case strings.Contains(t, "@"):
@@ -374,28 +373,14 @@ func (v *validator) refs() {
 			}
 			continue
 		}
-		if !tagRE.MatchString(t) {
+		if !ValidTag(t) {
 			v.add(fp, "invalid tag %q; want [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}, e.g. v1.2.3 or latest", t)
 		}
 	}
 	v.dups("tags", s.Tags, "tag")
-	if s.Semver != "" && !fullSemver(s.Semver) {
+	if _, err := SemverTags(s.Semver); err != nil {
 		v.add("semver", "invalid semantic version %q; want a full version MAJOR.MINOR.PATCH such as 1.2.3 or v1.2.3 (optionally -PRERELEASE)", s.Semver)
 	}
-}
-
-// fullSemver applies push's rule for semver: a full MAJOR.MINOR.PATCH
-// version with an optional leading v, -prerelease and +build. The v1.2
-// shorthand semver.IsValid accepts is refused, since push could not fan it
-// out to MAJOR.MINOR.PATCH, MAJOR.MINOR and MAJOR.
-func fullSemver(s string) bool {
-	v := "v" + strings.TrimPrefix(s, "v")
-	if !semver.IsValid(v) {
-		return false
-	}
-	core, _, _ := strings.Cut(v, "-")
-	core, _, _ = strings.Cut(core, "+")
-	return strings.Count(core, ".") == 2
 }
 
 func sortedKeys(m map[string]string) []string {

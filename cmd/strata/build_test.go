@@ -26,8 +26,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
-
-	"github.com/strata-build/strata/spec"
 )
 
 func TestSourceDateEpoch(t *testing.T) {
@@ -308,41 +306,6 @@ func snapshot(t *testing.T, dir string) map[string]string {
 		t.Fatal(err)
 	}
 	return m
-}
-
-func TestLayoutRefAndTarballRefs(t *testing.T) {
-	for _, tt := range []struct {
-		image string
-		tags  []string
-		ref   string
-		store string
-		refs  []string
-	}{
-		{"", nil, "latest", "latest", nil},
-		{"registry.local:5000/demo/app", nil, "latest", "registry.local:5000/demo/app:latest", nil},
-		{"", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", "v1", []string{"ghcr.io/acme/app:edge"}},
-		{"registry.local:5000/demo/app", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", "registry.local:5000/demo/app:v1", []string{"registry.local:5000/demo/app:v1", "ghcr.io/acme/app:edge"}},
-		{"registry.local:5000/demo/app", []string{"registry.local:5000/other:2.0"}, "2.0", "registry.local:5000/other:2.0", []string{"registry.local:5000/other:2.0"}},
-	} {
-		s := &spec.Spec{Image: tt.image, Tags: tt.tags}
-		if got := storeRef(s); got != tt.store {
-			t.Errorf("storeRef(%q, %v) = %q, want %q", tt.image, tt.tags, got, tt.store)
-		}
-		if got := layoutRef(s); got != tt.ref {
-			t.Errorf("layoutRef(%v) = %q, want %q", tt.tags, got, tt.ref)
-		}
-		refs, err := tarballRefs(s)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var got []string
-		for _, r := range refs {
-			got = append(got, r.String())
-		}
-		if strings.Join(got, " ") != strings.Join(tt.refs, " ") {
-			t.Errorf("tarballRefs(%q, %v) = %v, want %v", tt.image, tt.tags, got, tt.refs)
-		}
-	}
 }
 
 // TestBuildRegistryBase builds and plans on a base pushed to an in-process

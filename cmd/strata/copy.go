@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/registry"
 )
 
 func (a *app) copyCmd() *cobra.Command {
@@ -29,11 +29,11 @@ last. It prints the digest.`,
 			if err != nil {
 				return err
 			}
-			src, err := compose.ParseLocation(args[0], cfg)
+			src, err := registry.ParseLocation(args[0], cfg)
 			if err != nil {
 				return usagef("source: %v", err)
 			}
-			dst, err := compose.ParseLocation(args[1], cfg)
+			dst, err := registry.ParseLocation(args[1], cfg)
 			if err != nil {
 				return usagef("destination: %v", err)
 			}
@@ -42,14 +42,11 @@ last. It prints the digest.`,
 			}
 			ctx, cancel := f.withTimeout(cmd.Context())
 			defer cancel()
-			ropts, err := compose.RemoteOptions(ctx, cfg)
-			if err != nil {
-				return err
-			}
 			progress, done := a.pushProgress(f.stderr, jsonOut)
 			start := time.Now()
-			res, err := compose.Copy(ctx, src, dst, "", ropts,
-				compose.WithPushTransport(cfg), compose.WithPushJobs(jobs), compose.WithPushProgress(progress))
+			res, err := registry.Copy(ctx, src, dst, registry.CopyOptions{
+				Push: registry.PushOptions{Transport: cfg, Jobs: jobs, Progress: progress},
+			})
 			done()
 			if res != nil && res.Push != nil {
 				a.printTagReport(res.Push)

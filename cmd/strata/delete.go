@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/registry"
 )
 
 func (a *app) deleteCmd() *cobra.Command {
@@ -19,21 +19,13 @@ it disappears too. Registries that refuse deletes (distribution without
 storage.delete.enabled) get a message saying so. It prints REPO@DIGEST.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := a.transportConfig(&f)
+			cfg, ref, err := a.registryRef(&f, args[0])
 			if err != nil {
 				return err
-			}
-			ref, err := cfg.ParseReference(args[0])
-			if err != nil {
-				return usagef("reference %q: %v", args[0], err)
 			}
 			ctx, cancel := f.withTimeout(cmd.Context())
 			defer cancel()
-			ropts, err := compose.RemoteOptions(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			d, err := compose.Delete(ctx, ref, ropts...)
+			d, err := registry.Delete(ctx, ref, cfg)
 			if err != nil {
 				return redacted(err, &f)
 			}

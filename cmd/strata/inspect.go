@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/registry"
 )
 
 func (a *app) inspectCmd() *cobra.Command {
@@ -17,21 +17,13 @@ func (a *app) inspectCmd() *cobra.Command {
 		Short: "Show a manifest: digest, media type, platforms, layers and config",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, err := a.transportConfig(&f)
+			cfg, ref, err := a.registryRef(&f, args[0])
 			if err != nil {
 				return err
-			}
-			ref, err := cfg.ParseReference(args[0])
-			if err != nil {
-				return usagef("reference %q: %v", args[0], err)
 			}
 			ctx, cancel := f.withTimeout(cmd.Context())
 			defer cancel()
-			ropts, err := compose.RemoteOptions(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			ins, err := compose.Inspect(ctx, ref, ropts...)
+			ins, err := registry.Inspect(ctx, ref, cfg)
 			if err != nil {
 				return redacted(err, &f)
 			}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/registry"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -119,14 +119,14 @@ func (a *app) printError(err error) {
 	if errors.As(err, &se) && se.Pos.File != "" {
 		msg := se.Error()
 		if outer := strings.TrimSuffix(strings.TrimSuffix(err.Error(), msg), ": "); outer != "" && outer != err.Error() {
-			msg += " (" + compose.Redact(outer) + ")"
+			msg += " (" + registry.Redact(outer) + ")"
 		}
 		fmt.Fprintln(a.stderr, msg)
 		return
 	}
 	// Every message is scrubbed: a reference typed with user:password@, a
 	// signed URL or a token in a registry's answer never reaches the terminal.
-	fmt.Fprintf(a.stderr, "strata: %s\n", compose.Redact(err.Error()))
+	fmt.Fprintf(a.stderr, "strata: %s\n", registry.Redact(err.Error()))
 }
 
 func (a *app) rootCmd() *cobra.Command {

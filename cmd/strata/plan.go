@@ -31,27 +31,26 @@ and the digests build will produce.`,
 }
 
 func (a *app) runPlan(ctx context.Context, args []string, f *buildFlags) error {
-	paths := specPaths(args)
 	ctx, cancel := f.reg.withTimeout(ctx)
 	defer cancel()
-	opts, err := a.composeOptions(ctx, f)
+	job, err := a.buildJob(args, f, nil)
 	if err != nil {
 		return err
 	}
-	results, err := a.composeAll(ctx, paths, f, opts, compose.Plan)
+	results, err := compose.PlanAll(ctx, job.specs, job.paths, job.cacheDir, job.opts...)
 	if err != nil {
 		return redacted(err, &f.reg)
 	}
 	for i, res := range results {
 		if f.json {
-			r := report(paths[i], res, true)
+			r := report(job.paths[i], res, true)
 			r.Outputs = nil
 			if err := writeJSON(a, r); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := printPlan(a.stdout, paths[i], res); err != nil {
+		if err := printPlan(a.stdout, job.paths[i], res); err != nil {
 			return err
 		}
 	}

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/compose"
-	"github.com/strata-build/strata/spec"
+	"github.com/strata-build/strata/compose/registry"
 )
 
 // pushFlags are push's own flags.
@@ -58,7 +56,7 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 // pushedSpec is the --json shape of one pushed spec.
 type pushedSpec struct {
 	Spec string `json:"spec"`
-	compose.PushedArtifact
+	registry.PushedArtifact
 }
 
 // pushReport is the --json shape of a push.
@@ -75,56 +73,31 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if pf.jobs < 1 {
 		return usagef("--push-jobs must be at least 1, got %d", pf.jobs)
 	}
-	paths := specPaths(args)
 	ctx, cancel := rf.withTimeout(ctx)
 	defer cancel()
-	opts, err := a.composeOptions(ctx, bf)
+	job, err := a.buildJob(args, bf, nil)
 	if err != nil {
 		return err
 	}
-	// Base layers are fetched lazily, while pushing: they need ctx, not the
-	// build group's context, which ends when the builds do.
-	build := func(_ context.Context, s *spec.Spec, o ...compose.Option) (*compose.Result, error) {
-		return compose.Build(ctx, s, o...)
-	}
-	results, err := a.composeAll(ctx, paths, bf, opts, build)
+	// A docker archive with nothing added is pushed as it is.
+	results, err := compose.BuildAll(ctx, job.specs, job.paths, job.cacheDir, append(job.opts, compose.WithArchiveAsIs())...)
 	if err != nil {
 		return redacted(err, rf)
 	}
-	reqs := make([]compose.PushRequest, len(results))
-	var tmp string // decompressed gzip archives pushed as they are
+	reqs := make([]registry.PushRequest, len(results))
 	for i, res := range results {
-		image := res.Spec.Image
-		if pf.image != "" {
-			image = pf.image
-		}
-		tags, err := compose.ResolveTags(image, append(append([]string{}, res.Spec.Tags...), pf.tags...), res.Spec.Semver)
+		tags, err := res.PushTags(pf.image, pf.tags)
 		if err != nil {
-			return usagef("%s: %v", paths[i], err)
+			return usagef("%s: %v", job.paths[i], err)
 		}
 		if len(tags) == 0 {
-			return usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", paths[i])
+			return usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])
 		}
-		reqs[i] = compose.PushRequest{Artifact: res.Artifact, Tags: tags}
-		if res.BaseRepo != nil {
-			reqs[i].MountFrom = []name.Repository{*res.BaseRepo}
-		}
-		// A docker archive with nothing added is pushed as it is.
-		if loc, ok := compose.ArchiveAsIs(res.Spec); ok {
-			if tmp == "" {
-				if tmp, err = os.MkdirTemp("", "strata-push-"); err != nil {
-					return err
-				}
-				defer os.RemoveAll(tmp)
-			}
-			if reqs[i].Artifact, err = compose.ReadArtifact(ctx, loc, tmp); err != nil {
-				return fmt.Errorf("%s: %w", paths[i], err)
-			}
-		}
+		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom()}
 	}
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()
-	rep, err := compose.Push(ctx, reqs, compose.WithPushTransport(rf.cfg), compose.WithPushJobs(pf.jobs), compose.WithPushProgress(progress))
+	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress})
 	done()
 	if rep != nil {
 		a.printTagReport(rep)
@@ -135,7 +108,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if bf.json {
 		out := pushReport{BlobsUploaded: rep.BlobsUploaded, BlobsMounted: rep.BlobsMounted, BlobsSkipped: rep.BlobsSkipped, BytesUploaded: rep.BytesUploaded}
 		for i, art := range rep.Artifacts {
-			out.Images = append(out.Images, pushedSpec{Spec: paths[i], PushedArtifact: art})
+			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], PushedArtifact: art})
 		}
 		return writeJSON(a, out)
 	}

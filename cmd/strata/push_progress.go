@@ -11,18 +11,18 @@ import (
 	"github.com/vbauerster/mpb/v8/decor"
 	"golang.org/x/term"
 
-	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/registry"
 )
 
 // pushProgress returns the progress callback for a push and a function to
 // call when the push is over. On a terminal (a.stderr) each upload gets a
 // bar; otherwise (CI, files) one plain line per finished blob and manifest
 // goes to w, which must be safe for concurrent writes.
-func (a *app) pushProgress(w io.Writer, quiet bool) (func(compose.PushEvent), func()) {
+func (a *app) pushProgress(w io.Writer, quiet bool) (func(registry.PushEvent), func()) {
 	if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) && !quiet {
 		return barProgress(f)
 	}
-	return func(e compose.PushEvent) {
+	return func(e registry.PushEvent) {
 		if quiet {
 			return
 		}
@@ -33,7 +33,7 @@ func (a *app) pushProgress(w io.Writer, quiet bool) (func(compose.PushEvent), fu
 }
 
 // eventLine renders a finished step; "" for in-progress events.
-func eventLine(e compose.PushEvent) string {
+func eventLine(e registry.PushEvent) string {
 	switch {
 	case e.Kind == "blob" && e.Status != "uploading":
 		return fmt.Sprintf("strata: %s: blob %s %s (%s)", e.Repo, short(e.Digest), e.Status, humanBytes(e.Size))
@@ -44,11 +44,11 @@ func eventLine(e compose.PushEvent) string {
 }
 
 // barProgress draws one bar per uploading blob.
-func barProgress(out io.Writer) (func(compose.PushEvent), func()) {
+func barProgress(out io.Writer) (func(registry.PushEvent), func()) {
 	p := mpb.New(mpb.WithOutput(out), mpb.WithWidth(40), mpb.WithAutoRefresh())
 	var mu sync.Mutex
 	bars := map[string]*mpb.Bar{}
-	return func(e compose.PushEvent) {
+	return func(e registry.PushEvent) {
 			if e.Kind != "blob" || e.Status == "skipped" || e.Status == "mounted" {
 				return
 			}
@@ -81,11 +81,11 @@ func barProgress(out io.Writer) (func(compose.PushEvent), func()) {
 
 // printTagReport writes one line per tag to stderr: created, moved (from
 // which digest) or unchanged.
-func (a *app) printTagReport(rep *compose.PushReport) {
+func (a *app) printTagReport(rep *registry.PushReport) {
 	for _, art := range rep.Artifacts {
 		for _, t := range art.Tags {
 			switch t.Status {
-			case compose.TagMoved:
+			case registry.TagMoved:
 				fmt.Fprintf(a.stderr, "strata: %s: moved from %s to %s\n", t.Tag, short(t.Previous), short(t.Digest))
 			default:
 				fmt.Fprintf(a.stderr, "strata: %s: %s (%s)\n", t.Tag, t.Status, short(t.Digest))
@@ -96,7 +96,7 @@ func (a *app) printTagReport(rep *compose.PushReport) {
 
 // printPushSummary writes the blob counts and how long the push (not the
 // build) took to stderr.
-func (a *app) printPushSummary(r *compose.PushReport, took time.Duration) {
+func (a *app) printPushSummary(r *registry.PushReport, took time.Duration) {
 	fmt.Fprintf(a.stderr, "strata: blobs: %d uploaded (%s), %d mounted, %d already there; pushed in %.3f s\n",
 		r.BlobsUploaded, humanBytes(r.BytesUploaded), r.BlobsMounted, r.BlobsSkipped, took.Seconds())
 }

@@ -11,9 +11,10 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
-	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/registry"
 )
 
 // registryFlags are the transport flags of every command that talks to a
@@ -31,7 +32,7 @@ type registryFlags struct {
 	// progress lines are written from many goroutines.
 	stderr io.Writer
 	// cfg is the policy made from these flags by composeOptions.
-	cfg compose.TransportConfig
+	cfg registry.TransportConfig
 }
 
 func (f *registryFlags) register(c *cobra.Command) {
@@ -49,9 +50,9 @@ func (f *registryFlags) register(c *cobra.Command) {
 // access policy. Credentials come from the docker config through ggcr's
 // default keychain ($DOCKER_CONFIG/config.json or ~/.docker/config.json);
 // a credential helper named there is the only program strata ever starts.
-func (a *app) transportConfig(f *registryFlags) (compose.TransportConfig, error) {
+func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error) {
 	f.stderr = &lockedWriter{w: a.stderr}
-	cfg := compose.TransportConfig{
+	cfg := registry.TransportConfig{
 		Keychain:       authn.DefaultKeychain,
 		SkipTLSVerify:  f.skipVerify,
 		CAFile:         f.caFile,
@@ -81,6 +82,21 @@ func (a *app) transportConfig(f *registryFlags) (compose.TransportConfig, error)
 	return cfg, nil
 }
 
+// registryRef returns the registry access policy of f and the reference
+// arg, parsed by that policy (insecure registries); a bad reference is a
+// usage error.
+func (a *app) registryRef(f *registryFlags, arg string) (registry.TransportConfig, name.Reference, error) {
+	cfg, err := a.transportConfig(f)
+	if err != nil {
+		return cfg, nil, err
+	}
+	ref, err := cfg.ParseReference(arg)
+	if err != nil {
+		return cfg, nil, usagef("reference %q: %v", arg, err)
+	}
+	return cfg, ref, nil
+}
+
 // withTimeout applies --timeout to ctx.
 func (f *registryFlags) withTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, f.timeout)
@@ -90,7 +106,7 @@ func (f *registryFlags) withTimeout(ctx context.Context) (context.Context, conte
 type redactWriter struct{ w io.Writer }
 
 func (r redactWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(r.w, compose.Redact(string(p))); err != nil {
+	if _, err := io.WriteString(r.w, registry.Redact(string(p))); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -122,5 +138,5 @@ func redacted(err error, f *registryFlags) error {
 
 type redactedError struct{ err error }
 
-func (e redactedError) Error() string { return compose.Redact(e.err.Error()) }
+func (e redactedError) Error() string { return registry.Redact(e.err.Error()) }
 func (e redactedError) Unwrap() error { return e.err }

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/registry/local"
 )
 
 func (a *app) registryCmd() *cobra.Command {
@@ -46,7 +46,7 @@ loopback registries without flags).`,
 			if verbose {
 				logger = log.New(a.stderr, "registry: ", log.LstdFlags)
 			}
-			return compose.ServeLocalRegistry(cmd.Context(), addr, dir, logger, func(l net.Addr) {
+			return local.Serve(cmd.Context(), addr, dir, logger, func(l net.Addr) {
 				fmt.Fprintf(a.stderr, "strata: registry listening on %s (data in %s)\n", l, dir)
 			})
 		},

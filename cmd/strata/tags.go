@@ -5,7 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/registry"
 )
 
 func (a *app) tagsCmd() *cobra.Command {
@@ -27,11 +27,7 @@ func (a *app) tagsCmd() *cobra.Command {
 			}
 			ctx, cancel := f.withTimeout(cmd.Context())
 			defer cancel()
-			ropts, err := compose.RemoteOptions(ctx, cfg)
-			if err != nil {
-				return err
-			}
-			tags, err := compose.ListTags(ctx, repo, ropts...)
+			tags, err := registry.ListTags(ctx, repo, cfg)
 			if err != nil {
 				return redacted(err, &f)
 			}

@@ -1,0 +1,108 @@
+// Package base resolves a spec's base image: a registry reference (by tag
+// or digest), "scratch", an OCI layout or a docker archive, narrowed to the
+// spec's platforms.
+//
+// Registry bases are served from a content-addressed cache (manifests,
+// configs and layer blobs, each verified against its digest before it is
+// trusted): a base pinned by digest and cached needs no request at all, a
+// tag needs one HEAD, and an unreachable registry falls back to the tag's
+// last cached resolution. Layer blobs are fetched lazily, on first read.
+// Uncompressed docker-archive layers are compressed once, with the pinned
+// compressor, into the same cache.
+//
+// It imports spec (the location grammar), compose/oci (reading local
+// images) and strata's internal packages; it knows nothing of layers being
+// built, outputs or pushing.
+package base
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/strata-build/strata/spec"
+)
+
+// PlatformImage is the base for one platform.
+type PlatformImage struct {
+	Platform spec.Platform
+	Image    v1.Image // layers and config served from the on-disk cache once fetched
+	Digest   v1.Hash  // manifest digest of this platform's base image; zero for scratch
+}
+
+// Resolved is a spec's base narrowed to the wanted platforms.
+type Resolved struct {
+	// Name is for the org.opencontainers.image.base.name annotation: the
+	// reference as written, with registry defaults made explicit (e.g.
+	// docker.io/library/nginx:1.27-alpine). It is "" for scratch and for local
+	// bases (oci:, docker-archive:), whose paths must not leak into images.
+	Name string
+	// Platforms are in the order of want; when want is empty: every platform
+	// of the base in index order, linux/amd64 for scratch.
+	Platforms []PlatformImage
+	// Repo is the registry repository of a registry base (push mounts base
+	// blobs from it); nil otherwise.
+	Repo *name.Repository
+}
+
+// Resolver returns the image or index a registry base reference names,
+// instead of fetching it. Exactly one of the returned values is non-nil.
+type Resolver func(ctx context.Context, ref string) (v1.Image, v1.ImageIndex, error)
+
+// Options are the optional settings of Resolve.
+type Options struct {
+	// Remote holds ggcr remote options (transport, auth, user agent) for
+	// registry bases; never a context (Resolve's ctx is used).
+	Remote []remote.Option
+	// Resolver, when set, replaces registry access for registry bases
+	// (tests, offline examples). Scratch and local bases are read as usual.
+	Resolver Resolver
+	// Logger receives warnings (an offline fallback, a corrupt cached
+	// blob); nil discards them.
+	Logger *slog.Logger
+}
+
+// Resolve resolves location (a spec's base string) and narrows it to want.
+// Errors do not repeat the location (callers wrap them with it); paths of
+// local bases are used as given. Manifests, configs and blobs of registry
+// bases are cached under cacheDir.
+//
+// ctx governs resolution and also the lazy fetches of registry base layers
+// that happen later, on their first read (v1.Layer has no context
+// parameter): keep it alive for as long as the result's layers are read,
+// for example until an output is written or a push has finished.
+func Resolve(ctx context.Context, location string, want []spec.Platform, cacheDir string, o Options) (*Resolved, error) {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	l, err := spec.ParseLocation(location)
+	if err != nil {
+		return nil, fmt.Errorf("base %w", err)
+	}
+	switch l.Kind {
+	case spec.LocationScratch:
+		return resolveScratch(want), nil
+	case spec.LocationLayout:
+		return resolveLayout(l, want)
+	case spec.LocationArchive:
+		return resolveArchive(ctx, l, want, cacheDir, o)
+	}
+	return resolveRegistry(ctx, location, l.Ref, want, cacheDir, o)
+}
+
+// resolveScratch returns an empty image per wanted platform.
+func resolveScratch(want []spec.Platform) *Resolved {
+	if len(want) == 0 {
+		want = []spec.Platform{{OS: "linux", Architecture: "amd64"}}
+	}
+	rb := &Resolved{}
+	for _, p := range want {
+		rb.Platforms = append(rb.Platforms, PlatformImage{Platform: p, Image: empty.Image})
+	}
+	return rb
+}

@@ -1,0 +1,27 @@
+package base
+
+import (
+	"fmt"
+
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/spec"
+)
+
+// resolveLayout reads a base from an OCI image layout (see oci.ReadLayout
+// for how the image is picked) and narrows it to want.
+func resolveLayout(l spec.Location, want []spec.Platform) (*Resolved, error) {
+	a, err := oci.ReadLayout(l)
+	if err != nil {
+		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
+	}
+	var plats []PlatformImage
+	if a.Index != nil {
+		plats, err = narrowIndex(a.Index, want)
+	} else {
+		plats, err = narrowImage(a.Image, want)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
+	}
+	return &Resolved{Platforms: plats}, nil
+}

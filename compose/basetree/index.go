@@ -1,0 +1,277 @@
+package basetree
+
+import (
+	"archive/tar"
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"compress/gzip"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/strata-build/strata/compose/layer"
+	"github.com/strata-build/strata/internal/atomicfile"
+)
+
+// Limits on what a base layer's headers may hold. Base layers are hostile
+// input: a layer with more entries than this is an error, and entries whose
+// names are longer than maxTreeName bytes (no runtime can create them) are
+// ignored.
+const (
+	maxTreeEntries = 1 << 20
+	maxTreeName    = 4096
+)
+
+// Kinds of treeRec, one byte each (also the on-disk format).
+const (
+	recDir      = 'd'
+	recFile     = 'f'
+	recSymlink  = 'l'
+	recHardlink = 'h'
+	recChar     = 'c'
+	recBlock    = 'b'
+	recFifo     = 'p'
+	recWhiteout = 'w' // name is the path the whiteout removes
+	recOpaque   = 'o' // name is the directory whose lower contents are hidden
+)
+
+// treeRec is one tar header of a layer, reduced to what the path checks
+// need: its kind, its normalised name (no leading "/" or "./") and, for
+// links, the link target.
+type treeRec struct {
+	kind byte
+	name string
+	link string
+}
+
+// treeIndexFormat starts every cached index file; a change of format
+// changes it, so old files are simply rebuilt.
+const treeIndexFormat = "strata-treeindex 1\n"
+
+// treeIndexPath is where the header index of the layer with diffID is cached.
+func treeIndexPath(cacheDir string, diffID v1.Hash) string {
+	return filepath.Join(cacheDir, "treeindex", diffID.Algorithm+"-"+diffID.Hex+".gz")
+}
+
+// baseLayerIndex returns the header index of the base layer l. It is read
+// from CACHE/treeindex/<diffID hex>.gz when present; otherwise l's
+// uncompressed stream is read (headers only) and the index is stored there,
+// unless save is false. A missing or corrupt index file is rebuilt; failing
+// to store it only costs the next build a rescan.
+func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save bool) ([]treeRec, error) {
+	diffID, err := l.DiffID()
+	if err != nil {
+		return nil, fmt.Errorf("base layer diffID: %w", err)
+	}
+	file := treeIndexPath(cacheDir, diffID)
+	if recs, err := readTreeIndex(file); err == nil {
+		return recs, nil
+	}
+	recs, err := scanLayerHeaders(ctx, l)
+	if err != nil {
+		return nil, fmt.Errorf("reading base layer %s: %w", diffID, err)
+	}
+	if save {
+		_ = writeTreeIndex(file, recs) // a cache: failing to store it is not an error
+	}
+	return recs, nil
+}
+
+// scanLayerHeaders reads the tar headers of l's uncompressed stream without
+// reading any file content into memory (tar.Reader.Next skips it).
+func scanLayerHeaders(ctx context.Context, l v1.Layer) ([]treeRec, error) {
+	rc, err := l.Uncompressed()
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	return scanHeaders(ctx, rc)
+}
+
+// scanHeaders reads the tar stream r, headers only.
+func scanHeaders(ctx context.Context, r io.Reader) ([]treeRec, error) {
+	tr := tar.NewReader(r)
+	var recs []treeRec
+	for n := 0; ; n++ {
+		if n%1024 == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, err
+			}
+		}
+		if n >= maxTreeEntries {
+			return nil, fmt.Errorf("more than %d entries; strata cannot check paths against it", maxTreeEntries)
+		}
+		h, err := tr.Next()
+		if err == io.EOF {
+			return recs, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if r, ok := headerRec(h); ok {
+			recs = append(recs, r)
+		}
+	}
+}
+
+// headerRec turns a tar header into a treeRec. Entries that no runtime would
+// apply (a ".." component, the root itself, a NUL, an over-long name) are
+// dropped.
+func headerRec(h *tar.Header) (treeRec, bool) {
+	name, ok := cleanTreeName(h.Name)
+	if !ok {
+		return treeRec{}, false
+	}
+	dir, base := path.Split(name)
+	dir = strings.TrimSuffix(dir, "/")
+	if base == layer.OpaqueName {
+		return treeRec{kind: recOpaque, name: dir}, true
+	}
+	if rest, ok := strings.CutPrefix(base, layer.WhiteoutPrefix); ok {
+		if rest == "" || rest == "." || rest == ".." {
+			return treeRec{}, false
+		}
+		return treeRec{kind: recWhiteout, name: path.Join(dir, rest)}, true
+	}
+	r := treeRec{name: name}
+	switch h.Typeflag {
+	case tar.TypeDir:
+		r.kind = recDir
+	case tar.TypeSymlink:
+		r.kind, r.link = recSymlink, h.Linkname
+	case tar.TypeLink:
+		r.kind, r.link = recHardlink, h.Linkname
+	case tar.TypeChar:
+		r.kind = recChar
+	case tar.TypeBlock:
+		r.kind = recBlock
+	case tar.TypeFifo:
+		r.kind = recFifo
+	default:
+		r.kind = recFile
+	}
+	if strings.IndexByte(r.link, 0) >= 0 || len(r.link) > maxTreeName {
+		r.link = ""
+	}
+	return r, true
+}
+
+// cleanTreeName normalises a tar entry name: no leading "/" or "./", no
+// trailing "/", cleaned; ok is false for names a runtime would not apply.
+func cleanTreeName(name string) (string, bool) {
+	if len(name) > maxTreeName || strings.IndexByte(name, 0) >= 0 {
+		return "", false
+	}
+	for _, c := range strings.Split(name, "/") {
+		if c == ".." {
+			return "", false
+		}
+	}
+	name = strings.TrimLeft(path.Clean("/"+name), "/")
+	if name == "" {
+		return "", false
+	}
+	return name, true
+}
+
+// readTreeIndex reads an index file written by writeTreeIndex.
+func readTreeIndex(file string) ([]treeRec, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return decodeTreeIndex(bufio.NewReader(f))
+}
+
+// decodeTreeIndex decodes what encodeTreeIndex wrote. Records are
+// "KIND NAME \0 LINK \0"; the last line is "end COUNT", so a short file is
+// an error, and gzip's checksum catches corruption.
+func decodeTreeIndex(r io.Reader) ([]treeRec, error) {
+	zr, err := gzip.NewReader(r)
+	if err != nil {
+		return nil, err
+	}
+	br := bufio.NewReader(zr)
+	head := make([]byte, len(treeIndexFormat))
+	if _, err := io.ReadFull(br, head); err != nil || string(head) != treeIndexFormat {
+		return nil, errors.New("not a tree index")
+	}
+	var recs []treeRec
+	for {
+		kind, err := br.ReadByte()
+		if err != nil {
+			return nil, err
+		}
+		if kind == '\n' {
+			break
+		}
+		name, err := br.ReadString(0)
+		if err != nil {
+			return nil, err
+		}
+		link, err := br.ReadString(0)
+		if err != nil {
+			return nil, err
+		}
+		if len(recs) >= maxTreeEntries {
+			return nil, errors.New("too many entries")
+		}
+		recs = append(recs, treeRec{kind: kind, name: name[:len(name)-1], link: link[:len(link)-1]})
+	}
+	tail, err := io.ReadAll(io.LimitReader(br, 64))
+	if err != nil {
+		return nil, err
+	}
+	if string(tail) != "end "+strconv.Itoa(len(recs))+"\n" {
+		return nil, errors.New("truncated tree index")
+	}
+	return recs, nil
+}
+
+// writeTreeIndex stores recs at file atomically.
+func writeTreeIndex(file string, recs []treeRec) error {
+	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
+		return err
+	}
+	data, err := encodeTreeIndex(recs)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(file, 0o644, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	}, nil)
+}
+
+// encodeTreeIndex encodes recs for decodeTreeIndex.
+func encodeTreeIndex(recs []treeRec) ([]byte, error) {
+	var buf bytes.Buffer
+	zw := gzip.NewWriter(&buf)
+	bw := bufio.NewWriter(zw)
+	bw.WriteString(treeIndexFormat)
+	for _, r := range recs {
+		bw.WriteByte(r.kind)
+		bw.WriteString(r.name)
+		bw.WriteByte(0)
+		bw.WriteString(r.link)
+		bw.WriteByte(0)
+	}
+	fmt.Fprintf(bw, "\nend %d\n", len(recs))
+	if err := bw.Flush(); err != nil {
+		return nil, err
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,109 @@
+// Package layer is strata's layer engine: it turns one layer of a spec, for
+// one platform, into a deterministic OCI layer blob.
+//
+// [Build] plans the layer's entries (context files matched by globs, archive
+// members, declared directories and symlinks, whiteouts for deletes and
+// clears), sorts them, writes each tar header by hand, and streams
+// tar → sha256 (diffID) → pinned gzip → sha256 (digest) → blob store in one
+// pass. It reuses a stored layer when the inputs did not change (the layer
+// cache, keyed by content and by inode data; see cache.go). Nothing is
+// executed and no byte from outside the context directory is read.
+//
+// It imports spec and strata's internal blob store and compressor; it knows
+// nothing of bases, images, outputs or registries.
+package layer
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/strata-build/strata/internal/blobstore"
+	"github.com/strata-build/strata/spec"
+)
+
+// Request asks for one spec layer built for one platform.
+type Request struct {
+	Spec     *spec.Spec // the whole spec, for error positions (Spec.Errorf)
+	Index    int        // index into Spec.Layers
+	Root     *os.Root   // the context directory; every source is read through it
+	Platform spec.Platform
+	Created  time.Time        // mtime of every entry
+	Store    *blobstore.Store // where compressed layer blobs go
+	DryRun   bool             // compute digests but store nothing (plan)
+	// Jobs bounds the files hashed at once inside this layer (the caller's
+	// concurrency budget); 0 means GOMAXPROCS.
+	Jobs int
+
+	// beforeRead, when set, runs after a context file is opened to be
+	// written into the layer and before its bytes are copied (a test seam for
+	// files changing while read).
+	beforeRead func(source string)
+	// now, when set, replaces time.Now as the build's start time that the
+	// racy rule compares input ctimes with (a test seam: files a test has
+	// just written are always racy; see layercache.go).
+	now func() time.Time
+	// opened, when set, runs whenever a context file is opened to be read,
+	// in the key pass and in the write pass (a test seam: a stat-key hit
+	// opens nothing).
+	opened func(source string)
+}
+
+// Built is one built layer and what is in it.
+type Built struct {
+	Name    string   // spec name, or "layer-<index>"
+	Layer   v1.Layer // nil when the layer has no entries (it is then not emitted)
+	Entries []Entry  // every tar entry, in layer order (whiteouts included)
+}
+
+// Entry describes one tar entry of a layer, for plan and reports.
+type Entry struct {
+	Target string `json:"target"`           // path in the image, with a leading "/"
+	Type   string `json:"type"`             // file, dir, symlink, hardlink, whiteout, opaque
+	Mode   string `json:"mode,omitempty"`   // octal, e.g. "0644"
+	Owner  string `json:"owner,omitempty"`  // uid:gid
+	Size   int64  `json:"size,omitempty"`   // bytes of content for files
+	Source string `json:"source,omitempty"` // context-relative source path, or "spec" for declared entries
+	Link   string `json:"link,omitempty"`   // symlink or hard-link target
+}
+
+// BuildFunc is the signature of Build, so the image assembly can be
+// tested with a stand-in.
+type BuildFunc func(ctx context.Context, req Request) (*Built, error)
+
+// jobs returns how many inputs may be hashed at once.
+func (r *Request) jobs() int {
+	if r.Jobs > 0 {
+		return r.Jobs
+	}
+	return runtime.GOMAXPROCS(0)
+}
+
+// PlatformDependent reports whether a layer's inputs can differ between
+// platforms: any ${TARGET…} reference in a file's source, exclusion, target
+// or checksum. A layer that is not is built once and shared by all
+// platforms.
+func PlatformDependent(l *spec.Layer) bool {
+	for _, f := range l.Files {
+		for _, s := range append([]string{f.Src, f.Dest, f.Sha256}, f.Exclude...) {
+			if strings.Contains(s, "${TARGET") {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Name is the name layer i of s shows in history and reports: its name in
+// the spec, else "layer-<i>".
+func Name(s *spec.Spec, i int) string {
+	if s.Layers[i].Name != "" {
+		return s.Layers[i].Name
+	}
+	return fmt.Sprintf("layer-%d", i)
+}

@@ -1,0 +1,41 @@
+package oci
+
+import (
+	"errors"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Artifact is a built image or image index; exactly one field is set.
+type Artifact struct {
+	Image v1.Image
+	Index v1.ImageIndex
+}
+
+// Digest returns the manifest digest of the image or index.
+func (a Artifact) Digest() (v1.Hash, error) {
+	switch {
+	case a.Index != nil:
+		return a.Index.Digest()
+	case a.Image != nil:
+		return a.Image.Digest()
+	}
+	return v1.Hash{}, errors.New("oci: empty artifact")
+}
+
+// IsPlatformImage reports whether d is a runnable image of an index: it has a
+// platform, is not an attestation and is an image (or nested index) manifest.
+func IsPlatformImage(d v1.Descriptor) bool {
+	if d.Platform == nil || d.Platform.OS == "" || d.Platform.OS == "unknown" {
+		return false
+	}
+	if _, ok := d.Annotations["vnd.docker.reference.type"]; ok {
+		return false
+	}
+	switch d.MediaType {
+	case types.OCIManifestSchema1, types.DockerManifestSchema2, types.OCIImageIndex, types.DockerManifestList:
+		return true
+	}
+	return false
+}

@@ -1,0 +1,223 @@
+package oci
+
+import (
+	"bufio"
+	"compress/gzip"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/layout"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+
+	"github.com/strata-build/strata/internal/atomicfile"
+	"github.com/strata-build/strata/internal/ctxio"
+	"github.com/strata-build/strata/spec"
+)
+
+// RefNameAnnotation names an image in an OCI layout's index.json.
+const RefNameAnnotation = "org.opencontainers.image.ref.name"
+
+// Read opens the image or index an oci: or docker-archive: location names,
+// unchanged (an index is not narrowed to platforms). cacheDir holds the
+// decompressed copy of a gzip docker archive. Errors do not repeat the
+// location; callers say what it was for.
+func Read(ctx context.Context, l spec.Location, cacheDir string) (Artifact, error) {
+	switch l.Kind {
+	case spec.LocationLayout:
+		return ReadLayout(l)
+	case spec.LocationArchive:
+		img, err := ReadArchive(ctx, l.File, cacheDir)
+		return Artifact{Image: img}, err
+	}
+	return Artifact{}, errors.New("not a local image location (oci: or docker-archive:)")
+}
+
+// ReadLayout opens the image or index of the OCI layout l names: by its ref
+// name (l.Tag), by digest, or the layout's only entry.
+//
+// Ref names may contain "/" and ":" (strata names images repo:tag when
+// several specs share a layout, e.g. oci:DIR:registry.example/app:v1), so
+// the grammar's split at the last ":" after the last "/" can fall inside
+// the ref name. When l.Dir is not a layout, the first split whose directory
+// part is one wins.
+func ReadLayout(l spec.Location) (Artifact, error) {
+	l = splitLayoutRef(l)
+	if _, err := os.Stat(filepath.Join(l.Dir, "index.json")); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return Artifact{}, errors.New("no index.json (not an OCI image layout)")
+		}
+		return Artifact{}, err
+	}
+	idx, err := layout.ImageIndexFromPath(l.Dir)
+	if err != nil {
+		return Artifact{}, err
+	}
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return Artifact{}, fmt.Errorf("reading index.json: %w", err)
+	}
+	d, err := pickLayoutEntry(im.Manifests, l)
+	if err != nil {
+		return Artifact{}, err
+	}
+	if d.MediaType.IsIndex() {
+		child, err := idx.ImageIndex(d.Digest)
+		return Artifact{Index: child}, err
+	}
+	img, err := idx.Image(d.Digest)
+	return Artifact{Image: img}, err
+}
+
+// splitLayoutRef re-splits DIR:REF when DIR is not a layout; see ReadLayout.
+func splitLayoutRef(l spec.Location) spec.Location {
+	if l.Digest != (v1.Hash{}) || l.Tag == "" {
+		return l
+	}
+	if _, err := os.Stat(filepath.Join(l.Dir, "index.json")); err == nil {
+		return l
+	}
+	rest := l.Dir + ":" + l.Tag
+	for i := strings.IndexByte(rest, ':'); i >= 0 && i < len(rest)-1; {
+		if _, err := os.Stat(filepath.Join(rest[:i], "index.json")); err == nil {
+			l.Dir, l.Tag = rest[:i], rest[i+1:]
+			return l
+		}
+		j := strings.IndexByte(rest[i+1:], ':')
+		if j < 0 {
+			break
+		}
+		i += j + 1
+	}
+	return l
+}
+
+// pickLayoutEntry finds the index.json entry b names.
+func pickLayoutEntry(ds []v1.Descriptor, l spec.Location) (v1.Descriptor, error) {
+	switch {
+	case l.Digest.Hex != "":
+		for _, d := range ds {
+			if d.Digest == l.Digest {
+				return d, nil
+			}
+		}
+		return v1.Descriptor{}, fmt.Errorf("no image with digest %s in index.json", l.Digest)
+	case l.Tag != "":
+		var found []v1.Descriptor
+		for _, d := range ds {
+			if d.Annotations[RefNameAnnotation] == l.Tag {
+				found = append(found, d)
+			}
+		}
+		switch {
+		case len(found) == 0:
+			return v1.Descriptor{}, fmt.Errorf("no image tagged %q (tags: %s)", l.Tag, layoutTags(ds))
+		case len(found) > 1 && found[0].Digest != found[1].Digest:
+			return v1.Descriptor{}, fmt.Errorf("tag %q names %d different images", l.Tag, len(found))
+		}
+		return found[0], nil
+	}
+	switch len(ds) {
+	case 1:
+		return ds[0], nil
+	case 0:
+		return v1.Descriptor{}, errors.New("index.json lists no images")
+	}
+	return v1.Descriptor{}, fmt.Errorf("index.json lists %d images; name one with oci:DIR:tag or oci:DIR@digest (tags: %s)", len(ds), layoutTags(ds))
+}
+
+// layoutTags lists the ref names in ds, sorted, for messages.
+func layoutTags(ds []v1.Descriptor) string {
+	var tags []string
+	for _, d := range ds {
+		if t, ok := d.Annotations[RefNameAnnotation]; ok {
+			tags = append(tags, t)
+		}
+	}
+	if len(tags) == 0 {
+		return "none"
+	}
+	sort.Strings(tags)
+	return strings.Join(tags, ", ")
+}
+
+// ReadArchive opens the one image of a docker-save archive (.tar, or
+// .tar.gz decompressed once into cacheDir; see ArchiveTar). Its manifest is
+// read here, so a broken archive fails now, not in the middle of a push.
+func ReadArchive(ctx context.Context, file, cacheDir string) (v1.Image, error) {
+	path, err := ArchiveTar(ctx, file, cacheDir)
+	if err != nil {
+		return nil, err
+	}
+	img, err := tarball.ImageFromPath(path, nil)
+	if err == nil {
+		_, err = img.Manifest()
+	}
+	if err != nil {
+		return nil, err
+	}
+	return img, nil
+}
+
+// ArchiveTar returns a path to the uncompressed form of the archive file:
+// the file itself, or its decompressed copy in cacheDir/archives.
+func ArchiveTar(ctx context.Context, file, cacheDir string) (string, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return "", errors.New("no such file")
+		}
+		return "", err
+	}
+	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return "", err
+	} else if !fi.Mode().IsRegular() {
+		return "", errors.New("not a regular file")
+	}
+	magic := make([]byte, 2)
+	if _, err := io.ReadFull(f, magic); err != nil {
+		return "", fmt.Errorf("reading: %w", err)
+	}
+	if magic[0] != 0x1f || magic[1] != 0x8b {
+		return file, nil // a plain tar
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	sum, _, err := v1.SHA256(bufio.NewReader(ctxio.Reader(ctx, f)))
+	if err != nil {
+		return "", fmt.Errorf("hashing: %w", err)
+	}
+	dir := filepath.Join(cacheDir, "archives")
+	out := filepath.Join(dir, sum.Hex+".tar")
+	if _, err := os.Stat(out); err == nil {
+		return out, nil
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	zr, err := gzip.NewReader(bufio.NewReader(f))
+	if err != nil {
+		return "", fmt.Errorf("decompressing: %w", err)
+	}
+	defer zr.Close()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	err = atomicfile.WriteFile(out, 0o644, func(w io.Writer) error {
+		_, err := io.Copy(w, ctxio.Reader(ctx, zr))
+		return err
+	}, nil)
+	if err != nil {
+		return "", fmt.Errorf("decompressing: %w", err)
+	}
+	return out, nil
+}

@@ -1,7 +1,0 @@
-//go:build race
-
-package compose
-
-// raceEnabled reports a -race build: the race detector's shadow memory adds
-// tens of MiB to a process's RSS, so memory limits in tests allow for it.
-const raceEnabled = true

@@ -1,0 +1,116 @@
+package compose
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/spec"
+)
+
+// LayoutRef is the ref name an OCI layout of one spec records the image
+// under: the spec's first tag (the tag part of a full reference), else
+// "latest".
+func LayoutRef(s *spec.Spec) string {
+	if len(s.Tags) == 0 {
+		return "latest"
+	}
+	t := s.Tags[0]
+	if spec.IsFullReference(t) {
+		if tag, err := name.NewTag(t); err == nil {
+			return tag.TagStr()
+		}
+	}
+	return t
+}
+
+// StoreRef is the ref name in a layout shared by many specs (the local
+// store, or one --oci directory for several specs): the first tag as a full
+// reference when the spec names a repository (image: or a full tag), else
+// as LayoutRef.
+func StoreRef(s *spec.Spec) string {
+	tag := "latest"
+	if len(s.Tags) > 0 {
+		tag = s.Tags[0]
+	}
+	if spec.IsFullReference(tag) {
+		return tag
+	}
+	if s.Image != "" {
+		return s.Image + ":" + tag
+	}
+	return tag
+}
+
+// TarballRefs are the repo:tag names a docker tarball records: full tags as
+// written, bare tags in the spec's image repository (skipped without one).
+func TarballRefs(s *spec.Spec) ([]name.Tag, error) {
+	var out []name.Tag
+	for _, t := range s.Tags {
+		full := t
+		if !spec.IsFullReference(t) {
+			if s.Image == "" {
+				continue
+			}
+			full = s.Image + ":" + t
+		}
+		tag, err := name.NewTag(full)
+		if err != nil {
+			return nil, fmt.Errorf("tag %q: %w", t, err)
+		}
+		out = append(out, tag)
+	}
+	return out, nil
+}
+
+// PushTags returns the tags a push of r goes to (spec.ResolveTags): the
+// spec's tags, then extra, then the semver fan-out, bare tags in image's
+// repository (the spec's image when image is ""). opts are passed to
+// package name (e.g. name.Insecure).
+func (r *Result) PushTags(image string, extra []string, opts ...name.Option) ([]name.Tag, error) {
+	if image == "" {
+		image = r.Spec.Image
+	}
+	return spec.ResolveTags(image, append(append([]string{}, r.Spec.Tags...), extra...), r.Spec.Semver, opts...)
+}
+
+// MountFrom lists the repositories a push of r may mount blobs from: the
+// base's registry repository, if it has one.
+func (r *Result) MountFrom() []name.Repository {
+	if r.BaseRepo == nil {
+		return nil
+	}
+	return []name.Repository{*r.BaseRepo}
+}
+
+// archiveAsIs returns, for a spec whose base is a docker archive and that
+// adds nothing (no layers, config, annotations or platforms), the archive's
+// own image, unchanged; ok is false for any other spec (see
+// WithArchiveAsIs). A relative archive path is taken from the spec file's
+// directory.
+func archiveAsIs(ctx context.Context, s *spec.Spec, cacheDir string) (res *Result, ok bool, err error) {
+	file, isArchive := strings.CutPrefix(s.Base, spec.ArchivePrefix)
+	if !isArchive || len(s.Layers) > 0 || len(s.Annotations) > 0 || len(s.Platforms) > 0 || !reflect.ValueOf(s.Config).IsZero() {
+		return nil, false, nil
+	}
+	if src := s.Source(); src != nil && !filepath.IsAbs(file) {
+		file = filepath.Join(src.Dir, file)
+	}
+	if _, err := spec.ParseLocation(spec.ArchivePrefix + file); err != nil {
+		return nil, false, nil
+	}
+	img, err := oci.ReadArchive(ctx, file, cacheDir)
+	if err != nil {
+		return nil, true, fmt.Errorf("reading %s%s: %w", spec.ArchivePrefix, file, err)
+	}
+	res = &Result{Spec: s, Artifact: oci.Artifact{Image: img}}
+	if res.Digest, err = img.Digest(); err != nil {
+		return nil, true, fmt.Errorf("reading %s%s: %w", spec.ArchivePrefix, file, err)
+	}
+	return res, true, nil
+}

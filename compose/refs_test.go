@@ -1,0 +1,72 @@
+package compose
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/strata-build/strata/spec"
+)
+
+func TestArchiveAsIs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		s    spec.Spec
+		ok   bool
+	}{
+		{"bare archive", spec.Spec{Base: "docker-archive:/x/a.tar"}, true},
+		{"archive with tags", spec.Spec{Base: "docker-archive:/x/a.tar.gz", Image: "r/a", Tags: []string{"v1"}, Semver: "1.0.0"}, true},
+		{"a layer", spec.Spec{Base: "docker-archive:/x/a.tar", Layers: []spec.Layer{{Name: "x"}}}, false},
+		{"config", spec.Spec{Base: "docker-archive:/x/a.tar", Config: spec.Config{User: "1"}}, false},
+		{"empty entrypoint set", spec.Spec{Base: "docker-archive:/x/a.tar", Config: spec.Config{Entrypoint: []string{}}}, false},
+		{"annotations", spec.Spec{Base: "docker-archive:/x/a.tar", Annotations: map[string]string{"a": "b"}}, false},
+		{"platforms", spec.Spec{Base: "docker-archive:/x/a.tar", Platforms: []string{"linux/amd64"}}, false},
+		{"oci base", spec.Spec{Base: "oci:/x/lay"}, false},
+		{"registry base", spec.Spec{Base: "r.example/a:1"}, false},
+	} {
+		// The archive does not exist: a spec that qualifies fails to read
+		// it, one that does not is left to the normal build.
+		_, ok, err := archiveAsIs(context.Background(), &tc.s, t.TempDir())
+		if ok != tc.ok || ok != (err != nil) {
+			t.Errorf("%s: ok %v, err %v; want ok %v", tc.name, ok, err, tc.ok)
+		}
+		if err != nil && !strings.Contains(err.Error(), "reading "+tc.s.Base+": no such file") {
+			t.Errorf("%s: err = %v", tc.name, err)
+		}
+	}
+}
+
+func TestLayoutRefAndTarballRefs(t *testing.T) {
+	for _, tt := range []struct {
+		image string
+		tags  []string
+		ref   string
+		store string
+		refs  []string
+	}{
+		{"", nil, "latest", "latest", nil},
+		{"registry.local:5000/demo/app", nil, "latest", "registry.local:5000/demo/app:latest", nil},
+		{"", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", "v1", []string{"ghcr.io/acme/app:edge"}},
+		{"registry.local:5000/demo/app", []string{"v1", "ghcr.io/acme/app:edge"}, "v1", "registry.local:5000/demo/app:v1", []string{"registry.local:5000/demo/app:v1", "ghcr.io/acme/app:edge"}},
+		{"registry.local:5000/demo/app", []string{"registry.local:5000/other:2.0"}, "2.0", "registry.local:5000/other:2.0", []string{"registry.local:5000/other:2.0"}},
+	} {
+		s := &spec.Spec{Image: tt.image, Tags: tt.tags}
+		if got := StoreRef(s); got != tt.store {
+			t.Errorf("StoreRef(%q, %v) = %q, want %q", tt.image, tt.tags, got, tt.store)
+		}
+		if got := LayoutRef(s); got != tt.ref {
+			t.Errorf("LayoutRef(%v) = %q, want %q", tt.tags, got, tt.ref)
+		}
+		refs, err := TarballRefs(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, r := range refs {
+			got = append(got, r.String())
+		}
+		if strings.Join(got, " ") != strings.Join(tt.refs, " ") {
+			t.Errorf("TarballRefs(%q, %v) = %v, want %v", tt.image, tt.tags, got, tt.refs)
+		}
+	}
+}

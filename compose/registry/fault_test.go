@@ -1,0 +1,490 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/internal/faultproxy"
+)
+
+// steps are the push requests a fault can hit.
+var steps = []struct {
+	name, method, path string
+}{
+	{"HEAD blob", "HEAD", `/blobs/sha256:`},
+	{"POST upload", "POST", `/blobs/uploads/`},
+	{"PATCH upload", "PATCH", `/blobs/uploads/`},
+	{"PUT blob", "PUT", `/blobs/uploads/`},
+	{"PUT manifest", "PUT", `/manifests/sha256:`},
+	{"PUT tag", "PUT", `/manifests/v1$`},
+}
+
+// cleanCounts is how many requests each step takes for a 2-layer image
+// pushed to one tag (3 blobs, 1 manifest, 1 tag).
+var cleanCounts = map[string]int{"HEAD blob": 3, "POST upload": 3, "PATCH upload": 3, "PUT blob": 3, "PUT manifest": 1, "PUT tag": 1}
+
+// TestFault_5xxEachStep: one 5xx on each step still ends in a valid image,
+// with at most 3 attempts of any step.
+func TestFault_5xxEachStep(t *testing.T) {
+	for _, st := range steps {
+		for _, code := range []int{500, 502, 503, 504} {
+			t.Run(fmt.Sprintf("%s/%d", st.name, code), func(t *testing.T) {
+				p, host := pushRegistry(t)
+				p.Add(&faultproxy.Rule{Method: st.method, Path: faultproxy.PathRe(st.path), Nth: 1, Action: faultproxy.Action{Status: code}})
+				img := randomLinuxImage(t, 2)
+				_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/app:v1")}}, PushOptions{Transport: fastRetries()})
+				if err != nil {
+					t.Fatal(err)
+				}
+				d, _ := img.Digest()
+				if got := validateRemote(t, host+"/f/app:v1"); got != d {
+					t.Fatalf("digest %s, want %s", got, d)
+				}
+				if n := p.Count(st.method, st.path, code); n != 1 {
+					t.Fatalf("fault fired %d times", n)
+				}
+				// Exactly one retry of the faulted step.
+				if n, want := p.Count(st.method, st.path, 0), cleanCounts[st.name]+1; n != want {
+					t.Errorf("%s: %d requests, want %d", st.name, n, want)
+				}
+			})
+		}
+	}
+}
+
+// TestFault_ResetMidPatch: a connection reset after 1 KiB of the first PATCH
+// is survived by a fresh upload; each blob is committed once.
+func TestFault_ResetMidPatch(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "PATCH", Nth: 1, Action: faultproxy.Action{Reset: true, ResetAfter: 1024}})
+	img, err := random.Image(64<<10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/reset:v1")}}, PushOptions{Transport: fastRetries()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, _ := img.Digest()
+	if got := validateRemote(t, host+"/f/reset:v1"); got != d {
+		t.Fatalf("digest %s, want %s", got, d)
+	}
+	if rep.BlobsUploaded != 3 {
+		t.Errorf("uploaded %d, want 3", rep.BlobsUploaded)
+	}
+	if n := p.Count("PUT", `/blobs/uploads/.*digest=`, 201); n != 3 {
+		t.Errorf("%d blob commits, want 3", n)
+	}
+	if n := p.Count("PATCH", ``, 0); n != 4 {
+		t.Errorf("%d PATCHes, want 4 (one reset)", n)
+	}
+}
+
+// TestFault_429RetryAfter: the retry after "429 Retry-After: 2" waits at
+// least 2 s (real backoff otherwise is 1 ms here).
+func TestFault_429RetryAfter(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "POST", Nth: 1, Action: faultproxy.Action{Status: 429, Code: "TOOMANYREQUESTS", Headers: map[string]string{"Retry-After": "2"}}})
+	img := randomLinuxImage(t, 1)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/rl:v1")}}, PushOptions{Transport: fastRetries(), Jobs: 1}); err != nil {
+		t.Fatal(err)
+	}
+	// With one job, the POST after the 429 is its retry.
+	var first, second time.Time
+	for _, e := range p.Log() {
+		if e.Method != "POST" {
+			continue
+		}
+		if first.IsZero() {
+			if e.Status != 429 {
+				t.Fatalf("first POST got %d", e.Status)
+			}
+			first = e.Time
+		} else {
+			second = e.Time
+			break
+		}
+	}
+	if second.IsZero() {
+		t.Fatalf("no retry of the first POST: %+v", p.Log())
+	}
+	if gap := second.Sub(first); gap < 2*time.Second {
+		t.Errorf("retried after %v, want >= 2s", gap)
+	}
+}
+
+// TestFault_429Forever gives up with a message naming the rate limit and the
+// registry.
+func TestFault_429Forever(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "POST", Action: faultproxy.Action{Status: 429, Code: "TOOMANYREQUESTS", Headers: map[string]string{"Retry-After": "0"}}})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/rl:v1")}}, PushOptions{Transport: fastRetries(), Jobs: 1})
+	if err == nil || !strings.Contains(err.Error(), "rate limited by "+host) || !strings.Contains(err.Error(), host+"/f/rl: starting upload of blob sha256:") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := p.Count("POST", ``, 429); n != 3 {
+		t.Errorf("%d POSTs, want 3 attempts", n)
+	}
+}
+
+// TestFault_NonRetryable: 400 MANIFEST_INVALID is not retried.
+func TestFault_NonRetryable(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 400, Code: "MANIFEST_INVALID"}})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/bad:v1")}}, PushOptions{Transport: fastRetries()})
+	if err == nil || !strings.Contains(err.Error(), host+"/f/bad: pushing manifest sha256:") || !strings.Contains(err.Error(), "MANIFEST_INVALID") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := p.Count("PUT", `/manifests/`, 0); n != 1 {
+		t.Errorf("%d manifest PUTs, want 1", n)
+	}
+}
+
+// TestFault_PartialPushThenRerun: a permanent 500 on the manifest PUT fails
+// the push with no tag; a re-run uploads no blob twice and tags.
+func TestFault_PartialPushThenRerun(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 500}})
+	img := randomLinuxImage(t, 3)
+	req := []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/part:v1", host+"/f/part:latest")}}
+	if _, err := Push(context.Background(), req, PushOptions{Transport: fastRetries()}); err == nil {
+		t.Fatal("push succeeded through a permanent 500")
+	}
+	for _, tg := range []string{"v1", "latest"} {
+		ref, _ := name.NewTag(host + "/f/part:" + tg)
+		if _, err := remote.Head(ref); err == nil {
+			t.Errorf("tag %s exists after a failed push", tg)
+		}
+	}
+	if n := p.Count("PATCH", ``, 0); n != 4 {
+		t.Errorf("first run: %d PATCHes, want 4", n)
+	}
+	p.Clear()
+	p.ResetLog()
+	rep, err := Push(context.Background(), req, PushOptions{Transport: fastRetries()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Count("PATCH", ``, 0); n != 0 {
+		t.Errorf("re-run uploaded %d blobs again", n)
+	}
+	if rep.BlobsSkipped != 4 || rep.BlobsUploaded != 0 {
+		t.Errorf("re-run report: up %d skipped %d", rep.BlobsUploaded, rep.BlobsSkipped)
+	}
+	d, _ := img.Digest()
+	if got := validateRemote(t, host+"/f/part:latest"); got != d {
+		t.Errorf("latest = %s", got)
+	}
+}
+
+// TestFault_Hang: a registry that never answers the manifest PUT makes Push
+// return when the context's deadline passes, with no tag.
+func TestFault_Hang(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Hang: true}})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	cfg := fastRetries()
+	cfg.RequestTimeout = time.Minute
+	_, err := Push(ctx, []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/hang:v1")}}, PushOptions{Transport: cfg})
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want deadline exceeded", err)
+	}
+	ref, _ := name.NewTag(host + "/f/hang:v1")
+	if _, err := remote.Head(ref); err == nil {
+		t.Error("tag exists")
+	}
+}
+
+// TestFault_RequestTimeout: without an overall deadline, the per-request
+// timeout ends a hung request.
+func TestFault_RequestTimeout(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Hang: true}})
+	cfg := fastRetries()
+	cfg.RequestTimeout = 200 * time.Millisecond
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/hang:v1")}}, PushOptions{Transport: cfg})
+	if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
+		t.Fatalf("err = %v", err)
+	}
+	// A timed-out request is not retried (the registry is stalled, not
+	// flaky); the push fails after one attempt.
+	hangs := 0
+	for _, e := range p.Log() {
+		if e.Fault == "hang" {
+			hangs++
+		}
+	}
+	if hangs != 1 {
+		t.Errorf("%d attempts, want 1", hangs)
+	}
+}
+
+// TestFault_HostileLocation: an upload Location on another private IP is
+// refused before any byte goes there.
+func TestFault_HostileLocation(t *testing.T) {
+	p, host := pushRegistry(t)
+	var hits atomic.Int32
+	other := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	other.Start()
+	defer other.Close()
+	_, port, _ := strings.Cut(strings.TrimPrefix(other.URL, "http://"), ":")
+	p.RewriteLocation(func(l string) string {
+		i := strings.Index(l, "/v2/")
+		return "http://127.0.0.2:" + port + l[i:]
+	})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/ssrf:v1")}}, PushOptions{Transport: fastRetries()})
+	if err == nil || !strings.Contains(err.Error(), "refusing location on another host 127.0.0.2") {
+		t.Fatalf("err = %v", err)
+	}
+	if hits.Load() != 0 {
+		t.Errorf("%d requests reached the other host", hits.Load())
+	}
+}
+
+// spyTransport records requests and never dials.
+type spyTransport struct{ urls []string }
+
+func (s *spyTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.urls = append(s.urls, r.URL.String())
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r, Header: http.Header{}}, nil
+}
+
+// TestFault_InsecureGate: plain HTTP goes only to loopback and to listed
+// registries; nothing is sent to a refused host.
+func TestFault_InsecureGate(t *testing.T) {
+	for _, tc := range []struct {
+		url      string
+		insecure []string
+		ok       bool
+	}{
+		{"http://127.0.0.1:5000/v2/", nil, true},
+		{"http://[::1]:5000/v2/", nil, true},
+		{"http://localhost:5000/v2/", nil, true},
+		{"http://10.1.2.3:5000/v2/", nil, false},
+		{"http://172.20.0.1:5000/v2/", nil, false},
+		{"http://192.168.1.1/v2/", nil, false},
+		{"http://registry.localhost:5000/v2/", nil, false},
+		{"http://registry.example/v2/", nil, false},
+		{"http://10.1.2.3:5000/v2/", []string{"10.1.2.3:5000"}, true},
+		{"http://10.1.2.3:5000/v2/", []string{"10.1.2.3"}, true},
+		{"http://10.1.2.3:5000/v2/", []string{"10.1.2.4"}, false},
+		{"https://10.1.2.3:5000/v2/", nil, true},
+	} {
+		s := &spyTransport{}
+		rt, err := NewTransport(TransportConfig{Base: s, InsecureRegistries: tc.insecure})
+		if err != nil {
+			t.Fatal(err)
+		}
+		req, _ := http.NewRequest("GET", tc.url, nil)
+		_, err = rt.RoundTrip(req)
+		if tc.ok != (err == nil) || tc.ok != (len(s.urls) == 1) {
+			t.Errorf("%s (insecure %v): err %v, sent %d", tc.url, tc.insecure, err, len(s.urls))
+		}
+		if !tc.ok && (!errors.Is(err, ErrPlainHTTP) || !strings.Contains(err.Error(), "--insecure-registry")) {
+			t.Errorf("%s: err = %v", tc.url, err)
+		}
+	}
+}
+
+// userPassKeychain answers every registry with one username and password.
+type userPassKeychain struct{ user, pass string }
+
+func (k userPassKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return authn.FromConfig(authn.AuthConfig{Username: k.user, Password: k.pass}), nil
+}
+
+// TestFault_NoSecretLeak: with debug logging, neither the password, the
+// bearer token nor signed query strings reach the log or the error.
+func TestFault_NoSecretLeak(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.RequireAuth("alice", "PASSWORDSEKRET", "TOKENSEKRET")
+	p.RewriteLocation(func(l string) string {
+		sep := "?"
+		if strings.Contains(l, "?") {
+			sep = "&"
+		}
+		return l + sep + "X-Amz-Signature=SEKRET&token=SEKRET"
+	})
+	var logBuf bytes.Buffer
+	cfg := fastRetries()
+	cfg.Keychain = userPassKeychain{"alice", "PASSWORDSEKRET"}
+	cfg.Logger = slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	img := randomLinuxImage(t, 1)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/auth:v1")}}, PushOptions{Transport: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	// A failing PATCH puts the signed URL into an error.
+	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Status: 400, Code: "BLOB_UPLOAD_UNKNOWN"}})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/auth:v2")}}, PushOptions{Transport: cfg})
+	if err == nil {
+		t.Fatal("push through a failing PATCH succeeded")
+	}
+	out := logBuf.String() + "\n" + err.Error() + "\n" + Redact(err.Error())
+	if !strings.Contains(logBuf.String(), "X-Amz-Signature=REDACTED") {
+		t.Errorf("the debug log never saw the signed location:\n%s", logBuf.String())
+	}
+	for _, secret := range []string{"SEKRET", "PASSWORD", "TOKENSEKRET", "YWxpY2U6"} {
+		if strings.Contains(logBuf.String(), secret) || strings.Contains(Redact(err.Error()), secret) {
+			t.Errorf("%q leaked:\n%s", secret, out)
+		}
+	}
+	if p.Count("GET", `^/token`, 200) == 0 {
+		t.Error("no token was issued: auth was not exercised")
+	}
+}
+
+// TestFault_TLS: an unknown CA fails with a certificate error; --ca-file or
+// skip-verify make it work.
+func TestFault_TLS(t *testing.T) {
+	s := httptest.NewUnstartedServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
+	s.StartTLS()
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "https://")
+	// 127.0.0.1 is tried over https first; the http fallback fails too.
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	cert, err := x509.ParseCertificate(s.TLS.Certificates[0].Certificate[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644)
+	img := randomLinuxImage(t, 1)
+	push := func(cfg TransportConfig) error {
+		_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/tls/app:v1")}}, PushOptions{Transport: cfg})
+		return err
+	}
+	if err := push(fastRetries()); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("unknown CA: err = %v", err)
+	}
+	cfg := fastRetries()
+	cfg.CAFile = caFile
+	if err := push(cfg); err != nil {
+		t.Errorf("with CA file: %v", err)
+	}
+	cfg = fastRetries()
+	cfg.SkipTLSVerify = []string{host}
+	if err := push(cfg); err != nil {
+		t.Errorf("with skip-verify: %v", err)
+	}
+}
+
+// TestFault_TagFailureReportsMovedTags (F9): when one tag PUT fails, the
+// error and the report say which tags already moved, and every tag still
+// resolves to a complete image.
+func TestFault_TagFailureReportsMovedTags(t *testing.T) {
+	p, host := pushRegistry(t)
+	old := randomLinuxImage(t, 1)
+	pushTo(t, oci.Artifact{Image: old}, host+"/f/tags:v1", host+"/f/tags:latest")
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/latest$`), Action: faultproxy.Action{Status: 400, Code: "DENIED"}})
+	img := randomLinuxImage(t, 1)
+	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/tags:v1", host+"/f/tags:latest")}},
+		PushOptions{Transport: fastRetries(), Jobs: 1})
+	if err == nil || !strings.Contains(err.Error(), "tagging latest") || !strings.Contains(err.Error(), "(tags already changed: ["+host+"/f/tags:v1])") {
+		t.Fatalf("err = %v", err)
+	}
+	if rep == nil || len(rep.Artifacts[0].Tags) != 1 || rep.Artifacts[0].Tags[0].Status != TagMoved {
+		t.Fatalf("report: %+v", rep)
+	}
+	d, _ := img.Digest()
+	od, _ := old.Digest()
+	if validateRemote(t, host+"/f/tags:v1") != d || validateRemote(t, host+"/f/tags:latest") != od {
+		t.Error("tags do not point where the report says")
+	}
+}
+
+// TestFault_TokenExpiry (F7): a 401 on one PATCH (an expired token) makes
+// the push fetch a new token and succeed.
+func TestFault_TokenExpiry(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.RequireAuth("alice", "pw", "TOKEN")
+	p.Add(&faultproxy.Rule{Method: "PATCH", Nth: 1, Action: faultproxy.Action{Status: 401, Code: "UNAUTHORIZED",
+		Headers: map[string]string{"WWW-Authenticate": `Bearer realm="http://` + host + `/token",service="faultproxy"`}}})
+	cfg := fastRetries()
+	cfg.Keychain = userPassKeychain{"alice", "pw"}
+	img := randomLinuxImage(t, 2)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/tok:v1")}}, PushOptions{Transport: cfg}); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Count("GET", `^/token`, 200); n < 2 {
+		t.Errorf("%d token requests, want a refresh", n)
+	}
+	p.RequireAuth("", "", "")
+	d, _ := img.Digest()
+	if validateRemote(t, host+"/f/tok:v1") != d {
+		t.Error("wrong digest")
+	}
+}
+
+// TestFault_AuthFails (F4): wrong credentials fail fast with the registry
+// named and the password nowhere.
+func TestFault_AuthFails(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.RequireAuth("alice", "right", "TOKEN")
+	cfg := fastRetries()
+	cfg.Keychain = userPassKeychain{"alice", "WRONGSEKRET"}
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/auth:v1")}}, PushOptions{Transport: cfg})
+	if err == nil || !strings.HasPrefix(err.Error(), host+": authenticating: ") || strings.Contains(err.Error(), "WRONGSEKRET") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := p.Count("", `/blobs/`, 0); n != 0 {
+		t.Errorf("%d blob requests after failed auth", n)
+	}
+}
+
+// plainOnly answers http and fails https like a plain-HTTP server does.
+type plainOnly struct{ seen []string }
+
+func (s *plainOnly) RoundTrip(r *http.Request) (*http.Response, error) {
+	s.seen = append(s.seen, r.URL.Scheme)
+	if r.URL.Scheme == "https" {
+		return nil, tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}
+	}
+	return &http.Response{StatusCode: 200, Body: http.NoBody, Request: r, Header: http.Header{}}, nil
+}
+
+// TestFault_InsecureFallback: an https request to a listed insecure
+// registry that speaks plain HTTP is sent again over http, and later
+// requests go there directly; unlisted hosts never fall back.
+func TestFault_InsecureFallback(t *testing.T) {
+	s := &plainOnly{}
+	rt, _ := NewTransport(TransportConfig{Base: s, InsecureRegistries: []string{"reg.example:5000"}})
+	for range 2 {
+		req, _ := http.NewRequest("GET", "https://reg.example:5000/v2/", nil)
+		resp, err := rt.RoundTrip(req)
+		if err != nil || resp.Request.URL.Scheme != "http" {
+			t.Fatalf("resp %v, err %v", resp, err)
+		}
+	}
+	if got := strings.Join(s.seen, ","); got != "https,http,http" {
+		t.Errorf("schemes tried: %s, want https,http,http", got)
+	}
+	s.seen = nil
+	req, _ := http.NewRequest("GET", "https://other.example:5000/v2/", nil)
+	if _, err := rt.RoundTrip(req); err == nil || strings.Join(s.seen, ",") != "https" {
+		t.Errorf("unlisted host: err %v, schemes %v", err, s.seen)
+	}
+}

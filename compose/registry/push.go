@@ -1,0 +1,350 @@
+// Package registry is strata's registry side: it pushes artifacts (blobs
+// first, then manifests by digest, tags last, so a failure never moves a
+// tag), copies images between registries, OCI layouts and docker archives,
+// lists tags, inspects and deletes manifests, and owns the one registry
+// access policy ([TransportConfig]: credentials from the docker config and
+// its helpers, the plain-HTTP gate, timeouts, retries) and the redaction of
+// secrets from every message ([Redact]).
+//
+// It takes artifacts ([oci.Artifact]), never a spec's composition: it
+// imports compose/oci and spec (the location and tag grammars), never
+// package compose.
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-build/strata/compose/oci"
+)
+
+// PushRequest is one artifact and every tag it should get.
+type PushRequest struct {
+	// Artifact is the image or index to push.
+	Artifact oci.Artifact
+	// Tags are the destinations; they may name several repositories and
+	// registries. At least one is required.
+	Tags []name.Tag
+	// MountFrom lists repositories whose blobs may be mounted cross-repo
+	// into a destination on the same registry instead of being uploaded,
+	// typically the base image's repository.
+	MountFrom []name.Repository
+}
+
+// TagStatus says what pushing did to a tag.
+type TagStatus string
+
+// Tag outcomes.
+const (
+	TagCreated   TagStatus = "created"   // the tag did not exist
+	TagMoved     TagStatus = "moved"     // the tag pointed at another digest
+	TagUnchanged TagStatus = "unchanged" // the tag already pointed at the digest
+)
+
+// TagResult is the outcome for one tag.
+type TagResult struct {
+	Tag    string    `json:"tag"`
+	Digest string    `json:"digest"`
+	Status TagStatus `json:"status"`
+	// Previous is the digest a moved tag pointed at before.
+	Previous string `json:"previous,omitempty"`
+}
+
+// PlatformDigest is the manifest digest of one platform of an image.
+type PlatformDigest struct {
+	Platform string `json:"platform"`
+	Digest   string `json:"digest"`
+}
+
+// PushedArtifact reports one request.
+type PushedArtifact struct {
+	Digest    string           `json:"digest"`
+	MediaType string           `json:"mediaType"`
+	Platforms []PlatformDigest `json:"platforms,omitempty"`
+	Tags      []TagResult      `json:"tags"`
+}
+
+// PushReport says what Push did. Blob counts are per destination repository:
+// a blob needed in two repositories counts twice.
+type PushReport struct {
+	Artifacts     []PushedArtifact `json:"images"`
+	BlobsUploaded int              `json:"blobsUploaded"`
+	BlobsMounted  int              `json:"blobsMounted"`
+	BlobsSkipped  int              `json:"blobsSkipped"`
+	BytesUploaded int64            `json:"bytesUploaded"`
+}
+
+// PushEvent reports progress; see WithPushProgress.
+type PushEvent struct {
+	// Kind is "blob", "manifest" or "tag".
+	Kind string
+	// Repo is the destination repository.
+	Repo string
+	// Digest is the blob's or manifest's digest.
+	Digest string
+	// Size is the blob size; Done the bytes sent so far (uploads).
+	Size, Done int64
+	// Status is "uploading", "uploaded", "mounted" or "skipped" for blobs,
+	// "pushed" or "exists" for manifests, and a TagStatus for tags.
+	Status string
+	// Tag is set for tag events.
+	Tag string
+}
+
+// PushOptions are the optional settings of Push.
+type PushOptions struct {
+	// Transport is the registry access policy (credentials, TLS, timeouts,
+	// retries).
+	Transport TransportConfig
+	// Jobs is how many blobs, manifests or tags are pushed at once (the
+	// caller's concurrency budget); 0 means 4.
+	Jobs int
+	// Progress, when set, is called for every progress event, from several
+	// goroutines at once; it must be quick.
+	Progress func(PushEvent)
+}
+
+// Push pushes every request's artifact to its tags, in an order that never
+// leaves a tag pointing at an incomplete graph:
+//
+//  1. every blob (layers and configs) of every request: skipped when the
+//     repository has it (HEAD), mounted from a MountFrom repository or from
+//     another destination repository on the same registry, else uploaded;
+//     a blob shared by several requests is uploaded at most once per
+//     registry;
+//  2. image manifests by digest, then indexes by digest (children first);
+//  3. tags, last; a tag that already points at the digest is left alone.
+//
+// A failure in steps 1 or 2 moves no tag. If step 3 fails, the report
+// returned with the error lists the tags that were applied. Requests that
+// fail transiently (5xx, 429, connection resets) are retried as the
+// TransportConfig says. Errors name the registry, repository and step.
+func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, error) {
+	if o.Jobs < 0 {
+		return nil, fmt.Errorf("registry: push jobs must be at least 1, got %d", o.Jobs)
+	}
+	if o.Jobs == 0 {
+		o.Jobs = 4
+	}
+	o.Transport = o.Transport.withDefaults()
+	if o.Progress == nil {
+		o.Progress = func(PushEvent) {}
+	}
+	rt, err := NewTransport(o.Transport)
+	if err != nil {
+		return nil, err
+	}
+	p := &pusher{opts: &o, rt: rt, clients: map[string]*clientEntry{}}
+	if err := p.plan(reqs); err != nil {
+		return nil, err
+	}
+	if err := p.pushBlobs(ctx); err != nil {
+		return nil, err
+	}
+	if err := p.pushManifests(ctx); err != nil {
+		return nil, err
+	}
+	err = p.pushTags(ctx)
+	return p.report(), err
+}
+
+// pusher holds the state of one Push call.
+type pusher struct {
+	opts *PushOptions
+	rt   http.RoundTripper
+
+	arts      []*artifactPlan
+	blobs     []*blobJob // in first-seen order
+	manifests [][]*manifestJob
+
+	mu      sync.Mutex
+	clients map[string]*clientEntry
+	// counters, under mu
+	uploaded, mounted, skipped int
+	bytes                      int64
+}
+
+type clientEntry struct {
+	once sync.Once
+	c    *repoClient
+	err  error
+}
+
+// client returns the (shared) authenticated client for repo.
+func (p *pusher) client(ctx context.Context, repo name.Repository) (*repoClient, error) {
+	p.mu.Lock()
+	e, ok := p.clients[repo.Name()]
+	if !ok {
+		e = &clientEntry{}
+		p.clients[repo.Name()] = e
+	}
+	p.mu.Unlock()
+	e.once.Do(func() {
+		e.c, e.err = newRepoClient(ctx, p.opts.Transport, p.rt, repo, p.pullRepos(repo))
+	})
+	return e.c, e.err
+}
+
+// pullRepos lists the repositories on repo's registry that blobs may be
+// mounted from into repo.
+func (p *pusher) pullRepos(repo name.Repository) []name.Repository {
+	var out []name.Repository
+	seen := map[string]bool{repo.Name(): true}
+	add := func(r name.Repository) {
+		if r.RegistryStr() == repo.RegistryStr() && !seen[r.Name()] {
+			seen[r.Name()] = true
+			out = append(out, r)
+		}
+	}
+	for _, b := range p.blobs {
+		for _, r := range b.mountFrom {
+			add(r)
+		}
+		for _, r := range b.repos {
+			add(r)
+		}
+	}
+	return out
+}
+
+// report assembles the final report.
+func (p *pusher) report() *PushReport {
+	r := &PushReport{}
+	for _, a := range p.arts {
+		r.Artifacts = append(r.Artifacts, a.result)
+	}
+	p.mu.Lock()
+	r.BlobsUploaded, r.BlobsMounted, r.BlobsSkipped, r.BytesUploaded = p.uploaded, p.mounted, p.skipped, p.bytes
+	p.mu.Unlock()
+	return r
+}
+
+// pushManifests PUTs image manifests, then indexes level by level, each by
+// digest in every destination repository.
+func (p *pusher) pushManifests(ctx context.Context) error {
+	for _, level := range p.manifests {
+		g, gctx := errgroup.WithContext(ctx)
+		g.SetLimit(p.opts.Jobs)
+		for _, m := range level {
+			g.Go(func() error { return p.pushManifest(gctx, m) })
+		}
+		if err := g.Wait(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *pusher) pushManifest(ctx context.Context, m *manifestJob) error {
+	c, err := p.client(ctx, m.repo)
+	if err != nil {
+		return err
+	}
+	step := func(what string, err error) error {
+		return fmt.Errorf("%s: %s manifest %s: %w", m.repo.Name(), what, short(m.digest), rateLimited(m.repo, err))
+	}
+	_, ok, err := c.headManifest(ctx, m.digest.String())
+	if err != nil {
+		return step("checking", err)
+	}
+	if ok {
+		p.opts.Progress(PushEvent{Kind: "manifest", Repo: m.repo.Name(), Digest: m.digest.String(), Status: "exists"})
+		return nil
+	}
+	if err := c.putManifest(ctx, m.digest.String(), m.mediaType, m.raw); err != nil {
+		return step("pushing", err)
+	}
+	p.opts.Progress(PushEvent{Kind: "manifest", Repo: m.repo.Name(), Digest: m.digest.String(), Status: "pushed"})
+	return nil
+}
+
+// pushTags applies every tag, after everything else has succeeded.
+func (p *pusher) pushTags(ctx context.Context) error {
+	type job struct {
+		art *artifactPlan
+		i   int
+	}
+	var jobs []job
+	for _, a := range p.arts {
+		a.result.Tags = make([]TagResult, 0, len(a.tags))
+		for i := range a.tags {
+			jobs = append(jobs, job{a, i})
+		}
+	}
+	results := make([]*TagResult, len(jobs))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.Jobs)
+	for k, j := range jobs {
+		g.Go(func() error {
+			r, err := p.pushTag(gctx, j.art, j.art.tags[j.i])
+			results[k] = r
+			return err
+		})
+	}
+	err := g.Wait()
+	for k, j := range jobs {
+		if results[k] != nil {
+			j.art.result.Tags = append(j.art.result.Tags, *results[k])
+		}
+	}
+	if err != nil {
+		var moved []string
+		for _, r := range results {
+			if r != nil && r.Status != TagUnchanged {
+				moved = append(moved, r.Tag)
+			}
+		}
+		slices.Sort(moved)
+		if len(moved) == 0 {
+			return fmt.Errorf("%w (no tag was changed)", err)
+		}
+		return fmt.Errorf("%w (tags already changed: %v)", err, moved)
+	}
+	return nil
+}
+
+func (p *pusher) pushTag(ctx context.Context, a *artifactPlan, tag name.Tag) (*TagResult, error) {
+	c, err := p.client(ctx, tag.Context())
+	if err != nil {
+		return nil, err
+	}
+	r := &TagResult{Tag: tag.Name(), Digest: a.digest.String()}
+	prev, ok, err := c.headManifest(ctx, tag.TagStr())
+	if err != nil {
+		return nil, fmt.Errorf("%s: checking tag %s: %w", tag.Context().Name(), tag.TagStr(), err)
+	}
+	switch {
+	case ok && prev == a.digest:
+		r.Status = TagUnchanged
+	case ok:
+		r.Status, r.Previous = TagMoved, prev.String()
+	default:
+		r.Status = TagCreated
+	}
+	if r.Status != TagUnchanged {
+		if err := c.putManifest(ctx, tag.TagStr(), a.mediaType, a.raw); err != nil {
+			return nil, fmt.Errorf("%s: tagging %s: %w", tag.Context().Name(), tag.TagStr(), err)
+		}
+	}
+	p.opts.Progress(PushEvent{Kind: "tag", Repo: tag.Context().Name(), Digest: a.digest.String(), Tag: tag.Name(), Status: string(r.Status)})
+	return r, nil
+}
+
+// short abbreviates a digest for messages.
+func short(h v1.Hash) string {
+	s := h.String()
+	if len(s) > 19 {
+		return s[:19]
+	}
+	return s
+}
+
+var errNoTags = errors.New("registry: push request has no tags")

@@ -1,0 +1,179 @@
+package registry
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/errgroup"
+)
+
+// pushBlobs places every blob in every destination repository.
+func (p *pusher) pushBlobs(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(p.opts.Jobs)
+	for _, j := range p.blobs {
+		g.Go(func() error { return p.pushBlob(gctx, j) })
+	}
+	return g.Wait()
+}
+
+// pushBlob places one blob in its repositories of one registry: the first
+// repository gets it by HEAD hit, mount from a MountFrom repository or
+// upload; the others by HEAD hit or mount from the first.
+func (p *pusher) pushBlob(ctx context.Context, j *blobJob) error {
+	for i, repo := range j.repos {
+		from := ""
+		if i > 0 {
+			from = j.repos[0].RepositoryStr()
+		} else {
+			for _, m := range j.mountFrom {
+				if m.Name() != repo.Name() {
+					from = m.RepositoryStr()
+					break
+				}
+			}
+		}
+		if err := p.placeBlob(ctx, j, repo, from); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// stepError names the registry, repository, step and blob of a failure.
+func stepError(repo name.Repository, step string, j *blobJob, err error) error {
+	return fmt.Errorf("%s: %s blob %s: %w", repo.Name(), step, short(j.digest), rateLimited(repo, err))
+}
+
+// rateLimited makes a 429 that outlasted the retries say so.
+func rateLimited(repo name.Repository, err error) error {
+	var te *transport.Error
+	if errors.As(err, &te) && te.StatusCode == http.StatusTooManyRequests {
+		return fmt.Errorf("rate limited by %s (still 429 after retries): %w", repo.RegistryStr(), err)
+	}
+	return err
+}
+
+func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository, from string) error {
+	c, err := p.client(ctx, repo)
+	if err != nil {
+		return err
+	}
+	ev := PushEvent{Kind: "blob", Repo: repo.Name(), Digest: j.digest.String(), Size: j.size}
+	ok, err := c.headBlob(ctx, j.digest)
+	if err != nil {
+		return stepError(repo, "checking", j, err)
+	}
+	if ok {
+		p.count(&p.skipped, 0)
+		ev.Status = "skipped"
+		p.opts.Progress(ev)
+		return nil
+	}
+	attempts := p.opts.Transport.Attempts
+	for attempt := 1; ; attempt++ {
+		mounted, loc, err := c.startUpload(ctx, j.digest, from)
+		if err != nil {
+			return stepError(repo, "starting upload of", j, err)
+		}
+		if mounted {
+			p.count(&p.mounted, 0)
+			ev.Status = "mounted"
+			p.opts.Progress(ev)
+			return nil
+		}
+		err = p.upload(ctx, c, j, loc, ev)
+		if err == nil {
+			p.count(&p.uploaded, j.size)
+			ev.Status, ev.Done = "uploaded", j.size
+			p.opts.Progress(ev)
+			return nil
+		}
+		if attempt >= attempts || !retryableUpload(ctx, err) {
+			return stepError(repo, "uploading", j, err)
+		}
+		if err := sleep(ctx, backoff(p.opts.Transport.Backoff, attempt)); err != nil {
+			return stepError(repo, "uploading", j, err)
+		}
+	}
+}
+
+// upload streams the blob to loc and commits it.
+func (p *pusher) upload(ctx context.Context, c *repoClient, j *blobJob, loc *url.URL, ev PushEvent) error {
+	rc, err := j.open()
+	if err != nil {
+		return fmt.Errorf("reading blob: %w", err)
+	}
+	defer rc.Close()
+	cr := &progressReader{r: rc, f: func(n int64) {
+		ev.Status, ev.Done = "uploading", n
+		p.opts.Progress(ev)
+	}}
+	next, err := c.patch(ctx, loc, cr, j.size)
+	if err != nil {
+		return err
+	}
+	if cr.n != j.size {
+		return fmt.Errorf("blob is %d bytes, expected %d", cr.n, j.size)
+	}
+	return c.commit(ctx, next, j.digest)
+}
+
+// retryableUpload reports whether an upload failure deserves a fresh
+// attempt: connection errors and retryable statuses.
+func retryableUpload(ctx context.Context, err error) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	var te *transport.Error
+	if errors.As(err, &te) {
+		switch te.StatusCode {
+		case http.StatusRequestTimeout, http.StatusTooManyRequests, 499, 522,
+			http.StatusInternalServerError, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+			return true
+		}
+		for _, d := range te.Errors {
+			switch d.Code {
+			case transport.UnknownErrorCode, transport.UnavailableErrorCode, transport.BlobUploadInvalidErrorCode, transport.TooManyRequestsErrorCode:
+				return true
+			}
+		}
+		return false
+	}
+	var ne net.Error
+	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return true
+	}
+	return retryableError(err)
+}
+
+// count adds to a counter under the lock.
+func (p *pusher) count(c *int, bytes int64) {
+	p.mu.Lock()
+	*c++
+	p.bytes += bytes
+	p.mu.Unlock()
+}
+
+// progressReader reports how many bytes were read.
+type progressReader struct {
+	r io.Reader
+	n int64
+	f func(int64)
+}
+
+func (c *progressReader) Read(b []byte) (int, error) {
+	n, err := c.r.Read(b)
+	c.n += int64(n)
+	if n > 0 {
+		c.f(c.n)
+	}
+	return n, err
+}

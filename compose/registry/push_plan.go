@@ -1,0 +1,259 @@
+package registry
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/strata-build/strata/compose/oci"
+)
+
+// artifactPlan is one request, resolved.
+type artifactPlan struct {
+	digest    v1.Hash
+	mediaType types.MediaType
+	raw       []byte
+	tags      []name.Tag
+	result    PushedArtifact
+}
+
+// blobJob is one blob to place in one or more repositories of one registry.
+type blobJob struct {
+	digest    v1.Hash
+	size      int64
+	open      func() (io.ReadCloser, error)
+	repos     []name.Repository // destinations, in first-seen order
+	mountFrom []name.Repository // same-registry repositories to mount from
+}
+
+// manifestJob is one manifest to PUT by digest in one repository.
+type manifestJob struct {
+	repo      name.Repository
+	digest    v1.Hash
+	mediaType types.MediaType
+	raw       []byte
+}
+
+// node is a manifest found while walking an artifact.
+type node struct {
+	digest    v1.Hash
+	mediaType types.MediaType
+	raw       []byte
+	depth     int // 0 for images; indexes: 1 + deepest child
+	platform  string
+	blobs     []blobSource
+}
+
+type blobSource struct {
+	digest v1.Hash
+	size   int64
+	open   func() (io.ReadCloser, error)
+}
+
+// plan resolves every request into blob and manifest jobs.
+func (p *pusher) plan(reqs []PushRequest) error {
+	blobIdx := map[string]*blobJob{} // registry + digest
+	manIdx := map[string]bool{}      // repo + digest
+	var levels [][]*manifestJob
+	for ri, req := range reqs {
+		if len(req.Tags) == 0 {
+			return fmt.Errorf("request %d: %w", ri, errNoTags)
+		}
+		nodes, err := walkArtifact(req.Artifact)
+		if err != nil {
+			return err
+		}
+		top := nodes[len(nodes)-1]
+		a := &artifactPlan{digest: top.digest, mediaType: top.mediaType, raw: top.raw, tags: req.Tags}
+		a.result = PushedArtifact{Digest: top.digest.String(), MediaType: string(top.mediaType)}
+		for _, n := range nodes {
+			if n.platform != "" {
+				a.result.Platforms = append(a.result.Platforms, PlatformDigest{Platform: n.platform, Digest: n.digest.String()})
+			}
+		}
+		p.arts = append(p.arts, a)
+
+		var repos []name.Repository
+		seen := map[string]bool{}
+		for _, t := range req.Tags {
+			if r := t.Context(); !seen[r.Name()] {
+				seen[r.Name()] = true
+				repos = append(repos, r)
+			}
+		}
+		for _, repo := range repos {
+			for _, n := range nodes {
+				for _, b := range n.blobs {
+					key := repo.RegistryStr() + "|" + b.digest.String()
+					j, ok := blobIdx[key]
+					if !ok {
+						j = &blobJob{digest: b.digest, size: b.size, open: b.open}
+						blobIdx[key] = j
+						p.blobs = append(p.blobs, j)
+					}
+					j.repos = appendRepo(j.repos, repo)
+					for _, m := range req.MountFrom {
+						if m.RegistryStr() == repo.RegistryStr() {
+							j.mountFrom = appendRepo(j.mountFrom, m)
+						}
+					}
+				}
+				mk := repo.Name() + "|" + n.digest.String()
+				if manIdx[mk] {
+					continue
+				}
+				manIdx[mk] = true
+				for len(levels) <= n.depth {
+					levels = append(levels, nil)
+				}
+				levels[n.depth] = append(levels[n.depth], &manifestJob{repo: repo, digest: n.digest, mediaType: n.mediaType, raw: n.raw})
+			}
+		}
+	}
+	p.manifests = levels
+	return nil
+}
+
+func appendRepo(list []name.Repository, r name.Repository) []name.Repository {
+	for _, x := range list {
+		if x.Name() == r.Name() {
+			return list
+		}
+	}
+	return append(list, r)
+}
+
+// walkArtifact lists the manifests of a, children before parents; the last
+// node is a itself.
+func walkArtifact(a oci.Artifact) ([]node, error) {
+	switch {
+	case a.Index != nil:
+		var out []node
+		_, err := walkIndex(a.Index, &out, map[v1.Hash]bool{})
+		return out, err
+	case a.Image != nil:
+		n, err := imageNode(a.Image, "")
+		if err != nil {
+			return nil, err
+		}
+		return []node{n}, nil
+	}
+	return nil, fmt.Errorf("push: empty artifact")
+}
+
+func walkIndex(idx v1.ImageIndex, out *[]node, seen map[v1.Hash]bool) (int, error) {
+	im, err := idx.IndexManifest()
+	if err != nil {
+		return 0, fmt.Errorf("reading index: %w", err)
+	}
+	depth := 1
+	for _, d := range im.Manifests {
+		switch {
+		case d.MediaType.IsIndex():
+			child, err := idx.ImageIndex(d.Digest)
+			if err != nil {
+				return 0, fmt.Errorf("reading index %s: %w", short(d.Digest), err)
+			}
+			cd, err := walkIndex(child, out, seen)
+			if err != nil {
+				return 0, err
+			}
+			depth = max(depth, cd+1)
+		case d.MediaType.IsImage():
+			if seen[d.Digest] {
+				continue
+			}
+			seen[d.Digest] = true
+			img, err := idx.Image(d.Digest)
+			if err != nil {
+				return 0, fmt.Errorf("reading image %s: %w", short(d.Digest), err)
+			}
+			plat := ""
+			if d.Platform != nil {
+				plat = d.Platform.String()
+			}
+			n, err := imageNode(img, plat)
+			if err != nil {
+				return 0, err
+			}
+			*out = append(*out, n)
+		default:
+			return 0, fmt.Errorf("index child %s: unsupported media type %q", short(d.Digest), d.MediaType)
+		}
+	}
+	raw, err := idx.RawManifest()
+	if err != nil {
+		return 0, err
+	}
+	h, err := idx.Digest()
+	if err != nil {
+		return 0, err
+	}
+	mt, err := idx.MediaType()
+	if err != nil {
+		return 0, err
+	}
+	*out = append(*out, node{digest: h, mediaType: mt, raw: raw, depth: depth})
+	return depth, nil
+}
+
+// imageNode lists an image's manifest, config and distributable layers.
+func imageNode(img v1.Image, plat string) (node, error) {
+	raw, err := img.RawManifest()
+	if err != nil {
+		return node{}, fmt.Errorf("reading manifest: %w", err)
+	}
+	h, err := img.Digest()
+	if err != nil {
+		return node{}, err
+	}
+	mt, err := img.MediaType()
+	if err != nil {
+		return node{}, err
+	}
+	n := node{digest: h, mediaType: mt, raw: raw, platform: plat}
+	cfgRaw, err := img.RawConfigFile()
+	if err != nil {
+		return node{}, fmt.Errorf("reading config: %w", err)
+	}
+	cfgName, err := img.ConfigName()
+	if err != nil {
+		return node{}, err
+	}
+	if plat == "" {
+		if cf, err := img.ConfigFile(); err == nil && cf.OS != "" {
+			plat = (&v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}).String()
+			n.platform = plat
+		}
+	}
+	n.blobs = append(n.blobs, blobSource{digest: cfgName, size: int64(len(cfgRaw)), open: func() (io.ReadCloser, error) {
+		return io.NopCloser(bytes.NewReader(cfgRaw)), nil
+	}})
+	layers, err := img.Layers()
+	if err != nil {
+		return node{}, fmt.Errorf("reading layers: %w", err)
+	}
+	for _, l := range layers {
+		lmt, err := l.MediaType()
+		if err != nil {
+			return node{}, err
+		}
+		if !lmt.IsDistributable() {
+			continue
+		}
+		d, err := l.Digest()
+		if err != nil {
+			return node{}, err
+		}
+		sz, err := l.Size()
+		if err != nil {
+			return node{}, err
+		}
+		n.blobs = append(n.blobs, blobSource{digest: d, size: sz, open: l.Compressed})
+	}
+	return n, nil
+}
