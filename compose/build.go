@@ -76,11 +76,9 @@ type LayerResult struct {
 //
 // With one platform (from s.Platforms, or the base's) the result is a single
 // image; with several it is an OCI index whose manifests follow the platform
-// order. Build writes no output; see WriteOutputs.
-//
-// ctx also governs the lazy fetches of registry base layers that happen
-// after Build returns, when the result is written or pushed: keep it alive
-// until then.
+// order. Build writes no output; see WriteOutputs. Registry base layers a
+// build did not need are fetched later, under the context of whatever reads
+// them (WriteOutputs, a push), never under Build's.
 func Build(ctx context.Context, s *spec.Spec, cacheDir string, opts ...Option) (*Result, error) {
 	o, err := makeOptions(opts...)
 	if err != nil {

@@ -499,7 +499,7 @@ func TestLayoutHardLinksBuiltLayers(t *testing.T) {
 	img := plan.Artifact.Image
 	ls, _ := img.Layers()
 	if lb, ok := ls[0].(oci.LocalBlob); ok {
-		if p, err := lb.BlobPath(); err == nil {
+		if p, err := lb.BlobPath(context.Background()); err == nil {
 			t.Errorf("a plan layer claims a local blob %s", p)
 		}
 	}

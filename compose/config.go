@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -125,7 +126,7 @@ type localPlainLayer struct {
 }
 
 // BlobPath returns the local blob's path.
-func (l localPlainLayer) BlobPath() (string, error) { return l.local.BlobPath() }
+func (l localPlainLayer) BlobPath(ctx context.Context) (string, error) { return l.local.BlobPath(ctx) }
 
 var _ oci.LocalBlob = localPlainLayer{}
 

@@ -162,8 +162,8 @@ func compressArchiveImage(ctx context.Context, img v1.Image, cacheDir string, o 
 	if err != nil {
 		return nil, err
 	}
-	f := newBaseFetcher(ctx, name.Repository{}, store, o)
-	return newCachedImage(f, h, raw, types.DockerManifestSchema2)
+	f := newBaseFetcher(name.Repository{}, store, o)
+	return newCachedImage(ctx, f, h, raw, types.DockerManifestSchema2)
 }
 
 // compressArchiveLayer compresses the uncompressed layer l (diffID) into the
@@ -178,7 +178,7 @@ func compressArchiveLayer(ctx context.Context, store *blobstore.Store, cacheDir 
 			}
 		}
 	}
-	rc, err := l.Uncompressed()
+	rc, err := ctxio.Uncompressed(ctx, l)
 	if err != nil {
 		return v1.Hash{}, 0, err
 	}

@@ -72,10 +72,10 @@ type Options struct {
 // local bases are used as given. Manifests, configs and blobs of registry
 // bases are cached under cacheDir.
 //
-// ctx governs resolution and also the lazy fetches of registry base layers
-// that happen later, on their first read (v1.Layer has no context
-// parameter): keep it alive for as long as the result's layers are read,
-// for example until an output is written or a push has finished.
+// ctx governs resolution only. Registry base layers are fetched lazily, on
+// first read, under the reader's context: read them with ctxio.Compressed or
+// ctxio.Uncompressed (v1.Layer's own methods take no context and fetch
+// without a deadline).
 func Resolve(ctx context.Context, location string, want []spec.Platform, cacheDir string, o Options) (*Resolved, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -88,7 +88,7 @@ func Resolve(ctx context.Context, location string, want []spec.Platform, cacheDi
 	case spec.LocationScratch:
 		return resolveScratch(want), nil
 	case spec.LocationLayout:
-		return resolveLayout(l, want)
+		return resolveLayout(ctx, l, want)
 	case spec.LocationArchive:
 		return resolveArchive(ctx, l, want, cacheDir, o)
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/strata-build/strata/internal/blobstore"
+	"github.com/strata-build/strata/internal/ctxio"
 )
 
 // maxSmallBlob caps manifests and configs read into memory.
@@ -28,8 +29,8 @@ const maxSmallBlob = 16 << 20
 type baseFetcher struct {
 	repo  name.Repository
 	store *blobstore.Store
-	// ropts are Options.Remote plus Resolve's ctx, which governs resolution
-	// and the lazy layer fetches after Resolve returns alike.
+	// ropts are Options.Remote and a shared puller; never a context: each
+	// fetch gets the context of the call that needs the bytes (opts).
 	ropts  []remote.Option
 	logger *slog.Logger
 
@@ -38,10 +39,10 @@ type baseFetcher struct {
 	inflight map[v1.Hash]*sync.Mutex
 }
 
-// newBaseFetcher returns a fetcher for repo that uses ctx for every request.
-// With a zero repo it serves only what the cache holds.
-func newBaseFetcher(ctx context.Context, repo name.Repository, store *blobstore.Store, o Options) *baseFetcher {
-	ropts := append(append([]remote.Option{}, o.Remote...), remote.WithContext(ctx))
+// newBaseFetcher returns a fetcher for repo. With a zero repo it serves only
+// what the cache holds.
+func newBaseFetcher(repo name.Repository, store *blobstore.Store, o Options) *baseFetcher {
+	ropts := append([]remote.Option{}, o.Remote...)
 	// One puller shares the ping and the auth token across every request.
 	if p, err := remote.NewPuller(ropts...); err == nil {
 		ropts = append(ropts, remote.Reuse(p))
@@ -50,6 +51,11 @@ func newBaseFetcher(ctx context.Context, repo name.Repository, store *blobstore.
 		repo: repo, store: store, ropts: ropts, logger: o.Logger,
 		verified: map[v1.Hash]bool{}, inflight: map[v1.Hash]*sync.Mutex{},
 	}
+}
+
+// opts returns the remote options for one request made under ctx.
+func (f *baseFetcher) opts(ctx context.Context) []remote.Option {
+	return append(f.ropts[:len(f.ropts):len(f.ropts)], remote.WithContext(ctx))
 }
 
 // lock serialises work on one digest (two layers of different platforms
@@ -93,7 +99,7 @@ func (f *baseFetcher) checkCached(h v1.Hash) bool {
 }
 
 // manifest returns the bytes of the manifest with digest h.
-func (f *baseFetcher) manifest(h v1.Hash) ([]byte, error) {
+func (f *baseFetcher) manifest(ctx context.Context, h v1.Hash) ([]byte, error) {
 	if h.Algorithm != "sha256" {
 		return nil, fmt.Errorf("manifest %s: only sha256 digests are supported", h)
 	}
@@ -104,7 +110,7 @@ func (f *baseFetcher) manifest(h v1.Hash) ([]byte, error) {
 	if f.repo.RepositoryStr() == "" {
 		return nil, fmt.Errorf("manifest %s is missing from the cache", h)
 	}
-	d, err := remote.Get(f.repo.Digest(h.String()), f.ropts...)
+	d, err := remote.Get(f.repo.Digest(h.String()), f.opts(ctx)...)
 	if err != nil {
 		return nil, fmt.Errorf("fetching manifest %s: %w", h, err)
 	}
@@ -115,8 +121,8 @@ func (f *baseFetcher) manifest(h v1.Hash) ([]byte, error) {
 }
 
 // smallBlob returns the bytes of a small blob (a config) with digest h.
-func (f *baseFetcher) smallBlob(h v1.Hash) ([]byte, error) {
-	p, err := f.blobPath(h)
+func (f *baseFetcher) smallBlob(ctx context.Context, h v1.Hash) ([]byte, error) {
+	p, err := f.blobPath(ctx, h)
 	if err != nil {
 		return nil, err
 	}
@@ -142,8 +148,8 @@ func (f *baseFetcher) storeVerified(h v1.Hash, b []byte) error {
 }
 
 // blobPath returns the path of the verified cached blob h, fetching it from
-// the registry first if needed.
-func (f *baseFetcher) blobPath(h v1.Hash) (string, error) {
+// the registry under ctx first if needed.
+func (f *baseFetcher) blobPath(ctx context.Context, h v1.Hash) (string, error) {
 	if h.Algorithm != "sha256" {
 		return "", fmt.Errorf("blob %s: only sha256 digests are supported", h)
 	}
@@ -154,7 +160,7 @@ func (f *baseFetcher) blobPath(h v1.Hash) (string, error) {
 	if f.repo.RepositoryStr() == "" {
 		return "", fmt.Errorf("blob %s is missing from the cache", h)
 	}
-	l, err := remote.Layer(f.repo.Digest(h.String()), f.ropts...)
+	l, err := remote.Layer(f.repo.Digest(h.String()), f.opts(ctx)...)
 	if err != nil {
 		return "", fmt.Errorf("fetching blob %s: %w", h, err)
 	}
@@ -167,7 +173,7 @@ func (f *baseFetcher) blobPath(h v1.Hash) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if _, err := io.Copy(w, rc); err != nil {
+	if _, err := io.Copy(w, ctxio.Reader(ctx, rc)); err != nil {
 		w.Abort()
 		return "", fmt.Errorf("fetching blob %s: %w", h, err)
 	}

@@ -2,6 +2,7 @@ package base
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 	"os"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/blobstore"
+	"github.com/strata-build/strata/internal/ctxio"
 )
 
 // cachedImage is a registry base image whose manifest and config are cached
@@ -30,11 +32,12 @@ var (
 	_ v1.Image      = (*cachedImage)(nil)
 	_ v1.Layer      = (*cachedLayer)(nil)
 	_ oci.LocalBlob = (*cachedLayer)(nil)
+	_ ctxio.Layer   = (*cachedLayer)(nil)
 )
 
 // newCachedImage builds the image for the manifest raw (digest h), reading
-// its config through f.
-func newCachedImage(f *baseFetcher, h v1.Hash, raw []byte, mt types.MediaType) (*cachedImage, error) {
+// its config through f under ctx.
+func newCachedImage(ctx context.Context, f *baseFetcher, h v1.Hash, raw []byte, mt types.MediaType) (*cachedImage, error) {
 	m, err := v1.ParseManifest(bytes.NewReader(raw))
 	if err != nil {
 		return nil, fmt.Errorf("parsing manifest %s: %w", h, err)
@@ -42,7 +45,7 @@ func newCachedImage(f *baseFetcher, h v1.Hash, raw []byte, mt types.MediaType) (
 	if m.Config.Size > maxSmallBlob {
 		return nil, fmt.Errorf("manifest %s: config of %d bytes is too large", h, m.Config.Size)
 	}
-	cfgRaw, err := f.smallBlob(m.Config.Digest)
+	cfgRaw, err := f.smallBlob(ctx, m.Config.Digest)
 	if err != nil {
 		return nil, fmt.Errorf("reading config of %s: %w", h, err)
 	}
@@ -145,24 +148,40 @@ func (l *cachedLayer) Descriptor() (*v1.Descriptor, error) {
 	return &d, nil
 }
 
-// Compressed opens the cached blob, fetching and verifying it on first use.
-func (l *cachedLayer) Compressed() (io.ReadCloser, error) {
-	p, err := l.BlobPath()
+// CompressedContext opens the cached blob, fetching and verifying it under
+// ctx on first use.
+func (l *cachedLayer) CompressedContext(ctx context.Context) (io.ReadCloser, error) {
+	p, err := l.BlobPath(ctx)
 	if err != nil {
 		return nil, err
 	}
 	return os.Open(p)
 }
 
-// Uncompressed decompresses the cached blob.
-func (l *cachedLayer) Uncompressed() (io.ReadCloser, error) {
-	return blobstore.Uncompressed(l)
+// Compressed is CompressedContext without a deadline (v1.Layer has no
+// context); strata's own readers use ctxio.Compressed.
+func (l *cachedLayer) Compressed() (io.ReadCloser, error) {
+	return l.CompressedContext(context.Background())
 }
 
-// BlobPath returns the verified cached blob's path, fetching it first if
-// needed (output sinks hard-link it).
-func (l *cachedLayer) BlobPath() (string, error) {
-	return l.f.blobPath(l.desc.Digest)
+// UncompressedContext decompresses the cached blob, fetching it under ctx
+// first if needed.
+func (l *cachedLayer) UncompressedContext(ctx context.Context) (io.ReadCloser, error) {
+	if _, err := l.BlobPath(ctx); err != nil {
+		return nil, err
+	}
+	return blobstore.Uncompressed(l) // served from the cache now
+}
+
+// Uncompressed is UncompressedContext without a deadline.
+func (l *cachedLayer) Uncompressed() (io.ReadCloser, error) {
+	return l.UncompressedContext(context.Background())
+}
+
+// BlobPath returns the verified cached blob's path, fetching it under ctx
+// first if needed (output sinks hard-link it).
+func (l *cachedLayer) BlobPath(ctx context.Context) (string, error) {
+	return l.f.blobPath(ctx, l.desc.Digest)
 }
 
 // Local reports whether the layer's blob is in the cache already, so
@@ -215,28 +234,35 @@ func (x *cachedIndex) child(h v1.Hash) (v1.Descriptor, error) {
 	return v1.Descriptor{}, fmt.Errorf("index %s has no manifest %s", x.digest, h)
 }
 
-// childManifest returns the media type and bytes of the child manifest h.
-func (x *cachedIndex) childManifest(h v1.Hash) (types.MediaType, []byte, error) {
+// childManifest returns the media type and bytes of the child manifest h,
+// fetched under ctx if it is not cached.
+func (x *cachedIndex) childManifest(ctx context.Context, h v1.Hash) (types.MediaType, []byte, error) {
 	d, err := x.child(h)
 	if err != nil {
 		return "", nil, err
 	}
-	raw, err := x.f.manifest(h)
+	raw, err := x.f.manifest(ctx, h)
 	return d.MediaType, raw, err
 }
 
-// Image returns the child image h.
-func (x *cachedIndex) Image(h v1.Hash) (v1.Image, error) {
-	mt, raw, err := x.childManifest(h)
+// ImageContext returns the child image h, fetching what is missing under
+// ctx (narrowing an index uses it while resolving).
+func (x *cachedIndex) ImageContext(ctx context.Context, h v1.Hash) (v1.Image, error) {
+	mt, raw, err := x.childManifest(ctx, h)
 	if err != nil {
 		return nil, err
 	}
-	return newCachedImage(x.f, h, raw, mt)
+	return newCachedImage(ctx, x.f, h, raw, mt)
+}
+
+// Image is ImageContext without a deadline (v1.ImageIndex has no context).
+func (x *cachedIndex) Image(h v1.Hash) (v1.Image, error) {
+	return x.ImageContext(context.Background(), h)
 }
 
 // ImageIndex returns the child index h.
 func (x *cachedIndex) ImageIndex(h v1.Hash) (v1.ImageIndex, error) {
-	mt, raw, err := x.childManifest(h)
+	mt, raw, err := x.childManifest(context.Background(), h)
 	if err != nil {
 		return nil, err
 	}

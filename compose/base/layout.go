@@ -1,6 +1,7 @@
 package base
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/strata-build/strata/compose/oci"
@@ -9,14 +10,14 @@ import (
 
 // resolveLayout reads a base from an OCI image layout (see oci.ReadLayout
 // for how the image is picked) and narrows it to want.
-func resolveLayout(l spec.Location, want []spec.Platform) (*Resolved, error) {
+func resolveLayout(ctx context.Context, l spec.Location, want []spec.Platform) (*Resolved, error) {
 	a, err := oci.ReadLayout(l)
 	if err != nil {
 		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
 	}
 	var plats []PlatformImage
 	if a.Index != nil {
-		plats, err = narrowIndex(a.Index, want)
+		plats, err = narrowIndex(ctx, a.Index, want)
 	} else {
 		plats, err = narrowImage(a.Image, want)
 	}

@@ -1,6 +1,7 @@
 package base
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
@@ -42,7 +43,7 @@ func narrowImage(img v1.Image, want []spec.Platform) ([]PlatformImage, error) {
 // narrowIndex picks the child image of idx for each wanted platform, or every
 // runnable child (in index order) when want is empty. Attestation manifests
 // (platform unknown/unknown) are never picked.
-func narrowIndex(idx v1.ImageIndex, want []spec.Platform) ([]PlatformImage, error) {
+func narrowIndex(ctx context.Context, idx v1.ImageIndex, want []spec.Platform) ([]PlatformImage, error) {
 	im, err := idx.IndexManifest()
 	if err != nil {
 		return nil, fmt.Errorf("reading index: %w", err)
@@ -78,13 +79,24 @@ func narrowIndex(idx v1.ImageIndex, want []spec.Platform) ([]PlatformImage, erro
 		if d.MediaType.IsIndex() {
 			return nil, fmt.Errorf("platform %s: nested image indexes are not supported", plats[i])
 		}
-		img, err := idx.Image(d.Digest)
+		img, err := childImage(ctx, idx, d.Digest)
 		if err != nil {
 			return nil, fmt.Errorf("platform %s: %w", plats[i], err)
 		}
 		out = append(out, PlatformImage{Platform: plats[i], Image: img, Digest: d.Digest})
 	}
 	return out, nil
+}
+
+// childImage returns the child image h of idx, fetching a registry base's
+// child under ctx.
+func childImage(ctx context.Context, idx v1.ImageIndex, h v1.Hash) (v1.Image, error) {
+	if ci, ok := idx.(interface {
+		ImageContext(context.Context, v1.Hash) (v1.Image, error)
+	}); ok {
+		return ci.ImageContext(ctx, h)
+	}
+	return idx.Image(h)
 }
 
 // pickPlatform finds the child for w. A wanted platform without a variant

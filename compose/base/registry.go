@@ -47,7 +47,7 @@ func resolveRegistry(ctx context.Context, base string, ref name.Reference, want 
 		}
 	}
 	if idx != nil {
-		rb.Platforms, err = narrowIndex(idx, want)
+		rb.Platforms, err = narrowIndex(ctx, idx, want)
 	} else {
 		rb.Platforms, err = narrowImage(img, want)
 	}
@@ -63,7 +63,7 @@ func fetchRegistryBase(ctx context.Context, ref name.Reference, cacheDir string,
 	if err != nil {
 		return nil, nil, err
 	}
-	f := newBaseFetcher(ctx, ref.Context(), store, o)
+	f := newBaseFetcher(ref.Context(), store, o)
 	var h v1.Hash
 	if d, ok := ref.(name.Digest); ok {
 		if h, err = v1.NewHash(d.DigestStr()); err != nil {
@@ -72,7 +72,7 @@ func fetchRegistryBase(ctx context.Context, ref name.Reference, cacheDir string,
 	} else if h, err = f.resolveTag(ctx, ref, cacheDir); err != nil {
 		return nil, nil, err
 	}
-	raw, err := f.manifest(h)
+	raw, err := f.manifest(ctx, h)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -86,7 +86,7 @@ func fetchRegistryBase(ctx context.Context, ref name.Reference, cacheDir string,
 		idx, err := newCachedIndex(f, h, raw, mt)
 		return nil, idx, err
 	case mt.IsImage():
-		img, err := newCachedImage(f, h, raw, mt)
+		img, err := newCachedImage(ctx, f, h, raw, mt)
 		return img, nil, err
 	}
 	return nil, nil, fmt.Errorf("manifest %s has unsupported media type %q", h, mt)
@@ -99,7 +99,7 @@ func fetchRegistryBase(ctx context.Context, ref name.Reference, cacheDir string,
 // with a warning, if its manifest is cached.
 func (f *baseFetcher) resolveTag(ctx context.Context, ref name.Reference, cacheDir string) (v1.Hash, error) {
 	refs := refIndex{dir: filepath.Join(cacheDir, "refs")}
-	desc, err := remote.Head(ref, f.ropts...)
+	desc, err := remote.Head(ref, f.opts(ctx)...)
 	if err == nil {
 		if err := refs.put(ref.Name(), desc.Digest); err != nil {
 			return v1.Hash{}, err
@@ -109,7 +109,7 @@ func (f *baseFetcher) resolveTag(ctx context.Context, ref name.Reference, cacheD
 	if !unreachable(ctx, err) {
 		// Some registries answer HEAD without a digest; GET gives the digest
 		// or a better error.
-		d, gerr := remote.Get(ref, f.ropts...)
+		d, gerr := remote.Get(ref, f.opts(ctx)...)
 		if gerr == nil {
 			if err := f.storeVerified(d.Digest, d.Manifest); err != nil {
 				return v1.Hash{}, fmt.Errorf("manifest %s: %w", d.Digest, err)

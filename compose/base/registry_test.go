@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/blobstore"
+	"github.com/strata-build/strata/internal/ctxio"
 	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/spec"
 )
@@ -251,36 +252,51 @@ func TestBaseRegistryResolver(t *testing.T) {
 	}
 }
 
-// Layers are fetched lazily, after Resolve returns, with Resolve's
-// context: while it lives they are fetched on first read; once it is
-// cancelled a layer not fetched yet fails with the context's error.
-func TestBaseRegistryLazyLayersUseResolveContext(t *testing.T) {
+// Layers are fetched lazily, after Resolve returns, under the context of
+// the read that needs them, never Resolve's: a layer read after Resolve's
+// context ended is fetched, and a read whose own context is cancelled fails
+// with that context's error.
+func TestBaseRegistryLazyLayersTakeTheReadersContext(t *testing.T) {
 	r := fixture.NewRegistry(t)
 	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 6, true)
 	d := r.Push(t, "lazy:v1", img)
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	rb, err := resolveBase(ctx, r.Host+"/lazy@"+d.String(), nil, viaRegistry(t, r, "", nil))
 	if err != nil {
 		t.Fatal(err)
 	}
-	before := r.Transport.N.Load()
+	cancel() // Resolve's context is over
 	ls, err := rb.Platforms[0].Image.Layers()
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := ls[0].Compressed()
+	before := r.Transport.N.Load()
+	rc, err := ctxio.Compressed(context.Background(), ls[0])
 	if err != nil {
-		t.Fatalf("first layer, live context: %v", err)
+		t.Fatalf("first layer, after Resolve's context ended: %v", err)
+	}
+	if got, _, err := v1.SHA256(rc); err != nil || got != mustDigest(t, ls[0]) {
+		t.Errorf("first layer read back %s, %v", got, err)
 	}
 	rc.Close()
 	if r.Transport.N.Load() == before {
 		t.Error("the layer was not fetched lazily")
 	}
-	cancel()
-	if _, err := ls[1].Compressed(); !errors.Is(err, context.Canceled) {
-		t.Errorf("second layer after cancel: err = %v, want context.Canceled", err)
+	readCtx, cancelRead := context.WithCancel(context.Background())
+	cancelRead()
+	if _, err := ctxio.Compressed(readCtx, ls[1]); !errors.Is(err, context.Canceled) {
+		t.Errorf("second layer, reader's context cancelled: err = %v, want context.Canceled", err)
 	}
+}
+
+// mustDigest returns l's digest.
+func mustDigest(t *testing.T, l v1.Layer) v1.Hash {
+	t.Helper()
+	d, err := l.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // Base layers served from the cache are hard-linked into a layout, not

@@ -20,6 +20,7 @@ import (
 
 	"github.com/strata-build/strata/compose/layer"
 	"github.com/strata-build/strata/internal/atomicfile"
+	"github.com/strata-build/strata/internal/ctxio"
 )
 
 // Limits on what a base layer's headers may hold. Base layers are hostile
@@ -89,7 +90,7 @@ func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save bool)
 // scanLayerHeaders reads the tar headers of l's uncompressed stream without
 // reading any file content into memory (tar.Reader.Next skips it).
 func scanLayerHeaders(ctx context.Context, l v1.Layer) ([]treeRec, error) {
-	rc, err := l.Uncompressed()
+	rc, err := ctxio.Uncompressed(ctx, l)
 	if err != nil {
 		return nil, err
 	}

@@ -403,8 +403,9 @@ func (l *storedLayer) Uncompressed() (io.ReadCloser, error) {
 	return blobstore.Uncompressed(l)
 }
 
-// BlobPath returns the stored blob's file (output sinks hard-link it).
-func (l *storedLayer) BlobPath() (string, error) {
+// BlobPath returns the stored blob's file (output sinks hard-link it); it
+// never fetches, so ctx is not used.
+func (l *storedLayer) BlobPath(context.Context) (string, error) {
 	if l.store == nil {
 		return "", fmt.Errorf("layer %s was computed by a dry run and not stored", l.digest)
 	}

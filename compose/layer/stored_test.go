@@ -1,6 +1,7 @@
 package layer
 
 import (
+	"context"
 	"io"
 	"os"
 	"testing"
@@ -16,7 +17,9 @@ func TestStoredLayerBlobPath(t *testing.T) {
 	env := newEnv(t, []tfile{{path: "a.txt", content: "hello"}})
 	bl := env.build(t, spec.Layer{Files: []spec.File{{Src: "a.txt", Dest: "/a.txt"}}})
 	d, _ := bl.Layer.Digest()
-	p, err := bl.Layer.(interface{ BlobPath() (string, error) }).BlobPath()
+	p, err := bl.Layer.(interface {
+		BlobPath(context.Context) (string, error)
+	}).BlobPath(context.Background())
 	if err != nil || p != env.store.Path(d) {
 		t.Fatalf("BlobPath() = %q, %v; want the store's %s", p, err, env.store.Path(d))
 	}

@@ -25,7 +25,7 @@ import (
 type outBlob struct {
 	digest v1.Hash
 	size   int64
-	open   func() (io.ReadCloser, error)
+	open   func(ctx context.Context) (io.ReadCloser, error)
 	local  LocalBlob // non-nil when the bytes are a verified local file
 }
 
@@ -66,7 +66,7 @@ func (c *blobCollector) addBytes(b []byte) v1.Hash {
 	h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
 	if !c.seen[h] {
 		c.seen[h] = true
-		c.blobs = append(c.blobs, outBlob{digest: h, size: int64(len(b)), open: func() (io.ReadCloser, error) {
+		c.blobs = append(c.blobs, outBlob{digest: h, size: int64(len(b)), open: func(context.Context) (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(b)), nil
 		}})
 	}
@@ -97,7 +97,7 @@ func (c *blobCollector) image(img v1.Image) (v1.Descriptor, error) {
 			continue
 		}
 		c.seen[d] = true
-		b := outBlob{digest: d, size: size, open: l.Compressed}
+		b := outBlob{digest: d, size: size, open: func(ctx context.Context) (io.ReadCloser, error) { return ctxio.Compressed(ctx, l) }}
 		if lb, ok := l.(LocalBlob); ok {
 			b.local = lb
 		}
@@ -191,7 +191,7 @@ func writeBlob(ctx context.Context, blobsDir, tmpDir string, b outBlob, o WriteO
 		return nil
 	}
 	if b.local != nil && o.seam == nil {
-		if src, err := b.local.BlobPath(); err == nil {
+		if src, err := b.local.BlobPath(ctx); err == nil {
 			if fi, err := os.Stat(src); err == nil && fi.Mode().Perm()&0o044 == 0o044 && fi.Size() == b.size {
 				if err := os.Link(src, final); err == nil || errors.Is(err, fs.ErrExist) {
 					return nil
@@ -202,7 +202,7 @@ func writeBlob(ctx context.Context, blobsDir, tmpDir string, b outBlob, o WriteO
 	if b.digest.Algorithm != "sha256" {
 		return fmt.Errorf("unsupported digest algorithm %q", b.digest.Algorithm)
 	}
-	rc, err := b.open()
+	rc, err := b.open(ctx)
 	if err != nil {
 		return err
 	}
@@ -214,7 +214,7 @@ func writeBlob(ctx context.Context, blobsDir, tmpDir string, b outBlob, o WriteO
 	defer f.Abort()
 	f.Wrap(o.seam)
 	h := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, h), ctxio.Reader(ctx, rc))
+	n, err := io.Copy(io.MultiWriter(f, h), rc)
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@
 package oci
 
 import (
+	"context"
 	"io"
 )
 
@@ -37,8 +38,9 @@ func (o WriteOptions) jobs() int {
 // verified file on local disk (strata's built layers, cached base layers).
 // Writers hard-link such files instead of reading them again.
 type LocalBlob interface {
-	// BlobPath returns the file's path, fetching it first if needed.
-	BlobPath() (string, error)
+	// BlobPath returns the file's path, fetching it under ctx first if
+	// needed.
+	BlobPath(ctx context.Context) (string, error)
 }
 
 // writeSeam wraps the writer of every file a sink writes. Tests use it to

@@ -41,7 +41,7 @@ func WriteTarball(ctx context.Context, path string, a Artifact, refs []name.Tag,
 		return fmt.Errorf("writing tarball %s: %w", path, err)
 	}
 	atomicfile.RemoveStale(filepath.Dir(path), filepath.Base(path)+"-", time.Now())
-	vimg := &verifiedImage{Image: img}
+	vimg := &verifiedImage{Image: img, ctx: ctx}
 	m := map[name.Reference]v1.Image{}
 	for _, t := range refs {
 		m[t] = vimg
@@ -96,6 +96,7 @@ func tarballImage(a Artifact) (v1.Image, error) {
 // bytes do not match the layer's digest and size.
 type verifiedImage struct {
 	v1.Image
+	ctx context.Context // the WriteTarball call's: governs fetches and reads
 }
 
 // Layers wraps every layer of the image.
@@ -106,7 +107,7 @@ func (v *verifiedImage) Layers() ([]v1.Layer, error) {
 	}
 	out := make([]v1.Layer, len(ls))
 	for i, l := range ls {
-		out[i] = &verifiedLayer{Layer: l}
+		out[i] = &verifiedLayer{Layer: l, ctx: v.ctx}
 	}
 	return out, nil
 }
@@ -114,6 +115,7 @@ func (v *verifiedImage) Layers() ([]v1.Layer, error) {
 // verifiedLayer checks Compressed() against Digest() and Size().
 type verifiedLayer struct {
 	v1.Layer
+	ctx context.Context
 }
 
 // Compressed returns the layer's bytes through a checking reader.
@@ -126,7 +128,7 @@ func (l *verifiedLayer) Compressed() (io.ReadCloser, error) {
 	if err != nil {
 		return nil, err
 	}
-	rc, err := l.Layer.Compressed()
+	rc, err := ctxio.Compressed(l.ctx, l.Layer)
 	if err != nil {
 		return nil, err
 	}

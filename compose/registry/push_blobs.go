@@ -107,7 +107,7 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 
 // upload streams the blob to loc and commits it.
 func (p *pusher) upload(ctx context.Context, c *repoClient, j *blobJob, loc *url.URL, ev PushEvent) error {
-	rc, err := j.open()
+	rc, err := j.open(ctx)
 	if err != nil {
 		return fmt.Errorf("reading blob: %w", err)
 	}

@@ -2,6 +2,7 @@ package registry
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/internal/ctxio"
 )
 
 // artifactPlan is one request, resolved.
@@ -25,7 +27,7 @@ type artifactPlan struct {
 type blobJob struct {
 	digest    v1.Hash
 	size      int64
-	open      func() (io.ReadCloser, error)
+	open      func(ctx context.Context) (io.ReadCloser, error)
 	repos     []name.Repository // destinations, in first-seen order
 	mountFrom []name.Repository // same-registry repositories to mount from
 }
@@ -51,7 +53,7 @@ type node struct {
 type blobSource struct {
 	digest v1.Hash
 	size   int64
-	open   func() (io.ReadCloser, error)
+	open   func(ctx context.Context) (io.ReadCloser, error)
 }
 
 // plan resolves every request into blob and manifest jobs.
@@ -230,7 +232,7 @@ func imageNode(img v1.Image, plat string) (node, error) {
 			n.platform = plat
 		}
 	}
-	n.blobs = append(n.blobs, blobSource{digest: cfgName, size: int64(len(cfgRaw)), open: func() (io.ReadCloser, error) {
+	n.blobs = append(n.blobs, blobSource{digest: cfgName, size: int64(len(cfgRaw)), open: func(context.Context) (io.ReadCloser, error) {
 		return io.NopCloser(bytes.NewReader(cfgRaw)), nil
 	}})
 	layers, err := img.Layers()
@@ -253,7 +255,7 @@ func imageNode(img v1.Image, plat string) (node, error) {
 		if err != nil {
 			return node{}, err
 		}
-		n.blobs = append(n.blobs, blobSource{digest: d, size: sz, open: l.Compressed})
+		n.blobs = append(n.blobs, blobSource{digest: d, size: sz, open: func(ctx context.Context) (io.ReadCloser, error) { return ctxio.Compressed(ctx, l) }})
 	}
 	return n, nil
 }
