@@ -266,7 +266,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.
 					Created:  o.created,
 					Store:    store,
 					DryRun:   dryRun,
-					Jobs:     o.jobs,
+					Budget:   o.budget,
 				})
 				if err != nil {
 					if len(plats) > 1 && !shared {

@@ -71,11 +71,12 @@ func WithCreated(t time.Time) Option {
 	}
 }
 
-// WithJobs sets the concurrency budget (at least 1; default 2): at most n
-// layers are built and base layers indexed at once, across all the specs of
-// a BuildAll, and within one layer at most n input files are hashed at once.
-// (The layer compressor keeps its own fixed 4 blocks in flight per layer; it
-// does not change the output.)
+// WithJobs sets the concurrency budget (at least 1; default 2): n units,
+// shared by all the specs of a BuildAll. Building a layer takes one unit,
+// indexing a base layer takes one, and hashing a layer's inputs adds a
+// worker for each unit that is free at that moment, so at most n of these
+// run at once. (The layer compressor keeps its own fixed 4 blocks in flight
+// per layer; that does not change the output.)
 func WithJobs(n int) Option {
 	return func(o *options) error {
 		if n < 1 {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -229,12 +230,20 @@ func (p *planner) pinned(c *contentRef) bool {
 	return false
 }
 
-// hashInputs hashes the given inputs on at most req.Jobs workers (GOMAXPROCS
-// when unset), checking each is
+// hashInputs hashes the given inputs on one worker plus one for every unit
+// of req.Budget that is free (never more than GOMAXPROCS or the number of
+// inputs), checking each is
 // unchanged while read, then shares each hash with the other inputs naming
 // the same inode.
 func (p *planner) hashInputs(ctx context.Context, refs []*contentRef) error {
-	workers := min(p.req.jobs(), max(len(refs), 1))
+	extra := 0
+	if b := p.req.Budget; b != nil {
+		for extra < min(runtime.GOMAXPROCS(0), len(refs))-1 && b.TryAcquire(1) {
+			extra++
+		}
+		defer b.Release(int64(extra))
+	}
+	workers := 1 + extra
 	next := make(chan *contentRef)
 	g, ctx := errgroup.WithContext(ctx)
 	g.Go(func() error {

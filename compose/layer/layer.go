@@ -17,11 +17,11 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"runtime"
 	"strings"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/strata-build/strata/internal/blobstore"
 	"github.com/strata-build/strata/spec"
@@ -36,9 +36,11 @@ type Request struct {
 	Created  time.Time        // mtime of every entry
 	Store    *blobstore.Store // where compressed layer blobs go
 	DryRun   bool             // compute digests but store nothing (plan)
-	// Jobs bounds the files hashed at once inside this layer (the caller's
-	// concurrency budget); 0 means GOMAXPROCS.
-	Jobs int
+	// Budget is the caller's concurrency budget, of which this layer's
+	// build already holds one unit: hashing the layer's inputs adds workers
+	// only for units that are free (TryAcquire), so layers and hashing
+	// together never exceed it. nil hashes one file at a time.
+	Budget *semaphore.Weighted
 
 	// beforeRead, when set, runs after a context file is opened to be
 	// written into the layer and before its bytes are copied (a test seam for
@@ -75,14 +77,6 @@ type Entry struct {
 // BuildFunc is the signature of Build, so the image assembly can be
 // tested with a stand-in.
 type BuildFunc func(ctx context.Context, req Request) (*Built, error)
-
-// jobs returns how many inputs may be hashed at once.
-func (r *Request) jobs() int {
-	if r.Jobs > 0 {
-		return r.Jobs
-	}
-	return runtime.GOMAXPROCS(0)
-}
 
 // PlatformDependent reports whether a layer's inputs can differ between
 // platforms: any ${TARGET…} reference in a file's source, exclusion, target
