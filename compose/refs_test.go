@@ -2,9 +2,12 @@ package compose
 
 import (
 	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -68,5 +71,36 @@ func TestLayoutRefAndTarballRefs(t *testing.T) {
 		if strings.Join(got, " ") != strings.Join(tt.refs, " ") {
 			t.Errorf("TarballRefs(%q, %v) = %v, want %v", tt.image, tt.tags, got, tt.refs)
 		}
+	}
+}
+
+// TestArchiveAsIsBuild: with WithArchiveAsIs, a spec that only names a
+// docker archive builds to the archive's own image, byte for byte (what a
+// push then publishes); without it the image is composed as usual.
+func TestArchiveAsIsBuild(t *testing.T) {
+	dir := t.TempDir()
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 11, false)
+	want, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tarPath := filepath.Join(dir, "img.tar")
+	if err := oci.WriteTarball(context.Background(), tarPath, oci.Artifact{Image: img}, nil, oci.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	s := &spec.Spec{Base: spec.ArchivePrefix + tarPath, Context: dir}
+	res, err := Build(context.Background(), s, t.TempDir(), WithArchiveAsIs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != want || res.Artifact.Image == nil {
+		t.Errorf("as is: digest %s, want the archive's %s", res.Digest, want)
+	}
+	composed, err := Build(context.Background(), s, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if composed.Digest == want {
+		t.Errorf("without WithArchiveAsIs the image was not composed (digest %s)", composed.Digest)
 	}
 }

@@ -108,10 +108,10 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	for i, res := range results {
 		var written []string
 		if o := outs[i]; o.LayoutDir != "" {
-			written = append(written, "oci:"+o.LayoutDir+":"+o.LayoutRef)
+			written = append(written, spec.LayoutPrefix+o.LayoutDir+":"+o.LayoutRef)
 		}
 		if o := outs[i]; o.TarballPath != "" {
-			written = append(written, "docker-archive:"+o.TarballPath)
+			written = append(written, spec.ArchivePrefix+o.TarballPath)
 		}
 		if f.json {
 			r := report(job.paths[i], res, false)

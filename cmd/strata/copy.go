@@ -25,6 +25,9 @@ first (blobs of a registry source on the same registry are mounted), the tag
 last. It prints the digest.`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if jobs < 1 {
+				return usagef("--jobs must be at least 1, got %d", jobs)
+			}
 			cfg, err := a.transportConfig(&f)
 			if err != nil {
 				return err

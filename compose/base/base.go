@@ -82,7 +82,10 @@ func Resolve(ctx context.Context, location string, want []spec.Platform, cacheDi
 	}
 	l, err := spec.ParseLocation(location)
 	if err != nil {
-		return nil, fmt.Errorf("base %w", err)
+		if location == "" {
+			return nil, fmt.Errorf("base: %w", err)
+		}
+		return nil, fmt.Errorf("base %w", err) // base "LOCATION": …
 	}
 	switch l.Kind {
 	case spec.LocationScratch:

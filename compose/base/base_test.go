@@ -111,7 +111,10 @@ func TestBaseLayout(t *testing.T) {
 
 	for _, tt := range []struct{ base, err string }{
 		{"oci:" + dir, "index.json lists 2 images; name one with oci:DIR:tag or oci:DIR@digest (tags: multi, single)"},
-		{"oci:" + dir + ":nope", `no image tagged "nope" (tags: multi, single)`},
+		{"oci:" + dir + ":nope", `oci layout ` + dir + `: no image tagged "nope" (tags: multi, single)`},
+		// A ref name with "/" and ":" (repo:tag, as several specs write a
+		// shared layout): the message names the layout directory.
+		{"oci:" + dir + ":registry.example/app:v9", `oci layout ` + dir + `: no image tagged "registry.example/app:v9" (tags: multi, single)`},
 		{"oci:" + dir + "@" + testDigest, "no image with digest " + testDigest + " in index.json"},
 		{"oci:" + filepath.Join(dir, "missing"), "no index.json (not an OCI image layout)"},
 		{"oci:" + dir + ":single", "platform linux/arm64 not available: the base is a single-platform image for linux/amd64"},

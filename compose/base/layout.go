@@ -11,6 +11,7 @@ import (
 // resolveLayout reads a base from an OCI image layout (see oci.ReadLayout
 // for how the image is picked) and narrows it to want.
 func resolveLayout(ctx context.Context, l spec.Location, want []spec.Platform) (*Resolved, error) {
+	l = oci.SplitLayoutRef(l)
 	a, err := oci.ReadLayout(l)
 	if err != nil {
 		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)

@@ -49,7 +49,7 @@ func Read(ctx context.Context, l spec.Location, cacheDir string) (Artifact, erro
 // the ref name. When l.Dir is not a layout, the first split whose directory
 // part is one wins.
 func ReadLayout(l spec.Location) (Artifact, error) {
-	l = splitLayoutRef(l)
+	l = SplitLayoutRef(l)
 	if _, err := os.Stat(filepath.Join(l.Dir, "index.json")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Artifact{}, errors.New("no index.json (not an OCI image layout)")
@@ -76,8 +76,10 @@ func ReadLayout(l spec.Location) (Artifact, error) {
 	return Artifact{Image: img}, err
 }
 
-// splitLayoutRef re-splits DIR:REF when DIR is not a layout; see ReadLayout.
-func splitLayoutRef(l spec.Location) spec.Location {
+// SplitLayoutRef returns l with DIR:REF split again where DIR is a layout,
+// when l.Dir is not one (see ReadLayout): the directory messages should
+// name.
+func SplitLayoutRef(l spec.Location) spec.Location {
 	if l.Digest != (v1.Hash{}) || l.Tag == "" {
 		return l
 	}

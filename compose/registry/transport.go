@@ -21,6 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/strata-build/strata/spec"
 )
 
 // TransportConfig is the registry access policy shared by base pulls, pushes
@@ -148,7 +150,7 @@ func (c TransportConfig) ParseReference(s string) (name.Reference, error) {
 // notLocal refuses oci: and docker-archive: locations where a registry
 // reference is wanted (name.ParseReference would take "oci" for a host).
 func notLocal(s string) error {
-	for _, p := range []string{"oci:", "docker-archive:"} {
+	for _, p := range []string{spec.LayoutPrefix, spec.ArchivePrefix} {
 		if strings.HasPrefix(s, p) {
 			return fmt.Errorf("%s names a local image, not a registry reference; strata copy reads it (e.g. strata copy %s REGISTRY/REPO:TAG)", p+"…", s)
 		}

@@ -180,13 +180,19 @@ func (r *Registry) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	rec.flush(w)
 }
 
-// record appends rec to the journal and syncs it.
+// record appends rec to the journal and syncs it. A write that fails is
+// cut off again, so a torn line never hides the records after it.
 func (r *Registry) record(rec journalRecord) error {
 	b, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
+	fi, err := r.journal.Stat()
+	if err != nil {
+		return err
+	}
 	if _, err := r.journal.Write(append(b, '\n')); err != nil {
+		r.journal.Truncate(fi.Size())
 		return err
 	}
 	return r.journal.Sync()
