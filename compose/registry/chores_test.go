@@ -19,6 +19,7 @@ import (
 
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/faultproxy"
+	"github.com/strata-build/strata/internal/fixture"
 )
 
 func pushTo(t *testing.T, art oci.Artifact, refs ...string) {
@@ -31,7 +32,7 @@ func pushTo(t *testing.T, art oci.Artifact, refs ...string) {
 func TestListTagsInspectDelete(t *testing.T) {
 	p, host := pushRegistry(t)
 	ctx := context.Background()
-	img := randomLinuxImage(t, 2)
+	img := fixture.LinuxImage(t, 2)
 	pushTo(t, oci.Artifact{Image: img}, host+"/c/app:v2", host+"/c/app:v1", host+"/c/app:latest")
 	repo, _ := name.NewRepository(host + "/c/app")
 	tags, err := ListTags(ctx, repo, fastRetries())
@@ -132,7 +133,7 @@ func TestCopy(t *testing.T) {
 	_, host := pushRegistry(t)
 	ctx := context.Background()
 	dir := t.TempDir()
-	img := randomLinuxImage(t, 2)
+	img := fixture.LinuxImage(t, 2)
 	d, _ := img.Digest()
 	pushTo(t, oci.Artifact{Image: img}, host+"/src/app:v1")
 
@@ -141,7 +142,7 @@ func TestCopy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Digest != d.String() || res.Push.BlobsUploaded != 0 || validateRemote(t, host+"/dst/app:copied") != d {
+	if res.Digest != d.String() || res.Push.BlobsUploaded != 0 || fixture.ValidateRemote(t, host+"/dst/app:copied") != d {
 		t.Errorf("registry copy: %+v", res)
 	}
 
@@ -160,7 +161,7 @@ func TestCopy(t *testing.T) {
 	if _, err := Copy(ctx, mustLocation(t, "oci:"+lay+":v1"), mustLocation(t, host+"/fromoci/app:v1"), CopyOptions{Push: PushOptions{Transport: fastRetries()}}); err != nil {
 		t.Fatal(err)
 	}
-	if validateRemote(t, host+"/fromoci/app:v1") != d {
+	if fixture.ValidateRemote(t, host+"/fromoci/app:v1") != d {
 		t.Error("oci → registry changed the digest")
 	}
 	if _, err := Copy(ctx, mustLocation(t, "oci:"+lay+":nope"), mustLocation(t, host+"/x/y:z"), CopyOptions{}); err == nil || !strings.Contains(err.Error(), `no image tagged "nope" (tags: v1)`) {
@@ -180,7 +181,7 @@ func TestCopy(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
-		if res.Digest != d.String() || validateRemote(t, host+"/archive/app:"+filepath.Ext(f)[1:]) != d {
+		if res.Digest != d.String() || fixture.ValidateRemote(t, host+"/archive/app:"+filepath.Ext(f)[1:]) != d {
 			t.Errorf("%s: digest %s, want %s", f, res.Digest, d)
 		}
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/faultproxy"
+	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/internal/testregistry"
 	"github.com/strata-build/strata/spec"
 )
@@ -215,7 +216,7 @@ func TestDistribution_EndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if d := validateRemote(t, dst); d.String() != res.Digest {
+		if d := fixture.ValidateRemote(t, dst); d.String() != res.Digest {
 			t.Errorf("%s: %s vs %s", f, d, res.Digest)
 		}
 	}
@@ -237,13 +238,13 @@ func TestDistribution_EndToEnd(t *testing.T) {
 // message.
 func TestDistribution_DeleteRefused(t *testing.T) {
 	_, host := startDistribution(t, testregistry.WithoutDeletes())
-	pushTo(t, oci.Artifact{Image: randomLinuxImage(t, 1)}, host+"/nodel/app:v1")
+	pushTo(t, oci.Artifact{Image: fixture.LinuxImage(t, 1)}, host+"/nodel/app:v1")
 	ref, _ := name.ParseReference(host + "/nodel/app:v1")
 	_, err := Delete(context.Background(), ref, fastRetries())
 	if !errors.Is(err, ErrDeleteRefused) || !strings.Contains(err.Error(), "enable deletes on the registry") {
 		t.Fatalf("err = %v", err)
 	}
-	validateRemote(t, host+"/nodel/app:v1")
+	fixture.ValidateRemote(t, host+"/nodel/app:v1")
 }
 
 // TestDistribution_PartialPushThenRerun: as the in-process F5, against the
@@ -251,7 +252,7 @@ func TestDistribution_DeleteRefused(t *testing.T) {
 func TestDistribution_PartialPushThenRerun(t *testing.T) {
 	p, host := startDistribution(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 500}})
-	img := randomLinuxImage(t, 2)
+	img := fixture.LinuxImage(t, 2)
 	req := []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/part/app:v1")}}
 	if _, err := Push(context.Background(), req, PushOptions{Transport: fastRetries()}); err == nil {
 		t.Fatal("push succeeded through a permanent 500")
@@ -269,7 +270,7 @@ func TestDistribution_PartialPushThenRerun(t *testing.T) {
 		t.Errorf("re-run uploaded %d blobs again", n)
 	}
 	d, _ := img.Digest()
-	if validateRemote(t, host+"/part/app:v1") != d {
+	if fixture.ValidateRemote(t, host+"/part/app:v1") != d {
 		t.Error("wrong digest")
 	}
 }

@@ -28,6 +28,7 @@ import (
 
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/faultproxy"
+	"github.com/strata-build/strata/internal/fixture"
 )
 
 // steps are the push requests a fault can hit.
@@ -54,13 +55,13 @@ func TestFault_5xxEachStep(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", st.name, code), func(t *testing.T) {
 				p, host := pushRegistry(t)
 				p.Add(&faultproxy.Rule{Method: st.method, Path: faultproxy.PathRe(st.path), Nth: 1, Action: faultproxy.Action{Status: code}})
-				img := randomLinuxImage(t, 2)
+				img := fixture.LinuxImage(t, 2)
 				_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/app:v1")}}, PushOptions{Transport: fastRetries()})
 				if err != nil {
 					t.Fatal(err)
 				}
 				d, _ := img.Digest()
-				if got := validateRemote(t, host+"/f/app:v1"); got != d {
+				if got := fixture.ValidateRemote(t, host+"/f/app:v1"); got != d {
 					t.Fatalf("digest %s, want %s", got, d)
 				}
 				if n := p.Count(st.method, st.path, code); n != 1 {
@@ -89,7 +90,7 @@ func TestFault_ResetMidPatch(t *testing.T) {
 		t.Fatal(err)
 	}
 	d, _ := img.Digest()
-	if got := validateRemote(t, host+"/f/reset:v1"); got != d {
+	if got := fixture.ValidateRemote(t, host+"/f/reset:v1"); got != d {
 		t.Fatalf("digest %s, want %s", got, d)
 	}
 	if rep.BlobsUploaded != 3 {
@@ -108,7 +109,7 @@ func TestFault_ResetMidPatch(t *testing.T) {
 func TestFault_429RetryAfter(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "POST", Nth: 1, Action: faultproxy.Action{Status: 429, Code: "TOOMANYREQUESTS", Headers: map[string]string{"Retry-After": "2"}}})
-	img := randomLinuxImage(t, 1)
+	img := fixture.LinuxImage(t, 1)
 	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/rl:v1")}}, PushOptions{Transport: fastRetries(), Jobs: 1}); err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestFault_429RetryAfter(t *testing.T) {
 func TestFault_429Forever(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "POST", Action: faultproxy.Action{Status: 429, Code: "TOOMANYREQUESTS", Headers: map[string]string{"Retry-After": "0"}}})
-	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/rl:v1")}}, PushOptions{Transport: fastRetries(), Jobs: 1})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/rl:v1")}}, PushOptions{Transport: fastRetries(), Jobs: 1})
 	if err == nil || !strings.Contains(err.Error(), "rate limited by "+host) || !strings.Contains(err.Error(), host+"/f/rl: starting upload of blob sha256:") {
 		t.Fatalf("err = %v", err)
 	}
@@ -154,7 +155,7 @@ func TestFault_429Forever(t *testing.T) {
 func TestFault_NonRetryable(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 400, Code: "MANIFEST_INVALID"}})
-	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/bad:v1")}}, PushOptions{Transport: fastRetries()})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/bad:v1")}}, PushOptions{Transport: fastRetries()})
 	if err == nil || !strings.Contains(err.Error(), host+"/f/bad: pushing manifest sha256:") || !strings.Contains(err.Error(), "MANIFEST_INVALID") {
 		t.Fatalf("err = %v", err)
 	}
@@ -168,7 +169,7 @@ func TestFault_NonRetryable(t *testing.T) {
 func TestFault_PartialPushThenRerun(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Status: 500}})
-	img := randomLinuxImage(t, 3)
+	img := fixture.LinuxImage(t, 3)
 	req := []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/part:v1", host+"/f/part:latest")}}
 	if _, err := Push(context.Background(), req, PushOptions{Transport: fastRetries()}); err == nil {
 		t.Fatal("push succeeded through a permanent 500")
@@ -195,7 +196,7 @@ func TestFault_PartialPushThenRerun(t *testing.T) {
 		t.Errorf("re-run report: up %d skipped %d", rep.BlobsUploaded, rep.BlobsSkipped)
 	}
 	d, _ := img.Digest()
-	if got := validateRemote(t, host+"/f/part:latest"); got != d {
+	if got := fixture.ValidateRemote(t, host+"/f/part:latest"); got != d {
 		t.Errorf("latest = %s", got)
 	}
 }
@@ -209,7 +210,7 @@ func TestFault_Hang(t *testing.T) {
 	defer cancel()
 	cfg := fastRetries()
 	cfg.RequestTimeout = time.Minute
-	_, err := Push(ctx, []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/hang:v1")}}, PushOptions{Transport: cfg})
+	_, err := Push(ctx, []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/hang:v1")}}, PushOptions{Transport: cfg})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("err = %v, want deadline exceeded", err)
 	}
@@ -226,7 +227,7 @@ func TestFault_RequestTimeout(t *testing.T) {
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/`), Action: faultproxy.Action{Hang: true}})
 	cfg := fastRetries()
 	cfg.RequestTimeout = 200 * time.Millisecond
-	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/hang:v1")}}, PushOptions{Transport: cfg})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/hang:v1")}}, PushOptions{Transport: cfg})
 	if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
 		t.Fatalf("err = %v", err)
 	}
@@ -256,7 +257,7 @@ func TestFault_HostileLocation(t *testing.T) {
 		i := strings.Index(l, "/v2/")
 		return "http://127.0.0.2:" + port + l[i:]
 	})
-	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/ssrf:v1")}}, PushOptions{Transport: fastRetries()})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/ssrf:v1")}}, PushOptions{Transport: fastRetries()})
 	if err == nil || !strings.Contains(err.Error(), "refusing location on another host 127.0.0.2") {
 		t.Fatalf("err = %v", err)
 	}
@@ -333,13 +334,13 @@ func TestFault_NoSecretLeak(t *testing.T) {
 	cfg := fastRetries()
 	cfg.Keychain = userPassKeychain{"alice", "PASSWORDSEKRET"}
 	cfg.Logger = slog.New(slog.NewTextHandler(&logBuf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	img := randomLinuxImage(t, 1)
+	img := fixture.LinuxImage(t, 1)
 	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/auth:v1")}}, PushOptions{Transport: cfg}); err != nil {
 		t.Fatal(err)
 	}
 	// A failing PATCH puts the signed URL into an error.
 	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Status: 400, Code: "BLOB_UPLOAD_UNKNOWN"}})
-	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/auth:v2")}}, PushOptions{Transport: cfg})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/auth:v2")}}, PushOptions{Transport: cfg})
 	if err == nil {
 		t.Fatal("push through a failing PATCH succeeded")
 	}
@@ -372,7 +373,7 @@ func TestFault_TLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}), 0o644)
-	img := randomLinuxImage(t, 1)
+	img := fixture.LinuxImage(t, 1)
 	push := func(cfg TransportConfig) error {
 		_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/tls/app:v1")}}, PushOptions{Transport: cfg})
 		return err
@@ -397,10 +398,10 @@ func TestFault_TLS(t *testing.T) {
 // resolves to a complete image.
 func TestFault_TagFailureReportsMovedTags(t *testing.T) {
 	p, host := pushRegistry(t)
-	old := randomLinuxImage(t, 1)
+	old := fixture.LinuxImage(t, 1)
 	pushTo(t, oci.Artifact{Image: old}, host+"/f/tags:v1", host+"/f/tags:latest")
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/manifests/latest$`), Action: faultproxy.Action{Status: 400, Code: "DENIED"}})
-	img := randomLinuxImage(t, 1)
+	img := fixture.LinuxImage(t, 1)
 	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/tags:v1", host+"/f/tags:latest")}},
 		PushOptions{Transport: fastRetries(), Jobs: 1})
 	if err == nil || !strings.Contains(err.Error(), "tagging latest") || !strings.Contains(err.Error(), "(tags already changed: ["+host+"/f/tags:v1])") {
@@ -411,7 +412,7 @@ func TestFault_TagFailureReportsMovedTags(t *testing.T) {
 	}
 	d, _ := img.Digest()
 	od, _ := old.Digest()
-	if validateRemote(t, host+"/f/tags:v1") != d || validateRemote(t, host+"/f/tags:latest") != od {
+	if fixture.ValidateRemote(t, host+"/f/tags:v1") != d || fixture.ValidateRemote(t, host+"/f/tags:latest") != od {
 		t.Error("tags do not point where the report says")
 	}
 }
@@ -425,7 +426,7 @@ func TestFault_TokenExpiry(t *testing.T) {
 		Headers: map[string]string{"WWW-Authenticate": `Bearer realm="http://` + host + `/token",service="faultproxy"`}}})
 	cfg := fastRetries()
 	cfg.Keychain = userPassKeychain{"alice", "pw"}
-	img := randomLinuxImage(t, 2)
+	img := fixture.LinuxImage(t, 2)
 	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/tok:v1")}}, PushOptions{Transport: cfg}); err != nil {
 		t.Fatal(err)
 	}
@@ -434,7 +435,7 @@ func TestFault_TokenExpiry(t *testing.T) {
 	}
 	p.RequireAuth("", "", "")
 	d, _ := img.Digest()
-	if validateRemote(t, host+"/f/tok:v1") != d {
+	if fixture.ValidateRemote(t, host+"/f/tok:v1") != d {
 		t.Error("wrong digest")
 	}
 }
@@ -446,7 +447,7 @@ func TestFault_AuthFails(t *testing.T) {
 	p.RequireAuth("alice", "right", "TOKEN")
 	cfg := fastRetries()
 	cfg.Keychain = userPassKeychain{"alice", "WRONGSEKRET"}
-	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/auth:v1")}}, PushOptions{Transport: cfg})
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/auth:v1")}}, PushOptions{Transport: cfg})
 	if err == nil || !strings.HasPrefix(err.Error(), host+": authenticating: ") || strings.Contains(err.Error(), "WRONGSEKRET") {
 		t.Fatalf("err = %v", err)
 	}

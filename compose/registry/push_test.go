@@ -12,15 +12,13 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
 	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/faultproxy"
+	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -52,57 +50,6 @@ func tagsOf(t *testing.T, refs ...string) []name.Tag {
 	return out
 }
 
-func randomLinuxImage(t *testing.T, layers int) v1.Image {
-	t.Helper()
-	img, err := random.Image(2048, int64(layers))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
-}
-
-// validateRemote validates the image or index a tag points at and returns its
-// digest.
-func validateRemote(t *testing.T, ref string) v1.Hash {
-	t.Helper()
-	r, err := name.ParseReference(ref)
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := remote.Get(r)
-	if err != nil {
-		t.Fatalf("%s: %v", ref, err)
-	}
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := validate.Index(idx); err != nil {
-			t.Fatalf("%s: %v", ref, err)
-		}
-	} else {
-		img, err := desc.Image()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := validate.Image(img); err != nil {
-			t.Fatalf("%s: %v", ref, err)
-		}
-	}
-	return desc.Digest
-}
-
 func statusByTag(r *PushReport) map[string]string {
 	m := map[string]string{}
 	for _, a := range r.Artifacts {
@@ -116,7 +63,7 @@ func statusByTag(r *PushReport) map[string]string {
 func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 	p, host := pushRegistry(t)
 	ctx := context.Background()
-	img := randomLinuxImage(t, 3)
+	img := fixture.LinuxImage(t, 3)
 	d, _ := img.Digest()
 	tags, err := spec.ResolveTags(host+"/demo/app", []string{"latest", "edge"}, "2.1.106")
 	if err != nil {
@@ -138,7 +85,7 @@ func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 	}
 	for _, tg := range []string{"latest", "edge", "2.1.106", "2.1", "2"} {
 		ref := host + "/demo/app:" + tg
-		if got := validateRemote(t, ref); got != d {
+		if got := fixture.ValidateRemote(t, ref); got != d {
 			t.Errorf("%s = %s, want %s", tg, got, d)
 		}
 		if s := statusByTag(rep)[ref]; s != "created" {
@@ -168,7 +115,7 @@ func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 	}
 
 	// Moving one tag reports the previous digest.
-	img2 := randomLinuxImage(t, 1)
+	img2 := fixture.LinuxImage(t, 1)
 	d2, _ := img2.Digest()
 	rep, err = Push(ctx, []PushRequest{{Artifact: oci.Artifact{Image: img2}, Tags: tagsOf(t, host+"/demo/app:latest")}}, PushOptions{Transport: fastRetries()})
 	if err != nil {
@@ -178,7 +125,7 @@ func TestPush_TagsReportAndNoOpRepush(t *testing.T) {
 	if tr.Status != TagMoved || tr.Previous != d.String() || tr.Digest != d2.String() {
 		t.Errorf("moved tag: %+v", tr)
 	}
-	if got := validateRemote(t, host+"/demo/app:latest"); got != d2 {
+	if got := fixture.ValidateRemote(t, host+"/demo/app:latest"); got != d2 {
 		t.Errorf("latest = %s, want %s", got, d2)
 	}
 }
@@ -192,7 +139,7 @@ func TestPush_Order(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	img := randomLinuxImage(t, 2)
+	img := fixture.LinuxImage(t, 2)
 	reqs := []PushRequest{
 		{Artifact: oci.Artifact{Index: idx}, Tags: tagsOf(t, host+"/o/multi:v1", host+"/o/multi:latest")},
 		{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/o/single:v1")},
@@ -202,8 +149,8 @@ func TestPush_Order(t *testing.T) {
 		t.Fatal(err)
 	}
 	idxDigest, _ := idx.Digest()
-	validateRemote(t, host+"/o/multi:v1")
-	validateRemote(t, host+"/o/single:v1")
+	fixture.ValidateRemote(t, host+"/o/multi:v1")
+	fixture.ValidateRemote(t, host+"/o/single:v1")
 
 	// Overlap matters, not only completion order: every step must START
 	// after the previous step's requests have ENDED (Entry.Time / End).
@@ -260,7 +207,7 @@ func later(a, b time.Time) time.Time {
 func TestPush_MountFromBase(t *testing.T) {
 	p, host := pushRegistry(t)
 	ctx := context.Background()
-	base := randomLinuxImage(t, 2)
+	base := fixture.LinuxImage(t, 2)
 	baseRepo, _ := name.NewRepository(host + "/lib/base")
 	if _, err := Push(ctx, []PushRequest{{Artifact: oci.Artifact{Image: base}, Tags: tagsOf(t, host+"/lib/base:1")}}, PushOptions{Transport: fastRetries()}); err != nil {
 		t.Fatal(err)
@@ -287,7 +234,7 @@ func TestPush_MountFromBase(t *testing.T) {
 	if got := p.Count("PATCH", ``, 0); got != 2 {
 		t.Errorf("registry saw %d PATCHes, want 2", got)
 	}
-	validateRemote(t, host+"/team/app:1")
+	fixture.ValidateRemote(t, host+"/team/app:1")
 }
 
 // TestPush_SharedBlobsOncePerRegistry pushes 20 images sharing a base to 5
@@ -295,7 +242,7 @@ func TestPush_MountFromBase(t *testing.T) {
 // repositories get it by mount.
 func TestPush_SharedBlobsOncePerRegistry(t *testing.T) {
 	p, host := pushRegistry(t)
-	base := randomLinuxImage(t, 2)
+	base := fixture.LinuxImage(t, 2)
 	var reqs []PushRequest
 	for i := range 20 {
 		l, err := random.Layer(512, "application/vnd.oci.image.layer.v1.tar+gzip")
@@ -322,13 +269,13 @@ func TestPush_SharedBlobsOncePerRegistry(t *testing.T) {
 		t.Errorf("report: up %d mounted %d skipped %d", rep.BlobsUploaded, rep.BlobsMounted, rep.BlobsSkipped)
 	}
 	for _, r := range reqs {
-		validateRemote(t, r.Tags[0].String())
+		fixture.ValidateRemote(t, r.Tags[0].String())
 	}
 }
 
 func TestPush_Errors(t *testing.T) {
 	_, host := pushRegistry(t)
-	img := randomLinuxImage(t, 1)
+	img := fixture.LinuxImage(t, 1)
 	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}}}, PushOptions{})
 	if err == nil || !strings.Contains(err.Error(), "no tags") {
 		t.Errorf("no tags: %v", err)
@@ -345,7 +292,7 @@ func TestPush_Errors(t *testing.T) {
 	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Index: idx}, Tags: tagsOf(t, host+"/a:idx")}}, PushOptions{Transport: fastRetries()}); err != nil {
 		t.Fatal(err)
 	}
-	if ds := validateRemote(t, host+"/a:idx"); ds.String() == "" {
+	if ds := fixture.ValidateRemote(t, host+"/a:idx"); ds.String() == "" {
 		t.Fatal("no digest")
 	}
 }
@@ -354,7 +301,7 @@ func TestPush_Errors(t *testing.T) {
 // tags at once both succeed and the tags end on the image.
 func TestPush_TwoPushersSameImage(t *testing.T) {
 	_, host := pushRegistry(t)
-	img := randomLinuxImage(t, 3)
+	img := fixture.LinuxImage(t, 3)
 	req := []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/c2/app:v1", host+"/c2/app:latest")}}
 	errs := make(chan error, 2)
 	for range 2 {
@@ -370,7 +317,7 @@ func TestPush_TwoPushersSameImage(t *testing.T) {
 	}
 	d, _ := img.Digest()
 	for _, tg := range []string{"v1", "latest"} {
-		if validateRemote(t, host+"/c2/app:"+tg) != d {
+		if fixture.ValidateRemote(t, host+"/c2/app:"+tg) != d {
 			t.Errorf("%s does not point at the image", tg)
 		}
 	}

@@ -13,7 +13,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/validate"
+
+	"github.com/strata-build/strata/internal/fixture"
 )
 
 // TestLocalRegistry_Persists: tags, manifests (an index too) and blobs
@@ -50,11 +51,11 @@ func TestLocalRegistry_Persists(t *testing.T) {
 	_, host, stop = start()
 	defer stop()
 	d, _ := img.Digest()
-	if got := validateRemote(t, host+"/dev/app:v1"); got != d {
+	if got := fixture.ValidateRemote(t, host+"/dev/app:v1"); got != d {
 		t.Errorf("after restart: %s, want %s", got, d)
 	}
 	di, _ := idx.Digest()
-	if got := validateRemote(t, host+"/dev/multi:v1"); got != di {
+	if got := fixture.ValidateRemote(t, host+"/dev/multi:v1"); got != di {
 		t.Errorf("index after restart: %s, want %s", got, di)
 	}
 	repo, _ := name.NewRepository(host + "/dev/app")
@@ -84,7 +85,7 @@ func TestServe(t *testing.T) {
 		t.Fatal(err)
 	}
 	push(t, img, addr.String()+"/a/b:c")
-	validateRemote(t, addr.String()+"/a/b:c")
+	fixture.ValidateRemote(t, addr.String()+"/a/b:c")
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
@@ -132,36 +133,4 @@ func push(t *testing.T, x remote.Taggable, refs ...string) {
 			t.Fatalf("pushing %s: %v", s, err)
 		}
 	}
-}
-
-// validateRemote validates the image or index ref points at with ggcr's
-// validate package and returns its digest.
-func validateRemote(t *testing.T, s string) v1.Hash {
-	t.Helper()
-	ref, err := name.ParseReference(s)
-	if err != nil {
-		t.Fatal(err)
-	}
-	desc, err := remote.Get(ref)
-	if err != nil {
-		t.Fatalf("%s: %v", s, err)
-	}
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err == nil {
-			err = validate.Index(idx)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	} else {
-		img, err := desc.Image()
-		if err == nil {
-			err = validate.Image(img)
-		}
-		if err != nil {
-			t.Fatalf("%s: %v", s, err)
-		}
-	}
-	return desc.Digest
 }
