@@ -76,12 +76,12 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 		case ociDir != "" || tarball != "":
 			// One spec: the bare tag (oci:DIR:v1). Several specs share
 			// the layout, so each is named repo:tag as in the store.
-			o.LayoutRef = compose.LayoutRef(res.Spec)
+			o.LayoutRefs = compose.LayoutRefs(res.Spec)
 			if len(results) > 1 {
-				o.LayoutRef = compose.StoreRef(res.Spec)
+				o.LayoutRefs = compose.StoreRefs(res.Spec)
 			}
 		default:
-			o.LayoutDir, o.LayoutRef = a.defaultStore(), compose.StoreRef(res.Spec)
+			o.LayoutDir, o.LayoutRefs = a.defaultStore(), compose.StoreRefs(res.Spec)
 		}
 		if tarball != "" {
 			o.TarballPath = tarball
@@ -91,10 +91,13 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 		}
 		// Two specs written under one ref name would keep only the last
 		// image: refuse before anything is written.
-		if o.LayoutDir != "" {
-			key := o.LayoutDir + "\x00" + o.LayoutRef
+		for _, ref := range o.LayoutRefs {
+			if o.LayoutDir == "" {
+				break
+			}
+			key := o.LayoutDir + "\x00" + ref
 			if prev, ok := seen[key]; ok {
-				return usagef("%s and %s would both be written as %q in %s; give them different tags or image repositories", prev, job.paths[i], o.LayoutRef, o.LayoutDir)
+				return usagef("%s and %s would both be written as %q in %s; give them different tags or image repositories", prev, job.paths[i], ref, o.LayoutDir)
 			}
 			seen[key] = job.paths[i]
 		}
@@ -108,7 +111,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	for i, res := range results {
 		var written []string
 		if o := outs[i]; o.LayoutDir != "" {
-			written = append(written, "oci:"+o.LayoutDir+":"+o.LayoutRef)
+			for _, ref := range o.LayoutRefs {
+				written = append(written, "oci:"+o.LayoutDir+":"+ref)
+			}
 		}
 		if o := outs[i]; o.TarballPath != "" {
 			written = append(written, "docker-archive:"+o.TarballPath)
