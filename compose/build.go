@@ -38,6 +38,10 @@ type Result struct {
 	// DryRun is true for a Result from Plan: its layers have digests but no
 	// stored content, so it cannot be written out.
 	DryRun bool
+	// Warnings are problems that did not stop the build but probably
+	// surprise its author, one sentence each, e.g. a platform that got no
+	// layers while the others did (an optional source missing for it).
+	Warnings []string
 }
 
 // PlatformResult reports the image built for one platform.
@@ -219,6 +223,10 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		images[i] = img
 		res.Platforms = append(res.Platforms, *pr)
 	}
+	res.Warnings = emptyPlatformWarnings(res.Platforms)
+	for _, w := range res.Warnings {
+		o.logger.Warn(w)
+	}
 	if len(images) == 1 {
 		res.Artifact = oci.Artifact{Image: images[0]}
 	} else {
@@ -232,6 +240,30 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, fmt.Errorf("computing digest: %w", err)
 	}
 	return res, nil
+}
+
+// emptyPlatformWarnings warns about each platform that got no layers of
+// the spec while another platform got some: every source of it was optional
+// and missing, so its image lacks what the others carry.
+func emptyPlatformWarnings(plats []PlatformResult) []string {
+	var full *PlatformResult
+	for i := range plats {
+		if len(plats[i].Layers) > 0 {
+			full = &plats[i]
+			break
+		}
+	}
+	if full == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range plats {
+		if len(p.Layers) == 0 && len(p.Skipped) > 0 {
+			out = append(out, fmt.Sprintf("platform %s has no layers (empty, not emitted: %s) while %s has %d; is a source missing for %s?",
+				p.Platform, strings.Join(p.Skipped, ", "), full.Platform, len(full.Layers), p.Platform))
+		}
+	}
+	return out
 }
 
 // buildLayers builds every spec layer for every platform, each taking one

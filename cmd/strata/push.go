@@ -86,6 +86,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	reqs := make([]registry.PushRequest, len(results))
 	for i, res := range results {
+		printWarnings(a, job.paths[i], res)
 		tags, err := res.PushTags(pf.image, pf.tags)
 		if err != nil {
 			return usagef("%s: %v", job.paths[i], err)
