@@ -75,7 +75,8 @@ type LayerResult struct {
 // built in code; a relative context of a spec without a source file is
 // resolved against the working directory. Build reads each source file
 // through an os.Root opened on the context directory and never re-reads the
-// spec file. Layer blobs, base blobs and the layer cache live under
+// spec file; paths the context's .strataignore matches (layer.ReadIgnore)
+// are left out of every src glob, as if they were not there. Layer blobs, base blobs and the layer cache live under
 // cacheDir.
 //
 // With one platform (from s.Platforms, or the base's) the result is a single
@@ -166,6 +167,10 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, fmt.Errorf("opening context directory: %w", err)
 	}
 	defer root.Close()
+	ignore, err := layer.ReadIgnore(root)
+	if err != nil {
+		return nil, fmt.Errorf("context %s: %w", s.Context, err)
+	}
 
 	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger})
 	if err != nil {
@@ -203,7 +208,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	tctx, cancelTrees := context.WithCancel(ctx)
 	defer cancelTrees()
 	trees := startBaseTrees(tctx, s, rb, cacheDir, dryRun, o)
-	layers, err := buildLayers(ctx, s, root, plats, store, dryRun, o)
+	layers, err := buildLayers(ctx, s, root, ignore, plats, store, dryRun, o)
 	if err != nil {
 		cancelTrees()
 		trees.wait()
@@ -270,7 +275,7 @@ func emptyPlatformWarnings(plats []PlatformResult) []string {
 // unit of the budget while it runs, and returns them indexed
 // [platform][layer]. A layer whose inputs do not depend on the platform is
 // built once and shared by all platforms.
-func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.Platform,
+func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer.Ignore, plats []spec.Platform,
 	store *blobstore.Store, dryRun bool, o *options) ([][]*layer.Built, error) {
 	out := make([][]*layer.Built, len(plats))
 	for i := range out {
@@ -296,6 +301,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.
 					Spec:     s,
 					Index:    li,
 					Root:     root,
+					Ignore:   ignore,
 					Platform: p,
 					Created:  o.created,
 					Store:    store,

@@ -39,6 +39,10 @@ type Request struct {
 	// Jobs bounds the files hashed at once inside this layer (the caller's
 	// concurrency budget); 0 means GOMAXPROCS.
 	Jobs int
+	// Ignore is the context's ignore file (ReadIgnore): the paths it
+	// matches are not in the context for src globs and directory walks,
+	// and it is part of the layer cache keys. nil ignores nothing.
+	Ignore *Ignore
 
 	// beforeRead, when set, runs after a context file is opened to be
 	// written into the layer and before its bytes are copied (a test seam for
