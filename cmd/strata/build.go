@@ -20,8 +20,8 @@ func (a *app) buildCmd() *cobra.Command {
 		Long: `Build composes each spec (default: image.yaml in the current directory) into
 an image, or an OCI index when it has several platforms, and prints its digest.
 
-The image is written to --oci DIR (an OCI image layout, under the spec's first
-tag or "latest") and/or --tarball FILE (docker-save format, for docker load).
+The image is written to --oci DIR (an OCI image layout, under each of the
+spec's tags, or "latest") and/or --tarball FILE (docker-save format, for docker load).
 With neither flag it goes to the local store $XDG_DATA_HOME/strata/oci
 (default ~/.local/share/strata/oci). Outputs are written only after every
 spec has built; a failure leaves them untouched.
