@@ -357,7 +357,7 @@ func TestBaseTreeUmoci(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "layout")
-	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: dir, LayoutRef: "app"}); err != nil {
+	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: dir, LayoutRefs: []string{"app"}}); err != nil {
 		t.Fatal(err)
 	}
 	bundle := filepath.Join(t.TempDir(), "bundle")

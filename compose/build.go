@@ -38,6 +38,10 @@ type Result struct {
 	// DryRun is true for a Result from Plan: its layers have digests but no
 	// stored content, so it cannot be written out.
 	DryRun bool
+	// Warnings are problems that did not stop the build but probably
+	// surprise its author, one sentence each, e.g. a platform that got no
+	// layers while the others did (an optional source missing for it).
+	Warnings []string
 }
 
 // PlatformResult reports the image built for one platform.
@@ -71,7 +75,8 @@ type LayerResult struct {
 // built in code; a relative context of a spec without a source file is
 // resolved against the working directory. Build reads each source file
 // through an os.Root opened on the context directory and never re-reads the
-// spec file. Layer blobs, base blobs and the layer cache live under
+// spec file; paths the context's .strataignore matches (layer.ReadIgnore)
+// are left out of every src glob, as if they were not there. Layer blobs, base blobs and the layer cache live under
 // cacheDir.
 //
 // With one platform (from s.Platforms, or the base's) the result is a single
@@ -160,6 +165,10 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, fmt.Errorf("opening context directory: %w", err)
 	}
 	defer root.Close()
+	ignore, err := layer.ReadIgnore(root)
+	if err != nil {
+		return nil, fmt.Errorf("context %s: %w", s.Context, err)
+	}
 
 	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger})
 	if err != nil {
@@ -197,7 +206,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	tctx, cancelTrees := context.WithCancel(ctx)
 	defer cancelTrees()
 	trees := startBaseTrees(tctx, s, rb, cacheDir, dryRun, o)
-	layers, err := buildLayers(ctx, s, root, plats, store, dryRun, o)
+	layers, err := buildLayers(ctx, s, root, ignore, plats, store, dryRun, o)
 	if err != nil {
 		cancelTrees()
 		trees.wait()
@@ -217,6 +226,10 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		images[i] = img
 		res.Platforms = append(res.Platforms, *pr)
 	}
+	res.Warnings = emptyPlatformWarnings(res.Platforms)
+	for _, w := range res.Warnings {
+		o.logger.Warn(w)
+	}
 	if len(images) == 1 {
 		res.Artifact = oci.Artifact{Image: images[0]}
 	} else {
@@ -232,11 +245,35 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	return res, nil
 }
 
+// emptyPlatformWarnings warns about each platform that got no layers of
+// the spec while another platform got some: every source of it was optional
+// and missing, so its image lacks what the others carry.
+func emptyPlatformWarnings(plats []PlatformResult) []string {
+	var full *PlatformResult
+	for i := range plats {
+		if len(plats[i].Layers) > 0 {
+			full = &plats[i]
+			break
+		}
+	}
+	if full == nil {
+		return nil
+	}
+	var out []string
+	for _, p := range plats {
+		if len(p.Layers) == 0 && len(p.Skipped) > 0 {
+			out = append(out, fmt.Sprintf("platform %s has no layers (empty, not emitted: %s) while %s has %d; is a source missing for %s?",
+				p.Platform, strings.Join(p.Skipped, ", "), full.Platform, len(full.Layers), p.Platform))
+		}
+	}
+	return out
+}
+
 // buildLayers builds every spec layer for every platform, each taking one
 // unit of the budget while it runs, and returns them indexed
 // [platform][layer]. A layer whose inputs do not depend on the platform is
 // built once and shared by all platforms.
-func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.Platform,
+func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer.Ignore, plats []spec.Platform,
 	store *blobstore.Store, dryRun bool, o *options) ([][]*layer.Built, error) {
 	out := make([][]*layer.Built, len(plats))
 	for i := range out {
@@ -262,6 +299,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.
 					Spec:     s,
 					Index:    li,
 					Root:     root,
+					Ignore:   ignore,
 					Platform: p,
 					Created:  o.created,
 					Store:    store,

@@ -473,7 +473,7 @@ func TestLayoutHardLinksBuiltLayers(t *testing.T) {
 		t.Fatal(err)
 	}
 	out := filepath.Join(t.TempDir(), "oci")
-	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: out, LayoutRef: "x"}); err != nil {
+	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: out, LayoutRefs: []string{"x"}}); err != nil {
 		t.Fatal(err)
 	}
 	d := res.Platforms[0].Layers[0].Digest

@@ -105,6 +105,11 @@ func assemble(s *spec.Spec, baseName string, pb base.PlatformImage, layers []*la
 	if anns := annotations(s, baseName, pb.Digest); len(anns) > 0 {
 		img = mutate.Annotations(img, anns).(v1.Image)
 	}
+	// One media type family per manifest: a Docker-typed base's layer
+	// descriptors become OCI ones (same bytes, same digests).
+	if img, err = ociFamily(img); err != nil {
+		return nil, nil, err
+	}
 
 	if pr.Digest, err = img.Digest(); err != nil {
 		return nil, nil, fmt.Errorf("computing image digest: %w", err)

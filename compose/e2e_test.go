@@ -199,7 +199,7 @@ func buildE2E(t *testing.T) (res *Result, layoutDir, tarPath string) {
 	out := t.TempDir()
 	layoutDir, tarPath = filepath.Join(out, "oci"), filepath.Join(out, "image.tar")
 	tag, _ := name.NewTag("registry.test/app:e2e")
-	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: layoutDir, LayoutRef: "e2e", TarballPath: tarPath, TarballRefs: []name.Tag{tag}}); err != nil {
+	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: layoutDir, LayoutRefs: []string{"e2e"}, TarballPath: tarPath, TarballRefs: []name.Tag{tag}}); err != nil {
 		t.Fatal(err)
 	}
 	return res, layoutDir, tarPath

@@ -173,7 +173,7 @@ func buildExample(t *testing.T, ec exampleCase) (*Result, string) {
 	}
 	// Written to a layout and read back, the output validates too.
 	dir := filepath.Join(t.TempDir(), "oci")
-	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: dir, LayoutRef: "example"}); err != nil {
+	if err := WriteOutputs(context.Background(), res, Outputs{LayoutDir: dir, LayoutRefs: []string{"example"}}); err != nil {
 		t.Fatal(err)
 	}
 	lp, err := layout.ImageIndexFromPath(dir)

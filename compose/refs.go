@@ -13,38 +13,61 @@ import (
 	"github.com/strata-build/strata/spec"
 )
 
-// LayoutRef is the ref name an OCI layout of one spec records the image
-// under: the spec's first tag (the tag part of a full reference), else
-// "latest".
-func LayoutRef(s *spec.Spec) string {
-	if len(s.Tags) == 0 {
-		return "latest"
-	}
-	t := s.Tags[0]
-	if spec.IsFullReference(t) {
-		if tag, err := name.NewTag(t); err == nil {
-			return tag.TagStr()
+// LayoutRef is the first of LayoutRefs: the ref name an OCI layout of one
+// spec is best known by.
+func LayoutRef(s *spec.Spec) string { return LayoutRefs(s)[0] }
+
+// LayoutRefs are the ref names an OCI layout of one spec records the image
+// under: each of the spec's tags (the tag part of a full reference), without
+// duplicates, else "latest".
+func LayoutRefs(s *spec.Spec) []string {
+	var out []string
+	for _, t := range s.Tags {
+		if spec.IsFullReference(t) {
+			if tag, err := name.NewTag(t); err == nil {
+				t = tag.TagStr()
+			}
 		}
+		out = appendNew(out, t)
 	}
-	return t
+	if len(out) == 0 {
+		return []string{"latest"}
+	}
+	return out
 }
 
-// StoreRef is the ref name in a layout shared by many specs (the local
-// store, or one --oci directory for several specs): the first tag as a full
+// StoreRef is the first of StoreRefs.
+func StoreRef(s *spec.Spec) string { return StoreRefs(s)[0] }
+
+// StoreRefs are the ref names in a layout shared by many specs (the local
+// store, or one --oci directory for several specs): each tag as a full
 // reference when the spec names a repository (image: or a full tag), else
-// as LayoutRef.
-func StoreRef(s *spec.Spec) string {
-	tag := "latest"
-	if len(s.Tags) > 0 {
-		tag = s.Tags[0]
+// as LayoutRefs; "latest" (in the image's repository) when there are none.
+func StoreRefs(s *spec.Spec) []string {
+	tags := s.Tags
+	if len(tags) == 0 {
+		tags = []string{"latest"}
 	}
-	if spec.IsFullReference(tag) {
-		return tag
+	var out []string
+	for _, tag := range tags {
+		switch {
+		case spec.IsFullReference(tag):
+		case s.Image != "":
+			tag = s.Image + ":" + tag
+		}
+		out = appendNew(out, tag)
 	}
-	if s.Image != "" {
-		return s.Image + ":" + tag
+	return out
+}
+
+// appendNew appends s to list unless list holds it.
+func appendNew(list []string, s string) []string {
+	for _, x := range list {
+		if x == s {
+			return list
+		}
 	}
-	return tag
+	return append(list, s)
 }
 
 // TarballRefs are the repo:tag names a docker tarball records: full tags as

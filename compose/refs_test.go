@@ -39,6 +39,21 @@ func TestArchiveAsIs(t *testing.T) {
 	}
 }
 
+// TestLayoutRefsEveryTag: a layout records every tag, not only the first
+// (issue 8, point 7).
+func TestLayoutRefsEveryTag(t *testing.T) {
+	s := &spec.Spec{Image: "registry.local:5000/demo/app", Tags: []string{"latest", "v1", "ghcr.io/acme/app:v1", "ghcr.io/acme/app:edge"}}
+	if got, want := strings.Join(LayoutRefs(s), " "), "latest v1 edge"; got != want {
+		t.Errorf("LayoutRefs = %q, want %q", got, want)
+	}
+	if got, want := strings.Join(StoreRefs(s), " "), "registry.local:5000/demo/app:latest registry.local:5000/demo/app:v1 ghcr.io/acme/app:v1 ghcr.io/acme/app:edge"; got != want {
+		t.Errorf("StoreRefs = %q, want %q", got, want)
+	}
+	if got := LayoutRefs(&spec.Spec{}); len(got) != 1 || got[0] != "latest" {
+		t.Errorf("LayoutRefs(no tags) = %q, want [latest]", got)
+	}
+}
+
 func TestLayoutRefAndTarballRefs(t *testing.T) {
 	for _, tt := range []struct {
 		image string

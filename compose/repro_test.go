@@ -247,7 +247,7 @@ func buildRepro(t *testing.T, specPath string, opts ...Option) reproOutput {
 	}
 	err = WriteOutputs(context.Background(), res, Outputs{
 		LayoutDir:   filepath.Join(out, "oci"),
-		LayoutRef:   "v1",
+		LayoutRefs:  []string{"v1"},
 		TarballPath: filepath.Join(out, "image.tar"),
 		TarballRefs: []name.Tag{tag},
 	})

@@ -15,9 +15,10 @@ import (
 // skipped.
 type Outputs struct {
 	// LayoutDir is an OCI image layout directory; the image is recorded in
-	// its index.json under LayoutRef (org.opencontainers.image.ref.name).
-	LayoutDir string
-	LayoutRef string
+	// its index.json once under each of LayoutRefs
+	// (org.opencontainers.image.ref.name), "latest" when there are none.
+	LayoutDir  string
+	LayoutRefs []string
 	// TarballPath is a docker-save tarball (docker load) tagged TarballRefs.
 	TarballPath string
 	TarballRefs []name.Tag
@@ -47,11 +48,11 @@ func WriteOutputs(ctx context.Context, res *Result, outs Outputs) error {
 	}
 	wo := oci.WriteOptions{Jobs: outs.Jobs}
 	if outs.LayoutDir != "" {
-		ref := outs.LayoutRef
-		if ref == "" {
-			ref = "latest"
+		refs := outs.LayoutRefs
+		if len(refs) == 0 {
+			refs = []string{"latest"}
 		}
-		if err := oci.WriteLayout(ctx, outs.LayoutDir, res.Artifact, ref, wo); err != nil {
+		if err := oci.WriteLayout(ctx, outs.LayoutDir, res.Artifact, refs, wo); err != nil {
 			return fmt.Errorf("writing OCI layout %s: %w", outs.LayoutDir, err)
 		}
 	}

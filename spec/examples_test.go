@@ -154,8 +154,8 @@ func TestLoadModel(t *testing.T) {
 	if s.Config.Cmd != nil || s.Layers[0].Delete != nil || s.Annotations != nil {
 		t.Errorf("absent fields decoded as non-nil: cmd=%#v delete=%#v annotations=%#v", s.Config.Cmd, s.Layers[0].Delete, s.Annotations)
 	}
-	if !s.Layers[0].Files[0].Optional {
-		t.Error("optional not decoded")
+	if s.Layers[0].Files[0].Optional {
+		t.Error("the multi-platform example teaches optional: a binary missing for one platform must fail the build (issue 8, point 2)")
 	}
 	want := Position{File: "../examples/multi-platform/image.yaml", Line: 9, Col: 15}
 	if got := s.Pos("layers[0].files[0].dest"); got != want {

@@ -20,8 +20,8 @@ func (a *app) buildCmd() *cobra.Command {
 		Long: `Build composes each spec (default: image.yaml in the current directory) into
 an image, or an OCI index when it has several platforms, and prints its digest.
 
-The image is written to --oci DIR (an OCI image layout, under the spec's first
-tag or "latest") and/or --tarball FILE (docker-save format, for docker load).
+The image is written to --oci DIR (an OCI image layout, under each of the
+spec's tags, or "latest") and/or --tarball FILE (docker-save format, for docker load).
 With neither flag it goes to the local store $XDG_DATA_HOME/strata/oci
 (default ~/.local/share/strata/oci). Outputs are written only after every
 spec has built; a failure leaves them untouched.
@@ -67,6 +67,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	if err != nil {
 		return redacted(err, &f.reg)
 	}
+	for i, res := range results {
+		printWarnings(a, job.paths[i], res)
+	}
 	// Every spec built: now name and write the outputs.
 	outs := make([]compose.Outputs, len(results))
 	seen := map[string]string{}
@@ -76,12 +79,12 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 		case ociDir != "" || tarball != "":
 			// One spec: the bare tag (oci:DIR:v1). Several specs share
 			// the layout, so each is named repo:tag as in the store.
-			o.LayoutRef = compose.LayoutRef(res.Spec)
+			o.LayoutRefs = compose.LayoutRefs(res.Spec)
 			if len(results) > 1 {
-				o.LayoutRef = compose.StoreRef(res.Spec)
+				o.LayoutRefs = compose.StoreRefs(res.Spec)
 			}
 		default:
-			o.LayoutDir, o.LayoutRef = a.defaultStore(), compose.StoreRef(res.Spec)
+			o.LayoutDir, o.LayoutRefs = a.defaultStore(), compose.StoreRefs(res.Spec)
 		}
 		if tarball != "" {
 			o.TarballPath = tarball
@@ -91,10 +94,13 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 		}
 		// Two specs written under one ref name would keep only the last
 		// image: refuse before anything is written.
-		if o.LayoutDir != "" {
-			key := o.LayoutDir + "\x00" + o.LayoutRef
+		for _, ref := range o.LayoutRefs {
+			if o.LayoutDir == "" {
+				break
+			}
+			key := o.LayoutDir + "\x00" + ref
 			if prev, ok := seen[key]; ok {
-				return usagef("%s and %s would both be written as %q in %s; give them different tags or image repositories", prev, job.paths[i], o.LayoutRef, o.LayoutDir)
+				return usagef("%s and %s would both be written as %q in %s; give them different tags or image repositories", prev, job.paths[i], ref, o.LayoutDir)
 			}
 			seen[key] = job.paths[i]
 		}
@@ -108,7 +114,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	for i, res := range results {
 		var written []string
 		if o := outs[i]; o.LayoutDir != "" {
-			written = append(written, spec.LayoutPrefix+o.LayoutDir+":"+o.LayoutRef)
+			for _, ref := range o.LayoutRefs {
+				written = append(written, spec.LayoutPrefix+o.LayoutDir+":"+ref)
+			}
 		}
 		if o := outs[i]; o.TarballPath != "" {
 			written = append(written, spec.ArchivePrefix+o.TarballPath)

@@ -13,9 +13,10 @@ import (
 
 // pushFlags are push's own flags.
 type pushFlags struct {
-	tags  []string
-	image string
-	jobs  int
+	tags          []string
+	image         string
+	jobs          int
+	forceFloating bool
 }
 
 func (a *app) pushCmd() *cobra.Command {
@@ -32,7 +33,10 @@ by digest, and the tags last, so a failure moves no tag.
 Tags: every entry of the spec's tags (a bare tag belongs to the spec's image
 repository; a full reference may name any registry), the semver fan-out of
 semver (2.1.106 → 2.1.106, 2.1, 2; a prerelease only tags itself), and any
---tag. A tag that already points at the digest is left alone. Several specs
+--tag. A tag that already points at the digest is left alone. A floating
+tag (2.1, 2) moves only when the version is the highest release of its line
+in the repository: pushing a backport 2.0.9 after 2.1.0 holds 2 on 2.1.0
+(reported as held) unless --force-floating is given. Several specs
 are pushed in one go; a blob they share is uploaded once per registry.
 
 Credentials come from the docker config ($DOCKER_CONFIG/config.json or
@@ -50,6 +54,7 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 	c.Flags().StringArrayVar(&pf.tags, "tag", nil, "also push to `TAG` (a bare tag in the image repository, or a full reference; repeatable)")
 	c.Flags().StringVar(&pf.image, "image", "", "the `REPOSITORY` bare tags belong to (overrides the spec's image)")
 	c.Flags().IntVar(&pf.jobs, "push-jobs", 8, "blobs, manifests and tags pushed at once")
+	c.Flags().BoolVar(&pf.forceFloating, "force-floating", false, "move floating semver tags (2.1, 2) even below a higher release of their line")
 	return c
 }
 
@@ -86,6 +91,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	reqs := make([]registry.PushRequest, len(results))
 	for i, res := range results {
+		printWarnings(a, job.paths[i], res)
 		tags, err := res.PushTags(pf.image, pf.tags)
 		if err != nil {
 			return usagef("%s: %v", job.paths[i], err)
@@ -93,11 +99,11 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		if len(tags) == 0 {
 			return usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])
 		}
-		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom()}
+		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Version: res.Spec.Semver}
 	}
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()
-	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress})
+	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress, ForceFloating: pf.forceFloating})
 	done()
 	if rep != nil {
 		a.printTagReport(rep)

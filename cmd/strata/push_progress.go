@@ -80,13 +80,20 @@ func barProgress(out io.Writer) (func(registry.PushEvent), func()) {
 }
 
 // printTagReport writes one line per tag to stderr: created, moved (from
-// which digest) or unchanged.
+// which digest), unchanged, or held (a floating tag kept below a higher
+// release).
 func (a *app) printTagReport(rep *registry.PushReport) {
 	for _, art := range rep.Artifacts {
 		for _, t := range art.Tags {
 			switch t.Status {
 			case registry.TagMoved:
 				fmt.Fprintf(a.stderr, "strata: %s: moved from %s to %s\n", t.Tag, short(t.Previous), short(t.Digest))
+			case registry.TagHeld:
+				at := "held, not created"
+				if t.Previous != "" {
+					at = "held at " + short(t.Previous)
+				}
+				fmt.Fprintf(a.stderr, "strata: %s: %s: %s is higher than %s (--force-floating moves it)\n", t.Tag, at, t.HeldBy, art.Version)
 			default:
 				fmt.Fprintf(a.stderr, "strata: %s: %s (%s)\n", t.Tag, t.Status, short(t.Digest))
 			}

@@ -38,6 +38,8 @@ var registryScripts = []string{"push_", "registry_", "tags_", "inspect_", "delet
 //   - DISTRIBUTION, for scripts whose name contains "_distribution", is a
 //     docker-registry (distribution 2.8) with deletes enabled, holding the
 //     same fixture at $DISTRIBUTION/fixtures/img:1;
+//   - AUTHREGISTRY, for scripts whose name contains "_auth", is a registry
+//     that wants basic auth (see startAuthRegistry);
 //   - REPOROOT is the repository root (for image.yaml.example).
 func scriptSetup(e *testscript.Env) error {
 	name := strings.TrimPrefix(filepath.Base(e.WorkDir), "script-")
@@ -66,6 +68,9 @@ func scriptSetup(e *testscript.Env) error {
 	}
 	e.Setenv("FREEPORT", fmt.Sprint(l.Addr().(*net.TCPAddr).Port))
 	l.Close()
+	if strings.Contains(name, "_auth") {
+		startAuthRegistry(e)
+	}
 	if strings.Contains(name, "_distribution") {
 		r := testregistry.Start(&scriptTB{e}, launchProgram)
 		e.Setenv("DISTRIBUTION", r.Host)

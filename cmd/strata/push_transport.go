@@ -5,7 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"time"
@@ -53,12 +56,13 @@ func (f *registryFlags) register(c *cobra.Command) {
 func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error) {
 	f.stderr = &lockedWriter{w: a.stderr}
 	cfg := registry.TransportConfig{
-		Keychain:       authn.DefaultKeychain,
-		SkipTLSVerify:  f.skipVerify,
-		CAFile:         f.caFile,
-		RequestTimeout: f.requestTimeout,
-		Backoff:        f.retryBackoff,
-		UserAgent:      "strata",
+		Keychain:        authn.DefaultKeychain,
+		CredentialsFrom: a.dockerConfigPath(),
+		SkipTLSVerify:   f.skipVerify,
+		CAFile:          f.caFile,
+		RequestTimeout:  f.requestTimeout,
+		Backoff:         f.retryBackoff,
+		UserAgent:       "strata",
 	}
 	if f.requestTimeout <= 0 {
 		return cfg, usagef("--request-timeout must be positive, got %s", f.requestTimeout)
@@ -79,7 +83,26 @@ func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error
 	if f.debug {
 		cfg.Logger = slog.New(slog.NewTextHandler(redactWriter{f.stderr}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
+	f.cfg = cfg
 	return cfg, nil
+}
+
+// dockerConfigPath says where the default keychain reads credentials:
+// $DOCKER_CONFIG/config.json, else ~/.docker/config.json (and the
+// credential helpers that file names), noting a file that does not exist.
+func (a *app) dockerConfigPath() string {
+	var p string
+	if d, ok := a.lookupEnv("DOCKER_CONFIG"); ok && d != "" {
+		p = filepath.Join(d, "config.json")
+	} else if home, ok := a.lookupEnv("HOME"); ok && home != "" {
+		p = filepath.Join(home, ".docker", "config.json")
+	} else {
+		return ""
+	}
+	if _, err := os.Stat(p); errors.Is(err, fs.ErrNotExist) {
+		return p + ", which does not exist"
+	}
+	return p
 }
 
 // registryRef returns the registry access policy of f and the reference
@@ -133,6 +156,10 @@ func redacted(err error, f *registryFlags) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("%w (--timeout %s)", err, f.timeout)
 	}
+	// A 401 or 403 says which credentials were missing or rejected.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err = registry.ExplainAuth(ctx, err, f.cfg)
 	return redactedError{err}
 }
 

@@ -55,6 +55,14 @@ func report(path string, res *compose.Result, plan bool) buildReport {
 	return r
 }
 
+// printWarnings prints each of a build's warnings on stderr, prefixed with
+// the spec path.
+func printWarnings(a *app, path string, res *compose.Result) {
+	for _, w := range res.Warnings {
+		fmt.Fprintf(a.stderr, "strata: warning: %s: %s\n", path, w)
+	}
+}
+
 func writeJSON(a *app, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {

@@ -66,10 +66,10 @@ func writeTestLayout(t *testing.T, dir string) (single v1.Image, multi v1.ImageI
 	t.Helper()
 	single = fixture.Image(t, fixture.Platform(t, "linux/amd64"), 1, true)
 	multi = fixture.Index(t, fixture.Platform(t, "linux/amd64"), fixture.Platform(t, "linux/arm64"))
-	if err := oci.WriteLayout(context.Background(), dir, oci.Artifact{Image: single}, "single", oci.WriteOptions{}); err != nil {
+	if err := oci.WriteLayout(context.Background(), dir, oci.Artifact{Image: single}, []string{"single"}, oci.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := oci.WriteLayout(context.Background(), dir, oci.Artifact{Index: multi}, "multi", oci.WriteOptions{}); err != nil {
+	if err := oci.WriteLayout(context.Background(), dir, oci.Artifact{Index: multi}, []string{"multi"}, oci.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	return single, multi

@@ -310,7 +310,7 @@ func TestCachedLayersLinkedIntoLayout(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "out")
-	if err := oci.WriteLayout(context.Background(), dir, oci.Artifact{Image: rb.Platforms[0].Image}, "v1", oci.WriteOptions{}); err != nil {
+	if err := oci.WriteLayout(context.Background(), dir, oci.Artifact{Image: rb.Platforms[0].Image}, []string{"v1"}, oci.WriteOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	a, err := oci.ReadLayout(spec.Location{Kind: spec.LocationLayout, Dir: dir, Tag: "v1"})

@@ -172,6 +172,9 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 	p := &planner{req: req, layer: l, field: fmt.Sprintf("layers[%d]", req.Index), realDirs: map[string]bool{}}
 	if req.Root != nil {
 		p.fsys = req.Root.FS()
+		if req.Ignore != nil {
+			p.fsys = ignoringFS{fsys: p.fsys, ig: req.Ignore}
+		}
 	}
 	defer p.close()
 	now := time.Now

@@ -119,7 +119,9 @@ func (p *planner) buildKeyLines() error {
 	if err != nil {
 		return err
 	}
-	lines := []keyLine{{text: fmt.Sprintf("%s\ncreated %d\nlayer %s", pinnedgzip.Format, p.req.Created.Unix(), layer)}}
+	// The ignore file decides which inputs exist; it is part of the keys
+	// (only when there is one, so other contexts keep their keys).
+	lines := []keyLine{{text: fmt.Sprintf("%s\ncreated %d\nlayer %s%s", pinnedgzip.Format, p.req.Created.Unix(), layer, p.req.Ignore.keyText())}}
 	for _, e := range p.entries {
 		k := keyLine{text: fmt.Sprintf("entry %q %d %o %d %d %d %q %q %t", e.target, e.kind, e.mode, e.uid, e.gid, e.size, e.link, e.source, e.onlyIfEmpty)}
 		if c := e.content; c != nil {

@@ -74,6 +74,9 @@ func (p *planner) addFiles(ctx context.Context, j int, f spec.File) error {
 		if link := p.symlinkInPrefix(pattern); link != "" {
 			return p.specErr(field+".src", "%q matched nothing: %s is a symlink in the context, and symlinks are not followed; name the directory it points to in src", f.Src, link)
 		}
+		if p.req.Ignore.Ignored(pattern) {
+			return p.specErr(field+".src", "%q matched nothing: %s is ignored by %s in the context directory", f.Src, pattern, IgnoreFile)
+		}
 		return p.specErr(field+".src", "%q matched nothing in the context; set optional: true if that is expected", f.Src)
 	case f.Extract && len(matches) != 1:
 		return p.specErr(field+".src", "%q matched %d paths (%s); extract needs exactly one archive", f.Src, len(matches), listSome(matches))
@@ -223,7 +226,8 @@ func (p *planner) lstatNoFollow(name string) (fs.FileInfo, bool, error) {
 	if err != nil || !ok {
 		return nil, false, err
 	}
-	fi, err := p.req.Root.Lstat(name)
+	// Through p.fsys: an ignored path does not exist (and is not stat'ed).
+	fi, err := fs.Lstat(p.fsys, name)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, false, nil
 	}

@@ -41,6 +41,10 @@ type Request struct {
 	// only for units that are free (TryAcquire), so layers and hashing
 	// together never exceed it. nil hashes one file at a time.
 	Budget *semaphore.Weighted
+	// Ignore is the context's ignore file (ReadIgnore): the paths it
+	// matches are not in the context for src globs and directory walks,
+	// and it is part of the layer cache keys. nil ignores nothing.
+	Ignore *Ignore
 
 	// beforeRead, when set, runs after a context file is opened to be
 	// written into the layer and before its bytes are copied (a test seam for

@@ -11,12 +11,12 @@ import (
 
 // writeLayout is WriteLayout with default options.
 func writeLayout(ctx context.Context, dir string, a Artifact, ref string) error {
-	return WriteLayout(ctx, dir, a, ref, WriteOptions{})
+	return WriteLayout(ctx, dir, a, []string{ref}, WriteOptions{})
 }
 
 // writeLayoutSeam is WriteLayout with a test seam around every written file.
 func writeLayoutSeam(ctx context.Context, dir string, a Artifact, ref string, s writeSeam) error {
-	return WriteLayout(ctx, dir, a, ref, WriteOptions{seam: s})
+	return WriteLayout(ctx, dir, a, []string{ref}, WriteOptions{seam: s})
 }
 
 // writeTarball is WriteTarball with default options.

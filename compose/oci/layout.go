@@ -21,8 +21,9 @@ import (
 const ociLayoutFile = `{"imageLayoutVersion":"1.0.0"}`
 
 // WriteLayout adds a to the OCI image layout at dir (created if missing),
-// tagged refName (org.opencontainers.image.ref.name), replacing any earlier
-// image with that ref name. Atomic: a crash leaves the previous valid layout.
+// recorded once under each of refNames (org.opencontainers.image.ref.name),
+// replacing any earlier image with one of those ref names. Atomic: a crash
+// leaves the previous valid layout.
 //
 // A new layout is written into a temporary directory next to dir and renamed
 // into place. In an existing layout, blobs are added first (each through a
@@ -32,15 +33,28 @@ const ociLayoutFile = `{"imageLayoutVersion":"1.0.0"}`
 // entries. Blobs the layout already has are kept; blobs no longer referenced
 // after a ref is replaced are not removed. Temporary files that killed
 // writers left in or beside dir are removed once a day old.
-func WriteLayout(ctx context.Context, dir string, a Artifact, refName string, o WriteOptions) error {
-	if refName == "" {
-		return fmt.Errorf("writing layout %s: empty ref name", dir)
+func WriteLayout(ctx context.Context, dir string, a Artifact, refNames []string, o WriteOptions) error {
+	if len(refNames) == 0 {
+		return fmt.Errorf("writing layout %s: no ref name", dir)
 	}
 	desc, blobs, err := artifactBlobs(a)
 	if err != nil {
 		return fmt.Errorf("writing layout %s: %w", dir, err)
 	}
-	desc.Annotations = map[string]string{RefNameAnnotation: refName}
+	var descs []v1.Descriptor
+	seen := map[string]bool{}
+	for _, ref := range refNames {
+		if ref == "" {
+			return fmt.Errorf("writing layout %s: empty ref name", dir)
+		}
+		if seen[ref] {
+			continue
+		}
+		seen[ref] = true
+		d := desc
+		d.Annotations = map[string]string{RefNameAnnotation: ref}
+		descs = append(descs, d)
+	}
 	// What killed writers left: temporary layouts beside dir, temporary
 	// files in it.
 	clean := filepath.Clean(dir)
@@ -51,7 +65,7 @@ func WriteLayout(ctx context.Context, dir string, a Artifact, refName string, o 
 		return fmt.Errorf("writing layout %s: %w", dir, err)
 	}
 	if fresh {
-		done, err := createLayout(ctx, dir, desc, blobs, o)
+		done, err := createLayout(ctx, dir, descs, blobs, o)
 		if err != nil {
 			return fmt.Errorf("writing layout %s: %w", dir, err)
 		}
@@ -60,7 +74,7 @@ func WriteLayout(ctx context.Context, dir string, a Artifact, refName string, o 
 		}
 		// Another writer created the layout first: add to it.
 	}
-	if err := addToLayout(ctx, dir, desc, blobs, o); err != nil {
+	if err := addToLayout(ctx, dir, descs, blobs, o); err != nil {
 		return fmt.Errorf("writing layout %s: %w", dir, err)
 	}
 	return nil
@@ -92,7 +106,7 @@ func isAbsentOrEmpty(dir string) (bool, error) {
 // createLayout writes a whole new layout into a temporary directory beside
 // dir and renames it to dir. It returns false (and no error) when dir was
 // created by someone else meanwhile.
-func createLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []outBlob, o WriteOptions) (done bool, err error) {
+func createLayout(ctx context.Context, dir string, descs []v1.Descriptor, blobs []outBlob, o WriteOptions) (done bool, err error) {
 	parent := filepath.Dir(filepath.Clean(dir))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return false, err
@@ -115,7 +129,7 @@ func createLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []o
 	if err := writeLayoutMarker(tmp, o); err != nil {
 		return false, err
 	}
-	idx := &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{desc}}
+	idx := &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: descs}
 	if err := writeIndexJSON(tmp, idx, o); err != nil {
 		return false, err
 	}
@@ -132,8 +146,8 @@ func createLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []o
 	return true, atomicfile.SyncDir(parent)
 }
 
-// addToLayout adds desc and its blobs to the existing layout dir.
-func addToLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []outBlob, o WriteOptions) error {
+// addToLayout adds descs and their blobs to the existing layout dir.
+func addToLayout(ctx context.Context, dir string, descs []v1.Descriptor, blobs []outBlob, o WriteOptions) error {
 	if b, err := os.ReadFile(filepath.Join(dir, "oci-layout")); err != nil {
 		return errors.New("exists and is not an OCI image layout (no oci-layout file)")
 	} else {
@@ -162,13 +176,17 @@ func addToLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []ou
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
+	replaced := map[string]bool{}
+	for _, d := range descs {
+		replaced[d.Annotations[RefNameAnnotation]] = true
+	}
 	kept := idx.Manifests[:0]
 	for _, d := range idx.Manifests {
-		if d.Annotations[RefNameAnnotation] != desc.Annotations[RefNameAnnotation] {
+		if !replaced[d.Annotations[RefNameAnnotation]] {
 			kept = append(kept, d)
 		}
 	}
-	idx.Manifests = append(kept, desc)
+	idx.Manifests = append(kept, descs...)
 	return writeIndexJSON(dir, idx, o)
 }
 

@@ -142,7 +142,7 @@ func Copy(ctx context.Context, src, dst Location, o CopyOptions) (*CopyResult, e
 		if ref == "" {
 			ref = "latest"
 		}
-		if err := oci.WriteLayout(ctx, dst.loc.Dir, art, ref, oci.WriteOptions{Jobs: o.Push.Jobs}); err != nil {
+		if err := oci.WriteLayout(ctx, dst.loc.Dir, art, []string{ref}, oci.WriteOptions{Jobs: o.Push.Jobs}); err != nil {
 			return nil, fmt.Errorf("copying to %s: %w", dst, err)
 		}
 		return res, nil

@@ -37,6 +37,13 @@ type PushRequest struct {
 	// into a destination on the same registry instead of being uploaded,
 	// typically the base image's repository.
 	MountFrom []name.Repository
+	// Version is the release the artifact is ("2.0.9", a spec's semver), or
+	// "". A tag of Tags named as one of its floating tags ("2.0" and "2",
+	// see spec.SemverTags) is then moved or created only when no tag of
+	// that repository is a higher release of the tag's line; otherwise it
+	// is held (TagHeld), unless PushOptions.ForceFloating is set. Each
+	// repository's tag list is read once.
+	Version string
 }
 
 // TagStatus says what pushing did to a tag.
@@ -47,6 +54,7 @@ const (
 	TagCreated   TagStatus = "created"   // the tag did not exist
 	TagMoved     TagStatus = "moved"     // the tag pointed at another digest
 	TagUnchanged TagStatus = "unchanged" // the tag already pointed at the digest
+	TagHeld      TagStatus = "held"      // a floating tag left alone: a higher release of its line exists
 )
 
 // TagResult is the outcome for one tag.
@@ -54,8 +62,12 @@ type TagResult struct {
 	Tag    string    `json:"tag"`
 	Digest string    `json:"digest"`
 	Status TagStatus `json:"status"`
-	// Previous is the digest a moved tag pointed at before.
+	// Previous is the digest a moved tag pointed at before, or a held tag
+	// still points at ("" when it does not exist).
 	Previous string `json:"previous,omitempty"`
+	// HeldBy is, for a held tag, the higher release of its line that the
+	// repository has (a tag such as "2.1.0").
+	HeldBy string `json:"heldBy,omitempty"`
 }
 
 // PlatformDigest is the manifest digest of one platform of an image.
@@ -70,6 +82,8 @@ type PushedArtifact struct {
 	MediaType string           `json:"mediaType"`
 	Platforms []PlatformDigest `json:"platforms,omitempty"`
 	Tags      []TagResult      `json:"tags"`
+	// Version is the request's Version.
+	Version string `json:"version,omitempty"`
 }
 
 // PushReport says what Push did. Blob counts are per destination repository:
@@ -110,6 +124,9 @@ type PushOptions struct {
 	// Progress, when set, is called for every progress event, from several
 	// goroutines at once; it must be quick.
 	Progress func(PushEvent)
+	// ForceFloating moves floating semver tags even below a higher release
+	// of their line (see PushRequest.Version).
+	ForceFloating bool
 }
 
 // Push pushes every request's artifact to its tags, in an order that never
@@ -121,7 +138,9 @@ type PushOptions struct {
 //     a blob shared by several requests is uploaded at most once per
 //     registry;
 //  2. image manifests by digest, then indexes by digest (children first);
-//  3. tags, last; a tag that already points at the digest is left alone.
+//  3. tags, last; a tag that already points at the digest is left alone,
+//     and so is a floating semver tag that would move backwards (see
+//     PushRequest.Version).
 //
 // A failure in steps 1 or 2 moves no tag. If step 3 fails, the report
 // returned with the error lists the tags that were applied. Requests that
@@ -151,6 +170,9 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	}
 	if err := p.pushManifests(ctx); err != nil {
 		return nil, err
+	}
+	if err := p.holdFloating(ctx); err != nil {
+		return nil, fmt.Errorf("%w (no tag was changed)", err)
 	}
 	err = p.pushTags(ctx)
 	return p.report(), err
@@ -298,7 +320,7 @@ func (p *pusher) pushTags(ctx context.Context) error {
 	if err != nil {
 		var moved []string
 		for _, r := range results {
-			if r != nil && r.Status != TagUnchanged {
+			if r != nil && (r.Status == TagCreated || r.Status == TagMoved) {
 				moved = append(moved, r.Tag)
 			}
 		}
@@ -324,12 +346,17 @@ func (p *pusher) pushTag(ctx context.Context, a *artifactPlan, tag name.Tag) (*T
 	switch {
 	case ok && prev == a.digest:
 		r.Status = TagUnchanged
+	case a.heldBy[tag.Name()] != "":
+		r.Status, r.HeldBy = TagHeld, a.heldBy[tag.Name()]
+		if ok {
+			r.Previous = prev.String()
+		}
 	case ok:
 		r.Status, r.Previous = TagMoved, prev.String()
 	default:
 		r.Status = TagCreated
 	}
-	if r.Status != TagUnchanged {
+	if r.Status == TagCreated || r.Status == TagMoved {
 		if err := c.putManifest(ctx, tag.TagStr(), a.mediaType, a.raw); err != nil {
 			return nil, fmt.Errorf("%s: tagging %s: %w", tag.Context().Name(), tag.TagStr(), err)
 		}

@@ -20,6 +20,8 @@ type artifactPlan struct {
 	mediaType types.MediaType
 	raw       []byte
 	tags      []name.Tag
+	version   string            // PushRequest.Version
+	heldBy    map[string]string // held floating tag → the higher release
 	result    PushedArtifact
 }
 
@@ -70,8 +72,8 @@ func (p *pusher) plan(reqs []PushRequest) error {
 			return err
 		}
 		top := nodes[len(nodes)-1]
-		a := &artifactPlan{digest: top.digest, mediaType: top.mediaType, raw: top.raw, tags: req.Tags}
-		a.result = PushedArtifact{Digest: top.digest.String(), MediaType: string(top.mediaType)}
+		a := &artifactPlan{digest: top.digest, mediaType: top.mediaType, raw: top.raw, tags: req.Tags, version: req.Version}
+		a.result = PushedArtifact{Digest: top.digest.String(), MediaType: string(top.mediaType), Version: req.Version}
 		for _, n := range nodes {
 			if n.platform != "" {
 				a.result.Platforms = append(a.result.Platforms, PlatformDigest{Platform: n.platform, Digest: n.digest.String()})

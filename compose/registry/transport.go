@@ -38,6 +38,10 @@ import (
 type TransportConfig struct {
 	// Keychain resolves credentials per registry; nil means anonymous.
 	Keychain authn.Keychain
+	// CredentialsFrom says where Keychain looks for credentials (e.g. the
+	// docker config file's path), for the errors ExplainAuth writes; ""
+	// leaves it unsaid.
+	CredentialsFrom string
 	// InsecureRegistries lists registries (host or host:port) that may be
 	// reached over plain HTTP: https is tried first and a registry that does
 	// not speak TLS is then used over http. Loopback hosts (localhost,
