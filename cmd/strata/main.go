@@ -90,6 +90,8 @@ func (a *app) rootCmd() *cobra.Command {
 		a.deleteCmd(),
 		a.copyCmd(),
 		a.registryCmd(),
+		a.diffCmd(),
+		a.verifyCmd(),
 	)
 	// Unknown subcommands and bad arguments are usage errors.
 	for _, c := range root.Commands() {
