@@ -92,6 +92,7 @@ func (a *app) rootCmd() *cobra.Command {
 		a.registryCmd(),
 		a.diffCmd(),
 		a.verifyCmd(),
+		a.lockCmd(),
 	)
 	// Unknown subcommands and bad arguments are usage errors.
 	for _, c := range root.Commands() {

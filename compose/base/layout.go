@@ -23,5 +23,9 @@ func resolveLayout(l spec.Location, want []spec.Platform) (*Resolved, error) {
 	if err != nil {
 		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
 	}
-	return &Resolved{Platforms: plats}, nil
+	d, err := a.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
+	}
+	return &Resolved{Platforms: plats, Digest: d}, nil
 }

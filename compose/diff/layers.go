@@ -35,6 +35,13 @@ type entry struct {
 	mtime int64
 }
 
+// Layers compares two layers: their digests and, when their contents
+// differ, every entry. x or y may be nil for a layer only one side has.
+// The result's Index and Name are left empty.
+func Layers(ctx context.Context, x, y v1.Layer) (*Layer, error) {
+	return compareLayer(ctx, x, y)
+}
+
 // compareLayer compares two layers at one position; x or y is nil when
 // only one image has a layer there.
 func compareLayer(ctx context.Context, x, y v1.Layer) (*Layer, error) {
