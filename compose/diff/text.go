@@ -10,8 +10,8 @@ import (
 //
 //	3 files changed in layer 2 "site"; config: env.APP_ENV
 //
-// prefixed with the platform when several platforms differ, or "same" when
-// the digests are equal.
+// with each platform's part prefixed by the platform when the images have
+// several, or "same: DIGEST" when the digests are equal.
 func (r *Report) Summary() string {
 	if r.Same {
 		return "same: " + r.A
@@ -25,7 +25,7 @@ func (r *Report) Summary() string {
 	}
 	for _, p := range r.Platforms {
 		s := p.Summary()
-		if len(r.Platforms) > 1 {
+		if len(r.Platforms) > 1 || len(r.OnlyA)+len(r.OnlyB) > 0 {
 			s = p.Platform + ": " + s
 		}
 		parts = append(parts, s)
@@ -102,8 +102,15 @@ func (r *Report) WriteText(w io.Writer) error {
 		_, err := io.WriteString(w, b.String())
 		return err
 	}
-	if r.A != r.B {
+	// An index's digests; a single image's are on its platform line.
+	if len(r.Platforms) != 1 || r.Platforms[0].A != r.A || r.Platforms[0].B != r.B {
 		fmt.Fprintf(&b, "A %s\nB %s\n", r.A, r.B)
+	}
+	for _, p := range r.OnlyA {
+		fmt.Fprintf(&b, "platform %s: only in A\n", p)
+	}
+	for _, p := range r.OnlyB {
+		fmt.Fprintf(&b, "platform %s: only in B\n", p)
 	}
 	for _, p := range r.Platforms {
 		fmt.Fprintf(&b, "platform %s: %s -> %s\n", p.Platform, p.A, p.B)
