@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
 	"github.com/strata-build/strata/compose/diff"
+	"github.com/strata-build/strata/internal/blobstore"
 	"github.com/strata-build/strata/spec"
 	"github.com/strata-build/strata/spec/lock"
 )
@@ -276,16 +277,15 @@ func layerPaths(ctx context.Context, locked string, built LayerResult, cacheDir 
 	if err != nil {
 		return ""
 	}
-	blob := filepath.Join(cacheDir, "blobs", h.Algorithm, h.Hex)
-	if _, err := os.Stat(blob); err != nil {
-		return ""
+	store := blobstore.At(cacheDir)
+	if !store.Has(h) || !store.Has(built.Digest) {
+		return "" // a plan stores no layer; an old layer may be gone
 	}
-	old, err := tarball.LayerFromFile(blob)
+	old, err := tarball.LayerFromFile(store.Path(h))
 	if err != nil {
 		return ""
 	}
-	nb := filepath.Join(cacheDir, "blobs", built.Digest.Algorithm, built.Digest.Hex)
-	cur, err := tarball.LayerFromFile(nb)
+	cur, err := tarball.LayerFromFile(store.Path(built.Digest))
 	if err != nil {
 		return ""
 	}
