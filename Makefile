@@ -46,6 +46,7 @@ fuzz:
 	$(GO) test ./compose/layer -run '^$$' -fuzz '^FuzzLayerRoundTrip$$' -fuzztime 30s -fuzzminimizetime 10s
 	$(GO) test ./spec -run '^$$' -fuzz '^FuzzParseLocation$$' -fuzztime 30s -fuzzminimizetime 10s
 	$(GO) test ./compose/basetree -run '^$$' -fuzz '^FuzzBaseLayerHeaders$$' -fuzztime 30s -fuzzminimizetime 10s
+	$(GO) test ./spec/lock -run '^$$' -fuzz '^FuzzParse$$' -fuzztime 30s -fuzzminimizetime 10s
 
 ## bench: layer benchmarks and the crane comparison.
 bench:

@@ -45,8 +45,8 @@ func listPackages(t *testing.T) map[string]goPackage {
 func TestDependencyFence(t *testing.T) {
 	pkgs := listPackages(t)
 	ours := func(p string) string { return module + "/" + p }
-	for _, need := range []string{"spec", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
-		"compose/basetree", "compose/oci", "compose/registry", "compose/registry/local",
+	for _, need := range []string{"spec", "spec/lock", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
+		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local",
 		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture"} {
 		if _, ok := pkgs[ours(need)]; !ok {
 			t.Fatalf("go list did not report %s", ours(need))
@@ -81,6 +81,9 @@ func TestDependencyFence(t *testing.T) {
 		}, "spec may use ggcr's name package only, not "+heavy)
 	}
 	onlyOurs("schema")
+	// The lock file format knows nothing of composing; package compose
+	// makes and checks locks.
+	onlyOurs("spec/lock", "internal/atomicfile")
 
 	// The rooms of compose, each with what it may import.
 	onlyOurs("internal/atomicfile")
@@ -91,6 +94,8 @@ func TestDependencyFence(t *testing.T) {
 	onlyOurs("compose/oci", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	onlyOurs("compose/base", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
 	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
+	// diff compares artifacts; it knows nothing of specs being composed.
+	onlyOurs("compose/diff", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The registry side takes artifacts, never a spec's composition.
 	onlyOurs("compose/registry", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The development registry imports nothing of strata's.

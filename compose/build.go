@@ -35,6 +35,10 @@ type Result struct {
 	// BaseName is the base reference recorded in the
 	// org.opencontainers.image.base.name annotation ("" for scratch).
 	BaseName string
+	// BaseDigest is the manifest digest the base location resolved to
+	// before narrowing to platforms (an index's or a single image's); zero
+	// for scratch. A lock file records it.
+	BaseDigest v1.Hash
 	// DryRun is true for a Result from Plan: its layers have digests but no
 	// stored content, so it cannot be written out.
 	DryRun bool
@@ -170,7 +174,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, fmt.Errorf("context %s: %w", s.Context, err)
 	}
 
-	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger})
+	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger, Pin: o.basePins[s.Base]})
 	if err != nil {
 		return nil, fmt.Errorf("resolving base %s: %w", s.Base, err)
 	}
@@ -216,7 +220,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, err
 	}
 
-	res := &Result{Spec: s, BaseRepo: rb.Repo, BaseName: rb.Name, DryRun: dryRun}
+	res := &Result{Spec: s, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: dryRun}
 	images := make([]v1.Image, len(rb.Platforms))
 	for i, pb := range rb.Platforms {
 		img, pr, err := assemble(s, rb.Name, pb, layers[i], o)

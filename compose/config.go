@@ -2,7 +2,6 @@ package compose
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/strata-build/strata/compose/base"
+	"github.com/strata-build/strata/compose/diff"
 	"github.com/strata-build/strata/compose/layer"
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/spec"
@@ -27,14 +27,10 @@ const (
 	AnnotationBaseDigest = "org.opencontainers.image.base.digest"
 )
 
-// ConfigChange is one config field that differs from the base's config.
-// Values are rendered as text: strings as they are, lists and sets as JSON,
-// and "" for unset.
-type ConfigChange struct {
-	Field string `json:"field"`
-	Base  string `json:"base"`
-	New   string `json:"new"`
-}
+// ConfigChange is one config field that differs from the base's config
+// (Base is the base's value, New the built image's). Values are rendered as
+// text: strings as they are, lists and sets as JSON, and "" for unset.
+type ConfigChange = diff.ConfigChange
 
 // assemble appends a platform's built layers to its base and applies the
 // spec's config, history and annotations. Layers are taken in spec order.
@@ -272,83 +268,5 @@ func annotations(s *spec.Spec, baseName string, baseDigest v1.Hash) map[string]s
 // diffConfig lists the fields of the new config that differ from the base's,
 // in a fixed order (map keys sorted).
 func diffConfig(base, cur *v1.ConfigFile) []ConfigChange {
-	var out []ConfigChange
-	add := func(field, b, n string) {
-		if b != n {
-			out = append(out, ConfigChange{Field: field, Base: b, New: n})
-		}
-	}
-	add("os", base.OS, cur.OS)
-	add("architecture", base.Architecture, cur.Architecture)
-	add("variant", base.Variant, cur.Variant)
-	add("created", renderTime(base.Created), renderTime(cur.Created))
-	bc, nc := base.Config, cur.Config
-	add("entrypoint", jsonList(bc.Entrypoint), jsonList(nc.Entrypoint))
-	add("cmd", jsonList(bc.Cmd), jsonList(nc.Cmd))
-	benv, nenv := envMap(bc.Env), envMap(nc.Env)
-	for _, k := range unionKeys(benv, nenv) {
-		add("env."+k, valueOf(benv, k), valueOf(nenv, k))
-	}
-	add("workdir", bc.WorkingDir, nc.WorkingDir)
-	add("user", bc.User, nc.User)
-	for _, k := range unionKeys(bc.Labels, nc.Labels) {
-		add("labels."+k, valueOf(bc.Labels, k), valueOf(nc.Labels, k))
-	}
-	add("ports", jsonSet(bc.ExposedPorts), jsonSet(nc.ExposedPorts))
-	add("volumes", jsonSet(bc.Volumes), jsonSet(nc.Volumes))
-	add("stopSignal", bc.StopSignal, nc.StopSignal)
-	return out
-}
-
-// valueOf renders m[k] for a config diff: "" when k is absent (unset), and
-// `""` when k is present with an empty value, so the two stay apart.
-func valueOf(m map[string]string, k string) string {
-	v, ok := m[k]
-	if ok && v == "" {
-		return `""`
-	}
-	return v
-}
-
-func renderTime(t v1.Time) string {
-	if t.IsZero() {
-		return ""
-	}
-	return t.UTC().Format("2006-01-02T15:04:05Z07:00")
-}
-
-func jsonList(l []string) string {
-	if l == nil {
-		return ""
-	}
-	b, _ := json.Marshal(l)
-	return string(b)
-}
-
-func jsonSet(m map[string]struct{}) string {
-	if len(m) == 0 {
-		return ""
-	}
-	b, _ := json.Marshal(slices.Sorted(maps.Keys(m)))
-	return string(b)
-}
-
-func envMap(env []string) map[string]string {
-	m := make(map[string]string, len(env))
-	for _, kv := range env {
-		k, v, _ := strings.Cut(kv, "=")
-		m[k] = v
-	}
-	return m
-}
-
-func unionKeys(a, b map[string]string) []string {
-	keys := slices.Collect(maps.Keys(a))
-	for k := range b {
-		if _, ok := a[k]; !ok {
-			keys = append(keys, k)
-		}
-	}
-	slices.Sort(keys)
-	return keys
+	return diff.Config(base, cur)
 }

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"time"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"golang.org/x/sync/semaphore"
 
@@ -24,6 +25,9 @@ type options struct {
 	// baseResolver, when set, replaces registry access for bases (tests,
 	// offline examples). It receives the spec's base string.
 	baseResolver BaseResolver
+	// basePins maps a base reference, as written in specs, to the digest
+	// it is fetched by instead (see WithBasePins).
+	basePins map[string]v1.Hash
 	// baseCheck says when base layers may be downloaded to check the
 	// spec's paths against the base (package basetree).
 	baseCheck BaseCheck
@@ -157,6 +161,25 @@ func WithSinglePlatform() Option {
 func WithArchiveAsIs() Option {
 	return func(o *options) error {
 		o.archiveAsIs = true
+		return nil
+	}
+}
+
+// WithBasePins makes Build and Plan fetch each registry base named in pins
+// (by the reference as a spec writes it, e.g. "nginx:1.27-alpine") by the
+// manifest digest it maps to, never resolving the tag: the base a lock file
+// recorded, even after the tag moved, and without any request once cached.
+// The image's base.name annotation still records the reference as written,
+// so a pinned build gives the digest the unpinned build gave. A registry
+// that serves another manifest for the digest is an error.
+func WithBasePins(pins map[string]v1.Hash) Option {
+	return func(o *options) error {
+		for ref, h := range pins {
+			if h.Algorithm != "sha256" || len(h.Hex) != 64 {
+				return fmt.Errorf("compose: base pin for %s: %q is not a sha256 digest", ref, h)
+			}
+		}
+		o.basePins = pins
 		return nil
 	}
 }

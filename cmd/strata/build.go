@@ -67,6 +67,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	if err != nil {
 		return redacted(err, &f.reg)
 	}
+	if err := job.checkLocks(ctx, results); err != nil {
+		return err
+	}
 	for i, res := range results {
 		printWarnings(a, job.paths[i], res)
 	}

@@ -24,9 +24,12 @@ func exitCode(err error) int {
 	var ue usageError
 	var sl spec.ErrorList
 	var se *spec.Error
+	var qe quietExit
 	switch {
 	case err == nil:
 		return exitOK
+	case errors.As(err, &qe):
+		return qe.code
 	case errors.As(err, &ue), errors.As(err, &sl), errors.As(err, &se):
 		return exitUsage
 	}
@@ -36,6 +39,9 @@ func exitCode(err error) int {
 // printError writes err to stderr: spec problems one per line as they are,
 // anything else prefixed with "strata: ".
 func (a *app) printError(err error) {
+	if errors.As(err, new(quietExit)) {
+		return
+	}
 	var sl spec.ErrorList
 	if errors.As(err, &sl) {
 		// Spec errors are printed as they are: they quote the user's own

@@ -13,6 +13,7 @@ import (
 	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/registry"
 	"github.com/strata-build/strata/spec"
+	"github.com/strata-build/strata/spec/lock"
 )
 
 // defaultSpec is the spec file build and plan read when none is named.
@@ -30,6 +31,7 @@ type buildFlags struct {
 	cacheDir  string
 	json      bool
 	baseCheck string
+	locked    bool // --locked or STRATA_LOCKED=1: build from and check against the lock files
 	reg       registryFlags
 }
 
@@ -39,6 +41,7 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.cacheDir, "cache-dir", "", "layer and base blob cache (default $XDG_CACHE_HOME/strata or ~/.cache/strata)")
 	c.Flags().BoolVar(&f.json, "json", false, "print the result as JSON")
 	c.Flags().StringVar(&f.baseCheck, "base-check", "full", "check the spec against the base's files: full (download a registry base's layers once if needed) or removals (download only when a layer deletes or clears; otherwise check only with a cached base)")
+	c.Flags().BoolVar(&f.locked, "locked", false, "take each base by its lock file's digest and fail unless the result is what the lock says (also STRATA_LOCKED=1)")
 	f.reg.register(c)
 }
 
@@ -50,6 +53,8 @@ type buildJob struct {
 	specs    []*spec.Spec
 	cacheDir string
 	opts     []compose.Option
+	epoch    int64        // SOURCE_DATE_EPOCH in seconds
+	locks    []*lock.Lock // with --locked, one per spec
 }
 
 // buildJob turns flags, the environment and the spec files named in args
@@ -63,7 +68,7 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 	if err != nil {
 		return nil, err
 	}
-	j := &buildJob{paths: args, cacheDir: f.cacheDir}
+	j := &buildJob{paths: args, cacheDir: f.cacheDir, epoch: created.Unix()}
 	if len(j.paths) == 0 {
 		j.paths = []string{defaultSpec}
 	}
@@ -111,6 +116,13 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 			}
 		}
 		j.specs = append(j.specs, s)
+	}
+	if envLocked, err := a.lockedFromEnv(); err != nil {
+		return nil, err
+	} else if f.locked || envLocked {
+		if err := a.loadLocks(j); err != nil {
+			return nil, err
+		}
 	}
 	return j, nil
 }

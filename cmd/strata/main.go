@@ -90,6 +90,9 @@ func (a *app) rootCmd() *cobra.Command {
 		a.deleteCmd(),
 		a.copyCmd(),
 		a.registryCmd(),
+		a.diffCmd(),
+		a.verifyCmd(),
+		a.lockCmd(),
 	)
 	// Unknown subcommands and bad arguments are usage errors.
 	for _, c := range root.Commands() {

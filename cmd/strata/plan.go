@@ -41,6 +41,9 @@ func (a *app) runPlan(ctx context.Context, args []string, f *buildFlags) error {
 	if err != nil {
 		return redacted(err, &f.reg)
 	}
+	if err := job.checkLocks(ctx, results); err != nil {
+		return err
+	}
 	for i, res := range results {
 		if f.json {
 			r := report(job.paths[i], res, true)

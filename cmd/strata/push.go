@@ -89,6 +89,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return redacted(err, rf)
 	}
+	if err := job.checkLocks(ctx, results); err != nil {
+		return err
+	}
 	reqs := make([]registry.PushRequest, len(results))
 	for i, res := range results {
 		printWarnings(a, job.paths[i], res)

@@ -55,7 +55,11 @@ func resolveArchive(ctx context.Context, l spec.Location, want []spec.Platform, 
 	if err != nil {
 		return nil, fmt.Errorf("docker archive %s: %w", l.File, err)
 	}
-	return &Resolved{Platforms: plats}, nil
+	d, err := img.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("docker archive %s: %w", l.File, err)
+	}
+	return &Resolved{Platforms: plats, Digest: d}, nil
 }
 
 // archiveLayersPlain reports whether every layer of the archive's one image

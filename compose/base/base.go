@@ -48,6 +48,9 @@ type Resolved struct {
 	// Repo is the registry repository of a registry base (push mounts base
 	// blobs from it); nil otherwise.
 	Repo *name.Repository
+	// Digest is the manifest digest the location resolved to, before
+	// narrowing: an index's digest, or a single image's. Zero for scratch.
+	Digest v1.Hash
 }
 
 // Resolver returns the image or index a registry base reference names,
@@ -65,6 +68,11 @@ type Options struct {
 	// Logger receives warnings (an offline fallback, a corrupt cached
 	// blob); nil discards them.
 	Logger *slog.Logger
+	// Pin, when set, makes a registry base be fetched by this manifest
+	// digest (its index or image, as a lock file recorded it) instead of by
+	// its reference: a tag is never resolved, so a cached base needs no
+	// request at all. Name still records the reference as written.
+	Pin v1.Hash
 }
 
 // Resolve resolves location (a spec's base string) and narrows it to want.

@@ -25,5 +25,9 @@ func resolveLayout(ctx context.Context, l spec.Location, want []spec.Platform) (
 	if err != nil {
 		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
 	}
-	return &Resolved{Platforms: plats}, nil
+	d, err := a.Digest()
+	if err != nil {
+		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
+	}
+	return &Resolved{Platforms: plats, Digest: d}, nil
 }

@@ -27,6 +27,12 @@ import (
 func resolveRegistry(ctx context.Context, base string, ref name.Reference, want []spec.Platform, cacheDir string, o Options) (*Resolved, error) {
 	repo := ref.Context()
 	rb := &Resolved{Name: spec.FullName(ref), Repo: &repo}
+	if o.Pin != (v1.Hash{}) {
+		// The lock's digest, never the tag: the reference as written stays
+		// in Name (and so in the image's annotations).
+		ref = repo.Digest(o.Pin.String())
+		base = ref.String()
+	}
 	var (
 		img v1.Image
 		idx v1.ImageIndex
@@ -47,12 +53,21 @@ func resolveRegistry(ctx context.Context, base string, ref name.Reference, want 
 		}
 	}
 	if idx != nil {
-		rb.Platforms, err = narrowIndex(ctx, idx, want)
+		rb.Digest, err = idx.Digest()
+		if err == nil {
+			rb.Platforms, err = narrowIndex(ctx, idx, want)
+		}
 	} else {
-		rb.Platforms, err = narrowImage(img, want)
+		rb.Digest, err = img.Digest()
+		if err == nil {
+			rb.Platforms, err = narrowImage(img, want)
+		}
 	}
 	if err != nil {
 		return nil, err
+	}
+	if o.Pin != (v1.Hash{}) && rb.Digest != o.Pin {
+		return nil, fmt.Errorf("pinned to %s, but the registry served %s", o.Pin, rb.Digest)
 	}
 	return rb, nil
 }
