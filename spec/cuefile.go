@@ -65,6 +65,11 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 	m.indexLiterals(inst)
 	v := c.ctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
+		// v.Err holds the first error only; Validate lists every one, so
+		// a spec with two bad fields reports both.
+		if all := v.Validate(cue.All()); all != nil {
+			err = all
+		}
 		return nil, m.errors(err, "", v)
 	}
 	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {

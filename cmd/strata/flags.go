@@ -99,18 +99,22 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 	if err != nil {
 		return nil, err
 	}
+	// Every spec is loaded and every problem reported, ordered by path.
+	var bad []specFailure
 	for _, p := range j.paths {
 		s, err := spec.Load(p, spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv})
 		if err != nil {
 			// An unreadable spec is a spec problem too (exit 2), as in validate.
-			return nil, asErrorList(p, err)
-		}
-		if check != nil {
+			bad = append(bad, specFailure{p, asErrorList(p, err)})
+		} else if check != nil {
 			if err := check(p, s); err != nil {
-				return nil, err
+				bad = append(bad, specFailure{p, err})
 			}
 		}
 		j.specs = append(j.specs, s)
+	}
+	if len(bad) > 0 {
+		return nil, joinFailures(bad)
 	}
 	return j, nil
 }
