@@ -92,10 +92,11 @@ func Build(ctx context.Context, s *spec.Spec, cacheDir string, opts ...Option) (
 
 // BuildAll builds every spec with one concurrency budget (WithJobs) shared
 // by all of them, and returns the results in the order of specs. Every spec
-// is built to the end. When one spec failed, its error is returned as it
-// is; when several did, the error joins them all (errors.Join), each
-// prefixed with names[i] (or "spec i" when names is nil), ordered by name
-// and then by index, so that the report is the same on every run.
+// is built to the end. With one spec, its error is returned as it is;
+// with several, each failure is a *SpecError naming the spec (names[i], or
+// "spec i" when names is nil), and several failures are joined
+// (errors.Join) ordered by name and then by index, so that the report is
+// the same on every run.
 func BuildAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDir string, opts ...Option) ([]*Result, error) {
 	return composeAll(ctx, specs, names, cacheDir, false, opts)
 }
@@ -134,6 +135,21 @@ func composeAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDi
 	return results, nil
 }
 
+// SpecError is the failure of one of several specs built by BuildAll or
+// PlanAll.
+type SpecError struct {
+	// Name is the spec's name as given to BuildAll, or "spec i".
+	Name string
+	// Err is why the spec failed.
+	Err error
+}
+
+// Error returns the name, a colon and the failure.
+func (e *SpecError) Error() string { return e.Name + ": " + e.Err.Error() }
+
+// Unwrap returns the failure.
+func (e *SpecError) Unwrap() error { return e.Err }
+
 // joinSpecErrors prefixes each non-nil errs[i] with its spec's name (or
 // "spec i") and joins them in the order of the names, then the indices.
 // One failure is returned unjoined.
@@ -152,7 +168,7 @@ func joinSpecErrors(names []string, errs []error) error {
 		if names != nil {
 			f.name = names[i]
 		}
-		f.err = fmt.Errorf("%s: %w", f.name, err)
+		f.err = &SpecError{Name: f.name, Err: err}
 		fs = append(fs, f)
 	}
 	if len(fs) == 0 {

@@ -39,6 +39,7 @@ the config's created time and the history times; unset or empty means 0.`,
 }
 
 func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir, tarball string) error {
+	a.jsonErrors = f.json
 	ctx, cancel := f.reg.withTimeout(ctx)
 	defer cancel()
 	if tarball != "" && len(args) > 1 {

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/registry"
 	"github.com/strata-build/strata/spec"
 )
@@ -118,4 +119,39 @@ func (a *app) printError(err error) {
 	// Every message is scrubbed: a reference typed with user:password@, a
 	// signed URL or a token in a registry's answer never reaches the terminal.
 	fmt.Fprintf(a.stderr, "strata: %s\n", registry.Redact(err.Error()))
+}
+
+// errorReport is the --json shape of a failed build, plan or push: every
+// problem, in the order printed on stderr, and the exit status.
+type errorReport struct {
+	Errors   []validateError `json:"errors"`
+	ExitCode int             `json:"exitCode"`
+}
+
+// printJSONError writes err as an errorReport on stdout. A spec problem
+// carries its file, line, column and field path; any other failure its
+// redacted message and, when several specs were built, the spec's file.
+func (a *app) printJSONError(err error, code int) {
+	r := errorReport{Errors: []validateError{}, ExitCode: code}
+	for _, e := range joined(err) {
+		var sl spec.ErrorList
+		var se *spec.Error
+		var ce *compose.SpecError
+		switch {
+		case errors.As(e, &sl):
+			for _, x := range sl {
+				r.Errors = append(r.Errors, validateError{File: x.Pos.File, Line: x.Pos.Line, Col: x.Pos.Col, Path: x.Path, Message: x.Msg})
+			}
+		case errors.As(e, &se):
+			r.Errors = append(r.Errors, validateError{File: se.Pos.File, Line: se.Pos.Line, Col: se.Pos.Col, Path: se.Path, Message: se.Msg})
+		default:
+			ve := validateError{Message: registry.Redact(e.Error())}
+			if errors.As(e, &ce) {
+				ve.File = ce.Name
+			}
+			r.Errors = append(r.Errors, ve)
+		}
+	}
+	// stdout may be gone (a closed pipe); stderr already has the problems.
+	_ = writeJSON(a, r)
 }

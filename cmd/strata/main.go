@@ -36,6 +36,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	env            map[string]string
+	// jsonErrors is set by a command run with --json whose failures are
+	// printed as a JSON object on stdout too (build, plan, push).
+	jsonErrors bool
 }
 
 // lookupEnv reads a variable from the process environment captured at start.
@@ -67,7 +70,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = usageError{err}
 	}
 	a.printError(err)
-	return exitCode(err)
+	code := exitCode(err)
+	if a.jsonErrors {
+		a.printJSONError(err, code)
+	}
+	return code
 }
 
 func (a *app) rootCmd() *cobra.Command {

@@ -31,6 +31,7 @@ and the digests build will produce.`,
 }
 
 func (a *app) runPlan(ctx context.Context, args []string, f *buildFlags) error {
+	a.jsonErrors = f.json
 	ctx, cancel := f.reg.withTimeout(ctx)
 	defer cancel()
 	job, err := a.buildJob(args, f, nil)

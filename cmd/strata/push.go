@@ -69,6 +69,7 @@ type pushReport struct {
 }
 
 func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pushFlags) error {
+	a.jsonErrors = bf.json
 	rf := &bf.reg
 	if pf.jobs < 1 {
 		return usagef("--push-jobs must be at least 1, got %d", pf.jobs)
