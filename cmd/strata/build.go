@@ -17,7 +17,8 @@ func (a *app) buildCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "build [SPEC...]",
 		Short: "Compose images and write them to an OCI layout and/or a docker tarball",
-		Long: `Build composes each spec (default: image.yaml in the current directory) into
+		Long: `Build composes each spec (default: image.yaml, image.yml, image.cue or the
+CUE package in the current directory, the first found) into
 an image, or an OCI index when it has several platforms, and prints its digest.
 
 The image is written to --oci DIR (an OCI image layout, under the spec's first
@@ -33,6 +34,7 @@ the config's created time and the history times; unset or empty means 0.`,
 		},
 	}
 	f.register(c)
+	f.local = true
 	c.Flags().StringVar(&ociDir, "oci", "", "write an OCI image layout to `DIR`")
 	c.Flags().StringVar(&tarball, "tarball", "", "write a docker-save tarball to `FILE` (one spec only)")
 	return c

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"runtime"
@@ -15,9 +16,6 @@ import (
 	"github.com/strata-build/strata/spec"
 )
 
-// defaultSpec is the spec file build and plan read when none is named.
-const defaultSpec = "image.yaml"
-
 // maxSourceDateEpoch is the largest mtime an 11-digit octal tar header field
 // holds (year 2242).
 const maxSourceDateEpoch = 8589934591
@@ -31,6 +29,9 @@ type buildFlags struct {
 	json      bool
 	baseCheck string
 	reg       registryFlags
+	// local is set by build and plan, which push nothing: a semver naming
+	// an unset variable is then a warning, not an error.
+	local bool
 }
 
 func (f *buildFlags) register(c *cobra.Command) {
@@ -53,7 +54,7 @@ type buildJob struct {
 }
 
 // buildJob turns flags, the environment and the spec files named in args
-// (default image.yaml) into a buildJob. check, when set, is run on every
+// (default: spec.Find in the working directory) into a buildJob. check, when set, is run on every
 // loaded spec before anything is built.
 func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *spec.Spec) error) (*buildJob, error) {
 	if f.jobs < 1 {
@@ -65,7 +66,11 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 	}
 	j := &buildJob{paths: args, cacheDir: f.cacheDir}
 	if len(j.paths) == 0 {
-		j.paths = []string{defaultSpec}
+		p, err := defaultSpec()
+		if err != nil {
+			return nil, err
+		}
+		j.paths = []string{p}
 	}
 	if j.cacheDir == "" {
 		if j.cacheDir, err = a.userDir("XDG_CACHE_HOME", ".cache"); err != nil {
@@ -102,7 +107,7 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 	// Every spec is loaded and every problem reported, ordered by path.
 	var bad []specFailure
 	for _, p := range j.paths {
-		s, err := spec.Load(p, spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv})
+		s, err := spec.Load(p, spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv, SemverOptional: f.local, Warn: a.warnSpec})
 		if err != nil {
 			// An unreadable spec is a spec problem too (exit 2), as in validate.
 			bad = append(bad, specFailure{p, asErrorList(p, err)})
@@ -117,6 +122,21 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 		return nil, joinFailures(bad)
 	}
 	return j, nil
+}
+
+// defaultSpec is the spec a command uses when none is named (spec.Find in
+// the working directory); finding none is bad usage.
+func defaultSpec() (string, error) {
+	p, err := spec.Find(".")
+	if errors.Is(err, spec.ErrNotFound) {
+		return "", usageError{err}
+	}
+	return p, err
+}
+
+// warnSpec prints a spec problem that does not stop the command.
+func (a *app) warnSpec(e *spec.Error) {
+	fmt.Fprintf(a.stderr, "strata: warning: %s\n", e)
 }
 
 // sourceDateEpoch parses SOURCE_DATE_EPOCH strictly: decimal digits only,

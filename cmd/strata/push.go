@@ -24,7 +24,7 @@ func (a *app) pushCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "push [SPEC...]",
 		Short: "Compose images and push them to every tag",
-		Long: `Push builds each spec (default: image.yaml) as strata build does, then pushes
+		Long: `Push builds each spec (default as for build) as strata build does, then pushes
 it: all blobs first (blobs the repository has are skipped, blobs of the base's
 repository on the same registry are mounted), manifests by digest, the index
 by digest, and the tags last, so a failure moves no tag.

@@ -19,17 +19,24 @@ func (a *app) validateCmd() *cobra.Command {
 		sets   []string
 	)
 	cmd := &cobra.Command{
-		Use:   "validate SPEC...",
+		Use:   "validate [SPEC...]",
 		Short: "Check specs against the schema and the spec rules",
-		Long: `Check each spec (a .yaml, .yml or .cue file, or a CUE package directory)
-and print "SPEC: ok" for each good one. Problems are printed to stderr, one per
+		Long: `Check each spec (a .yaml, .yml or .cue file, or a CUE package directory;
+default: image.yaml, image.yml, image.cue or the CUE package in the current
+directory, the first found) and print "SPEC: ok" for each good one. Problems are printed to stderr, one per
 line, as FILE:LINE:COL: field.path: message. Nothing is built, read from the
 context or fetched. Exit status 2 when any spec is bad.`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			vars, err := parseSets(sets)
 			if err != nil {
 				return err
+			}
+			if len(args) == 0 {
+				p, err := defaultSpec()
+				if err != nil {
+					return err
+				}
+				args = []string{p}
 			}
 			opts := spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv}
 			var all spec.ErrorList
