@@ -204,7 +204,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, err
 	}
 	s = spec.WithDefaults(s, "")
-	if o.archiveAsIs && !dryRun {
+	if o.archiveAsIs && !dryRun && o.platform == nil {
 		if res, ok, err := archiveAsIs(ctx, s, cacheDir); ok || err != nil {
 			return res, err
 		}
@@ -212,6 +212,11 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	want, err := wantPlatforms(s)
 	if err != nil {
 		return nil, err
+	}
+	if o.platform != nil {
+		if s, want, err = onePlatform(s, want, *o.platform); err != nil {
+			return nil, err
+		}
 	}
 	root, err := os.OpenRoot(s.Context)
 	if err != nil {
@@ -225,6 +230,11 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	}
 	if len(rb.Platforms) == 0 {
 		return nil, fmt.Errorf("resolving base %s: no platforms", s.Base)
+	}
+	if o.platform != nil && len(want) == 0 {
+		if err := narrowBase(rb, *o.platform); err != nil {
+			return nil, err
+		}
 	}
 	if o.singlePlatform && len(rb.Platforms) > 1 {
 		names := make([]string, len(rb.Platforms))

@@ -48,10 +48,10 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 		return usagef("--tarball writes one image; got %d specs", len(args))
 	}
 	var check func(string, *spec.Spec) error
-	if tarball != "" {
+	if tarball != "" && f.platform == "" {
 		check = func(path string, s *spec.Spec) error {
 			if len(s.Platforms) > 1 {
-				return usagef("%s: --tarball writes one platform, but the spec builds %d (%s); write an OCI layout with --oci, or build one platform",
+				return usagef("%s: --tarball writes one platform, but the spec builds %d (%s); pick one with --platform, or write an OCI layout with --oci",
 					path, len(s.Platforms), strings.Join(s.Platforms, ", "))
 			}
 			return nil

@@ -38,7 +38,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.As(err, &sl), errors.As(err, &se):
+	case errors.As(err, &ue), errors.As(err, &sl), errors.As(err, &se), errors.Is(err, compose.ErrNoSuchPlatform):
 		return exitUsage
 	}
 	return exitFailure

@@ -28,6 +28,7 @@ type buildFlags struct {
 	cacheDir  string
 	json      bool
 	baseCheck string
+	platform  string
 	reg       registryFlags
 	// local is set by build and plan, which push nothing: a semver naming
 	// an unset variable is then a warning, not an error.
@@ -40,6 +41,7 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.cacheDir, "cache-dir", "", "layer and base blob cache (default $XDG_CACHE_HOME/strata or ~/.cache/strata)")
 	c.Flags().BoolVar(&f.json, "json", false, "print the result as JSON")
 	c.Flags().StringVar(&f.baseCheck, "base-check", "full", "check the spec against the base's files: full (download a registry base's layers once if needed) or removals (download only when a layer deletes or clears; otherwise check only with a cached base)")
+	c.Flags().StringVar(&f.platform, "platform", "", "build for this one `OS/ARCH[/VARIANT]` only: one of the spec's platforms, or the base's when the spec lists none")
 	f.reg.register(c)
 }
 
@@ -99,6 +101,13 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 		compose.WithCreated(created),
 		compose.WithJobs(f.jobs),
 		compose.WithRemote(ropts...),
+	}
+	if f.platform != "" {
+		p, err := spec.ParsePlatform(f.platform)
+		if err != nil {
+			return nil, usagef("--platform: %v", err)
+		}
+		j.opts = append(j.opts, compose.WithPlatform(p))
 	}
 	vars, err := parseSets(f.sets)
 	if err != nil {
