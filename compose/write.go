@@ -25,6 +25,26 @@ type Outputs struct {
 	Jobs int
 }
 
+// Unchanged reports whether writing res to outs would change nothing an
+// image is known by: outs has a layout, and it already records res's
+// digest under outs.LayoutRef. (A tarball is always written anew and does
+// not count.) A rebuild of unchanged inputs gives the same digest, so a
+// multi-spec build can say which images actually changed.
+func Unchanged(res *Result, outs Outputs) (bool, error) {
+	if res == nil || outs.LayoutDir == "" {
+		return false, nil
+	}
+	ref := outs.LayoutRef
+	if ref == "" {
+		ref = "latest"
+	}
+	d, err := oci.LayoutRefDigest(outs.LayoutDir, ref)
+	if err != nil {
+		return false, fmt.Errorf("reading OCI layout %s: %w", outs.LayoutDir, err)
+	}
+	return d == res.Digest, nil
+}
+
 // WriteOutputs writes a successful build's artifact to every output in outs.
 // Call it only once Build has returned without error, so a failed build
 // leaves every output untouched. Each output is written atomically (a

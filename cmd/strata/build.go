@@ -103,31 +103,17 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 		}
 		outs[i] = o
 	}
+	// Whether each image changed is read before anything is written.
+	unchanged := make([]bool, len(results))
+	for i, res := range results {
+		if unchanged[i], err = compose.Unchanged(res, outs[i]); err != nil {
+			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), &f.reg)
+		}
+	}
 	for i, res := range results {
 		if err := compose.WriteOutputs(ctx, res, outs[i]); err != nil {
 			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), &f.reg)
 		}
 	}
-	for i, res := range results {
-		var written []string
-		if o := outs[i]; o.LayoutDir != "" {
-			written = append(written, "oci:"+o.LayoutDir+":"+o.LayoutRef)
-		}
-		if o := outs[i]; o.TarballPath != "" {
-			written = append(written, "docker-archive:"+o.TarballPath)
-		}
-		if f.json {
-			r := report(job.paths[i], res, false)
-			r.Outputs = written
-			if err := writeJSON(a, r); err != nil {
-				return err
-			}
-			continue
-		}
-		for _, w := range written {
-			fmt.Fprintf(a.stderr, "strata: %s: wrote %s\n", job.paths[i], w)
-		}
-		fmt.Fprintln(a.stdout, res.Digest)
-	}
-	return nil
+	return a.printBuilt(job.paths, results, outs, unchanged, f.json)
 }

@@ -14,6 +14,9 @@ type buildReport struct {
 	Digest    string           `json:"digest"`
 	Platforms []platformReport `json:"platforms"`
 	Outputs   []string         `json:"outputs,omitempty"` // build only
+	// Status is "rebuilt", or "unchanged" when the output already held
+	// this image under its name (build only).
+	Status string `json:"status,omitempty"`
 }
 
 type platformReport struct {
@@ -62,4 +65,44 @@ func writeJSON(a *app, v any) error {
 	}
 	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
 	return err
+}
+
+// printBuilt reports a build: per spec its digest on stdout and, on
+// stderr, each output written, or "unchanged" for a layout that already
+// held the image under its name; with several specs, how many images were
+// rebuilt. With asJSON, one buildReport per spec instead, with its status.
+func (a *app) printBuilt(paths []string, results []*compose.Result, outs []compose.Outputs, unchanged []bool, asJSON bool) error {
+	nUnchanged := 0
+	for i, res := range results {
+		status, verb := "rebuilt", "wrote"
+		if unchanged[i] {
+			status, verb = "unchanged", "unchanged"
+			nUnchanged++
+		}
+		var written, lines []string
+		if o := outs[i]; o.LayoutDir != "" {
+			w := "oci:" + o.LayoutDir + ":" + o.LayoutRef
+			written, lines = append(written, w), append(lines, verb+" "+w)
+		}
+		if o := outs[i]; o.TarballPath != "" {
+			w := "docker-archive:" + o.TarballPath
+			written, lines = append(written, w), append(lines, "wrote "+w)
+		}
+		if asJSON {
+			r := report(paths[i], res, false)
+			r.Outputs, r.Status = written, status
+			if err := writeJSON(a, r); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, l := range lines {
+			fmt.Fprintf(a.stderr, "strata: %s: %s\n", paths[i], l)
+		}
+		fmt.Fprintln(a.stdout, res.Digest)
+	}
+	if len(results) > 1 && !asJSON {
+		fmt.Fprintf(a.stderr, "strata: %d images: %d rebuilt, %d unchanged\n", len(results), len(results)-nUnchanged, nUnchanged)
+	}
+	return nil
 }
