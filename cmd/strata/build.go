@@ -70,6 +70,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	if err != nil {
 		return redacted(err, &f.reg)
 	}
+	if ociDir == "" && tarball == "" {
+		a.use(a.defaultStore())
+	}
 	// Every spec built: now name and write the outputs.
 	outs := make([]compose.Outputs, len(results))
 	seen := map[string]string{}

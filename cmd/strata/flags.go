@@ -1,8 +1,8 @@
 package main
 
 import (
-	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -33,6 +33,8 @@ type buildFlags struct {
 	// local is set by build and plan, which push nothing: a semver naming
 	// an unset variable is then a warning, not an error.
 	local bool
+	// plan is set by plan, which writes nothing, not even the cache.
+	plan bool
 }
 
 func (f *buildFlags) register(c *cobra.Command) {
@@ -56,8 +58,9 @@ type buildJob struct {
 }
 
 // buildJob turns flags, the environment and the spec files named in args
-// (default: spec.Find in the working directory) into a buildJob. check, when set, is run on every
-// loaded spec before anything is built.
+// (default: spec.Find in the working directory) into a buildJob. check,
+// when set, is run on every loaded spec before anything is built. The
+// cache is marked in use until the command is done.
 func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *spec.Spec) error) (*buildJob, error) {
 	if f.jobs < 1 {
 		return nil, usagef("--jobs must be at least 1, got %d", f.jobs)
@@ -78,6 +81,10 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 		if j.cacheDir, err = a.userDir("XDG_CACHE_HOME", ".cache"); err != nil {
 			return nil, usagef("no cache directory: %v; pass --cache-dir", err)
 		}
+	}
+	// Marked in use for prune; plan only reads a cache that exists.
+	if _, err := os.Stat(j.cacheDir); err == nil || !f.plan {
+		a.use(j.cacheDir)
 	}
 	cfg, err := a.transportConfig(&f.reg)
 	if err != nil {
@@ -131,21 +138,6 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 		return nil, joinFailures(bad)
 	}
 	return j, nil
-}
-
-// defaultSpec is the spec a command uses when none is named (spec.Find in
-// the working directory); finding none is bad usage.
-func defaultSpec() (string, error) {
-	p, err := spec.Find(".")
-	if errors.Is(err, spec.ErrNotFound) {
-		return "", usageError{err}
-	}
-	return p, err
-}
-
-// warnSpec prints a spec problem that does not stop the command.
-func (a *app) warnSpec(e *spec.Error) {
-	fmt.Fprintf(a.stderr, "strata: warning: %s\n", e)
 }
 
 // sourceDateEpoch parses SOURCE_DATE_EPOCH strictly: decimal digits only,

@@ -36,6 +36,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	env            map[string]string
+	// releases are run when the command is done: the in-use locks it
+	// holds on the cache and the store (see use).
+	releases []func()
 	// jsonErrors is set by a command run with --json whose failures are
 	// printed as a JSON object on stdout too (build, plan, push).
 	jsonErrors bool
@@ -61,6 +64,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	for _, release := range a.releases {
+		release()
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -97,6 +103,8 @@ func (a *app) rootCmd() *cobra.Command {
 		a.deleteCmd(),
 		a.copyCmd(),
 		a.registryCmd(),
+		a.imagesCmd(),
+		a.pruneCmd(),
 	)
 	// Unknown subcommands and bad arguments are usage errors.
 	for _, c := range root.Commands() {

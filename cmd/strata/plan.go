@@ -27,7 +27,7 @@ and the digests build will produce.`,
 		},
 	}
 	f.register(c)
-	f.local = true
+	f.local, f.plan = true, true
 	return c
 }
 

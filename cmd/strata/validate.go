@@ -118,3 +118,18 @@ func newResult(p string, errs spec.ErrorList) validateResult {
 	}
 	return r
 }
+
+// defaultSpec is the spec a command uses when none is named (spec.Find in
+// the working directory); finding none is bad usage.
+func defaultSpec() (string, error) {
+	p, err := spec.Find(".")
+	if errors.Is(err, spec.ErrNotFound) {
+		return "", usageError{err}
+	}
+	return p, err
+}
+
+// warnSpec prints a spec problem that does not stop the command.
+func (a *app) warnSpec(e *spec.Error) {
+	fmt.Fprintf(a.stderr, "strata: warning: %s\n", e)
+}

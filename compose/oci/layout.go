@@ -63,6 +63,9 @@ func WriteLayout(ctx context.Context, dir string, a Artifact, refName string, o 
 	if err := addToLayout(ctx, dir, desc, blobs, o); err != nil {
 		return fmt.Errorf("writing layout %s: %w", dir, err)
 	}
+	// An image written again keeps its blobs; its manifest's mtime says it
+	// was written now (LayoutImage.Written, which prune goes by).
+	touchManifest(dir, desc.Digest)
 	return nil
 }
 
