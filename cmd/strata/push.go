@@ -86,15 +86,18 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		return redacted(err, rf)
 	}
 	reqs := make([]registry.PushRequest, len(results))
+	var bad []specFailure // every spec without tags, by path
 	for i, res := range results {
 		tags, err := res.PushTags(pf.image, pf.tags)
 		if err != nil {
-			return usagef("%s: %v", job.paths[i], err)
-		}
-		if len(tags) == 0 {
-			return usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])
+			bad = append(bad, specFailure{job.paths[i], usagef("%s: %v", job.paths[i], err)})
+		} else if len(tags) == 0 {
+			bad = append(bad, specFailure{job.paths[i], usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])})
 		}
 		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom()}
+	}
+	if len(bad) > 0 {
+		return joinFailures(bad)
 	}
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()
