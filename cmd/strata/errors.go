@@ -130,7 +130,8 @@ type errorReport struct {
 
 // printJSONError writes err as an errorReport on stdout. A spec problem
 // carries its file, line, column and field path; any other failure its
-// redacted message and, when several specs were built, the spec's file.
+// redacted message and the file of the spec it concerns (when the command
+// works on one spec, or several were built and one failed).
 func (a *app) printJSONError(err error, code int) {
 	r := errorReport{Errors: []validateError{}, ExitCode: code}
 	for _, e := range joined(err) {
@@ -148,6 +149,8 @@ func (a *app) printJSONError(err error, code int) {
 			ve := validateError{Message: registry.Redact(e.Error())}
 			if errors.As(e, &ce) {
 				ve.File = ce.Name
+			} else if len(a.specPaths) == 1 {
+				ve.File = a.specPaths[0]
 			}
 			r.Errors = append(r.Errors, ve)
 		}

@@ -77,6 +77,7 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 		}
 		j.paths = []string{p}
 	}
+	a.specPaths = j.paths
 	if j.cacheDir == "" {
 		if j.cacheDir, err = a.userDir("XDG_CACHE_HOME", ".cache"); err != nil {
 			return nil, usagef("no cache directory: %v; pass --cache-dir", err)

@@ -42,6 +42,9 @@ type app struct {
 	// jsonErrors is set by a command run with --json whose failures are
 	// printed as a JSON object on stdout too (build, plan, push).
 	jsonErrors bool
+	// specPaths are the specs the command works on (set by buildJob), for
+	// the file of a JSON error that has no position.
+	specPaths []string
 }
 
 // lookupEnv reads a variable from the process environment captured at start.
