@@ -8,9 +8,6 @@ import (
 	"strings"
 )
 
-// defaultNames are the spec files Find looks for, in order.
-var defaultNames = []string{"image.yaml", "image.yml", "image.cue"}
-
 // ErrNotFound matches Find's error (errors.Is) when dir holds no spec.
 var ErrNotFound = errors.New("spec: no spec found")
 
@@ -20,7 +17,7 @@ var ErrNotFound = errors.New("spec: no spec found")
 // returns "image.yaml" or ".". When there is none, the error says what was
 // looked for and matches ErrNotFound.
 func Find(dir string) (string, error) {
-	for _, n := range defaultNames {
+	for _, n := range []string{"image.yaml", "image.yml", "image.cue"} {
 		p := filepath.Join(dir, n)
 		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() {
 			return p, nil
