@@ -72,6 +72,8 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	}
 	if ociDir == "" && tarball == "" {
 		a.use(a.defaultStore())
+	} else if ociDir != "" {
+		a.useLayout(ociDir)
 	}
 	// Every spec built: now name and write the outputs.
 	outs := make([]compose.Outputs, len(results))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -83,4 +84,15 @@ func (a *app) use(dir string) {
 		return
 	}
 	a.releases = append(a.releases, release)
+}
+
+// useLayout marks an OCI layout a command writes to in use when it is the
+// local store (build --oci STORE, copy to oci:STORE): prune must not
+// collect the blobs it has written before they are in index.json.
+func (a *app) useLayout(dir string) {
+	d, err1 := filepath.Abs(dir)
+	st, err2 := filepath.Abs(a.defaultStore())
+	if err1 == nil && err2 == nil && d == st {
+		a.use(dir)
+	}
 }
