@@ -46,7 +46,7 @@ func TestDependencyFence(t *testing.T) {
 	pkgs := listPackages(t)
 	ours := func(p string) string { return module + "/" + p }
 	for _, need := range []string{"spec", "spec/lock", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
-		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local",
+		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local", "compose/store",
 		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture"} {
 		if _, ok := pkgs[ours(need)]; !ok {
 			t.Fatalf("go list did not report %s", ours(need))
@@ -98,6 +98,9 @@ func TestDependencyFence(t *testing.T) {
 	onlyOurs("compose/diff", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The registry side takes artifacts, never a spec's composition.
 	onlyOurs("compose/registry", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
+	// The local disk's upkeep (images, prune, in-use locks) reads layouts
+	// through compose/oci only.
+	onlyOurs("compose/store", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The development registry imports nothing of strata's.
 	onlyOurs("compose/registry/local")
 	// compose composes; it never pushes.

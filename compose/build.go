@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -98,9 +99,11 @@ func Build(ctx context.Context, s *spec.Spec, cacheDir string, opts ...Option) (
 
 // BuildAll builds every spec with one concurrency budget (WithJobs) shared
 // by all of them, and returns the results in the order of specs. Every spec
-// is built to the end; the error of the first spec (in order) that failed is
-// returned, prefixed with its index when there are several specs, or with
-// names[i] when names is not nil.
+// is built to the end. With one spec, its error is returned as it is;
+// with several, each failure is a *SpecError naming the spec (names[i], or
+// "spec i" when names is nil), and several failures are joined
+// (errors.Join) ordered by name and then by index, so that the report is
+// the same on every run.
 func BuildAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDir string, opts ...Option) ([]*Result, error) {
 	return composeAll(ctx, specs, names, cacheDir, false, opts)
 }
@@ -127,18 +130,71 @@ func composeAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDi
 		})
 	}
 	g.Wait()
-	for i, err := range errs {
-		switch {
-		case err == nil:
-		case len(specs) == 1:
-			return nil, err
-		case names != nil:
-			return nil, fmt.Errorf("%s: %w", names[i], err)
-		default:
-			return nil, fmt.Errorf("spec %d: %w", i, err)
+	if len(specs) == 1 {
+		if errs[0] != nil {
+			return nil, errs[0]
 		}
+		return results, nil
+	}
+	if err := joinSpecErrors(names, errs); err != nil {
+		return nil, err
 	}
 	return results, nil
+}
+
+// SpecError is the failure of one of several specs built by BuildAll or
+// PlanAll.
+type SpecError struct {
+	// Name is the spec's name as given to BuildAll, or "spec i".
+	Name string
+	// Err is why the spec failed.
+	Err error
+}
+
+// Error returns the name, a colon and the failure.
+func (e *SpecError) Error() string { return e.Name + ": " + e.Err.Error() }
+
+// Unwrap returns the failure.
+func (e *SpecError) Unwrap() error { return e.Err }
+
+// joinSpecErrors prefixes each non-nil errs[i] with its spec's name (or
+// "spec i") and joins them in the order of the names, then the indices.
+// One failure is returned unjoined.
+func joinSpecErrors(names []string, errs []error) error {
+	type failed struct {
+		name string
+		i    int
+		err  error
+	}
+	var fs []failed
+	for i, err := range errs {
+		if err == nil {
+			continue
+		}
+		f := failed{name: fmt.Sprintf("spec %d", i), i: i}
+		if names != nil {
+			f.name = names[i]
+		}
+		f.err = &SpecError{Name: f.name, Err: err}
+		fs = append(fs, f)
+	}
+	if len(fs) == 0 {
+		return nil
+	}
+	sort.SliceStable(fs, func(a, b int) bool {
+		if fs[a].name != fs[b].name {
+			return names != nil && fs[a].name < fs[b].name
+		}
+		return fs[a].i < fs[b].i
+	})
+	if len(fs) == 1 {
+		return fs[0].err
+	}
+	out := make([]error, len(fs))
+	for k, f := range fs {
+		out[k] = f.err
+	}
+	return errors.Join(out...)
 }
 
 // composeImage is Build (dryRun false) and Plan (dryRun true).
@@ -155,7 +211,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, err
 	}
 	s = spec.WithDefaults(s, "")
-	if o.archiveAsIs && !dryRun {
+	if o.archiveAsIs && !dryRun && o.platform == nil {
 		if res, ok, err := archiveAsIs(ctx, s, cacheDir); ok || err != nil {
 			return res, err
 		}
@@ -163,6 +219,11 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	want, err := wantPlatforms(s)
 	if err != nil {
 		return nil, err
+	}
+	if o.platform != nil {
+		if s, want, err = onePlatform(s, want, *o.platform); err != nil {
+			return nil, err
+		}
 	}
 	root, err := os.OpenRoot(s.Context)
 	if err != nil {
@@ -180,6 +241,11 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	}
 	if len(rb.Platforms) == 0 {
 		return nil, fmt.Errorf("resolving base %s: no platforms", s.Base)
+	}
+	if o.platform != nil && len(want) == 0 {
+		if err := narrowBase(rb, *o.platform); err != nil {
+			return nil, err
+		}
 	}
 	if o.singlePlatform && len(rb.Platforms) > 1 {
 		names := make([]string, len(rb.Platforms))

@@ -27,7 +27,9 @@
 //     tarballs and archives);
 //   - compose/registry: pushing, copying and registry chores, with the one
 //     transport policy; it never imports compose;
-//   - compose/registry/local: the development registry server.
+//   - compose/registry/local: the development registry server;
+//   - compose/store: the local disk's upkeep (listing the local store,
+//     pruning it and the cache, the in-use locks).
 //
 // Grammars (base locations, tags, semver) live in package spec only.
 package compose

@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-build/strata/compose/base"
 	"github.com/strata-build/strata/compose/layer"
+	"github.com/strata-build/strata/spec"
 )
 
 // Option configures Build, Plan and BuildAll.
@@ -34,6 +35,9 @@ type options struct {
 	// singlePlatform refuses, before any layer is built, a spec whose
 	// image would have several platforms.
 	singlePlatform bool
+	// platform, when set, builds the image for this one platform only
+	// (see WithPlatform).
+	platform *spec.Platform
 	// archiveAsIs makes a docker-archive base with nothing added come out
 	// as the archive's own image (see WithArchiveAsIs).
 	archiveAsIs bool
@@ -190,6 +194,18 @@ func WithBasePins(pins map[string]v1.Hash) Option {
 func WithBaseResolver(r BaseResolver) Option {
 	return func(o *options) error {
 		o.baseResolver = r
+		return nil
+	}
+}
+
+// WithPlatform makes Build and Plan compose the image for platform p only,
+// as if the spec's platforms listed p alone: the result is a single image,
+// not an index. p must be one of the spec's platforms or, when the spec
+// lists none, one of the base's; otherwise Build fails with an error
+// matching ErrNoSuchPlatform before any layer is built.
+func WithPlatform(p spec.Platform) Option {
+	return func(o *options) error {
+		o.platform = &p
 		return nil
 	}
 }

@@ -1,7 +1,9 @@
 package compose
 
 import (
+	"errors"
 	"fmt"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -33,6 +35,55 @@ func wantPlatforms(s *spec.Spec) ([]spec.Platform, error) {
 		out = append(out, p)
 	}
 	return out, nil
+}
+
+// ErrNoSuchPlatform is matched (errors.Is) by the error of a build asked
+// for a platform (WithPlatform) that the spec, or the base when the spec
+// lists none, does not have.
+var ErrNoSuchPlatform = errors.New("compose: no such platform")
+
+// platformError says which platform was asked for and which there are.
+type platformError struct {
+	want  spec.Platform
+	whose string // "spec" or "base"
+	have  []string
+}
+
+func (e *platformError) Error() string {
+	return fmt.Sprintf("platform %s is not one of the %s's platforms (%s)", e.want, e.whose, strings.Join(e.have, ", "))
+}
+
+func (e *platformError) Is(target error) bool { return target == ErrNoSuchPlatform }
+
+// onePlatform narrows s to the platform p when p is one of its platforms
+// (the copy lists p alone, as written in s); with no platforms listed s is
+// returned as it is and the base is narrowed once resolved (narrowBase).
+func onePlatform(s *spec.Spec, want []spec.Platform, p spec.Platform) (*spec.Spec, []spec.Platform, error) {
+	if len(want) == 0 {
+		return s, nil, nil
+	}
+	for i, w := range want {
+		if w == p {
+			c := *s
+			c.Platforms = []string{s.Platforms[i]}
+			return &c, []spec.Platform{w}, nil
+		}
+	}
+	return nil, nil, &platformError{want: p, whose: "spec", have: s.Platforms}
+}
+
+// narrowBase keeps only platform p of a base resolved without a platform
+// list.
+func narrowBase(rb *base.Resolved, p spec.Platform) error {
+	have := make([]string, len(rb.Platforms))
+	for i, pb := range rb.Platforms {
+		have[i] = pb.Platform.String()
+		if pb.Platform == p {
+			rb.Platforms = []base.PlatformImage{pb}
+			return nil
+		}
+	}
+	return &platformError{want: p, whose: "base", have: have}
 }
 
 // buildIndex puts one image per platform into an OCI index, in platform

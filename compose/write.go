@@ -26,6 +26,31 @@ type Outputs struct {
 	Jobs int
 }
 
+// Unchanged reports whether writing res to outs would change nothing an
+// image is known by: outs has a layout, and it already records res's
+// digest under every one of outs.LayoutRefs. (A tarball is always written
+// anew and does not count.) A rebuild of unchanged inputs gives the same
+// digest, so a multi-spec build can say which images actually changed.
+func Unchanged(res *Result, outs Outputs) (bool, error) {
+	if res == nil || outs.LayoutDir == "" {
+		return false, nil
+	}
+	refs := outs.LayoutRefs
+	if len(refs) == 0 {
+		refs = []string{"latest"}
+	}
+	for _, ref := range refs {
+		d, err := oci.LayoutRefDigest(outs.LayoutDir, ref)
+		if err != nil {
+			return false, fmt.Errorf("reading OCI layout %s: %w", outs.LayoutDir, err)
+		}
+		if d != res.Digest {
+			return false, nil
+		}
+	}
+	return true, nil
+}
+
 // WriteOutputs writes a successful build's artifact to every output in outs.
 // Call it only once Build has returned without error, so a failed build
 // leaves every output untouched. Each output is written atomically (a

@@ -117,7 +117,7 @@ func (m *cueErrorMap) place(e cueerrors.Error) (at, other token.Pos) {
 // path in v, or else at the start of the spec.
 func (m *cueErrorMap) errors(err error, incompletePrefix string, v cue.Value) ErrorList {
 	var out ErrorList
-	for _, e := range cueerrors.Errors(err) {
+	for _, e := range withoutNoise(cueerrors.Errors(err)) {
 		var pos Position
 		at, other := m.place(e)
 		if at.IsValid() {
@@ -153,6 +153,58 @@ func (m *cueErrorMap) errors(err error, incompletePrefix string, v cue.Value) Er
 	return out
 }
 
+// withoutNoise drops the errors that only restate another one:
+//
+//   - the "N errors in empty disjunction:" headline, whose causes follow it;
+//   - within such a disjunction, the conflict with a default ("conflicting
+//     values 8080 and 70000" for *8080 | int & <65536) when another branch
+//     says what is wrong with the user's value;
+//   - "invalid interpolation" at a path that has a real error: the
+//     interpolation failed because of it.
+//
+// The order of the rest is kept.
+func withoutNoise(errs []cueerrors.Error) []cueerrors.Error {
+	msg := func(e cueerrors.Error) string {
+		f, a := e.Msg()
+		return fmt.Sprintf(f, a...)
+	}
+	key := func(e cueerrors.Error) string { return strings.Join(e.Path(), ".") }
+	disjunction := map[string]bool{} // paths with an empty disjunction
+	cause := map[string]bool{}       // paths with an error that is not a conflict or interpolation
+	for _, e := range errs {
+		switch m := msg(e); {
+		case emptyDisjunctionRE.MatchString(m):
+			disjunction[key(e)] = true
+		case strings.HasPrefix(m, "conflicting values "), m == "invalid interpolation":
+		default:
+			cause[key(e)] = true
+		}
+	}
+	var out []cueerrors.Error
+	seen := map[string]bool{}
+	for _, e := range errs {
+		m, k := msg(e), key(e)
+		switch {
+		case emptyDisjunctionRE.MatchString(m) && len(errs) > 1:
+			continue
+		case strings.HasPrefix(m, "conflicting values ") && disjunction[k] && cause[k]:
+			continue
+		case m == "invalid interpolation" && (cause[k] || disjunction[k]):
+			continue
+		}
+		id := k + "\x00" + m + "\x00" + e.Position().String()
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, e)
+	}
+	if len(out) == 0 {
+		return errs
+	}
+	return out
+}
+
 func (m *cueErrorMap) pos(p token.Pos) Position {
 	r := rawPos(p)
 	r.File = m.display(r.File)
@@ -162,6 +214,9 @@ func (m *cueErrorMap) pos(p token.Pos) Position {
 var (
 	// cuePosRE matches a "FILE:LINE:COL: " prefix inside CUE's error text.
 	cuePosRE = regexp.MustCompile(`[^\s:]+:\d+:\d+: `)
+	// emptyDisjunctionRE matches the headline of a disjunction none of
+	// whose branches unified.
+	emptyDisjunctionRE = regexp.MustCompile(`^\d+ errors in empty disjunction:?$`)
 	// outOfBoundRE and notSatisfyRE match CUE's constraint violations.
 	outOfBoundRE = regexp.MustCompile(`^invalid value (.+) \(out of bound (.+)\)$`)
 	notSatisfyRE = regexp.MustCompile(`^invalid value (.+) \(does not satisfy (.+)\)$`)

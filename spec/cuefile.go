@@ -3,6 +3,7 @@ package spec
 import (
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"cuelang.org/go/cue"
 	"cuelang.org/go/cue/ast"
 	"cuelang.org/go/cue/load"
+	"cuelang.org/go/cue/parser"
 	"cuelang.org/go/cue/token"
 	"cuelang.org/go/mod/modconfig"
 )
@@ -53,6 +55,11 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 			}
 		}
 	}
+	if isDir {
+		if errs := missingPackageClauses(abs, display); len(errs) > 0 {
+			return nil, errs
+		}
+	}
 	insts := load.Instances(args, cfg)
 	if len(insts) != 1 {
 		return nil, ErrorList{{Pos: Position{File: target, Line: 1, Col: 1}, Msg: "want exactly one CUE package"}}
@@ -65,6 +72,11 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 	m.indexLiterals(inst)
 	v := c.ctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
+		// v.Err holds the first error only; Validate lists every one, so
+		// a spec with two bad fields reports both.
+		if all := v.Validate(cue.All()); all != nil {
+			err = all
+		}
 		return nil, m.errors(err, "", v)
 	}
 	if err := v.Validate(cue.Concrete(true), cue.All()); err != nil {
@@ -194,4 +206,28 @@ func (w *cueWalker) walk(v cue.Value, path string, depth int) *node {
 		w.errs = append(w.errs, &Error{Pos: n.pos, Path: path, Msg: "value is not concrete; give it a concrete value"})
 	}
 	return n
+}
+
+// missingPackageClauses reports each .cue file of dir without a package
+// clause: a directory is loaded as one CUE package, and CUE would only say
+// that "build constraints exclude all CUE files".
+func missingPackageClauses(dir string, display func(string) string) ErrorList {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil // load.Instances reports it
+	}
+	var errs ErrorList
+	for _, e := range ents {
+		if !strings.HasSuffix(e.Name(), ".cue") || !e.Type().IsRegular() {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		f, err := parser.ParseFile(p, nil, parser.PackageClauseOnly)
+		if err != nil || f.PackageName() != "" {
+			continue // a syntax error is reported by the load
+		}
+		errs = append(errs, &Error{Pos: Position{File: display(p), Line: 1, Col: 1},
+			Msg: "no package clause; a directory is loaded as one CUE package: add a first line such as \"package image\" to each of its .cue files, or name the file instead of the directory"})
+	}
+	return errs
 }

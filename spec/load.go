@@ -26,6 +26,13 @@ type LoadOptions struct {
 	Vars map[string]string
 	// LookupEnv looks a variable up in the environment; nil means none.
 	LookupEnv func(string) (string, bool)
+	// SemverOptional is for commands that do not push (a local build or
+	// plan): semver tags only matter to a push, so a semver field naming
+	// an undefined variable is dropped, as if it were not written, and
+	// reported to Warn instead of failing the load.
+	SemverOptional bool
+	// Warn, when set, receives the problems that do not fail the load.
+	Warn func(*Error)
 }
 
 // Load reads the spec at path, expands ${VAR} references, checks it against

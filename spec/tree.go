@@ -71,6 +71,17 @@ func (n *node) lookup(key string) *node {
 	return nil
 }
 
+// remove drops the field named key of a mapping node.
+func (n *node) remove(key string) {
+	out := n.fields[:0]
+	for _, f := range n.fields {
+		if f.key != key {
+			out = append(out, f)
+		}
+	}
+	n.fields = out
+}
+
 // show renders a scalar for a message: its text as written, quoted if it is a
 // string.
 func (n *node) show() string {

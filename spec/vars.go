@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -55,6 +56,15 @@ func (x *expander) tree(root *node) {
 		}
 	}
 	plain := func(n *node, path string) { str(n, path, false) }
+	if sv := root.lookup("semver"); sv != nil && sv.kind == kindString && x.opts.SemverOptional {
+		var undef undefinedError
+		if _, err := expandVars(sv.str, x.lookup, false); errors.As(err, &undef) {
+			if x.opts.Warn != nil {
+				x.opts.Warn(&Error{Pos: sv.pos, Path: "semver", Msg: fmt.Sprintf("%s is not set; no semver tags (only push needs them)", undef.name)})
+			}
+			root.remove("semver")
+		}
+	}
 	str(root.lookup("semver"), "semver", false)
 	str(root.lookup("image"), "image", false)
 	each(root.lookup("tags"), "tags", plain)
@@ -73,6 +83,14 @@ func (x *expander) tree(root *node) {
 			}
 		})
 	})
+}
+
+// undefinedError is expandVars' error for a variable that is not set and
+// has no default.
+type undefinedError struct{ name string }
+
+func (e undefinedError) Error() string {
+	return fmt.Sprintf("undefined variable %s; set it in the environment or with --set %s=VALUE, or write ${%s:-default}", e.name, e.name, e.name)
 }
 
 // expandVars expands ${NAME} and ${NAME:-default} in s; "$$" is a literal
@@ -123,7 +141,7 @@ func expandVars(s string, lookup func(string) (string, bool), keepPlatform bool)
 		case hasDef:
 			b.WriteString(def)
 		default:
-			return "", fmt.Errorf("undefined variable %s; set it in the environment or with --set %s=VALUE, or write ${%s:-default}", name, name, name)
+			return "", undefinedError{name}
 		}
 	}
 	return b.String(), nil

@@ -17,7 +17,8 @@ func (a *app) buildCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "build [SPEC...]",
 		Short: "Compose images and write them to an OCI layout and/or a docker tarball",
-		Long: `Build composes each spec (default: image.yaml in the current directory) into
+		Long: `Build composes each spec (default: image.yaml, image.yml, image.cue or the
+CUE package in the current directory, the first found) into
 an image, or an OCI index when it has several platforms, and prints its digest.
 
 The image is written to --oci DIR (an OCI image layout, under each of the
@@ -33,22 +34,24 @@ the config's created time and the history times; unset or empty means 0.`,
 		},
 	}
 	f.register(c)
+	f.local = true
 	c.Flags().StringVar(&ociDir, "oci", "", "write an OCI image layout to `DIR`")
 	c.Flags().StringVar(&tarball, "tarball", "", "write a docker-save tarball to `FILE` (one spec only)")
 	return c
 }
 
 func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir, tarball string) error {
+	a.jsonErrors = f.json
 	ctx, cancel := f.reg.withTimeout(ctx)
 	defer cancel()
 	if tarball != "" && len(args) > 1 {
 		return usagef("--tarball writes one image; got %d specs", len(args))
 	}
 	var check func(string, *spec.Spec) error
-	if tarball != "" {
+	if tarball != "" && f.platform == "" {
 		check = func(path string, s *spec.Spec) error {
 			if len(s.Platforms) > 1 {
-				return usagef("%s: --tarball writes one platform, but the spec builds %d (%s); write an OCI layout with --oci, or build one platform",
+				return usagef("%s: --tarball writes one platform, but the spec builds %d (%s); pick one with --platform, or write an OCI layout with --oci",
 					path, len(s.Platforms), strings.Join(s.Platforms, ", "))
 			}
 			return nil
@@ -72,6 +75,11 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 	}
 	for i, res := range results {
 		printWarnings(a, job.paths[i], res)
+	}
+	if ociDir == "" && tarball == "" {
+		a.use(a.defaultStore())
+	} else if ociDir != "" {
+		a.useLayout(ociDir)
 	}
 	// Every spec built: now name and write the outputs.
 	outs := make([]compose.Outputs, len(results))
@@ -109,33 +117,17 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 		}
 		outs[i] = o
 	}
+	// Whether each image changed is read before anything is written.
+	unchanged := make([]bool, len(results))
+	for i, res := range results {
+		if unchanged[i], err = compose.Unchanged(res, outs[i]); err != nil {
+			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), &f.reg)
+		}
+	}
 	for i, res := range results {
 		if err := compose.WriteOutputs(ctx, res, outs[i]); err != nil {
 			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), &f.reg)
 		}
 	}
-	for i, res := range results {
-		var written []string
-		if o := outs[i]; o.LayoutDir != "" {
-			for _, ref := range o.LayoutRefs {
-				written = append(written, spec.LayoutPrefix+o.LayoutDir+":"+ref)
-			}
-		}
-		if o := outs[i]; o.TarballPath != "" {
-			written = append(written, spec.ArchivePrefix+o.TarballPath)
-		}
-		if f.json {
-			r := report(job.paths[i], res, false)
-			r.Outputs = written
-			if err := writeJSON(a, r); err != nil {
-				return err
-			}
-			continue
-		}
-		for _, w := range written {
-			fmt.Fprintf(a.stderr, "strata: %s: wrote %s\n", job.paths[i], w)
-		}
-		fmt.Fprintln(a.stdout, res.Digest)
-	}
-	return nil
+	return a.printBuilt(job.paths, results, outs, unchanged, f.json)
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/spec"
 )
 
 func (a *app) copyCmd() *cobra.Command {
@@ -42,6 +43,9 @@ last. It prints the digest.`,
 			}
 			if dst.Kind == "docker-archive" {
 				return usagef("destination %s: copy writes to a registry or an oci: layout", args[1])
+			}
+			if l, err := spec.ParseLocation(args[1]); err == nil && dst.Kind == "oci" {
+				a.useLayout(l.Dir)
 			}
 			ctx, cancel := f.withTimeout(cmd.Context())
 			defer cancel()

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"fmt"
-	"path/filepath"
+	"os"
 	"runtime"
-	"strconv"
-	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -15,13 +11,6 @@ import (
 	"github.com/strata-build/strata/spec"
 	"github.com/strata-build/strata/spec/lock"
 )
-
-// defaultSpec is the spec file build and plan read when none is named.
-const defaultSpec = "image.yaml"
-
-// maxSourceDateEpoch is the largest mtime an 11-digit octal tar header field
-// holds (year 2242).
-const maxSourceDateEpoch = 8589934591
 
 // buildFlags are the flags build, plan and push share. Registry access
 // (base pulls, pushes) follows one policy, set by the registry flags.
@@ -32,7 +21,13 @@ type buildFlags struct {
 	json      bool
 	baseCheck string
 	locked    bool // --locked or STRATA_LOCKED=1: build from and check against the lock files
+	platform  string
 	reg       registryFlags
+	// local is set by build and plan, which push nothing: a semver naming
+	// an unset variable is then a warning, not an error.
+	local bool
+	// plan is set by plan, which writes nothing, not even the cache.
+	plan bool
 }
 
 func (f *buildFlags) register(c *cobra.Command) {
@@ -42,6 +37,7 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().BoolVar(&f.json, "json", false, "print the result as JSON")
 	c.Flags().StringVar(&f.baseCheck, "base-check", "full", "check the spec against the base's files: full (download a registry base's layers once if needed) or removals (download only when a layer deletes or clears; otherwise check only with a cached base)")
 	c.Flags().BoolVar(&f.locked, "locked", false, "take each base by its lock file's digest and fail unless the result is what the lock says (also STRATA_LOCKED=1)")
+	c.Flags().StringVar(&f.platform, "platform", "", "build for this one `OS/ARCH[/VARIANT]` only: one of the spec's platforms, or the base's when the spec lists none")
 	f.reg.register(c)
 }
 
@@ -58,8 +54,9 @@ type buildJob struct {
 }
 
 // buildJob turns flags, the environment and the spec files named in args
-// (default image.yaml) into a buildJob. check, when set, is run on every
-// loaded spec before anything is built.
+// (default: spec.Find in the working directory) into a buildJob. check,
+// when set, is run on every loaded spec before anything is built. The
+// cache is marked in use until the command is done.
 func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *spec.Spec) error) (*buildJob, error) {
 	if f.jobs < 1 {
 		return nil, usagef("--jobs must be at least 1, got %d", f.jobs)
@@ -70,12 +67,21 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 	}
 	j := &buildJob{paths: args, cacheDir: f.cacheDir, epoch: created.Unix()}
 	if len(j.paths) == 0 {
-		j.paths = []string{defaultSpec}
+		p, err := defaultSpec()
+		if err != nil {
+			return nil, err
+		}
+		j.paths = []string{p}
 	}
+	a.specPaths = j.paths
 	if j.cacheDir == "" {
 		if j.cacheDir, err = a.userDir("XDG_CACHE_HOME", ".cache"); err != nil {
 			return nil, usagef("no cache directory: %v; pass --cache-dir", err)
 		}
+	}
+	// Marked in use for prune; plan only reads a cache that exists.
+	if _, err := os.Stat(j.cacheDir); err == nil || !f.plan {
+		a.use(j.cacheDir)
 	}
 	cfg, err := a.transportConfig(&f.reg)
 	if err != nil {
@@ -100,22 +106,33 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 		compose.WithJobs(f.jobs),
 		compose.WithRemote(ropts...),
 	}
+	if f.platform != "" {
+		p, err := spec.ParsePlatform(f.platform)
+		if err != nil {
+			return nil, usagef("--platform: %v", err)
+		}
+		j.opts = append(j.opts, compose.WithPlatform(p))
+	}
 	vars, err := parseSets(f.sets)
 	if err != nil {
 		return nil, err
 	}
+	// Every spec is loaded and every problem reported, ordered by path.
+	var bad []specFailure
 	for _, p := range j.paths {
-		s, err := spec.Load(p, spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv})
+		s, err := spec.Load(p, spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv, SemverOptional: f.local, Warn: a.warnSpec})
 		if err != nil {
 			// An unreadable spec is a spec problem too (exit 2), as in validate.
-			return nil, asErrorList(p, err)
-		}
-		if check != nil {
+			bad = append(bad, specFailure{p, asErrorList(p, err)})
+		} else if check != nil {
 			if err := check(p, s); err != nil {
-				return nil, err
+				bad = append(bad, specFailure{p, err})
 			}
 		}
 		j.specs = append(j.specs, s)
+	}
+	if len(bad) > 0 {
+		return nil, joinFailures(bad)
 	}
 	if envLocked, err := a.lockedFromEnv(); err != nil {
 		return nil, err
@@ -125,39 +142,4 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 		}
 	}
 	return j, nil
-}
-
-// sourceDateEpoch parses SOURCE_DATE_EPOCH strictly: decimal digits only,
-// 0..8589934591. Empty means unset (the epoch).
-func sourceDateEpoch(v string) (time.Time, error) {
-	if v == "" {
-		return time.Unix(0, 0).UTC(), nil
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || strings.TrimLeft(v, "0123456789") != "" || n < 0 || n > maxSourceDateEpoch {
-		return time.Time{}, usagef("SOURCE_DATE_EPOCH=%q: want an integer number of seconds from 0 to %d", v, int64(maxSourceDateEpoch))
-	}
-	return time.Unix(n, 0).UTC(), nil
-}
-
-// userDir returns $XDG_VAR/strata, or ~/DEFAULT/strata, from the captured
-// environment.
-func (a *app) userDir(xdgVar, def string) (string, error) {
-	if d := a.env[xdgVar]; d != "" && filepath.IsAbs(d) {
-		return filepath.Join(d, "strata"), nil
-	}
-	home := a.env["HOME"]
-	if home == "" {
-		return "", fmt.Errorf("neither $%s nor $HOME is set", xdgVar)
-	}
-	return filepath.Join(home, def, "strata"), nil
-}
-
-// defaultStore is the OCI layout build writes to without --oci or --tarball.
-func (a *app) defaultStore() string {
-	d, err := a.userDir("XDG_DATA_HOME", filepath.Join(".local", "share"))
-	if err != nil {
-		return filepath.Join(".strata", "oci")
-	}
-	return filepath.Join(d, "oci")
 }

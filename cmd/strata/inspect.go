@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -15,57 +18,97 @@ func (a *app) inspectCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "inspect REF",
 		Short: "Show a manifest: digest, media type, platforms, layers and config",
-		Args:  cobra.ExactArgs(1),
+		Long: `Inspect describes an image or index: a registry reference, oci:DIR[:tag|@digest]
+(an OCI layout, such as the local store build writes to) or docker-archive:FILE.
+It shows the digest, media type, size and annotations; for an index its
+platforms; for an image its whole config (entrypoint, cmd, env, workdir, user,
+ports, volumes, labels, stop signal) and its layers.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			cfg, ref, err := a.registryRef(&f, args[0])
+			cfg, err := a.transportConfig(&f)
 			if err != nil {
 				return err
 			}
+			loc, err := registry.ParseLocation(args[0], cfg)
+			if err != nil {
+				return usagef("reference %q: %v", args[0], err)
+			}
 			ctx, cancel := f.withTimeout(cmd.Context())
 			defer cancel()
-			ins, err := registry.Inspect(ctx, ref, cfg)
+			ins, err := registry.InspectLocation(ctx, loc, registry.InspectOptions{Transport: cfg})
 			if err != nil {
 				return redacted(err, &f)
 			}
 			if jsonOut {
 				return writeJSON(a, ins)
 			}
-			w := a.stdout
-			fmt.Fprintf(w, "reference: %s\ndigest:    %s\nmediaType: %s\nsize:      %d\n", ins.Reference, ins.Digest, ins.MediaType, ins.Size)
-			if len(ins.Manifests) > 0 {
-				fmt.Fprintln(w, "manifests:")
-				for _, m := range ins.Manifests {
-					fmt.Fprintf(w, "  %s  %s  %d\n", m.Digest, orDash(m.Platform), m.Size)
-				}
-			}
-			if c := ins.Config; c != nil {
-				fmt.Fprintf(w, "platform:  %s\nconfig:    %s\n", c.Platform, c.Digest)
-				if c.Created != "" {
-					fmt.Fprintf(w, "created:   %s\n", c.Created)
-				}
-				if len(c.Entrypoint) > 0 {
-					fmt.Fprintf(w, "entrypoint: %q\n", c.Entrypoint)
-				}
-				if len(c.Cmd) > 0 {
-					fmt.Fprintf(w, "cmd:       %q\n", c.Cmd)
-				}
-				if c.User != "" {
-					fmt.Fprintf(w, "user:      %s\n", c.User)
-				}
-				if len(c.Env) > 0 {
-					fmt.Fprintf(w, "env:       %s\n", strings.Join(c.Env, " "))
-				}
-				fmt.Fprintln(w, "layers:")
-				for _, l := range ins.Layers {
-					fmt.Fprintf(w, "  %s  %d  %s\n", l.Digest, l.Size, l.MediaType)
-				}
-			}
+			printInspection(a.stdout, ins)
 			return nil
 		},
 	}
 	f.register(c)
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	return c
+}
+
+// printInspection writes the human form of an inspection.
+func printInspection(w io.Writer, ins *registry.Inspection) {
+	line := func(k, v string) { fmt.Fprintf(w, "%-10s %s\n", k+":", v) }
+	line("reference", ins.Reference)
+	line("digest", ins.Digest)
+	line("mediaType", ins.MediaType)
+	line("size", humanBytes(ins.Size))
+	printMap(w, "annotations", ins.Annotations)
+	if len(ins.Manifests) > 0 {
+		fmt.Fprintln(w, "manifests:")
+		for _, m := range ins.Manifests {
+			fmt.Fprintf(w, "  %s  %s  %s\n", m.Digest, orDash(m.Platform), humanBytes(m.Size))
+		}
+	}
+	c := ins.Config
+	if c == nil {
+		return
+	}
+	line("platform", c.Platform)
+	line("config", c.Digest)
+	opt := func(k, v string) {
+		if v != "" {
+			line(k, v)
+		}
+	}
+	opt("created", c.Created)
+	if len(c.Entrypoint) > 0 {
+		line("entrypoint", fmt.Sprintf("%q", c.Entrypoint))
+	}
+	if len(c.Cmd) > 0 {
+		line("cmd", fmt.Sprintf("%q", c.Cmd))
+	}
+	opt("workdir", c.WorkingDir)
+	opt("user", c.User)
+	opt("env", strings.Join(c.Env, " "))
+	opt("ports", strings.Join(c.Ports, " "))
+	opt("volumes", strings.Join(c.Volumes, " "))
+	opt("stopSignal", c.StopSignal)
+	printMap(w, "labels", c.Labels)
+	var total int64
+	for _, l := range ins.Layers {
+		total += l.Size
+	}
+	fmt.Fprintf(w, "layers:    %d, %s\n", len(ins.Layers), humanBytes(total))
+	for _, l := range ins.Layers {
+		fmt.Fprintf(w, "  %s  %s  %s\n", l.Digest, humanBytes(l.Size), l.MediaType)
+	}
+}
+
+// printMap writes a heading and one "key=value" line per entry, sorted.
+func printMap(w io.Writer, heading string, m map[string]string) {
+	if len(m) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "%s:\n", heading)
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		fmt.Fprintf(w, "  %s=%s\n", k, m[k])
+	}
 }
 
 func orDash(s string) string {

@@ -36,6 +36,15 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	env            map[string]string
+	// releases are run when the command is done: the in-use locks it
+	// holds on the cache and the store (see use).
+	releases []func()
+	// jsonErrors is set by a command run with --json whose failures are
+	// printed as a JSON object on stdout too (build, plan, push).
+	jsonErrors bool
+	// specPaths are the specs the command works on (set by buildJob), for
+	// the file of a JSON error that has no position.
+	specPaths []string
 }
 
 // lookupEnv reads a variable from the process environment captured at start.
@@ -58,6 +67,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	err := root.ExecuteContext(ctx)
+	for _, release := range a.releases {
+		release()
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -67,7 +79,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = usageError{err}
 	}
 	a.printError(err)
-	return exitCode(err)
+	code := exitCode(err)
+	if a.jsonErrors {
+		a.printJSONError(err, code)
+	}
+	return code
 }
 
 func (a *app) rootCmd() *cobra.Command {
@@ -93,6 +109,8 @@ func (a *app) rootCmd() *cobra.Command {
 		a.diffCmd(),
 		a.verifyCmd(),
 		a.lockCmd(),
+		a.imagesCmd(),
+		a.pruneCmd(),
 	)
 	// Unknown subcommands and bad arguments are usage errors.
 	for _, c := range root.Commands() {

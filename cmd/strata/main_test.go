@@ -3,12 +3,15 @@ package main
 import (
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -31,6 +34,7 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	cmds := scriptCmds()
 	cmds["exits"] = exits
+	cmds["age"] = age
 	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: scriptSetup, Cmds: cmds})
 }
 
@@ -56,5 +60,27 @@ func exits(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	if got != want {
 		ts.Fatalf("%s exited with status %d, want %d", args[1], got, want)
+	}
+}
+
+// age sets the mtime of every file under each PATH back by DURATION:
+//
+//	age 48h $WORK/cache
+//
+// (for strata prune --older-than).
+func age(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: age DURATION PATH...")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	then := time.Now().Add(-d)
+	for _, p := range args[1:] {
+		ts.Check(filepath.WalkDir(ts.MkAbs(p), func(p string, e fs.DirEntry, err error) error {
+			if err != nil || !e.Type().IsRegular() {
+				return err
+			}
+			return os.Chtimes(p, then, then)
+		}))
 	}
 }

@@ -17,7 +17,7 @@ func (a *app) planCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "plan [SPEC...]",
 		Short: "Show what build would produce, without writing anything",
-		Long: `Plan composes each spec (default: image.yaml) like build but writes nothing:
+		Long: `Plan composes each spec (default as for build) like build but writes nothing:
 no layer is stored and no output is written. For every platform it lists each
 layer's entries (type, mode, owner, size, target, source), whiteouts included,
 the layers that are empty and not emitted, the config changes against the base,
@@ -27,10 +27,12 @@ and the digests build will produce.`,
 		},
 	}
 	f.register(c)
+	f.local, f.plan = true, true
 	return c
 }
 
 func (a *app) runPlan(ctx context.Context, args []string, f *buildFlags) error {
+	a.jsonErrors = f.json
 	ctx, cancel := f.reg.withTimeout(ctx)
 	defer cancel()
 	job, err := a.buildJob(args, f, nil)

@@ -25,7 +25,7 @@ func (a *app) pushCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "push [SPEC...]",
 		Short: "Compose images and push them to every tag",
-		Long: `Push builds each spec (default: image.yaml) as strata build does, then pushes
+		Long: `Push builds each spec (default as for build) as strata build does, then pushes
 it: all blobs first (blobs the repository has are skipped, blobs of the base's
 repository on the same registry are mounted), manifests by digest, the index
 by digest, and the tags last, so a failure moves no tag.
@@ -74,6 +74,7 @@ type pushReport struct {
 }
 
 func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pushFlags) error {
+	a.jsonErrors = bf.json
 	rf := &bf.reg
 	if pf.jobs < 1 {
 		return usagef("--push-jobs must be at least 1, got %d", pf.jobs)
@@ -93,16 +94,19 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		return err
 	}
 	reqs := make([]registry.PushRequest, len(results))
+	var bad []specFailure // every spec without tags, by path
 	for i, res := range results {
 		printWarnings(a, job.paths[i], res)
 		tags, err := res.PushTags(pf.image, pf.tags)
 		if err != nil {
-			return usagef("%s: %v", job.paths[i], err)
-		}
-		if len(tags) == 0 {
-			return usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])
+			bad = append(bad, specFailure{job.paths[i], usagef("%s: %v", job.paths[i], err)})
+		} else if len(tags) == 0 {
+			bad = append(bad, specFailure{job.paths[i], usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])})
 		}
 		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Version: res.Spec.Semver}
+	}
+	if len(bad) > 0 {
+		return joinFailures(bad)
 	}
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()

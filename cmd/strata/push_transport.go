@@ -153,6 +153,14 @@ func redacted(err error, f *registryFlags) error {
 	if err == nil {
 		return nil
 	}
+	if errs := joined(err); len(errs) > 1 {
+		// Several specs failed: each stays its own error.
+		out := make([]error, len(errs))
+		for i, e := range errs {
+			out[i] = redacted(e, f)
+		}
+		return errors.Join(out...)
+	}
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("%w (--timeout %s)", err, f.timeout)
 	}

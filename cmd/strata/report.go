@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/layer"
+	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/spec"
 )
 
 // buildReport is the --json shape of one built spec.
@@ -14,6 +17,9 @@ type buildReport struct {
 	Digest    string           `json:"digest"`
 	Platforms []platformReport `json:"platforms"`
 	Outputs   []string         `json:"outputs,omitempty"` // build only
+	// Status is "rebuilt", or "unchanged" when the output already held
+	// this image under its name (build only).
+	Status string `json:"status,omitempty"`
 }
 
 type platformReport struct {
@@ -70,4 +76,84 @@ func writeJSON(a *app, v any) error {
 	}
 	_, err = fmt.Fprintf(a.stdout, "%s\n", b)
 	return err
+}
+
+// printBuilt reports a build: per spec its digest on stdout and, on
+// stderr, each output written, or "unchanged" for a layout that already
+// held the image under its name; with several specs, how many images were
+// rebuilt. With asJSON, one buildReport per spec instead, with its status.
+func (a *app) printBuilt(paths []string, results []*compose.Result, outs []compose.Outputs, unchanged []bool, asJSON bool) error {
+	nUnchanged := 0
+	for i, res := range results {
+		status, verb := "rebuilt", "wrote"
+		if unchanged[i] {
+			status, verb = "unchanged", "unchanged"
+			nUnchanged++
+		}
+		var written, lines []string
+		if o := outs[i]; o.LayoutDir != "" {
+			for _, ref := range o.LayoutRefs {
+				w := spec.LayoutPrefix + o.LayoutDir + ":" + ref
+				written, lines = append(written, w), append(lines, verb+" "+w)
+			}
+		}
+		if o := outs[i]; o.TarballPath != "" {
+			w := spec.ArchivePrefix + o.TarballPath
+			written, lines = append(written, w), append(lines, "wrote "+w)
+		}
+		if asJSON {
+			r := report(paths[i], res, false)
+			r.Outputs, r.Status = written, status
+			if err := writeJSON(a, r); err != nil {
+				return err
+			}
+			continue
+		}
+		for _, l := range lines {
+			fmt.Fprintf(a.stderr, "strata: %s: %s\n", paths[i], l)
+		}
+		fmt.Fprintln(a.stdout, res.Digest)
+	}
+	if len(results) > 1 && !asJSON {
+		fmt.Fprintf(a.stderr, "strata: %d images: %d rebuilt, %d unchanged\n", len(results), len(results)-nUnchanged, nUnchanged)
+	}
+	return nil
+}
+
+// errorReport is the --json shape of a failed build, plan or push: every
+// problem, in the order printed on stderr, and the exit status.
+type errorReport struct {
+	Errors   []validateError `json:"errors"`
+	ExitCode int             `json:"exitCode"`
+}
+
+// printJSONError writes err as an errorReport on stdout. A spec problem
+// carries its file, line, column and field path; any other failure its
+// redacted message and the file of the spec it concerns (when the command
+// works on one spec, or several were built and one failed).
+func (a *app) printJSONError(err error, code int) {
+	r := errorReport{Errors: []validateError{}, ExitCode: code}
+	for _, e := range joined(err) {
+		var sl spec.ErrorList
+		var se *spec.Error
+		var ce *compose.SpecError
+		switch {
+		case errors.As(e, &sl):
+			for _, x := range sl {
+				r.Errors = append(r.Errors, validateError{File: x.Pos.File, Line: x.Pos.Line, Col: x.Pos.Col, Path: x.Path, Message: x.Msg})
+			}
+		case errors.As(e, &se):
+			r.Errors = append(r.Errors, validateError{File: se.Pos.File, Line: se.Pos.Line, Col: se.Pos.Col, Path: se.Path, Message: se.Msg})
+		default:
+			ve := validateError{Message: registry.Redact(e.Error())}
+			if errors.As(e, &ce) {
+				ve.File = ce.Name
+			} else if len(a.specPaths) == 1 {
+				ve.File = a.specPaths[0]
+			}
+			r.Errors = append(r.Errors, ve)
+		}
+	}
+	// stdout may be gone (a closed pipe); stderr already has the problems.
+	_ = writeJSON(a, r)
 }

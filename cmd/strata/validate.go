@@ -19,17 +19,24 @@ func (a *app) validateCmd() *cobra.Command {
 		sets   []string
 	)
 	cmd := &cobra.Command{
-		Use:   "validate SPEC...",
+		Use:   "validate [SPEC...]",
 		Short: "Check specs against the schema and the spec rules",
-		Long: `Check each spec (a .yaml, .yml or .cue file, or a CUE package directory)
-and print "SPEC: ok" for each good one. Problems are printed to stderr, one per
+		Long: `Check each spec (a .yaml, .yml or .cue file, or a CUE package directory;
+default: image.yaml, image.yml, image.cue or the CUE package in the current
+directory, the first found) and print "SPEC: ok" for each good one. Problems are printed to stderr, one per
 line, as FILE:LINE:COL: field.path: message. Nothing is built, read from the
 context or fetched. Exit status 2 when any spec is bad.`,
-		Args: cobra.MinimumNArgs(1),
 		RunE: func(_ *cobra.Command, args []string) error {
 			vars, err := parseSets(sets)
 			if err != nil {
 				return err
+			}
+			if len(args) == 0 {
+				p, err := defaultSpec()
+				if err != nil {
+					return err
+				}
+				args = []string{p}
 			}
 			opts := spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv}
 			var all spec.ErrorList
@@ -110,4 +117,19 @@ func newResult(p string, errs spec.ErrorList) validateResult {
 		r.Errors = append(r.Errors, validateError{File: e.Pos.File, Line: e.Pos.Line, Col: e.Pos.Col, Path: e.Path, Message: e.Msg})
 	}
 	return r
+}
+
+// defaultSpec is the spec a command uses when none is named (spec.Find in
+// the working directory); finding none is bad usage.
+func defaultSpec() (string, error) {
+	p, err := spec.Find(".")
+	if errors.Is(err, spec.ErrNotFound) {
+		return "", usageError{err}
+	}
+	return p, err
+}
+
+// warnSpec prints a spec problem that does not stop the command.
+func (a *app) warnSpec(e *spec.Error) {
+	fmt.Fprintf(a.stderr, "strata: warning: %s\n", e)
 }

@@ -14,7 +14,8 @@ func (a *app) verifyCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "verify REF [SPEC]",
 		Short: "Rebuild a spec and check that REF is exactly that image",
-		Long: `Verify composes SPEC (default image.yaml) as build would, writing nothing, and
+		Long: `Verify composes SPEC (default: image.yaml, image.yml, image.cue or the CUE
+package in the current directory) as build would, writing nothing, and
 compares the result with the image REF names: a registry reference,
 oci:DIR[:tag|@digest] or docker-archive:FILE. This is what CI runs to prove a
 release came from a commit.
@@ -25,9 +26,12 @@ platform, the first differing layer, each path with its old and new sha256),
 and exits 1.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			specPath := defaultSpec
 			if len(args) == 2 {
-				specPath = args[1]
+				return a.runVerify(cmd.Context(), args[0], args[1], &f)
+			}
+			specPath, err := defaultSpec()
+			if err != nil {
+				return err
 			}
 			return a.runVerify(cmd.Context(), args[0], specPath, &f)
 		},

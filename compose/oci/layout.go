@@ -77,6 +77,9 @@ func WriteLayout(ctx context.Context, dir string, a Artifact, refNames []string,
 	if err := addToLayout(ctx, dir, descs, blobs, o); err != nil {
 		return fmt.Errorf("writing layout %s: %w", dir, err)
 	}
+	// An image written again keeps its blobs; its manifest's mtime says it
+	// was written now (LayoutImage.Written, which prune goes by).
+	touchManifest(dir, desc.Digest)
 	return nil
 }
 

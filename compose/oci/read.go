@@ -2,6 +2,7 @@ package oci
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -74,6 +75,28 @@ func ReadLayout(l spec.Location) (Artifact, error) {
 	}
 	img, err := idx.Image(d.Digest)
 	return Artifact{Image: img}, err
+}
+
+// LayoutRefDigest returns the digest the OCI layout dir records under the
+// ref name refName, or the zero hash when dir is not a layout or has no
+// such entry (or several that disagree).
+func LayoutRefDigest(dir, refName string) (v1.Hash, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "index.json"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return v1.Hash{}, nil
+	}
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	im, err := v1.ParseIndexManifest(bytes.NewReader(b))
+	if err != nil {
+		return v1.Hash{}, fmt.Errorf("reading %s: %w", filepath.Join(dir, "index.json"), err)
+	}
+	d, err := pickLayoutEntry(im.Manifests, spec.Location{Kind: spec.LocationLayout, Dir: dir, Tag: refName})
+	if err != nil {
+		return v1.Hash{}, nil
+	}
+	return d.Digest, nil
 }
 
 // SplitLayoutRef returns l with DIR:REF split again where DIR is a layout,

@@ -36,102 +36,10 @@ func ListTags(ctx context.Context, repo name.Repository, cfg TransportConfig) ([
 	return tags, nil
 }
 
-// Inspection describes a manifest in a registry.
-type Inspection struct {
-	Reference string `json:"reference"`
-	Digest    string `json:"digest"`
-	MediaType string `json:"mediaType"`
-	Size      int64  `json:"size"`
-	// Manifests lists an index's children.
-	Manifests []InspectedChild `json:"manifests,omitempty"`
-	// Config and Layers describe an image.
-	Config *InspectedConfig `json:"config,omitempty"`
-	Layers []InspectedBlob  `json:"layers,omitempty"`
-}
-
-// InspectedChild is one entry of an index.
-type InspectedChild struct {
-	Digest    string `json:"digest"`
-	MediaType string `json:"mediaType"`
-	Size      int64  `json:"size"`
-	Platform  string `json:"platform,omitempty"`
-}
-
-// InspectedBlob is a layer descriptor.
-type InspectedBlob struct {
-	Digest    string `json:"digest"`
-	MediaType string `json:"mediaType"`
-	Size      int64  `json:"size"`
-}
-
-// InspectedConfig is an image's config blob and the fields people look for.
-type InspectedConfig struct {
-	Digest     string            `json:"digest"`
-	Platform   string            `json:"platform"`
-	Created    string            `json:"created,omitempty"`
-	Entrypoint []string          `json:"entrypoint,omitempty"`
-	Cmd        []string          `json:"cmd,omitempty"`
-	Env        []string          `json:"env,omitempty"`
-	WorkingDir string            `json:"workingDir,omitempty"`
-	User       string            `json:"user,omitempty"`
-	Labels     map[string]string `json:"labels,omitempty"`
-}
-
 // Inspect fetches the manifest ref names (and an image's config) and
-// describes it.
+// describes it. It is InspectLocation for a registry reference.
 func Inspect(ctx context.Context, ref name.Reference, cfg TransportConfig) (*Inspection, error) {
-	ropts, err := remoteOptions(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	desc, err := remote.Get(ref, ropts...)
-	if err != nil {
-		return nil, fmt.Errorf("inspecting %s: %w", ref.Name(), err)
-	}
-	out := &Inspection{Reference: ref.Name(), Digest: desc.Digest.String(), MediaType: string(desc.MediaType), Size: desc.Size}
-	if desc.MediaType.IsIndex() {
-		idx, err := desc.ImageIndex()
-		if err != nil {
-			return nil, fmt.Errorf("inspecting %s: %w", ref.Name(), err)
-		}
-		im, err := idx.IndexManifest()
-		if err != nil {
-			return nil, fmt.Errorf("inspecting %s: %w", ref.Name(), err)
-		}
-		for _, m := range im.Manifests {
-			c := InspectedChild{Digest: m.Digest.String(), MediaType: string(m.MediaType), Size: m.Size}
-			if m.Platform != nil {
-				c.Platform = m.Platform.String()
-			}
-			out.Manifests = append(out.Manifests, c)
-		}
-		return out, nil
-	}
-	img, err := desc.Image()
-	if err != nil {
-		return nil, fmt.Errorf("inspecting %s: %w", ref.Name(), err)
-	}
-	m, err := img.Manifest()
-	if err != nil {
-		return nil, fmt.Errorf("inspecting %s: %w", ref.Name(), err)
-	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		return nil, fmt.Errorf("inspecting %s: config: %w", ref.Name(), err)
-	}
-	out.Config = &InspectedConfig{
-		Digest:     m.Config.Digest.String(),
-		Platform:   (&v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}).String(),
-		Entrypoint: cf.Config.Entrypoint, Cmd: cf.Config.Cmd, Env: cf.Config.Env,
-		WorkingDir: cf.Config.WorkingDir, User: cf.Config.User, Labels: cf.Config.Labels,
-	}
-	if !cf.Created.IsZero() {
-		out.Config.Created = cf.Created.UTC().Format("2006-01-02T15:04:05Z")
-	}
-	for _, l := range m.Layers {
-		out.Layers = append(out.Layers, InspectedBlob{Digest: l.Digest.String(), MediaType: string(l.MediaType), Size: l.Size})
-	}
-	return out, nil
+	return InspectLocation(ctx, Location{Kind: "registry", Ref: ref, raw: ref.Name()}, InspectOptions{Transport: cfg})
 }
 
 // ErrDeleteRefused is returned when a registry does not allow deletes.
