@@ -21,6 +21,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/strata-build/strata/spec"
 )
 
 // TransportConfig is the registry access policy shared by base pulls, pushes
@@ -139,6 +141,9 @@ func (c TransportConfig) ParseReference(s string) (name.Reference, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := spec.CheckRepositoryPath(ref.Context().RepositoryStr()); err != nil {
+		return nil, err
+	}
 	if c.insecure(ref.Context().RegistryStr()) {
 		return name.ParseReference(s, name.Insecure)
 	}
@@ -165,6 +170,9 @@ func (c TransportConfig) ParseRepository(s string) (name.Repository, error) {
 	repo, err := name.NewRepository(s)
 	if err != nil {
 		return repo, err
+	}
+	if err := spec.CheckRepositoryPath(repo.RepositoryStr()); err != nil {
+		return name.Repository{}, err
 	}
 	if c.insecure(repo.RegistryStr()) {
 		return name.NewRepository(s, name.Insecure)
