@@ -163,7 +163,13 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	}
 	defer root.Close()
 
-	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger})
+	// Relative oci: and docker-archive: bases are taken from the spec
+	// file's directory, like context.
+	var specDir string
+	if src := s.Source(); src != nil {
+		specDir = src.Dir
+	}
+	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger, Dir: specDir})
 	if err != nil {
 		return nil, fmt.Errorf("resolving base %s: %w", s.Base, err)
 	}
