@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/compose/registry"
 )
 
 // Exit codes.
@@ -36,6 +38,9 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	env            map[string]string
+	// secrets are the credentials obtained from registries so far; every
+	// message is scrubbed of them (nil until a command talks to one).
+	secrets *registry.Secrets
 }
 
 // lookupEnv reads a variable from the process environment captured at start.

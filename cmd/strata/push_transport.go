@@ -52,7 +52,11 @@ func (f *registryFlags) register(c *cobra.Command) {
 // a credential helper named there is the only program strata ever starts.
 func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error) {
 	f.stderr = &lockedWriter{w: a.stderr}
+	if a.secrets == nil {
+		a.secrets = registry.NewSecrets()
+	}
 	cfg := registry.TransportConfig{
+		Secrets:        a.secrets,
 		Keychain:       authn.DefaultKeychain,
 		SkipTLSVerify:  f.skipVerify,
 		CAFile:         f.caFile,
@@ -77,7 +81,7 @@ func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error
 		fmt.Fprintf(a.stderr, "strata: warning: not verifying the TLS certificate of %s (--skip-tls-verify)\n", h)
 	}
 	if f.debug {
-		cfg.Logger = slog.New(slog.NewTextHandler(redactWriter{f.stderr}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = slog.New(slog.NewTextHandler(redactWriter{w: f.stderr, secrets: a.secrets}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	return cfg, nil
 }
@@ -102,11 +106,15 @@ func (f *registryFlags) withTimeout(ctx context.Context) (context.Context, conte
 	return context.WithTimeout(ctx, f.timeout)
 }
 
-// redactWriter scrubs secrets from everything written through it.
-type redactWriter struct{ w io.Writer }
+// redactWriter scrubs secrets from everything written through it: by
+// shape, and by value those strata obtained.
+type redactWriter struct {
+	w       io.Writer
+	secrets *registry.Secrets
+}
 
 func (r redactWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(r.w, registry.Redact(string(p))); err != nil {
+	if _, err := io.WriteString(r.w, r.secrets.Redact(string(p))); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -133,10 +141,13 @@ func redacted(err error, f *registryFlags) error {
 	if errors.Is(err, context.DeadlineExceeded) {
 		err = fmt.Errorf("%w (--timeout %s)", err, f.timeout)
 	}
-	return redactedError{err}
+	return redactedError{err: err, secrets: f.cfg.Secrets}
 }
 
-type redactedError struct{ err error }
+type redactedError struct {
+	err     error
+	secrets *registry.Secrets
+}
 
-func (e redactedError) Error() string { return registry.Redact(e.err.Error()) }
+func (e redactedError) Error() string { return e.secrets.Redact(e.err.Error()) }
 func (e redactedError) Unwrap() error { return e.err }

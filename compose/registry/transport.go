@@ -68,6 +68,11 @@ type TransportConfig struct {
 	UserAgent string
 	// Base replaces the network transport underneath the policy (tests).
 	Base http.RoundTripper
+	// Secrets, when set, collects every credential handed out by Keychain
+	// or sent in an Authorization header, so that messages and the debug
+	// log are scrubbed of them by value (Secrets.Redact), whatever their
+	// shape.
+	Secrets *Secrets
 }
 
 // withDefaults fills in the zero fields.
@@ -86,6 +91,9 @@ func (c TransportConfig) withDefaults() TransportConfig {
 	}
 	if c.Keychain == nil {
 		c.Keychain = authn.NewMultiKeychain() // anonymous
+	}
+	if _, ok := c.Keychain.(recordingKeychain); !ok {
+		c.Keychain = recordingKeychain{inner: c.Keychain, secrets: c.Secrets}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -378,6 +386,7 @@ func (t *policyTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	if t.skipVerify != nil && hostListed(t.cfg.SkipTLSVerify, host) {
 		inner = t.skipVerify
 	}
+	t.cfg.Secrets.addAuthorization(req.Header.Get("Authorization"))
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	ctx := req.Context()
 	for attempt := 1; ; attempt++ {
@@ -416,7 +425,7 @@ func (t *policyTransport) log(req *http.Request, resp *http.Response, err error,
 	}
 	attrs := []any{"method", req.Method, "url", RedactURL(req.URL.String()), "attempt", attempt, "elapsed", d.Round(time.Millisecond)}
 	if err != nil {
-		attrs = append(attrs, "error", Redact(err.Error()))
+		attrs = append(attrs, "error", t.cfg.Secrets.Redact(err.Error()))
 	} else {
 		attrs = append(attrs, "status", resp.StatusCode)
 	}
