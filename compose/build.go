@@ -275,6 +275,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.
 					Store:    store,
 					DryRun:   dryRun,
 					Jobs:     o.jobs,
+					Logger:   o.logger,
 				})
 				if err != nil {
 					if len(plats) > 1 && !shared {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -94,6 +95,7 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 		compose.WithCreated(created),
 		compose.WithJobs(f.jobs),
 		compose.WithRemote(ropts...),
+		compose.WithLogger(slog.New(&warnHandler{w: f.reg.stderr})),
 	}
 	vars, err := parseSets(f.sets)
 	if err != nil {

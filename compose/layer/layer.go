@@ -16,6 +16,7 @@ package layer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"runtime"
 	"strings"
@@ -39,6 +40,9 @@ type Request struct {
 	// Jobs bounds the files hashed at once inside this layer (the caller's
 	// concurrency budget); 0 means GOMAXPROCS.
 	Jobs int
+	// Logger receives warnings (a corrupt cached layer evicted and built
+	// again); nil discards them.
+	Logger *slog.Logger
 
 	// beforeRead, when set, runs after a context file is opened to be
 	// written into the layer and before its bytes are copied (a test seam for

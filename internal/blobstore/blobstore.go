@@ -109,6 +109,7 @@ func (w *Writer) Commit() (v1.Hash, int64, error) {
 	if err := w.f.Commit(w.store.Path(h), Mode); err != nil {
 		return v1.Hash{}, 0, fmt.Errorf("storing blob %s: %w", h, err)
 	}
+	w.store.noteVerified(h)
 	return h, w.f.Size(), nil
 }
 
