@@ -101,7 +101,7 @@ func Resolve(ctx context.Context, location string, want []spec.Platform, cacheDi
 	case spec.LocationScratch:
 		return resolveScratch(want), nil
 	case spec.LocationLayout:
-		return resolveLayout(l, want)
+		return resolveLayout(ctx, l, want)
 	case spec.LocationArchive:
 		return resolveArchive(ctx, l, want, cacheDir, o)
 	}

@@ -1,6 +1,7 @@
 package base
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/strata-build/strata/compose/oci"
@@ -9,7 +10,8 @@ import (
 
 // resolveLayout reads a base from an OCI image layout (see oci.ReadLayout
 // for how the image is picked) and narrows it to want.
-func resolveLayout(l spec.Location, want []spec.Platform) (*Resolved, error) {
+// Every picked image is checked against its names (verifyLocalImage).
+func resolveLayout(ctx context.Context, l spec.Location, want []spec.Platform) (*Resolved, error) {
 	a, err := oci.ReadLayout(l)
 	if err != nil {
 		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
@@ -22,6 +24,11 @@ func resolveLayout(l spec.Location, want []spec.Platform) (*Resolved, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
+	}
+	for _, pi := range plats {
+		if err := verifyLocalImage(ctx, pi); err != nil {
+			return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
+		}
 	}
 	return &Resolved{Platforms: plats}, nil
 }

@@ -2,6 +2,7 @@ package oci
 
 import (
 	"bufio"
+	"bytes"
 	"compress/gzip"
 	"context"
 	"errors"
@@ -67,6 +68,15 @@ func ReadLayout(l spec.Location) (Artifact, error) {
 	d, err := pickLayoutEntry(im.Manifests, l)
 	if err != nil {
 		return Artifact{}, err
+	}
+	// The top manifest must hash to the name index.json gives it (a
+	// manifest edited in place keeps its old file name).
+	raw, err := layout.Path(l.Dir).Bytes(d.Digest)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("reading manifest %s: %w", d.Digest, err)
+	}
+	if got, _, _ := v1.SHA256(bytes.NewReader(raw)); got != d.Digest {
+		return Artifact{}, fmt.Errorf("manifest %s: content hashes to %s (the blob was changed under its name)", d.Digest, got)
 	}
 	if d.MediaType.IsIndex() {
 		child, err := idx.ImageIndex(d.Digest)
