@@ -22,9 +22,9 @@ var offlineRegistry = &modconfig.LazyRegistry{New: func() (modconfig.CachedRegis
 }}
 
 // loadCUE loads a .cue file or a CUE package directory and turns its
-// concrete value into a node tree. The caller holds the schema lock (the
-// shared cue.Context is not safe for concurrent use).
-func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(string) string) (*node, ErrorList) {
+// concrete value into a node tree, evaluating it in cctx (which no one else
+// uses meanwhile: a cue.Context is not safe for concurrent use).
+func loadCUE(cctx *cue.Context, target string, isDir bool, data []byte, display func(string) string) (*node, ErrorList) {
 	abs, err := filepath.Abs(target)
 	if err != nil {
 		return nil, ErrorList{{Pos: Position{File: target, Line: 1, Col: 1}, Msg: err.Error()}}
@@ -91,7 +91,7 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 		return nil, m.errors(inst.Err, "", cue.Value{})
 	}
 	m.indexLiterals(inst)
-	v := c.ctx.BuildInstance(inst)
+	v := cctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
 		return nil, m.errors(err, "", v)
 	}

@@ -26,7 +26,7 @@ func exitCode(err error) int {
 	switch {
 	case err == nil:
 		return exitOK
-	case errors.As(err, &ue), errors.As(err, &sl), errors.As(err, &se):
+	case errors.As(err, &ue), errors.As(err, &sl), errors.As(err, &se), errors.Is(err, spec.ErrBudget):
 		return exitUsage
 	}
 	return exitFailure

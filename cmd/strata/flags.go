@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -26,6 +28,7 @@ const maxSourceDateEpoch = 8589934591
 // buildFlags are the flags build, plan and push share. Registry access
 // (base pulls, pushes) follows one policy, set by the registry flags.
 type buildFlags struct {
+	cue       cueFlags
 	sets      []string
 	jobs      int
 	cacheDir  string
@@ -41,6 +44,29 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().BoolVar(&f.json, "json", false, "print the result as JSON")
 	c.Flags().StringVar(&f.baseCheck, "base-check", "full", "check the spec against the base's files: full (download a registry base's layers once if needed) or removals (download only when a layer deletes or clears; otherwise check only with a cached base)")
 	f.reg.register(c)
+	f.cue.register(c)
+}
+
+// cueFlags set the budget of one CUE spec's evaluation.
+type cueFlags struct {
+	memoryMiB int64
+	timeout   time.Duration
+}
+
+func (f *cueFlags) register(c *cobra.Command) {
+	c.Flags().Int64Var(&f.memoryMiB, "cue-memory", spec.DefaultCUEMemory>>20, "stop a CUE spec's evaluation once it has used this many `MiB` of memory")
+	c.Flags().DurationVar(&f.timeout, "cue-timeout", spec.DefaultCUETimeout, "stop a CUE spec's evaluation after this long")
+}
+
+// loadOptions returns the spec load options of the flags.
+func (f *cueFlags) loadOptions(vars map[string]string, lookupEnv func(string) (string, bool)) (spec.LoadOptions, error) {
+	if f.memoryMiB <= 0 {
+		return spec.LoadOptions{}, usagef("--cue-memory must be positive, got %d", f.memoryMiB)
+	}
+	if f.timeout <= 0 {
+		return spec.LoadOptions{}, usagef("--cue-timeout must be positive, got %s", f.timeout)
+	}
+	return spec.LoadOptions{Vars: vars, LookupEnv: lookupEnv, CUEMemory: f.memoryMiB << 20, CUETimeout: f.timeout}, nil
 }
 
 // buildJob is what build, plan and push get from their flags, the
@@ -56,7 +82,7 @@ type buildJob struct {
 // buildJob turns flags, the environment and the spec files named in args
 // (default image.yaml) into a buildJob. check, when set, is run on every
 // loaded spec before anything is built.
-func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *spec.Spec) error) (*buildJob, error) {
+func (a *app) buildJob(ctx context.Context, args []string, f *buildFlags, check func(path string, s *spec.Spec) error) (*buildJob, error) {
 	if f.jobs < 1 {
 		return nil, usagef("--jobs must be at least 1, got %d", f.jobs)
 	}
@@ -101,8 +127,15 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 	if err != nil {
 		return nil, err
 	}
+	lo, err := f.cue.loadOptions(vars, a.lookupEnv)
+	if err != nil {
+		return nil, err
+	}
 	for _, p := range j.paths {
-		s, err := spec.Load(p, spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv})
+		s, err := spec.LoadContext(ctx, p, lo)
+		if err != nil && (errors.Is(err, spec.ErrBudget) || ctx.Err() != nil) {
+			return nil, err
+		}
 		if err != nil {
 			// An unreadable spec is a spec problem too (exit 2), as in validate.
 			return nil, asErrorList(p, err)

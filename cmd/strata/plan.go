@@ -33,7 +33,7 @@ and the digests build will produce.`,
 func (a *app) runPlan(ctx context.Context, args []string, f *buildFlags) error {
 	ctx, cancel := f.reg.withTimeout(ctx)
 	defer cancel()
-	job, err := a.buildJob(args, f, nil)
+	job, err := a.buildJob(ctx, args, f, nil)
 	if err != nil {
 		return err
 	}

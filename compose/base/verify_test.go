@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
@@ -129,4 +131,58 @@ func TestLayoutBaseVerified(t *testing.T) {
 			t.Fatalf("err = %v", err)
 		}
 	})
+}
+
+// TestLocalBaseFIFO (issue 13 point 5): a FIFO as a layout's index.json, as
+// one of its blobs, or as a docker-archive file is refused at once instead
+// of hanging the build.
+func TestLocalBaseFIFO(t *testing.T) {
+	fifo := func(t *testing.T, p string) {
+		t.Helper()
+		os.Chmod(p, 0o644)
+		os.Remove(p)
+		if err := syscall.Mkfifo(p, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	img := goodImage(t)
+	m, _ := img.Manifest()
+	for _, tc := range []struct {
+		name string
+		make func(t *testing.T) string // returns the location
+		want string
+	}{
+		{"layout index.json", func(t *testing.T) string {
+			dir := writeLayout(t, img)
+			fifo(t, filepath.Join(dir, "index.json"))
+			return "oci:" + dir
+		}, "index.json is not a regular file"},
+		{"layout layer blob", func(t *testing.T) string {
+			dir := writeLayout(t, img)
+			fifo(t, filepath.Join(dir, "blobs", "sha256", m.Layers[0].Digest.Hex))
+			return "oci:" + dir
+		}, "blob " + m.Layers[0].Digest.String() + " is not a regular file"},
+		{"docker archive", func(t *testing.T) string {
+			p := filepath.Join(t.TempDir(), "b.tar")
+			fifo(t, p)
+			return "docker-archive:" + p
+		}, "not a regular file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			loc := tc.make(t)
+			done := make(chan error, 1)
+			go func() {
+				_, err := Resolve(context.Background(), loc, nil, t.TempDir(), Options{})
+				done <- err
+			}()
+			select {
+			case err := <-done:
+				if err == nil || !strings.Contains(err.Error(), tc.want) {
+					t.Fatalf("err = %v, want %q", err, tc.want)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("Resolve hangs on a FIFO")
+			}
+		})
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,11 +52,13 @@ func Read(ctx context.Context, l spec.Location, cacheDir string) (Artifact, erro
 // part is one wins.
 func ReadLayout(l spec.Location) (Artifact, error) {
 	l = splitLayoutRef(l)
-	if _, err := os.Stat(filepath.Join(l.Dir, "index.json")); err != nil {
+	if fi, err := os.Stat(filepath.Join(l.Dir, "index.json")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Artifact{}, errors.New("no index.json (not an OCI image layout)")
 		}
 		return Artifact{}, err
+	} else if !fi.Mode().IsRegular() {
+		return Artifact{}, errors.New("index.json is not a regular file")
 	}
 	idx, err := layout.ImageIndexFromPath(l.Dir)
 	if err != nil {
@@ -67,6 +70,11 @@ func ReadLayout(l spec.Location) (Artifact, error) {
 	}
 	d, err := pickLayoutEntry(im.Manifests, l)
 	if err != nil {
+		return Artifact{}, err
+	}
+	// Every blob the picked entry needs must be a regular file: reading a
+	// FIFO or a device would hang or never end.
+	if err := regularBlobs(l.Dir, d); err != nil {
 		return Artifact{}, err
 	}
 	// The top manifest must hash to the name index.json gives it (a
@@ -85,6 +93,53 @@ func ReadLayout(l spec.Location) (Artifact, error) {
 	img, err := idx.Image(d.Digest)
 	return Artifact{Image: img}, err
 }
+
+// regularBlobs checks that the blob of d and, recursively, of everything
+// it names (index children, config, layers) is a regular file of the
+// layout at dir, and that no manifest is absurdly large. Missing blobs are
+// left to the reader to report.
+func regularBlobs(dir string, d v1.Descriptor) error {
+	p := filepath.Join(dir, "blobs", d.Digest.Algorithm, d.Digest.Hex)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("blob %s is not a regular file", d.Digest)
+	}
+	if !d.MediaType.IsIndex() && !d.MediaType.IsImage() {
+		return nil
+	}
+	if fi.Size() > maxManifestSize {
+		return fmt.Errorf("manifest %s is %d bytes; manifests are at most %d", d.Digest, fi.Size(), maxManifestSize)
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	var m struct {
+		Config    *v1.Descriptor  `json:"config"`
+		Layers    []v1.Descriptor `json:"layers"`
+		Manifests []v1.Descriptor `json:"manifests"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return nil // the reader reports it
+	}
+	kids := append(m.Layers, m.Manifests...)
+	if m.Config != nil {
+		kids = append(kids, *m.Config)
+	}
+	for _, k := range kids {
+		if err := regularBlobs(dir, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxManifestSize bounds a manifest read from a layout (registries refuse
+// manifests over 4 MiB).
+const maxManifestSize = 4 << 20
 
 // splitLayoutRef re-splits DIR:REF when DIR is not a layout; see ReadLayout.
 func splitLayoutRef(l spec.Location) spec.Location {
@@ -179,6 +234,10 @@ func ReadArchive(ctx context.Context, file, cacheDir string) (v1.Image, error) {
 // ArchiveTar returns a path to the uncompressed form of the archive file:
 // the file itself, or its decompressed copy in cacheDir/archives.
 func ArchiveTar(ctx context.Context, file, cacheDir string) (string, error) {
+	// Checked before opening: opening a FIFO for reading waits for a writer.
+	if fi, err := os.Stat(file); err == nil && !fi.Mode().IsRegular() {
+		return "", errors.New("not a regular file")
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
