@@ -505,6 +505,35 @@ func TestFault_TagFailureReportsMovedTags(t *testing.T) {
 	}
 }
 
+// TestFault_WrongDigestHeader (issue 13 point 9): a registry whose HEAD of
+// a tag sends a wrong Docker-Content-Digest does not make the report say
+// the tag moved from that digest: the previous digest is the manifest's.
+func TestFault_WrongDigestHeader(t *testing.T) {
+	p, host := pushRegistry(t)
+	old := randomLinuxImage(t, 1)
+	pushTo(t, oci.Artifact{Image: old}, host+"/f/hdr:v1")
+	zero := "sha256:" + strings.Repeat("0", 64)
+	p.Add(&faultproxy.Rule{Method: "HEAD", Path: faultproxy.PathRe(`/manifests/v1$`), Action: faultproxy.Action{
+		Status: 200, Headers: map[string]string{"Docker-Content-Digest": zero}}})
+	img := randomLinuxImage(t, 1)
+	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/hdr:v1")}}, PushOptions{Transport: fastRetries()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	od, _ := old.Digest()
+	if got := rep.Artifacts[0].Tags[0]; got.Status != TagMoved || got.Previous != od.String() {
+		t.Fatalf("tag result %+v; want moved from %s", got, od)
+	}
+	// The same image again: the header lies, the manifest says unchanged.
+	rep, err = Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/hdr:v1")}}, PushOptions{Transport: fastRetries()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Artifacts[0].Tags[0]; got.Status != TagUnchanged {
+		t.Fatalf("tag result %+v; want unchanged", got)
+	}
+}
+
 // TestFault_TokenExpiry (F7): a 401 on one PATCH (an expired token) makes
 // the push fetch a new token and succeed.
 func TestFault_TokenExpiry(t *testing.T) {

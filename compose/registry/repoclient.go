@@ -230,6 +230,31 @@ func (c *repoClient) headManifest(ctx context.Context, ref string) (v1.Hash, boo
 	return v1.Hash{}, false, transport.CheckError(resp, http.StatusOK, http.StatusNotFound)
 }
 
+// maxManifestBytes bounds a manifest read back from a registry (registries
+// refuse manifests over 4 MiB).
+const maxManifestBytes = 4 << 20
+
+// manifestDigest GETs the manifest ref names and returns the digest of the
+// bytes received, whatever Docker-Content-Digest says.
+func (c *repoClient) manifestDigest(ctx context.Context, ref string) (v1.Hash, error) {
+	resp, err := c.do(ctx, http.MethodGet, c.url("manifests/"+ref, nil), nil, http.Header{"Accept": {manifestAccept}})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return v1.Hash{}, err
+	}
+	h, n, err := v1.SHA256(io.LimitReader(resp.Body, maxManifestBytes+1))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if n > maxManifestBytes {
+		return v1.Hash{}, fmt.Errorf("manifest %s is larger than %d bytes", ref, maxManifestBytes)
+	}
+	return h, nil
+}
+
 // putManifest PUTs a manifest under ref (a digest or a tag).
 func (c *repoClient) putManifest(ctx context.Context, ref string, mt types.MediaType, raw []byte) error {
 	resp, err := c.do(ctx, http.MethodPut, c.url("manifests/"+ref, nil), bytes.NewReader(raw), http.Header{"Content-Type": {string(mt)}})
