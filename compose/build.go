@@ -157,6 +157,9 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	if err != nil {
 		return nil, err
 	}
+	if err := checkContextBound(s); err != nil {
+		return nil, err
+	}
 	root, err := os.OpenRoot(s.Context)
 	if err != nil {
 		return nil, fmt.Errorf("opening context directory: %w", err)
