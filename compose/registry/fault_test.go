@@ -243,6 +243,29 @@ func TestFault_RequestTimeout(t *testing.T) {
 	}
 }
 
+// TestFault_UploadTimeoutNotRetried (issue 13 point 9): a PATCH whose
+// response never starts fails after one attempt, as the docs say of
+// timeouts.
+func TestFault_UploadTimeoutNotRetried(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Hang: true}})
+	cfg := fastRetries()
+	cfg.RequestTimeout = 200 * time.Millisecond
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: randomLinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/uphang:v1")}}, PushOptions{Transport: cfg, Jobs: 1})
+	if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
+		t.Fatalf("err = %v", err)
+	}
+	hangs := 0
+	for _, e := range p.Log() {
+		if e.Fault == "hang" {
+			hangs++
+		}
+	}
+	if hangs != 1 {
+		t.Errorf("%d attempts, want 1", hangs)
+	}
+}
+
 // TestFault_HostileLocation: an upload Location on another private IP is
 // refused before any byte goes there.
 func TestFault_HostileLocation(t *testing.T) {
