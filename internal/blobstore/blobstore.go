@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -44,6 +45,8 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("opening blob store %s: %w", dir, err)
 		}
 	}
+	// What killed writers left in tmp goes now (atomicfile.RemoveStale).
+	atomicfile.RemoveStale(filepath.Join(dir, "tmp"), "", time.Now())
 	return &Store{dir: dir}, nil
 }
 
