@@ -231,9 +231,28 @@ func ReadArchive(ctx context.Context, file, cacheDir string) (v1.Image, error) {
 	return img, nil
 }
 
+// Bounds of a gzip docker archive's decompressed copy: archiveRatio times
+// the compressed size, and never less than archiveFloor. Image tarballs
+// compress 2-10 times; a gzip bomb compresses a thousand times.
+const (
+	archiveRatio = 200
+	archiveFloor = 1 << 30
+)
+
+// archiveLimit is the largest decompressed copy of a gzip archive of
+// compressed bytes.
+func archiveLimit(compressed int64) int64 {
+	return max(archiveFloor, compressed*archiveRatio)
+}
+
 // ArchiveTar returns a path to the uncompressed form of the archive file:
-// the file itself, or its decompressed copy in cacheDir/archives.
+// the file itself, or its decompressed copy in cacheDir/archives, which may
+// be at most 200 times the compressed size (and always 1 GiB).
 func ArchiveTar(ctx context.Context, file, cacheDir string) (string, error) {
+	return archiveTar(ctx, file, cacheDir, archiveLimit)
+}
+
+func archiveTar(ctx context.Context, file, cacheDir string, limit func(int64) int64) (string, error) {
 	// Checked before opening: opening a FIFO for reading waits for a writer.
 	if fi, err := os.Stat(file); err == nil && !fi.Mode().IsRegular() {
 		return "", errors.New("not a regular file")
@@ -281,8 +300,16 @@ func ArchiveTar(ctx context.Context, file, cacheDir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	capBytes := limit(fi.Size())
 	err = atomicfile.WriteFile(out, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, ctxio.Reader(ctx, zr))
+		n, err := io.Copy(w, io.LimitReader(ctxio.Reader(ctx, zr), capBytes+1))
+		if err == nil && n > capBytes {
+			return fmt.Errorf("it expands to more than %d bytes (the limit against gzip bombs: %d times its compressed size, at least 1 GiB); decompress it yourself (gunzip) and use the .tar", capBytes, archiveRatio)
+		}
 		return err
 	}, nil)
 	if err != nil {
