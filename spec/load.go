@@ -30,7 +30,8 @@ type LoadOptions struct {
 	// LookupEnv looks a variable up in the environment; nil means none.
 	LookupEnv func(string) (string, bool)
 	// CUEMemory bounds how much the heap may grow while a CUE spec is
-	// evaluated, in bytes; 0 means DefaultCUEMemory.
+	// evaluated, in bytes; 0 means DefaultCUEMemory. It is the process's
+	// heap that is watched, so what runs at the same time counts too.
 	CUEMemory int64
 	// CUETimeout bounds how long a CUE spec may take to evaluate; 0 means
 	// DefaultCUETimeout.

@@ -7,7 +7,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
@@ -102,5 +104,27 @@ func TestGuardDial(t *testing.T) {
 		if err := guardDial(context.Background(), "tcp", addr, nil); err != nil {
 			t.Errorf("%s, the registry itself: %v", addr, err)
 		}
+	}
+}
+
+// TestCAFileFIFO (issue 13 point 5): a FIFO given as --ca-file is refused
+// at once instead of hanging.
+func TestCAFileFIFO(t *testing.T) {
+	p := t.TempDir() + "/ca.pem"
+	if err := syscall.Mkfifo(p, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, err := NewTransport(TransportConfig{CAFile: p})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || err.Error() != "CA file "+p+": not a regular file" {
+			t.Fatalf("err = %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("NewTransport hangs on a FIFO")
 	}
 }

@@ -215,6 +215,10 @@ func NewTransport(cfg TransportConfig) (http.RoundTripper, error) {
 			roots = x509.NewCertPool()
 		}
 		if cfg.CAFile != "" {
+			// Checked before reading: a FIFO would hang the read.
+			if fi, err := os.Stat(cfg.CAFile); err == nil && !fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("CA file %s: not a regular file", cfg.CAFile)
+			}
 			pem, err := os.ReadFile(cfg.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("reading CA file: %w", err)
