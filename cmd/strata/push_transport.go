@@ -22,6 +22,7 @@ import (
 type registryFlags struct {
 	insecure       []string
 	skipVerify     []string
+	privRedirect   []string
 	caFile         string
 	timeout        time.Duration
 	requestTimeout time.Duration
@@ -38,6 +39,7 @@ type registryFlags struct {
 func (f *registryFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "allow plain HTTP to `HOST[:PORT]` (repeatable; also $STRATA_INSECURE_REGISTRIES, comma-separated); loopback always may")
+	fl.StringArrayVar(&f.privRedirect, "allow-private-redirect", nil, "let a registry redirect to `HOST[:PORT]` although it resolves to a private or loopback address (repeatable; on-premises storage)")
 	fl.StringArrayVar(&f.skipVerify, "skip-tls-verify", nil, "do not verify the TLS certificate of `HOST[:PORT]` (repeatable; insecure, warns)")
 	fl.StringVar(&f.caFile, "ca-file", "", "trust the PEM certificates in `FILE` too")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up on the whole command after this long")
@@ -56,13 +58,14 @@ func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error
 		a.secrets = registry.NewSecrets()
 	}
 	cfg := registry.TransportConfig{
-		Secrets:        a.secrets,
-		Keychain:       authn.DefaultKeychain,
-		SkipTLSVerify:  f.skipVerify,
-		CAFile:         f.caFile,
-		RequestTimeout: f.requestTimeout,
-		Backoff:        f.retryBackoff,
-		UserAgent:      "strata",
+		Secrets:              a.secrets,
+		Keychain:             authn.DefaultKeychain,
+		SkipTLSVerify:        f.skipVerify,
+		PrivateRedirectHosts: f.privRedirect,
+		CAFile:               f.caFile,
+		RequestTimeout:       f.requestTimeout,
+		Backoff:              f.retryBackoff,
+		UserAgent:            "strata",
 	}
 	if f.requestTimeout <= 0 {
 		return cfg, usagef("--request-timeout must be positive, got %s", f.requestTimeout)

@@ -26,7 +26,8 @@ type offRegistryKey struct{}
 // A request that goes through an HTTP proxy is left to the proxy's policy:
 // the connection is then to the proxy, not to the host.
 func (t *policyTransport) markRedirect(req *http.Request) *http.Request {
-	if req.Response == nil || req.Response.Request == nil || sameHost(req.Response.Request.URL, req.URL) {
+	if req.Response == nil || req.Response.Request == nil || sameHost(req.Response.Request.URL, req.URL) ||
+		hostListed(t.cfg.PrivateRedirectHosts, req.URL.Host) {
 		return req
 	}
 	if ht, ok := t.inner.(*http.Transport); ok && ht.Proxy != nil {
@@ -51,7 +52,7 @@ func guardDial(ctx context.Context, network, address string, _ syscall.RawConn) 
 	}
 	ip := net.ParseIP(h)
 	if ip == nil || privateIP(ip) {
-		return fmt.Errorf("%w: %s resolves to %s; a redirect may leave the registry only for a public address", ErrPrivateAddress, hostOnly(host), h)
+		return fmt.Errorf("%w: %s resolves to %s; a redirect may leave the registry only for a public address (or a host allowed with --allow-private-redirect)", ErrPrivateAddress, hostOnly(host), h)
 	}
 	return nil
 }

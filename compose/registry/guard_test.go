@@ -79,13 +79,38 @@ func TestFault_RedirectToPrivateName(t *testing.T) {
 			} else {
 				_, err = Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/redir:v1")}}, PushOptions{Transport: fastRetries()})
 			}
-			if !errors.Is(err, ErrPrivateAddress) || !strings.Contains(err.Error(), "localhost resolves to 127.0.0.1; a redirect may leave the registry only for a public address") {
+			if !errors.Is(err, ErrPrivateAddress) || !strings.Contains(err.Error(), "localhost resolves to 127.0.0.1; a redirect may leave the registry only for a public address (or a host allowed with --allow-private-redirect)") {
 				t.Fatalf("err = %v; want ErrPrivateAddress", err)
 			}
 			if hits.Load() != 0 {
 				t.Errorf("%d requests reached the other host", hits.Load())
 			}
 		})
+	}
+}
+
+// TestFault_RedirectToAllowedPrivateHost: a host named in
+// PrivateRedirectHosts may be redirected to although it is loopback.
+func TestFault_RedirectToAllowedPrivateHost(t *testing.T) {
+	p, host := pushRegistry(t)
+	hits, port := hitCounter(t)
+	img := randomLinuxImage(t, 1)
+	pushTo(t, oci.Artifact{Image: img}, host+"/f/allowed:v1")
+	p.Add(&faultproxy.Rule{Method: "GET", Path: faultproxy.PathRe(`/manifests/v1$`), Action: faultproxy.Action{
+		Status: http.StatusTemporaryRedirect, Headers: map[string]string{"Location": "http://localhost:" + port + "/x"}}})
+	cfg := fastRetries()
+	cfg.PrivateRedirectHosts = []string{"localhost:" + port}
+	opts, err := RemoteOptions(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := name.ParseReference(host + "/f/allowed:v1")
+	_, err = remote.Image(ref, append(opts, remote.WithContext(context.Background()))...)
+	if errors.Is(err, ErrPrivateAddress) {
+		t.Fatalf("err = %v; the host was allowed", err)
+	}
+	if hits.Load() == 0 {
+		t.Error("the allowed host was never reached")
 	}
 }
 

@@ -47,6 +47,12 @@ type TransportConfig struct {
 	// SkipTLSVerify lists registries (host or host:port) whose TLS
 	// certificates are not verified. The caller should warn about it.
 	SkipTLSVerify []string
+	// PrivateRedirectHosts lists hosts (host or host:port) a redirect may
+	// lead to although they resolve to a private, loopback or link-local
+	// address: storage on the same network as an on-premises registry
+	// (e.g. a registry sending blob downloads to a MinIO host). Redirects to
+	// other such addresses are refused (see guardDial).
+	PrivateRedirectHosts []string
 	// CAFile is a PEM bundle of extra trusted roots.
 	CAFile string
 	// RequestTimeout bounds connecting and waiting for response headers of
