@@ -323,9 +323,15 @@ func loadRecord(s *blobstore.Store, kind, key string, logger *slog.Logger) (*lay
 	}
 	if err := s.Verify(d); err != nil {
 		if errors.Is(err, blobstore.ErrCorrupt) && logger != nil {
-			logger.Warn("cached layer blob was corrupt: evicted it and built the layer again", "digest", d.String(), "cache", s.Dir())
+			msg := "cached layer blob was corrupt: evicted it and built the layer again"
+			if s.ReadOnly() {
+				msg = "cached layer blob is corrupt: planned the layer without it (the next build replaces it)"
+			}
+			logger.Warn(msg, "digest", d.String(), "cache", s.Dir())
 		}
-		os.Remove(recordPath(s, kind, key))
+		if !s.ReadOnly() {
+			os.Remove(recordPath(s, kind, key))
+		}
 		return nil, false
 	}
 	return &r, true

@@ -34,7 +34,8 @@ const Mode = 0o444
 
 // Store is a content-addressed directory of blobs.
 type Store struct {
-	dir string
+	dir      string
+	readOnly bool // opened with At: Verify writes and removes nothing
 }
 
 // Open creates dir (and its blobs and tmp subdirectories) if needed and
@@ -52,7 +53,10 @@ func Open(dir string) (*Store, error) {
 
 // At returns a store rooted at dir without creating anything: for reads,
 // and for dry runs that must leave no trace on disk.
-func At(dir string) *Store { return &Store{dir: dir} }
+func At(dir string) *Store { return &Store{dir: dir, readOnly: true} }
+
+// ReadOnly reports whether the store was opened with At, for reads only.
+func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // Dir returns the store's root directory.
 func (s *Store) Dir() string { return s.dir }

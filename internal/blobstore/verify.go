@@ -18,7 +18,8 @@ var ErrCorrupt = errors.New("blobstore: corrupt blob")
 // mtime and ctime, noted in DIR/verified/<hex>) is trusted without being
 // read; any change, even a chmod or a new hard link, makes Verify read and
 // hash it once more. A corrupt blob is removed from the store and
-// ErrCorrupt returned, so the caller can rebuild or fetch it again.
+// ErrCorrupt returned, so the caller can rebuild or fetch it again. A store
+// opened with At is only read: nothing is stamped or removed.
 func (s *Store) Verify(h v1.Hash) error {
 	p := s.Path(h)
 	fi, err := os.Stat(p)
@@ -41,11 +42,14 @@ func (s *Store) Verify(h v1.Hash) error {
 		return fmt.Errorf("verifying blob %s: %w", h, err)
 	}
 	if got != h {
+		if s.readOnly {
+			return fmt.Errorf("%w: %s hashes to %s", ErrCorrupt, h, got)
+		}
 		os.Remove(p)
 		os.Remove(s.stampPath(h))
 		return fmt.Errorf("%w: %s hashes to %s (removed from the cache)", ErrCorrupt, h, got)
 	}
-	if ok {
+	if ok && !s.readOnly {
 		s.writeStamp(h, stamp)
 	}
 	return nil
