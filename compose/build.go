@@ -225,6 +225,9 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 			return nil, err
 		}
 	}
+	if err := checkContextBound(s); err != nil {
+		return nil, err
+	}
 	root, err := os.OpenRoot(s.Context)
 	if err != nil {
 		return nil, fmt.Errorf("opening context directory: %w", err)
@@ -235,7 +238,13 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, fmt.Errorf("context %s: %w", s.Context, err)
 	}
 
-	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger, Pin: o.basePins[s.Base]})
+	// Relative oci: and docker-archive: bases are taken from the spec
+	// file's directory, like context.
+	var specDir string
+	if src := s.Source(); src != nil {
+		specDir = src.Dir
+	}
+	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger, Pin: o.basePins[s.Base], Dir: specDir})
 	if err != nil {
 		return nil, fmt.Errorf("resolving base %s: %w", s.Base, err)
 	}
@@ -297,9 +306,6 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		res.Platforms = append(res.Platforms, *pr)
 	}
 	res.Warnings = emptyPlatformWarnings(res.Platforms)
-	for _, w := range res.Warnings {
-		o.logger.Warn(w)
-	}
 	if len(images) == 1 {
 		res.Artifact = oci.Artifact{Image: images[0]}
 	} else {
@@ -375,6 +381,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 					Store:    store,
 					DryRun:   dryRun,
 					Budget:   o.budget,
+					Logger:   o.logger,
 				})
 				if err != nil {
 					if len(plats) > 1 && !shared {

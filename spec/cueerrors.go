@@ -133,7 +133,10 @@ func (m *cueErrorMap) errors(err error, incompletePrefix string, v cue.Value) Er
 		}
 		format, args := e.Msg()
 		msg := fmt.Sprintf(format, args...)
-		if full := e.Error(); strings.HasPrefix(full, msg+": ") {
+		if full := e.Error(); msg == "" {
+			// A plain error CUE wrapped (e.g. from the file system).
+			msg = cuePosRE.ReplaceAllString(full, "")
+		} else if strings.HasPrefix(full, msg+": ") {
 			// A wrapped cause, e.g. why an import failed, without the
 			// positions CUE puts in its text.
 			msg = cuePosRE.ReplaceAllString(full, "")

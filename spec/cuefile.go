@@ -23,28 +23,55 @@ var offlineRegistry = &modconfig.LazyRegistry{New: func() (modconfig.CachedRegis
 }}
 
 // loadCUE loads a .cue file or a CUE package directory and turns its
-// concrete value into a node tree. The caller holds the schema lock (the
-// shared cue.Context is not safe for concurrent use).
-func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(string) string) (*node, ErrorList) {
+// concrete value into a node tree, evaluating it in cctx (which no one else
+// uses meanwhile: a cue.Context is not safe for concurrent use).
+func loadCUE(cctx *cue.Context, target string, isDir bool, data []byte, display func(string) string) (*node, ErrorList) {
 	abs, err := filepath.Abs(target)
 	if err != nil {
 		return nil, ErrorList{{Pos: Position{File: target, Line: 1, Col: 1}, Msg: err.Error()}}
 	}
+	// Everything CUE reads (package files, cue.mod, @embed files) goes
+	// through cueFS: confined to the module root, regular files only.
+	dir := abs
+	if !isDir {
+		dir = filepath.Dir(abs)
+	}
+	rootDir := moduleRoot(dir)
+	// CUE's loader ignores a module file it cannot open; one that is not a
+	// regular file (a FIFO would hang a reader) is an error here.
+	if fi, err := os.Stat(filepath.Join(rootDir, "cue.mod", "module.cue")); err == nil && !fi.Mode().IsRegular() {
+		return nil, ErrorList{{Pos: Position{File: display(filepath.Join(rootDir, "cue.mod", "module.cue")), Line: 1, Col: 1}, Msg: "not a regular file; want the CUE module file"}}
+	}
+	root, err := os.OpenRoot(rootDir)
+	if err != nil {
+		return nil, ErrorList{{Pos: Position{File: target, Line: 1, Col: 1}, Msg: err.Error()}}
+	}
+	defer root.Close()
+	fsys := &cueFS{root: root, fsys: root.FS(), overlay: map[string][]byte{}}
+	toFS := func(p string) string {
+		rel, err := filepath.Rel(rootDir, p)
+		if err != nil || rel == "." {
+			return "/"
+		}
+		return "/" + filepath.ToSlash(rel)
+	}
 	cfg := &load.Config{
 		Env:      []string{},
 		Registry: offlineRegistry,
+		FS:       fsys,
+		Dir:      toFS(dir),
+		FromFSPath: func(p string) string {
+			return filepath.Join(rootDir, filepath.FromSlash(strings.TrimPrefix(p, "/")))
+		},
 	}
 	args := []string{"."}
-	if isDir {
-		cfg.Dir = abs
-	} else {
+	if !isDir {
 		// Load the file together with the rest of its package only when it
 		// lives in a CUE module; a lone file is loaded on its own. The
 		// bytes already read (and size-checked) are used via an overlay.
-		cfg.Dir = filepath.Dir(abs)
 		name := strings.TrimSuffix(abs, ".example") // image.cue.example loads as image.cue
-		args = []string{name}
-		cfg.Overlay = map[string]load.Source{name: load.FromBytes(data)}
+		args = []string{toFS(name)}
+		fsys.overlay[strings.TrimPrefix(toFS(name), "/")] = data
 		if name != abs {
 			inner := display
 			display = func(f string) string {
@@ -70,7 +97,7 @@ func (c *compiled) loadCUE(target string, isDir bool, data []byte, display func(
 		return nil, m.errors(inst.Err, "", cue.Value{})
 	}
 	m.indexLiterals(inst)
-	v := c.ctx.BuildInstance(inst)
+	v := cctx.BuildInstance(inst)
 	if err := v.Err(); err != nil {
 		// v.Err holds the first error only; Validate lists every one, so
 		// a spec with two bad fields reports both.

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,8 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"cuelang.org/go/cue"
+	"cuelang.org/go/cue/cuecontext"
 	cueerrors "cuelang.org/go/cue/errors"
 )
 
@@ -33,6 +36,13 @@ type LoadOptions struct {
 	SemverOptional bool
 	// Warn, when set, receives the problems that do not fail the load.
 	Warn func(*Error)
+	// CUEMemory bounds how much the heap may grow while a CUE spec is
+	// evaluated, in bytes; 0 means DefaultCUEMemory. It is the process's
+	// heap that is watched, so what runs at the same time counts too.
+	CUEMemory int64
+	// CUETimeout bounds how long a CUE spec may take to evaluate; 0 means
+	// DefaultCUETimeout.
+	CUETimeout time.Duration
 }
 
 // Load reads the spec at path, expands ${VAR} references, checks it against
@@ -46,6 +56,13 @@ type LoadOptions struct {
 // A bad or missing spec gives an ErrorList with every problem found, each
 // positioned in the user's files; other I/O failures are wrapped errors.
 func Load(path string, opts LoadOptions) (*Spec, error) {
+	return LoadContext(context.Background(), path, opts)
+}
+
+// LoadContext is Load with a context: the evaluation of a CUE spec stops
+// when ctx ends (a signal), and when it outgrows its budget of memory or
+// time (LoadOptions.CUEMemory and CUETimeout), with a *BudgetError.
+func LoadContext(ctx context.Context, path string, opts LoadOptions) (*Spec, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
 		// A missing spec is the user's mistake, like a bad one (exit 2).
@@ -103,12 +120,25 @@ func Load(path string, opts LoadOptions) (*Spec, error) {
 	if format == "yaml" {
 		tree, errs = parseYAML(path, data)
 	}
+	if format == "cue" {
+		// CUE evaluation cannot be interrupted, so it runs in its own
+		// goroutine and cue.Context, holding no lock, under a budget.
+		type result struct {
+			tree *node
+			errs ErrorList
+		}
+		r, err := runBudgeted(ctx, path, opts.CUEMemory, opts.CUETimeout, func() result {
+			t, e := loadCUE(cuecontext.New(), path, fi.IsDir(), data, display)
+			return result{t, e}
+		})
+		if err != nil {
+			return nil, err
+		}
+		tree, errs = r.tree, r.errs
+	}
 	c := compiledSchema()
 	c.acquire()
 	defer c.release()
-	if format == "cue" {
-		tree, errs = c.loadCUE(path, fi.IsDir(), data, display)
-	}
 	if tree == nil {
 		placeErrors(errs, &node{kind: kindMap}, path)
 		errs.Sort()

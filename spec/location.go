@@ -74,6 +74,9 @@ func ParseLocation(s string, opts ...name.Option) (Location, error) {
 	if err != nil {
 		return Location{}, fmt.Errorf("%q: not a valid image reference: %v", s, err)
 	}
+	if err := CheckRepositoryPath(ref.Context().RepositoryStr()); err != nil {
+		return Location{}, fmt.Errorf("%q: not a valid image reference: %v", s, err)
+	}
 	// The full name (docker.io/library/…) goes into annotations, so it must
 	// be a valid reference too (it is longer: repository limits bite).
 	if _, err := name.ParseReference(FullName(ref)); err != nil {

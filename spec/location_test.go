@@ -33,6 +33,7 @@ func TestParseLocation(t *testing.T) {
 		{in: "127.0.0.1:5000/a/b@" + testDigest, ref: true},
 		{in: "nginx:1.27@" + testDigest, ref: true},
 		{in: "", wantErr: `empty; want a registry reference, "scratch", "oci:DIR[:tag|@digest]" or "docker-archive:FILE"`},
+		{in: "r.example/a/../b:v1", wantErr: `"r.example/a/../b:v1": not a valid image reference: repository "a/../b" has a ".." path component; name the repository without . or .. segments`},
 		{in: "oci:", wantErr: `"oci:": missing layout directory; want oci:DIR[:tag|@digest]`},
 		{in: "oci::v1", wantErr: `"oci::v1": missing layout directory; want oci:DIR[:tag|@digest]`},
 		{in: "oci:out:", wantErr: `"oci:out:": empty tag after ':'`},

@@ -16,6 +16,23 @@ var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$`)
 // characters of A-Z a-z 0-9 _ . -, not starting with . or -.
 func ValidTag(t string) bool { return tagPattern.MatchString(t) }
 
+// CheckRepositoryPath refuses a repository path (the part of a reference
+// after the registry, without tag or digest) holding a "." or ".." component
+// or an empty one: a registry or proxy may resolve "team-a/../team-b/app" to
+// team-b/app, so the tags would land in another repository than the one
+// reported.
+func CheckRepositoryPath(repo string) error {
+	for _, c := range strings.Split(repo, "/") {
+		switch c {
+		case ".", "..":
+			return fmt.Errorf("repository %q has a %q path component; name the repository without . or .. segments", repo, c)
+		case "":
+			return fmt.Errorf("repository %q has an empty path component", repo)
+		}
+	}
+	return nil
+}
+
 // IsFullReference reports whether an entry of a spec's tags is a full
 // reference (it holds "/", ":" or "@") rather than a bare tag of the spec's
 // image repository.
@@ -39,6 +56,9 @@ func ResolveTags(image string, tags []string, version string, opts ...name.Optio
 	if image != "" {
 		r, err := name.NewRepository(image, opts...)
 		if err != nil {
+			return nil, fmt.Errorf("image %q: %w", image, err)
+		}
+		if err := CheckRepositoryPath(r.RepositoryStr()); err != nil {
 			return nil, fmt.Errorf("image %q: %w", image, err)
 		}
 		repo = &r
@@ -104,6 +124,9 @@ func fullTag(s string, opts ...name.Option) (name.Tag, error) {
 	}
 	t, err := name.NewTag(s, opts...)
 	if err != nil {
+		return name.Tag{}, fmt.Errorf("tag %q: %w", s, err)
+	}
+	if err := CheckRepositoryPath(t.RepositoryStr()); err != nil {
 		return name.Tag{}, fmt.Errorf("tag %q: %w", s, err)
 	}
 	return t, nil

@@ -81,6 +81,12 @@ func TestResolveTags(t *testing.T) {
 		{name: "upper-case repo", tags: []string{"ghcr.io/Acme/ui:1"}, err: `tag "ghcr.io/Acme/ui:1"`},
 		{name: "bad image", image: "UPPER/x", tags: []string{"a"}, err: `image "UPPER/x"`},
 		{name: "bad semver", image: "r.example/a", semver: "1.x", err: `semver "1.x"`},
+		// issue 13: a registry may resolve dot segments, so the tags would
+		// land in another repository than the one reported.
+		{name: "dot-dot in image", image: "127.0.0.1:5000/team-a/../team-b/app", tags: []string{"v1"},
+			err: `image "127.0.0.1:5000/team-a/../team-b/app": repository "team-a/../team-b/app" has a ".." path component; name the repository without . or .. segments`},
+		{name: "dot in image", image: "r.example/./app", tags: []string{"v1"}, err: `repository "./app" has a "." path component`},
+		{name: "dot-dot in full tag", tags: []string{"r.example/a/../b:v1"}, err: `tag "r.example/a/../b:v1": repository "a/../b" has a ".." path component`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ResolveTags(tc.image, tc.tags, tc.semver)

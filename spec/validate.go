@@ -106,8 +106,10 @@ func (v *validator) base() {
 	case strings.HasPrefix(b, ArchivePrefix):
 		v.add("base", "invalid base %q; want docker-archive:FILE.tar or docker-archive:FILE.tar.gz", b)
 	default:
-		if _, err := name.ParseReference(b); err != nil {
+		if ref, err := name.ParseReference(b); err != nil {
 			v.add("base", "invalid image reference %q: %s; want e.g. nginx:1.27-alpine or registry.example/app@sha256:<64 hex>", b, refReason(err))
+		} else if err := CheckRepositoryPath(ref.Context().RepositoryStr()); err != nil {
+			v.add("base", "invalid image reference %q: %v", b, err)
 		} else {
 			v.add("base", "invalid image reference %q: too long once the registry is made explicit; want a shorter repository name", b)
 		}
@@ -351,8 +353,10 @@ func (v *validator) refs() {
 	if hasCredentials(s.Image) {
 		v.add("image", credentialsMsg)
 	} else if s.Image != "" {
-		if _, err := name.NewRepository(s.Image); err != nil {
+		if r, err := name.NewRepository(s.Image); err != nil {
 			v.add("image", "invalid repository %q: %s; want e.g. registry.example/team/app", s.Image, refReason(err))
+		} else if err := CheckRepositoryPath(r.RepositoryStr()); err != nil {
+			v.add("image", "invalid repository %q: %v", s.Image, err)
 		}
 	}
 	for i, t := range s.Tags {
@@ -363,11 +367,13 @@ func (v *validator) refs() {
 		}
 		if IsFullReference(t) {
 			last := t[strings.LastIndex(t, "/")+1:]
-			switch _, err := name.NewTag(t); {
+			switch tag, err := name.NewTag(t); {
 			case strings.Contains(t, "@"):
 				v.add(fp, "%q is a digest reference; a tag names a repository and a tag, such as ghcr.io/acme/app:edge", t)
 			case err != nil:
 				v.add(fp, "invalid reference %q: %s; want a bare tag such as v1.2.3 or a full reference such as ghcr.io/acme/app:edge", t, refReason(err))
+			case CheckRepositoryPath(tag.RepositoryStr()) != nil:
+				v.add(fp, "invalid reference %q: %v", t, CheckRepositoryPath(tag.RepositoryStr()))
 			case !strings.Contains(last, ":"):
 				v.add(fp, "%q has no tag; write the full reference with its tag, such as %s:latest", t, t)
 			}

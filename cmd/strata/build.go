@@ -57,7 +57,7 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 			return nil
 		}
 	}
-	job, err := a.buildJob(args, f, check)
+	job, err := a.buildJob(ctx, args, f, check)
 	if err != nil {
 		return err
 	}

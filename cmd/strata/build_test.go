@@ -255,6 +255,11 @@ func TestBuildHostileNothingWritten(t *testing.T) {
 			}
 			after := snapshot(t, dir)
 			for p, h := range before {
+				// The cache's verification stamps are bookkeeping: a blob
+				// linked into a layout is stamped again after its next check.
+				if strings.HasPrefix(p, "cache/strata/verified/") {
+					continue
+				}
 				if after[p] != h {
 					t.Errorf("%s changed", p)
 				}

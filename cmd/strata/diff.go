@@ -99,7 +99,7 @@ func isSpecPath(arg string) bool {
 // but the layer cache), anything else is read as an image location.
 func (a *app) openImage(ctx context.Context, arg string, f *buildFlags) (oci.Artifact, error) {
 	if isSpecPath(arg) {
-		job, err := a.buildJob([]string{arg}, f, nil)
+		job, err := a.buildJob(ctx, []string{arg}, f, nil)
 		if err != nil {
 			return oci.Artifact{}, err
 		}

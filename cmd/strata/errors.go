@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/strata-build/strata/compose"
-	"github.com/strata-build/strata/compose/registry"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -41,7 +40,7 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &qe):
 		return qe.code
-	case errors.As(err, &ue), errors.As(err, &sl), errors.As(err, &se), errors.Is(err, compose.ErrNoSuchPlatform):
+	case errors.As(err, &ue), errors.As(err, &sl), errors.As(err, &se), errors.Is(err, compose.ErrNoSuchPlatform), errors.Is(err, spec.ErrBudget):
 		return exitUsage
 	}
 	return exitFailure
@@ -117,12 +116,12 @@ func (a *app) printError(err error) {
 	if errors.As(err, &se) && se.Pos.File != "" {
 		msg := se.Error()
 		if outer := strings.TrimSuffix(strings.TrimSuffix(err.Error(), msg), ": "); outer != "" && outer != err.Error() {
-			msg += " (" + registry.Redact(outer) + ")"
+			msg += " (" + a.secrets.Redact(outer) + ")"
 		}
 		fmt.Fprintln(a.stderr, msg)
 		return
 	}
 	// Every message is scrubbed: a reference typed with user:password@, a
 	// signed URL or a token in a registry's answer never reaches the terminal.
-	fmt.Fprintf(a.stderr, "strata: %s\n", registry.Redact(err.Error()))
+	fmt.Fprintf(a.stderr, "strata: %s\n", a.secrets.Redact(err.Error()))
 }

@@ -1,6 +1,9 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"log/slog"
 	"os"
 	"runtime"
 
@@ -15,6 +18,7 @@ import (
 // buildFlags are the flags build, plan and push share. Registry access
 // (base pulls, pushes) follows one policy, set by the registry flags.
 type buildFlags struct {
+	cue       cueFlags
 	sets      []string
 	jobs      int
 	cacheDir  string
@@ -39,6 +43,7 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().BoolVar(&f.locked, "locked", false, "take each base by its lock file's digest and fail unless the result is what the lock says (also STRATA_LOCKED=1)")
 	c.Flags().StringVar(&f.platform, "platform", "", "build for this one `OS/ARCH[/VARIANT]` only: one of the spec's platforms, or the base's when the spec lists none")
 	f.reg.register(c)
+	f.cue.register(c)
 }
 
 // buildJob is what build, plan and push get from their flags, the
@@ -57,7 +62,7 @@ type buildJob struct {
 // (default: spec.Find in the working directory) into a buildJob. check,
 // when set, is run on every loaded spec before anything is built. The
 // cache is marked in use until the command is done.
-func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *spec.Spec) error) (*buildJob, error) {
+func (a *app) buildJob(ctx context.Context, args []string, f *buildFlags, check func(path string, s *spec.Spec) error) (*buildJob, error) {
 	if f.jobs < 1 {
 		return nil, usagef("--jobs must be at least 1, got %d", f.jobs)
 	}
@@ -105,6 +110,7 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 		compose.WithCreated(created),
 		compose.WithJobs(f.jobs),
 		compose.WithRemote(ropts...),
+		compose.WithLogger(slog.New(&warnHandler{w: f.reg.stderr})),
 	}
 	if f.platform != "" {
 		p, err := spec.ParsePlatform(f.platform)
@@ -117,10 +123,18 @@ func (a *app) buildJob(args []string, f *buildFlags, check func(path string, s *
 	if err != nil {
 		return nil, err
 	}
+	lo, err := f.cue.loadOptions(vars, a.lookupEnv)
+	if err != nil {
+		return nil, err
+	}
+	lo.SemverOptional, lo.Warn = f.local, a.warnSpec
 	// Every spec is loaded and every problem reported, ordered by path.
 	var bad []specFailure
 	for _, p := range j.paths {
-		s, err := spec.Load(p, spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv, SemverOptional: f.local, Warn: a.warnSpec})
+		s, err := spec.LoadContext(ctx, p, lo)
+		if err != nil && (errors.Is(err, spec.ErrBudget) || ctx.Err() != nil) {
+			return nil, err
+		}
 		if err != nil {
 			// An unreadable spec is a spec problem too (exit 2), as in validate.
 			bad = append(bad, specFailure{p, asErrorList(p, err)})

@@ -46,7 +46,7 @@ func (a *app) runLock(ctx context.Context, args []string, f *buildFlags, update 
 	if f.locked {
 		return usagef("--locked checks against a lock file; strata lock writes one")
 	}
-	job, err := a.buildJob(args, f, nil)
+	job, err := a.buildJob(ctx, args, f, nil)
 	if err != nil {
 		return err
 	}

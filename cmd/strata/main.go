@@ -14,6 +14,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/strata-build/strata/compose/registry"
 )
 
 // Exit codes.
@@ -45,6 +47,9 @@ type app struct {
 	// specPaths are the specs the command works on (set by buildJob), for
 	// the file of a JSON error that has no position.
 	specPaths []string
+	// secrets are the credentials obtained from registries so far; every
+	// message is scrubbed of them (nil until a command talks to one).
+	secrets *registry.Secrets
 }
 
 // lookupEnv reads a variable from the process environment captured at start.

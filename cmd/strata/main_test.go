@@ -35,7 +35,20 @@ func TestScripts(t *testing.T) {
 	cmds := scriptCmds()
 	cmds["exits"] = exits
 	cmds["age"] = age
+	cmds["sleep"] = sleep
 	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: scriptSetup, Cmds: cmds})
+}
+
+// sleep waits for a duration, e.g. before signalling a background command:
+//
+//	sleep 500ms
+func sleep(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: sleep DURATION")
+	}
+	d, err := time.ParseDuration(args[0])
+	ts.Check(err)
+	time.Sleep(d)
 }
 
 // exits runs a command and checks its exact exit status:

@@ -35,7 +35,7 @@ func (a *app) runPlan(ctx context.Context, args []string, f *buildFlags) error {
 	a.jsonErrors = f.json
 	ctx, cancel := f.reg.withTimeout(ctx)
 	defer cancel()
-	job, err := a.buildJob(args, f, nil)
+	job, err := a.buildJob(ctx, args, f, nil)
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	ctx, cancel := rf.withTimeout(ctx)
 	defer cancel()
-	job, err := a.buildJob(args, bf, nil)
+	job, err := a.buildJob(ctx, args, bf, nil)
 	if err != nil {
 		return err
 	}

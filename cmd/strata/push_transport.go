@@ -25,6 +25,7 @@ import (
 type registryFlags struct {
 	insecure       []string
 	skipVerify     []string
+	privRedirect   []string
 	caFile         string
 	timeout        time.Duration
 	requestTimeout time.Duration
@@ -41,6 +42,7 @@ type registryFlags struct {
 func (f *registryFlags) register(c *cobra.Command) {
 	fl := c.Flags()
 	fl.StringArrayVar(&f.insecure, "insecure-registry", nil, "allow plain HTTP to `HOST[:PORT]` (repeatable; also $STRATA_INSECURE_REGISTRIES, comma-separated); loopback always may")
+	fl.StringArrayVar(&f.privRedirect, "allow-private-redirect", nil, "let a registry redirect to `HOST[:PORT]` although it resolves to a private or loopback address (repeatable; on-premises storage)")
 	fl.StringArrayVar(&f.skipVerify, "skip-tls-verify", nil, "do not verify the TLS certificate of `HOST[:PORT]` (repeatable; insecure, warns)")
 	fl.StringVar(&f.caFile, "ca-file", "", "trust the PEM certificates in `FILE` too")
 	fl.DurationVar(&f.timeout, "timeout", 30*time.Minute, "give up on the whole command after this long")
@@ -55,14 +57,19 @@ func (f *registryFlags) register(c *cobra.Command) {
 // a credential helper named there is the only program strata ever starts.
 func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error) {
 	f.stderr = &lockedWriter{w: a.stderr}
+	if a.secrets == nil {
+		a.secrets = registry.NewSecrets()
+	}
 	cfg := registry.TransportConfig{
-		Keychain:        authn.DefaultKeychain,
-		CredentialsFrom: a.dockerConfigPath(),
-		SkipTLSVerify:   f.skipVerify,
-		CAFile:          f.caFile,
-		RequestTimeout:  f.requestTimeout,
-		Backoff:         f.retryBackoff,
-		UserAgent:       "strata",
+		Secrets:              a.secrets,
+		Keychain:             authn.DefaultKeychain,
+		CredentialsFrom:      a.dockerConfigPath(),
+		SkipTLSVerify:        f.skipVerify,
+		PrivateRedirectHosts: f.privRedirect,
+		CAFile:               f.caFile,
+		RequestTimeout:       f.requestTimeout,
+		Backoff:              f.retryBackoff,
+		UserAgent:            "strata",
 	}
 	if f.requestTimeout <= 0 {
 		return cfg, usagef("--request-timeout must be positive, got %s", f.requestTimeout)
@@ -81,7 +88,7 @@ func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error
 		fmt.Fprintf(a.stderr, "strata: warning: not verifying the TLS certificate of %s (--skip-tls-verify)\n", h)
 	}
 	if f.debug {
-		cfg.Logger = slog.New(slog.NewTextHandler(redactWriter{f.stderr}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		cfg.Logger = slog.New(slog.NewTextHandler(redactWriter{w: f.stderr, secrets: a.secrets}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	f.cfg = cfg
 	return cfg, nil
@@ -125,11 +132,15 @@ func (f *registryFlags) withTimeout(ctx context.Context) (context.Context, conte
 	return context.WithTimeout(ctx, f.timeout)
 }
 
-// redactWriter scrubs secrets from everything written through it.
-type redactWriter struct{ w io.Writer }
+// redactWriter scrubs secrets from everything written through it: by
+// shape, and by value those strata obtained.
+type redactWriter struct {
+	w       io.Writer
+	secrets *registry.Secrets
+}
 
 func (r redactWriter) Write(p []byte) (int, error) {
-	if _, err := io.WriteString(r.w, registry.Redact(string(p))); err != nil {
+	if _, err := io.WriteString(r.w, r.secrets.Redact(string(p))); err != nil {
 		return 0, err
 	}
 	return len(p), nil
@@ -168,10 +179,13 @@ func redacted(err error, f *registryFlags) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	err = registry.ExplainAuth(ctx, err, f.cfg)
-	return redactedError{err}
+	return redactedError{err: err, secrets: f.cfg.Secrets}
 }
 
-type redactedError struct{ err error }
+type redactedError struct {
+	err     error
+	secrets *registry.Secrets
+}
 
-func (e redactedError) Error() string { return registry.Redact(e.err.Error()) }
+func (e redactedError) Error() string { return e.secrets.Redact(e.err.Error()) }
 func (e redactedError) Unwrap() error { return e.err }

@@ -17,6 +17,7 @@ func (a *app) validateCmd() *cobra.Command {
 	var (
 		asJSON bool
 		sets   []string
+		cue    cueFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "validate [SPEC...]",
@@ -26,7 +27,7 @@ default: image.yaml, image.yml, image.cue or the CUE package in the current
 directory, the first found) and print "SPEC: ok" for each good one. Problems are printed to stderr, one per
 line, as FILE:LINE:COL: field.path: message. Nothing is built, read from the
 context or fetched. Exit status 2 when any spec is bad.`,
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(c *cobra.Command, args []string) error {
 			vars, err := parseSets(sets)
 			if err != nil {
 				return err
@@ -38,11 +39,19 @@ context or fetched. Exit status 2 when any spec is bad.`,
 				}
 				args = []string{p}
 			}
-			opts := spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv}
+			opts, err := cue.loadOptions(vars, a.lookupEnv)
+			if err != nil {
+				return err
+			}
 			var all spec.ErrorList
 			results := make([]validateResult, 0, len(args))
 			for _, p := range args {
-				_, err := spec.Load(p, opts)
+				_, err := spec.LoadContext(c.Context(), p, opts)
+				if err != nil && (errors.Is(err, spec.ErrBudget) || c.Context().Err() != nil) {
+					// The stopped evaluation goes on in the background:
+					// load nothing more.
+					return err
+				}
 				errs := asErrorList(p, err)
 				all = append(all, errs...)
 				results = append(results, newResult(p, errs))
@@ -62,6 +71,7 @@ context or fetched. Exit status 2 when any spec is bad.`,
 	}
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array of {file, valid, errors} to stdout")
 	cmd.Flags().StringArrayVar(&sets, "set", nil, "set a spec variable, KEY=VALUE (repeatable; wins over the environment)")
+	cue.register(cmd)
 	return cmd
 }
 

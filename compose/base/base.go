@@ -19,6 +19,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -65,6 +66,10 @@ type Options struct {
 	// Resolver, when set, replaces registry access for registry bases
 	// (tests, offline examples). Scratch and local bases are read as usual.
 	Resolver Resolver
+	// Dir is the directory relative oci: and docker-archive: paths are
+	// taken from (the spec file's directory); "" means the working
+	// directory.
+	Dir string
 	// Logger receives warnings (an offline fallback, a corrupt cached
 	// blob); nil discards them.
 	Logger *slog.Logger
@@ -76,8 +81,8 @@ type Options struct {
 }
 
 // Resolve resolves location (a spec's base string) and narrows it to want.
-// Errors do not repeat the location (callers wrap them with it); paths of
-// local bases are used as given. Manifests, configs and blobs of registry
+// Errors do not repeat the location (callers wrap them with it); relative
+// paths of local bases are taken from o.Dir. Manifests, configs and blobs of registry
 // bases are cached under cacheDir.
 //
 // ctx governs resolution only. Registry base layers are fetched lazily, on
@@ -94,6 +99,14 @@ func Resolve(ctx context.Context, location string, want []spec.Platform, cacheDi
 			return nil, fmt.Errorf("base: %w", err)
 		}
 		return nil, fmt.Errorf("base %w", err) // base "LOCATION": …
+	}
+	if o.Dir != "" {
+		if l.Kind == spec.LocationLayout && !filepath.IsAbs(l.Dir) {
+			l.Dir = filepath.Join(o.Dir, l.Dir)
+		}
+		if l.Kind == spec.LocationArchive && !filepath.IsAbs(l.File) {
+			l.File = filepath.Join(o.Dir, l.File)
+		}
 	}
 	switch l.Kind {
 	case spec.LocationScratch:

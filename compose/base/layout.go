@@ -10,6 +10,7 @@ import (
 
 // resolveLayout reads a base from an OCI image layout (see oci.ReadLayout
 // for how the image is picked) and narrows it to want.
+// Every picked image is checked against its names (verifyLocalImage).
 func resolveLayout(ctx context.Context, l spec.Location, want []spec.Platform) (*Resolved, error) {
 	l = oci.SplitLayoutRef(l)
 	a, err := oci.ReadLayout(l)
@@ -24,6 +25,11 @@ func resolveLayout(ctx context.Context, l spec.Location, want []spec.Platform) (
 	}
 	if err != nil {
 		return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
+	}
+	for _, pi := range plats {
+		if err := verifyLocalImage(ctx, pi); err != nil {
+			return nil, fmt.Errorf("oci layout %s: %w", l.Dir, err)
+		}
 	}
 	d, err := a.Digest()
 	if err != nil {

@@ -198,7 +198,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 		// of the key and the archives were checked when the record was
 		// written and have not changed since.
 		statKey, _ = p.key(recStat)
-		if r, ok := loadRecord(store, recStat, statKey); ok {
+		if r, ok := loadRecord(store, recStat, statKey, req.Logger); ok {
 			return recordLayer(store, r)
 		}
 	}
@@ -215,7 +215,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 			return nil, err
 		}
 		key, _ := p.key(recContent)
-		if r, ok := loadRecord(store, recContent, key); ok {
+		if r, ok := loadRecord(store, recContent, key, req.Logger); ok {
 			if statKey != "" && !req.DryRun && !p.racy(start) {
 				sr := *r
 				sr.Key = statKey
@@ -406,11 +406,15 @@ func (l *storedLayer) Uncompressed() (io.ReadCloser, error) {
 	return blobstore.Uncompressed(l)
 }
 
-// BlobPath returns the stored blob's file (output sinks hard-link it); it
-// never fetches, so ctx is not used.
+// BlobPath returns the stored blob's file (output sinks hard-link it),
+// checked to still hash to its digest: a corrupt blob is removed from the
+// store and never linked. It never fetches, so ctx is not used.
 func (l *storedLayer) BlobPath(context.Context) (string, error) {
 	if l.store == nil {
 		return "", fmt.Errorf("layer %s was computed by a dry run and not stored", l.digest)
+	}
+	if err := l.store.Verify(l.digest); err != nil {
+		return "", fmt.Errorf("cached layer %s: %w; build again to rebuild it", l.digest, err)
 	}
 	return l.store.Path(l.digest), nil
 }

@@ -5,8 +5,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -309,8 +311,10 @@ func hasRecord(s *blobstore.Store, kind, key string) bool {
 }
 
 // loadRecord returns the record of the given kind for key if it and its
-// blob are present.
-func loadRecord(s *blobstore.Store, kind, key string) (*layerRecord, bool) {
+// blob are present and the blob still hashes to its digest (see
+// blobstore.Verify). A corrupt blob is evicted with its record and logged,
+// and the layer is then built again.
+func loadRecord(s *blobstore.Store, kind, key string, logger *slog.Logger) (*layerRecord, bool) {
 	b, err := os.ReadFile(recordPath(s, kind, key))
 	if err != nil {
 		return nil, false
@@ -326,6 +330,19 @@ func loadRecord(s *blobstore.Store, kind, key string) (*layerRecord, bool) {
 	}
 	fi, err := os.Stat(s.Path(d))
 	if err != nil || fi.Size() != r.Size {
+		return nil, false
+	}
+	if err := s.Verify(d); err != nil {
+		if errors.Is(err, blobstore.ErrCorrupt) && logger != nil {
+			msg := "cached layer blob was corrupt: evicted it and built the layer again"
+			if s.ReadOnly() {
+				msg = "cached layer blob is corrupt: planned the layer without it (the next build replaces it)"
+			}
+			logger.Warn(msg, "digest", d.String(), "cache", s.Dir())
+		}
+		if !s.ReadOnly() {
+			os.Remove(recordPath(s, kind, key))
+		}
 		return nil, false
 	}
 	return &r, true

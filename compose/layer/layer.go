@@ -16,6 +16,7 @@ package layer
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"strings"
 	"time"
@@ -45,6 +46,9 @@ type Request struct {
 	// matches are not in the context for src globs and directory walks,
 	// and it is part of the layer cache keys. nil ignores nothing.
 	Ignore *Ignore
+	// Logger receives warnings (a corrupt cached layer evicted and built
+	// again); nil discards them.
+	Logger *slog.Logger
 
 	// beforeRead, when set, runs after a context file is opened to be
 	// written into the layer and before its bytes are copied (a test seam for

@@ -27,6 +27,7 @@ type outBlob struct {
 	size   int64
 	open   func(ctx context.Context) (io.ReadCloser, error)
 	local  LocalBlob // non-nil when the bytes are a verified local file
+	meta   bool      // a config or manifest, held in memory
 }
 
 // artifactBlobs lists every blob of a (manifests, configs, layers; each digest
@@ -66,7 +67,7 @@ func (c *blobCollector) addBytes(b []byte) v1.Hash {
 	h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(sum[:])}
 	if !c.seen[h] {
 		c.seen[h] = true
-		c.blobs = append(c.blobs, outBlob{digest: h, size: int64(len(b)), open: func(context.Context) (io.ReadCloser, error) {
+		c.blobs = append(c.blobs, outBlob{digest: h, size: int64(len(b)), meta: true, open: func(context.Context) (io.ReadCloser, error) {
 			return io.NopCloser(bytes.NewReader(b)), nil
 		}})
 	}
@@ -157,8 +158,26 @@ func (c *blobCollector) index(idx v1.ImageIndex) (v1.Descriptor, error) {
 // absent, at most o.jobs() at a time: a blob already there is kept; a
 // verified local file is hard-linked; anything else is copied to a
 // temporary file in tmpDir while being hashed, checked against its digest
-// and size, and put in place atomically.
+// and size, and put in place atomically. Layers go first and configs and
+// manifests only once every layer is in, so a failed write leaves no
+// manifest or config in an existing layout that nothing refers to.
 func writeBlobs(ctx context.Context, blobsDir, tmpDir string, blobs []outBlob, o WriteOptions) error {
+	var layers, meta []outBlob
+	for _, b := range blobs {
+		if b.meta {
+			meta = append(meta, b)
+		} else {
+			layers = append(layers, b)
+		}
+	}
+	if err := writeBlobSet(ctx, blobsDir, tmpDir, layers, o); err != nil {
+		return err
+	}
+	return writeBlobSet(ctx, blobsDir, tmpDir, meta, o)
+}
+
+// writeBlobSet writes blobs concurrently; see writeBlobs.
+func writeBlobSet(ctx context.Context, blobsDir, tmpDir string, blobs []outBlob, o WriteOptions) error {
 	g, ctx := errgroup.WithContext(ctx)
 	g.SetLimit(o.jobs())
 	dirs := map[string]bool{}

@@ -390,3 +390,35 @@ func mustConfigName(t testing.TB, img v1.Image) v1.Hash {
 	}
 	return h
 }
+
+// TestOutputLayoutFailedAddNoOrphans (issue 13 point 9): adding an image
+// whose layer cannot be written to an existing layout leaves neither its
+// config nor its manifest behind (they are written only after every layer).
+func TestOutputLayoutFailedAddNoOrphans(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	good := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 11, true)
+	if err := writeLayout(context.Background(), dir, Artifact{Image: good}, "good"); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := &lyingImage{fixture.Image(t, fixture.Platform(t, "linux/amd64"), 12, true)}
+	err = writeLayout(context.Background(), dir, Artifact{Image: bad}, "bad")
+	if err == nil || !strings.Contains(err.Error(), "content hashes to sha256:") {
+		t.Fatalf("error = %v", err)
+	}
+	cfg, _ := bad.ConfigName()
+	m, _ := bad.Digest()
+	for _, h := range []v1.Hash{cfg, m} {
+		if _, err := os.Stat(filepath.Join(dir, "blobs", "sha256", h.Hex)); err == nil {
+			t.Errorf("blob %s of the failed image was left in the layout", h)
+		}
+	}
+	after, _ := os.ReadDir(filepath.Join(dir, "blobs", "sha256"))
+	if len(after) != len(before) {
+		t.Errorf("%d blobs before, %d after the failed add", len(before), len(after))
+	}
+	noTemps(t, dir)
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -51,11 +52,13 @@ func Read(ctx context.Context, l spec.Location, cacheDir string) (Artifact, erro
 // part is one wins.
 func ReadLayout(l spec.Location) (Artifact, error) {
 	l = SplitLayoutRef(l)
-	if _, err := os.Stat(filepath.Join(l.Dir, "index.json")); err != nil {
+	if fi, err := os.Stat(filepath.Join(l.Dir, "index.json")); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return Artifact{}, errors.New("no index.json (not an OCI image layout)")
 		}
 		return Artifact{}, err
+	} else if !fi.Mode().IsRegular() {
+		return Artifact{}, errors.New("index.json is not a regular file")
 	}
 	idx, err := layout.ImageIndexFromPath(l.Dir)
 	if err != nil {
@@ -68,6 +71,20 @@ func ReadLayout(l spec.Location) (Artifact, error) {
 	d, err := pickLayoutEntry(im.Manifests, l)
 	if err != nil {
 		return Artifact{}, err
+	}
+	// Every blob the picked entry needs must be a regular file: reading a
+	// FIFO or a device would hang or never end.
+	if err := regularBlobs(l.Dir, d); err != nil {
+		return Artifact{}, err
+	}
+	// The top manifest must hash to the name index.json gives it (a
+	// manifest edited in place keeps its old file name).
+	raw, err := layout.Path(l.Dir).Bytes(d.Digest)
+	if err != nil {
+		return Artifact{}, fmt.Errorf("reading manifest %s: %w", d.Digest, err)
+	}
+	if got, _, _ := v1.SHA256(bytes.NewReader(raw)); got != d.Digest {
+		return Artifact{}, fmt.Errorf("manifest %s: content hashes to %s (the blob was changed under its name)", d.Digest, got)
 	}
 	if d.MediaType.IsIndex() {
 		child, err := idx.ImageIndex(d.Digest)
@@ -98,6 +115,53 @@ func LayoutRefDigest(dir, refName string) (v1.Hash, error) {
 	}
 	return d.Digest, nil
 }
+
+// regularBlobs checks that the blob of d and, recursively, of everything
+// it names (index children, config, layers) is a regular file of the
+// layout at dir, and that no manifest is absurdly large. Missing blobs are
+// left to the reader to report.
+func regularBlobs(dir string, d v1.Descriptor) error {
+	p := filepath.Join(dir, "blobs", d.Digest.Algorithm, d.Digest.Hex)
+	fi, err := os.Stat(p)
+	if err != nil {
+		return nil
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("blob %s is not a regular file", d.Digest)
+	}
+	if !d.MediaType.IsIndex() && !d.MediaType.IsImage() {
+		return nil
+	}
+	if fi.Size() > maxManifestSize {
+		return fmt.Errorf("manifest %s is %d bytes; manifests are at most %d", d.Digest, fi.Size(), maxManifestSize)
+	}
+	raw, err := os.ReadFile(p)
+	if err != nil {
+		return err
+	}
+	var m struct {
+		Config    *v1.Descriptor  `json:"config"`
+		Layers    []v1.Descriptor `json:"layers"`
+		Manifests []v1.Descriptor `json:"manifests"`
+	}
+	if json.Unmarshal(raw, &m) != nil {
+		return nil // the reader reports it
+	}
+	kids := append(m.Layers, m.Manifests...)
+	if m.Config != nil {
+		kids = append(kids, *m.Config)
+	}
+	for _, k := range kids {
+		if err := regularBlobs(dir, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxManifestSize bounds a manifest read from a layout (registries refuse
+// manifests over 4 MiB).
+const maxManifestSize = 4 << 20
 
 // SplitLayoutRef returns l with DIR:REF split again where DIR is a layout,
 // when l.Dir is not one (see ReadLayout): the directory messages should
@@ -191,9 +255,32 @@ func ReadArchive(ctx context.Context, file, cacheDir string) (v1.Image, error) {
 	return img, nil
 }
 
+// Bounds of a gzip docker archive's decompressed copy: archiveRatio times
+// the compressed size, and never less than archiveFloor. Image tarballs
+// compress 2-10 times; a gzip bomb compresses a thousand times.
+const (
+	archiveRatio = 200
+	archiveFloor = 1 << 30
+)
+
+// archiveLimit is the largest decompressed copy of a gzip archive of
+// compressed bytes.
+func archiveLimit(compressed int64) int64 {
+	return max(archiveFloor, compressed*archiveRatio)
+}
+
 // ArchiveTar returns a path to the uncompressed form of the archive file:
-// the file itself, or its decompressed copy in cacheDir/archives.
+// the file itself, or its decompressed copy in cacheDir/archives, which may
+// be at most 200 times the compressed size (and always 1 GiB).
 func ArchiveTar(ctx context.Context, file, cacheDir string) (string, error) {
+	return archiveTar(ctx, file, cacheDir, archiveLimit)
+}
+
+func archiveTar(ctx context.Context, file, cacheDir string, limit func(int64) int64) (string, error) {
+	// Checked before opening: opening a FIFO for reading waits for a writer.
+	if fi, err := os.Stat(file); err == nil && !fi.Mode().IsRegular() {
+		return "", errors.New("not a regular file")
+	}
 	f, err := os.Open(file)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -237,8 +324,16 @@ func ArchiveTar(ctx context.Context, file, cacheDir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
+	fi, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	capBytes := limit(fi.Size())
 	err = atomicfile.WriteFile(out, 0o644, func(w io.Writer) error {
-		_, err := io.Copy(w, ctxio.Reader(ctx, zr))
+		n, err := io.Copy(w, io.LimitReader(ctxio.Reader(ctx, zr), capBytes+1))
+		if err == nil && n > capBytes {
+			return fmt.Errorf("it expands to more than %d bytes (the limit against gzip bombs: %d times its compressed size, at least 1 GiB); decompress it yourself (gunzip) and use the .tar", capBytes, archiveRatio)
+		}
 		return err
 	}, nil)
 	if err != nil {

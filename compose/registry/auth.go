@@ -26,6 +26,9 @@ type AuthError struct {
 	// From says where credentials were looked for
 	// (TransportConfig.CredentialsFrom); "" says nothing.
 	From string
+	// Said is what the registry said beyond its status line (its error
+	// diagnostics or body), or "".
+	Said string
 	// Err is the registry's answer.
 	Err error
 }
@@ -37,10 +40,34 @@ func (e *AuthError) Error() string {
 	if e.From != "" {
 		where = "; looked in " + e.From
 	}
-	if e.Rejected {
-		return fmt.Sprintf("credentials for %s rejected (%s%s); check them, or log in again with: docker login %s", e.Host, status, where, e.Host)
+	said := ""
+	if e.Said != "" {
+		said = "; the registry said: " + e.Said
 	}
-	return fmt.Sprintf("no credentials found for %s (%s%s); log in with: docker login %s", e.Host, status, where, e.Host)
+	if e.Rejected {
+		return fmt.Sprintf("credentials for %s rejected (%s%s); check them, or log in again with: docker login %s%s", e.Host, status, where, e.Host, said)
+	}
+	return fmt.Sprintf("no credentials found for %s (%s%s); log in with: docker login %s%s", e.Host, status, where, e.Host, said)
+}
+
+// registrySaid returns what a registry's refusal said beyond its status
+// line (its error diagnostics, or its body), or "". The UNAUTHORIZED and
+// DENIED diagnostics only repeat the status, so they are left out.
+func registrySaid(te *transport.Error) string {
+	if len(te.Errors) > 0 {
+		var parts []string
+		for _, d := range te.Errors {
+			if d.Code != transport.UnauthorizedErrorCode && d.Code != transport.DeniedErrorCode {
+				parts = append(parts, d.String())
+			}
+		}
+		return strings.Join(parts, "; ")
+	}
+	bare := fmt.Sprintf("unexpected status code %d %s: ", te.StatusCode, http.StatusText(te.StatusCode))
+	if _, body, ok := strings.Cut(te.Error(), bare); ok {
+		return body
+	}
+	return ""
 }
 
 // Unwrap returns the registry's answer.
@@ -62,7 +89,7 @@ func ExplainAuth(ctx context.Context, err error, cfg TransportConfig) error {
 		return err
 	}
 	cfg = cfg.withDefaults()
-	ae := &AuthError{Host: host, Status: te.StatusCode, From: cfg.CredentialsFrom, Err: te}
+	ae := &AuthError{Host: host, Status: te.StatusCode, From: cfg.CredentialsFrom, Said: registrySaid(te), Err: te}
 	if reg, rerr := name.NewRegistry(host); rerr == nil {
 		if auth, kerr := authn.Resolve(ctx, cfg.Keychain, reg); kerr == nil && auth != authn.Anonymous {
 			if ac, aerr := auth.Authorization(); aerr == nil && *ac != (authn.AuthConfig{}) {

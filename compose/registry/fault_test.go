@@ -244,6 +244,29 @@ func TestFault_RequestTimeout(t *testing.T) {
 	}
 }
 
+// TestFault_UploadTimeoutNotRetried (issue 13 point 9): a PATCH whose
+// response never starts fails after one attempt, as the docs say of
+// timeouts.
+func TestFault_UploadTimeoutNotRetried(t *testing.T) {
+	p, host := pushRegistry(t)
+	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Hang: true}})
+	cfg := fastRetries()
+	cfg.RequestTimeout = 200 * time.Millisecond
+	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/uphang:v1")}}, PushOptions{Transport: cfg, Jobs: 1})
+	if err == nil || !strings.Contains(err.Error(), "timeout awaiting response headers") {
+		t.Fatalf("err = %v", err)
+	}
+	hangs := 0
+	for _, e := range p.Log() {
+		if e.Fault == "hang" {
+			hangs++
+		}
+	}
+	if hangs != 1 {
+		t.Errorf("%d attempts, want 1", hangs)
+	}
+}
+
 // TestFault_HostileLocation: an upload Location on another private IP is
 // refused before any byte goes there.
 func TestFault_HostileLocation(t *testing.T) {
@@ -258,7 +281,7 @@ func TestFault_HostileLocation(t *testing.T) {
 		return "http://127.0.0.2:" + port + l[i:]
 	})
 	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/ssrf:v1")}}, PushOptions{Transport: fastRetries()})
-	if err == nil || !strings.Contains(err.Error(), "refusing location on another host 127.0.0.2") {
+	if err == nil || !strings.Contains(err.Error(), "refusing upload location on another host 127.0.0.2:"+port+": uploads must stay on the registry "+host) {
 		t.Fatalf("err = %v", err)
 	}
 	if hits.Load() != 0 {
@@ -414,6 +437,35 @@ func TestFault_TagFailureReportsMovedTags(t *testing.T) {
 	od, _ := old.Digest()
 	if fixture.ValidateRemote(t, host+"/f/tags:v1") != d || fixture.ValidateRemote(t, host+"/f/tags:latest") != od {
 		t.Error("tags do not point where the report says")
+	}
+}
+
+// TestFault_WrongDigestHeader (issue 13 point 9): a registry whose HEAD of
+// a tag sends a wrong Docker-Content-Digest does not make the report say
+// the tag moved from that digest: the previous digest is the manifest's.
+func TestFault_WrongDigestHeader(t *testing.T) {
+	p, host := pushRegistry(t)
+	old := fixture.LinuxImage(t, 1)
+	pushTo(t, oci.Artifact{Image: old}, host+"/f/hdr:v1")
+	zero := "sha256:" + strings.Repeat("0", 64)
+	p.Add(&faultproxy.Rule{Method: "HEAD", Path: faultproxy.PathRe(`/manifests/v1$`), Action: faultproxy.Action{
+		Status: 200, Headers: map[string]string{"Docker-Content-Digest": zero}}})
+	img := fixture.LinuxImage(t, 1)
+	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/hdr:v1")}}, PushOptions{Transport: fastRetries()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	od, _ := old.Digest()
+	if got := rep.Artifacts[0].Tags[0]; got.Status != TagMoved || got.Previous != od.String() {
+		t.Fatalf("tag result %+v; want moved from %s", got, od)
+	}
+	// The same image again: the header lies, the manifest says unchanged.
+	rep, err = Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/hdr:v1")}}, PushOptions{Transport: fastRetries()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Artifacts[0].Tags[0]; got.Status != TagUnchanged {
+		t.Fatalf("tag result %+v; want unchanged", got)
 	}
 }
 

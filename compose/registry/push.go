@@ -343,6 +343,13 @@ func (p *pusher) pushTag(ctx context.Context, a *artifactPlan, tag name.Tag) (*T
 	if err != nil {
 		return nil, fmt.Errorf("%s: checking tag %s: %w", tag.Context().Name(), tag.TagStr(), err)
 	}
+	if ok && prev != a.digest {
+		// The report says where a tag moved from: take that from the
+		// manifest's bytes, not from a header a registry may get wrong.
+		if prev, err = c.manifestDigest(ctx, tag.TagStr()); err != nil {
+			return nil, fmt.Errorf("%s: reading tag %s: %w", tag.Context().Name(), tag.TagStr(), err)
+		}
+	}
 	switch {
 	case ok && prev == a.digest:
 		r.Status = TagUnchanged

@@ -148,6 +148,9 @@ func retryableUpload(ctx context.Context, err error) bool {
 		return false
 	}
 	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return false // a stalled registry, not a flaky one: timeouts are not retried
+	}
 	if errors.As(err, &ne) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return true
 	}

@@ -1,6 +1,14 @@
 package registry
 
-import "testing"
+import (
+	"context"
+	"encoding/base64"
+	"net/url"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/name"
+)
 
 // TestRedact pins what is scrubbed from messages and what is kept.
 func TestRedact(t *testing.T) {
@@ -37,4 +45,37 @@ func TestRedact(t *testing.T) {
 			t.Errorf("Redact(%q)\n got  %q\n want %q", tt.in, got, tt.want)
 		}
 	}
+}
+
+// TestSecretsRedactByValue (issue 13 point 2): every secret a keychain
+// handed out or a request carried is scrubbed by value, in whatever shape
+// a registry repeats it.
+func TestSecretsRedactByValue(t *testing.T) {
+	s := NewSecrets()
+	kc := recordingKeychain{inner: fixedKeychain{&authn.AuthConfig{Username: "u", Password: "pw-1234", IdentityToken: "refresh-XYZ987"}}, secrets: s}
+	a, err := kc.Resolve(name.MustParseReference("r.example/a").Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := authn.Authorization(context.Background(), a); err != nil {
+		t.Fatal(err)
+	}
+	s.addAuthorization("Bearer access.tok-55")
+	in := "pw-1234 / " + base64.StdEncoding.EncodeToString([]byte("u:pw-1234")) + " / refresh_token=refresh-XYZ987 / " +
+		url.QueryEscape("refresh-XYZ987") + " / access.tok-55 / cHctMTIzNA== / ok"
+	got := s.Redact(in)
+	want := "REDACTED / REDACTED / refresh_token=REDACTED / REDACTED / REDACTED / REDACTED / ok"
+	if got != want {
+		t.Fatalf("Redact:\n got %s\nwant %s", got, want)
+	}
+	var nilSecrets *Secrets
+	if got := nilSecrets.Redact("Bearer abcdefghijklmnop"); got != "Bearer REDACTED" {
+		t.Errorf("nil Secrets: %s", got)
+	}
+}
+
+type fixedKeychain struct{ c *authn.AuthConfig }
+
+func (k fixedKeychain) Resolve(authn.Resource) (authn.Authenticator, error) {
+	return authn.FromConfig(*k.c), nil
 }

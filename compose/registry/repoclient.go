@@ -50,7 +50,9 @@ func newRepoClient(ctx context.Context, cfg TransportConfig, rt http.RoundTrippe
 }
 
 // checkRedirect refuses redirects to another host given as a private,
-// loopback or link-local IP literal (SSRF), and stops after 10 hops.
+// loopback or link-local IP literal (SSRF), and stops after 10 hops. A name
+// on another host is checked when it is dialled (see guardDial): the
+// address it resolves to then decides.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
@@ -58,17 +60,33 @@ func checkRedirect(req *http.Request, via []*http.Request) error {
 	return checkLocation(via[0].URL, req.URL)
 }
 
-// checkLocation refuses an upload or redirect location on a different host
-// that is an IP literal in a private, loopback or link-local range.
+// checkLocation refuses a redirect location on a different host that is an
+// IP literal in a private, loopback or link-local range.
 func checkLocation(from, to *url.URL) error {
-	if strings.EqualFold(from.Host, to.Host) {
+	if sameHost(from, to) {
 		return nil
 	}
-	ip := net.ParseIP(hostOnly(to.Host))
-	if ip != nil && (ip.IsPrivate() || ip.IsLoopback() || ip.IsLinkLocalUnicast() || ip.IsUnspecified()) {
+	if ip := net.ParseIP(hostOnly(to.Host)); ip != nil && privateIP(ip) {
 		return fmt.Errorf("refusing location on another host %s (private address)", hostOnly(to.Host))
 	}
 	return nil
+}
+
+// sameHost reports whether a and b name the same host and port, a missing
+// port being the scheme's default.
+func sameHost(a, b *url.URL) bool {
+	return strings.EqualFold(hostPort(a), hostPort(b))
+}
+
+func hostPort(u *url.URL) string {
+	if u.Port() != "" {
+		return u.Host
+	}
+	port := "443"
+	if u.Scheme == "http" {
+		port = "80"
+	}
+	return net.JoinHostPort(u.Hostname(), port)
 }
 
 func (c *repoClient) url(p string, q url.Values) *url.URL {
@@ -141,8 +159,13 @@ func (c *repoClient) location(resp *http.Response) (*url.URL, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bad upload location: %w", err)
 	}
-	if err := checkLocation(resp.Request.URL, u); err != nil {
-		return nil, err
+	// An upload stays on the registry: a Location on another host or port
+	// (by name or address) or one dropping TLS is refused before any byte
+	// is sent there.
+	reg := *c.base
+	reg.Scheme = resp.Request.URL.Scheme // the scheme the transport settled on
+	if !sameHost(&reg, u) || (resp.Request.URL.Scheme == "https" && u.Scheme != "https") {
+		return nil, fmt.Errorf("refusing upload location on another host %s: uploads must stay on the registry %s", u.Host, c.base.Host)
 	}
 	return u, nil
 }
@@ -205,6 +228,31 @@ func (c *repoClient) headManifest(ctx context.Context, ref string) (v1.Hash, boo
 		return v1.Hash{}, false, nil
 	}
 	return v1.Hash{}, false, transport.CheckError(resp, http.StatusOK, http.StatusNotFound)
+}
+
+// maxManifestBytes bounds a manifest read back from a registry (registries
+// refuse manifests over 4 MiB).
+const maxManifestBytes = 4 << 20
+
+// manifestDigest GETs the manifest ref names and returns the digest of the
+// bytes received, whatever Docker-Content-Digest says.
+func (c *repoClient) manifestDigest(ctx context.Context, ref string) (v1.Hash, error) {
+	resp, err := c.do(ctx, http.MethodGet, c.url("manifests/"+ref, nil), nil, http.Header{"Accept": {manifestAccept}})
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	defer resp.Body.Close()
+	if err := transport.CheckError(resp, http.StatusOK); err != nil {
+		return v1.Hash{}, err
+	}
+	h, n, err := v1.SHA256(io.LimitReader(resp.Body, maxManifestBytes+1))
+	if err != nil {
+		return v1.Hash{}, err
+	}
+	if n > maxManifestBytes {
+		return v1.Hash{}, fmt.Errorf("manifest %s is larger than %d bytes", ref, maxManifestBytes)
+	}
+	return h, nil
 }
 
 // putManifest PUTs a manifest under ref (a digest or a tag).

@@ -51,6 +51,12 @@ type TransportConfig struct {
 	// SkipTLSVerify lists registries (host or host:port) whose TLS
 	// certificates are not verified. The caller should warn about it.
 	SkipTLSVerify []string
+	// PrivateRedirectHosts lists hosts (host or host:port) a redirect may
+	// lead to although they resolve to a private, loopback or link-local
+	// address: storage on the same network as an on-premises registry
+	// (e.g. a registry sending blob downloads to a MinIO host). Redirects to
+	// other such addresses are refused (see guardDial).
+	PrivateRedirectHosts []string
 	// CAFile is a PEM bundle of extra trusted roots.
 	CAFile string
 	// RequestTimeout bounds connecting and waiting for response headers of
@@ -72,6 +78,11 @@ type TransportConfig struct {
 	UserAgent string
 	// Base replaces the network transport underneath the policy (tests).
 	Base http.RoundTripper
+	// Secrets, when set, collects every credential handed out by Keychain
+	// or sent in an Authorization header, so that messages and the debug
+	// log are scrubbed of them by value (Secrets.Redact), whatever their
+	// shape.
+	Secrets *Secrets
 }
 
 // withDefaults fills in the zero fields.
@@ -90,6 +101,9 @@ func (c TransportConfig) withDefaults() TransportConfig {
 	}
 	if c.Keychain == nil {
 		c.Keychain = authn.NewMultiKeychain() // anonymous
+	}
+	if _, ok := c.Keychain.(recordingKeychain); !ok {
+		c.Keychain = recordingKeychain{inner: c.Keychain, secrets: c.Secrets}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -145,6 +159,9 @@ func (c TransportConfig) ParseReference(s string) (name.Reference, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := spec.CheckRepositoryPath(ref.Context().RepositoryStr()); err != nil {
+		return nil, err
+	}
 	if c.insecure(ref.Context().RegistryStr()) {
 		return name.ParseReference(s, name.Insecure)
 	}
@@ -171,6 +188,9 @@ func (c TransportConfig) ParseRepository(s string) (name.Repository, error) {
 	repo, err := name.NewRepository(s)
 	if err != nil {
 		return repo, err
+	}
+	if err := spec.CheckRepositoryPath(repo.RepositoryStr()); err != nil {
+		return name.Repository{}, err
 	}
 	if c.insecure(repo.RegistryStr()) {
 		return name.NewRepository(s, name.Insecure)
@@ -205,6 +225,10 @@ func NewTransport(cfg TransportConfig) (http.RoundTripper, error) {
 			roots = x509.NewCertPool()
 		}
 		if cfg.CAFile != "" {
+			// Checked before reading: a FIFO would hang the read.
+			if fi, err := os.Stat(cfg.CAFile); err == nil && !fi.Mode().IsRegular() {
+				return nil, fmt.Errorf("CA file %s: not a regular file", cfg.CAFile)
+			}
 			pem, err := os.ReadFile(cfg.CAFile)
 			if err != nil {
 				return nil, fmt.Errorf("reading CA file: %w", err)
@@ -225,8 +249,9 @@ func newHTTPTransport(cfg TransportConfig, tc *tls.Config) *http.Transport {
 	return &http.Transport{
 		Proxy: http.ProxyFromEnvironment,
 		DialContext: (&net.Dialer{
-			Timeout:   cfg.RequestTimeout,
-			KeepAlive: 30 * time.Second,
+			Timeout:        cfg.RequestTimeout,
+			KeepAlive:      30 * time.Second,
+			ControlContext: guardDial,
 		}).DialContext,
 		TLSClientConfig:       tc,
 		ForceAttemptHTTP2:     true,
@@ -279,6 +304,7 @@ type policyTransport struct {
 // for insecure registries); this lets ggcr code that only tries https (base
 // pulls by name) reach such registries.
 func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	req = t.markRedirect(req)
 	host := req.URL.Host
 	if req.URL.Scheme == "https" && t.cfg.insecure(host) {
 		if _, plain := t.plainHosts.Load(host); plain {
@@ -318,6 +344,7 @@ func (t *policyTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	if t.skipVerify != nil && hostListed(t.cfg.SkipTLSVerify, host) {
 		inner = t.skipVerify
 	}
+	t.cfg.Secrets.addAuthorization(req.Header.Get("Authorization"))
 	replayable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	ctx := req.Context()
 	for attempt := 1; ; attempt++ {
@@ -356,7 +383,7 @@ func (t *policyTransport) log(req *http.Request, resp *http.Response, err error,
 	}
 	attrs := []any{"method", req.Method, "url", RedactURL(req.URL.String()), "attempt", attempt, "elapsed", d.Round(time.Millisecond)}
 	if err != nil {
-		attrs = append(attrs, "error", Redact(err.Error()))
+		attrs = append(attrs, "error", t.cfg.Secrets.Redact(err.Error()))
 	} else {
 		attrs = append(attrs, "status", resp.StatusCode)
 	}
@@ -383,7 +410,7 @@ func retryable(ctx context.Context, resp *http.Response, err error) bool {
 // resets and EOFs. TLS failures, refused connections (nothing listens),
 // refused schemes, timeouts and cancellation are not.
 func retryableError(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrPlainHTTP) ||
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, ErrPlainHTTP) || errors.Is(err, ErrPrivateAddress) ||
 		errors.Is(err, syscall.ECONNREFUSED) {
 		return false
 	}

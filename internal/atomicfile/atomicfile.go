@@ -47,6 +47,7 @@ func Create(dir, pattern string) (*File, error) {
 	if err != nil {
 		return nil, err
 	}
+	claim(f)
 	return &File{f: f}, nil
 }
 
@@ -144,9 +145,17 @@ func SyncDir(dir string) error {
 	return nil
 }
 
+// OrphanAfter is how old a temporary file no live process claims must be
+// before RemoveStale removes it (the margin covers the instant between a
+// writer creating its file and claiming it).
+const OrphanAfter = time.Minute
+
 // RemoveStale removes the entries of dir whose names start with TempPrefix
 // followed by prefix and that were last modified more than StaleAfter before
-// now. Errors are ignored: this is housekeeping.
+// now, or, for files, more than OrphanAfter before now when no live process
+// holds them (a writer claims its temporary file with a shared flock until
+// it closes it or dies, so a killed build's leftovers go at the next run).
+// Errors are ignored: this is housekeeping.
 func RemoveStale(dir, prefix string, now time.Time) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
@@ -156,8 +165,14 @@ func RemoveStale(dir, prefix string, now time.Time) {
 		if !strings.HasPrefix(e.Name(), TempPrefix+prefix) {
 			continue
 		}
-		if fi, err := e.Info(); err == nil && now.Sub(fi.ModTime()) > StaleAfter {
-			os.RemoveAll(filepath.Join(dir, e.Name()))
+		fi, err := e.Info()
+		if err != nil {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		age := now.Sub(fi.ModTime())
+		if age > StaleAfter || (fi.Mode().IsRegular() && age > OrphanAfter && orphaned(p)) {
+			os.RemoveAll(p)
 		}
 	}
 }

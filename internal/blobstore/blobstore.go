@@ -17,6 +17,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/partial"
@@ -33,7 +34,8 @@ const Mode = 0o444
 
 // Store is a content-addressed directory of blobs.
 type Store struct {
-	dir string
+	dir      string
+	readOnly bool // opened with At: Verify writes and removes nothing
 }
 
 // Open creates dir (and its blobs and tmp subdirectories) if needed and
@@ -44,12 +46,17 @@ func Open(dir string) (*Store, error) {
 			return nil, fmt.Errorf("opening blob store %s: %w", dir, err)
 		}
 	}
+	// What killed writers left in tmp goes now (atomicfile.RemoveStale).
+	atomicfile.RemoveStale(filepath.Join(dir, "tmp"), "", time.Now())
 	return &Store{dir: dir}, nil
 }
 
 // At returns a store rooted at dir without creating anything: for reads,
 // and for dry runs that must leave no trace on disk.
-func At(dir string) *Store { return &Store{dir: dir} }
+func At(dir string) *Store { return &Store{dir: dir, readOnly: true} }
+
+// ReadOnly reports whether the store was opened with At, for reads only.
+func (s *Store) ReadOnly() bool { return s.readOnly }
 
 // Dir returns the store's root directory.
 func (s *Store) Dir() string { return s.dir }
@@ -109,6 +116,7 @@ func (w *Writer) Commit() (v1.Hash, int64, error) {
 	if err := w.f.Commit(w.store.Path(h), Mode); err != nil {
 		return v1.Hash{}, 0, fmt.Errorf("storing blob %s: %w", h, err)
 	}
+	w.store.noteVerified(h)
 	return h, w.f.Size(), nil
 }
 

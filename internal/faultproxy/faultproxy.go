@@ -37,6 +37,9 @@ type Action struct {
 	Headers map[string]string
 	// Code is the OCI error code put in the body with Status.
 	Code string
+	// Body, when set, is sent with Status instead of the OCI error body
+	// (e.g. a body echoing credentials back).
+	Body string
 	// ResetAfter, when >= 0 and Reset is set, reads that many body bytes and
 	// then resets the connection.
 	Reset      bool
@@ -223,6 +226,10 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			w.Header().Set("Content-Type", "application/json")
 			w.WriteHeader(a.Status)
+			if a.Body != "" {
+				io.WriteString(w, a.Body)
+				return
+			}
 			code := a.Code
 			if code == "" {
 				code = "UNKNOWN"
