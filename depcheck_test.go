@@ -47,7 +47,8 @@ func TestDependencyFence(t *testing.T) {
 	ours := func(p string) string { return module + "/" + p }
 	for _, need := range []string{"spec", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
 		"compose/basetree", "compose/oci", "compose/registry", "compose/registry/local",
-		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture"} {
+		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture",
+		"compose/sbom"} {
 		if _, ok := pkgs[ours(need)]; !ok {
 			t.Fatalf("go list did not report %s", ours(need))
 		}
@@ -90,7 +91,9 @@ func TestDependencyFence(t *testing.T) {
 	onlyOurs("compose/layer", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip")
 	onlyOurs("compose/oci", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	onlyOurs("compose/base", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
-	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip")
+	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio")
+	// The SBOM reads an image's layers; it knows nothing of specs or composing.
+	onlyOurs("compose/sbom", "internal/ctxio")
 	// The registry side takes artifacts, never a spec's composition.
 	onlyOurs("compose/registry", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The development registry imports nothing of strata's.
