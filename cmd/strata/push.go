@@ -13,9 +13,10 @@ import (
 
 // pushFlags are push's own flags.
 type pushFlags struct {
-	tags  []string
-	image string
-	jobs  int
+	tags   []string
+	image  string
+	jobs   int
+	supply supplyFlags
 }
 
 func (a *app) pushCmd() *cobra.Command {
@@ -50,6 +51,7 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 	c.Flags().StringArrayVar(&pf.tags, "tag", nil, "also push to `TAG` (a bare tag in the image repository, or a full reference; repeatable)")
 	c.Flags().StringVar(&pf.image, "image", "", "the `REPOSITORY` bare tags belong to (overrides the spec's image)")
 	c.Flags().IntVar(&pf.jobs, "push-jobs", 8, "blobs, manifests and tags pushed at once")
+	pf.supply.register(c, true)
 	return c
 }
 
@@ -93,7 +95,11 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		if len(tags) == 0 {
 			return usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])
 		}
-		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom()}
+		atts, err := pf.supply.attachments(ctx, res)
+		if err != nil {
+			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), rf)
+		}
+		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Referrers: compose.Referrers(atts)}
 	}
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()

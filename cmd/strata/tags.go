@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -14,8 +16,11 @@ func (a *app) tagsCmd() *cobra.Command {
 	c := &cobra.Command{
 		Use:   "tags REPO",
 		Short: "List the tags of a repository",
-		Long:  "Tags prints the tags of a registry repository (e.g. 127.0.0.1:5000/web/app), one per line, sorted.",
-		Args:  cobra.ExactArgs(1),
+		Long: `Tags prints the tags of a registry repository (e.g. 127.0.0.1:5000/web/app), one per line, sorted.
+Referrers tags (sha256-HEX: where a registry lacks the OCI referrers API, the
+index listing the SBOMs, provenance and signatures attached to an image) are
+not image tags and are left out.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.transportConfig(&f)
 			if err != nil {
@@ -31,6 +36,7 @@ func (a *app) tagsCmd() *cobra.Command {
 			if err != nil {
 				return redacted(err, &f)
 			}
+			tags = slices.DeleteFunc(tags, isReferrersTag)
 			if jsonOut {
 				if tags == nil {
 					tags = []string{}
@@ -46,4 +52,11 @@ func (a *app) tagsCmd() *cobra.Command {
 	f.register(c)
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
 	return c
+}
+
+// isReferrersTag reports whether t is a tag of the OCI referrers tag schema
+// (sha256-HEX).
+func isReferrersTag(t string) bool {
+	hex, ok := strings.CutPrefix(t, "sha256-")
+	return ok && len(hex) == 64 && strings.Trim(hex, "0123456789abcdef") == ""
 }

@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -41,6 +42,24 @@ func WriteLayout(ctx context.Context, dir string, a Artifact, refName string, o 
 		return fmt.Errorf("writing layout %s: %w", dir, err)
 	}
 	desc.Annotations = map[string]string{RefNameAnnotation: refName}
+	descs := []v1.Descriptor{desc}
+	for _, r := range o.Referrers {
+		rd, rblobs, err := artifactBlobs(Artifact{Image: r})
+		if err != nil {
+			return fmt.Errorf("writing layout %s: referrer: %w", dir, err)
+		}
+		m, err := r.Manifest()
+		if err != nil {
+			return fmt.Errorf("writing layout %s: referrer: %w", dir, err)
+		}
+		rd.ArtifactType, rd.Annotations, rd.Platform = m.ArtifactType, m.Annotations, nil
+		descs = append(descs, rd)
+		for _, b := range rblobs {
+			if !slices.ContainsFunc(blobs, func(o outBlob) bool { return o.digest == b.digest }) {
+				blobs = append(blobs, b)
+			}
+		}
+	}
 	// What killed writers left: temporary layouts beside dir, temporary
 	// files in it.
 	clean := filepath.Clean(dir)
@@ -51,7 +70,7 @@ func WriteLayout(ctx context.Context, dir string, a Artifact, refName string, o 
 		return fmt.Errorf("writing layout %s: %w", dir, err)
 	}
 	if fresh {
-		done, err := createLayout(ctx, dir, desc, blobs, o)
+		done, err := createLayout(ctx, dir, descs, blobs, o)
 		if err != nil {
 			return fmt.Errorf("writing layout %s: %w", dir, err)
 		}
@@ -60,7 +79,7 @@ func WriteLayout(ctx context.Context, dir string, a Artifact, refName string, o 
 		}
 		// Another writer created the layout first: add to it.
 	}
-	if err := addToLayout(ctx, dir, desc, blobs, o); err != nil {
+	if err := addToLayout(ctx, dir, descs, blobs, o); err != nil {
 		return fmt.Errorf("writing layout %s: %w", dir, err)
 	}
 	return nil
@@ -92,7 +111,7 @@ func isAbsentOrEmpty(dir string) (bool, error) {
 // createLayout writes a whole new layout into a temporary directory beside
 // dir and renames it to dir. It returns false (and no error) when dir was
 // created by someone else meanwhile.
-func createLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []outBlob, o WriteOptions) (done bool, err error) {
+func createLayout(ctx context.Context, dir string, descs []v1.Descriptor, blobs []outBlob, o WriteOptions) (done bool, err error) {
 	parent := filepath.Dir(filepath.Clean(dir))
 	if err := os.MkdirAll(parent, 0o755); err != nil {
 		return false, err
@@ -115,7 +134,7 @@ func createLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []o
 	if err := writeLayoutMarker(tmp, o); err != nil {
 		return false, err
 	}
-	idx := &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: []v1.Descriptor{desc}}
+	idx := &v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex, Manifests: descs}
 	if err := writeIndexJSON(tmp, idx, o); err != nil {
 		return false, err
 	}
@@ -133,7 +152,8 @@ func createLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []o
 }
 
 // addToLayout adds desc and its blobs to the existing layout dir.
-func addToLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []outBlob, o WriteOptions) error {
+func addToLayout(ctx context.Context, dir string, descs []v1.Descriptor, blobs []outBlob, o WriteOptions) error {
+	desc := descs[0]
 	if b, err := os.ReadFile(filepath.Join(dir, "oci-layout")); err != nil {
 		return errors.New("exists and is not an OCI image layout (no oci-layout file)")
 	} else {
@@ -162,13 +182,16 @@ func addToLayout(ctx context.Context, dir string, desc v1.Descriptor, blobs []ou
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
+	// The ref name moves to the new image; a referrer already listed is
+	// listed once.
 	kept := idx.Manifests[:0]
 	for _, d := range idx.Manifests {
-		if d.Annotations[RefNameAnnotation] != desc.Annotations[RefNameAnnotation] {
+		if d.Annotations[RefNameAnnotation] != desc.Annotations[RefNameAnnotation] &&
+			!slices.ContainsFunc(descs[1:], func(r v1.Descriptor) bool { return r.Digest == d.Digest }) {
 			kept = append(kept, d)
 		}
 	}
-	idx.Manifests = append(kept, desc)
+	idx.Manifests = append(kept, descs...)
 	return writeIndexJSON(dir, idx, o)
 }
 
