@@ -48,7 +48,7 @@ func TestDependencyFence(t *testing.T) {
 	for _, need := range []string{"spec", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
 		"compose/basetree", "compose/oci", "compose/registry", "compose/registry/local",
 		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture",
-		"compose/sbom"} {
+		"compose/sbom", "compose/provenance", "compose/sign"} {
 		if _, ok := pkgs[ours(need)]; !ok {
 			t.Fatalf("go list did not report %s", ours(need))
 		}
@@ -94,6 +94,9 @@ func TestDependencyFence(t *testing.T) {
 	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio")
 	// The SBOM reads an image's layers; it knows nothing of specs or composing.
 	onlyOurs("compose/sbom", "internal/ctxio")
+	// Provenance and signing are formats and crypto; nothing of strata's.
+	onlyOurs("compose/provenance")
+	onlyOurs("compose/sign")
 	// The registry side takes artifacts, never a spec's composition.
 	onlyOurs("compose/registry", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The development registry imports nothing of strata's.

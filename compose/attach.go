@@ -7,6 +7,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/compose/provenance"
 	"github.com/strata-build/strata/compose/sbom"
 )
 
@@ -21,6 +22,16 @@ type AttachOptions struct {
 	// Name is the image's repository as documents should name it
 	// (default: the spec's image).
 	Name string
+
+	// Provenance turns on an in-toto SLSA v1 provenance statement attached
+	// to the artifact (the image, or the index of a multi-platform build).
+	Provenance bool
+	// SpecFile is the spec file's path; provenance records its digest.
+	SpecFile string
+	// Version is strata's version, recorded in the provenance.
+	Version string
+	// Source is the source repository and revision, when known.
+	Source provenance.Source
 }
 
 // Attachment is one document attached to a built image as an OCI 1.1
@@ -54,6 +65,13 @@ func Attachments(ctx context.Context, res *Result, o AttachOptions) ([]Attachmen
 		o.Name = res.Spec.Image
 	}
 	var out []Attachment
+	if o.Provenance {
+		a, err := provenanceOf(res, o)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, a)
+	}
 	if !o.SBOM {
 		return out, nil
 	}

@@ -100,8 +100,8 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, sf *su
 			}
 			seen[key] = job.paths[i]
 		}
-		if o.LayoutDir != "" && sf.sbom {
-			atts, err := sf.attachments(ctx, res)
+		if o.LayoutDir != "" && sf.wanted() {
+			atts, err := sf.attachments(ctx, a, res, job.paths[i])
 			if err != nil {
 				return redacted(fmt.Errorf("%s: %w", job.paths[i], err), &f.reg)
 			}

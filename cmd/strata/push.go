@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/compose/registry"
 )
 
@@ -52,6 +54,7 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 	c.Flags().StringVar(&pf.image, "image", "", "the `REPOSITORY` bare tags belong to (overrides the spec's image)")
 	c.Flags().IntVar(&pf.jobs, "push-jobs", 8, "blobs, manifests and tags pushed at once")
 	pf.supply.register(c, true)
+	pf.supply.registerSign(c)
 	return c
 }
 
@@ -77,6 +80,10 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	ctx, cancel := rf.withTimeout(ctx)
 	defer cancel()
+	signer, err := pf.supply.signer(a)
+	if err != nil {
+		return err
+	}
 	job, err := a.buildJob(args, bf, nil)
 	if err != nil {
 		return err
@@ -87,6 +94,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		return redacted(err, rf)
 	}
 	reqs := make([]registry.PushRequest, len(results))
+	var extra []registry.PushRequest
 	for i, res := range results {
 		tags, err := res.PushTags(pf.image, pf.tags)
 		if err != nil {
@@ -95,16 +103,31 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		if len(tags) == 0 {
 			return usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])
 		}
-		atts, err := pf.supply.attachments(ctx, res)
+		atts, err := pf.supply.attachments(ctx, a, res, job.paths[i])
 		if err != nil {
 			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), rf)
 		}
 		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Referrers: compose.Referrers(atts)}
+		if signer != nil {
+			sigs, err := compose.Signatures(res, atts, repositories(tags), signer)
+			if err != nil {
+				return fmt.Errorf("%s: %w", job.paths[i], err)
+			}
+			for _, s := range sigs {
+				extra = append(extra, registry.PushRequest{Artifact: oci.Artifact{Image: s.Image}, Tags: []name.Tag{s.Tag}})
+			}
+		}
 	}
+	// Signatures are pushed with the images, their tags after every blob
+	// and manifest; they are not reported as images.
+	reqs = append(reqs, extra...)
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()
 	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress})
 	done()
+	if rep != nil && len(rep.Artifacts) > len(results) {
+		rep.Artifacts = rep.Artifacts[:len(results)]
+	}
 	if rep != nil {
 		a.printTagReport(rep)
 	}
@@ -123,4 +146,17 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		fmt.Fprintln(a.stdout, art.Digest)
 	}
 	return nil
+}
+
+// repositories lists the repositories of tags, once each, in order.
+func repositories(tags []name.Tag) []name.Repository {
+	var out []name.Repository
+	seen := map[string]bool{}
+	for _, t := range tags {
+		if r := t.Context(); !seen[r.Name()] {
+			seen[r.Name()] = true
+			out = append(out, r)
+		}
+	}
+	return out
 }
