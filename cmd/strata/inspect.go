@@ -1,21 +1,31 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
+	"github.com/strata-build/strata/compose/provenance"
 	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/compose/sbom"
 )
 
 func (a *app) inspectCmd() *cobra.Command {
 	var f registryFlags
-	var jsonOut bool
+	var jsonOut, sbomOut, provOut bool
 	c := &cobra.Command{
 		Use:   "inspect REF",
 		Short: "Show a manifest: digest, media type, platforms, layers and config",
-		Args:  cobra.ExactArgs(1),
+		Long: `Inspect shows a manifest: digest, media type, platforms, layers and config.
+
+--sbom prints the SBOM attached to the image (to each platform image of an
+index, one document after the other) and --provenance the provenance
+statement, as strata push attached them (OCI 1.1 referrers, or the
+referrers tag where the registry has no referrers API).`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, ref, err := a.registryRef(&f, args[0])
 			if err != nil {
@@ -23,6 +33,9 @@ func (a *app) inspectCmd() *cobra.Command {
 			}
 			ctx, cancel := f.withTimeout(cmd.Context())
 			defer cancel()
+			if sbomOut || provOut {
+				return a.printAttached(ctx, ref, cfg, &f, sbomOut)
+			}
 			ins, err := registry.Inspect(ctx, ref, cfg)
 			if err != nil {
 				return redacted(err, &f)
@@ -65,7 +78,31 @@ func (a *app) inspectCmd() *cobra.Command {
 	}
 	f.register(c)
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	c.Flags().BoolVar(&sbomOut, "sbom", false, "print the attached SBOM(s) instead")
+	c.Flags().BoolVar(&provOut, "provenance", false, "print the attached provenance statement instead")
+	c.MarkFlagsMutuallyExclusive("sbom", "provenance", "json")
 	return c
+}
+
+// printAttached prints the SBOMs or the provenance attached to ref.
+func (a *app) printAttached(ctx context.Context, ref name.Reference, cfg registry.TransportConfig, f *registryFlags, sbomOut bool) error {
+	types, what := []string{provenance.MediaType}, "provenance"
+	if sbomOut {
+		types, what = []string{sbom.MediaTypeSPDX, sbom.MediaTypeCycloneDX}, "SBOM"
+	}
+	docs, err := registry.ReadAttached(ctx, ref, cfg, types...)
+	if err != nil {
+		return redacted(err, f)
+	}
+	if len(docs) == 0 {
+		return fmt.Errorf("%s: no %s attached", ref.Name(), what)
+	}
+	for _, d := range docs {
+		if _, err := a.stdout.Write(d.Data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func orDash(s string) string {
