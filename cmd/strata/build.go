@@ -56,6 +56,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, sf *su
 			return nil
 		}
 	}
+	if err := sf.check(); err != nil {
+		return err
+	}
 	job, err := a.buildJob(args, f, check)
 	if err != nil {
 		return err

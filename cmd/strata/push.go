@@ -80,6 +80,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	ctx, cancel := rf.withTimeout(ctx)
 	defer cancel()
+	if err := pf.supply.check(); err != nil {
+		return err
+	}
 	signer, err := pf.supply.signer(a)
 	if err != nil {
 		return err

@@ -34,6 +34,14 @@ func (f *supplyFlags) registerSign(c *cobra.Command) {
 	c.Flags().StringVar(&f.signKey, "sign-key", "", "sign each pushed manifest and its attestations with this cosign private key `FILE` (password in $"+passwordVar+")")
 }
 
+// check refuses bad supply-chain flags before anything is built.
+func (f *supplyFlags) check() error {
+	if _, err := sbom.ParseFormat(f.sbomFormat); err != nil {
+		return usagef("--sbom-format: %v", err)
+	}
+	return nil
+}
+
 // signer loads the --sign-key key, before anything is built or pushed; nil
 // without the flag. Every failure is a usage error (exit 2) that names the
 // file, never the key or the password.
