@@ -14,6 +14,9 @@
 //     tarball (through package compose/oci), atomically.
 //   - [Result.PushTags] and [Result.MountFrom] say where and how a Result is
 //     pushed; package compose/registry does the pushing.
+//   - [Attachments] makes a Result's SBOMs and provenance as OCI 1.1
+//     referrers (the image digest does not change); [Signatures] signs the
+//     Result and those documents in cosign's format.
 //
 // # The house
 //
@@ -27,7 +30,10 @@
 //     tarballs and archives);
 //   - compose/registry: pushing, copying and registry chores, with the one
 //     transport policy; it never imports compose;
-//   - compose/registry/local: the development registry server.
+//   - compose/registry/local: the development registry server;
+//   - compose/sbom: SPDX and CycloneDX SBOMs read from an image's layers;
+//   - compose/provenance: the in-toto SLSA v1 provenance statement;
+//   - compose/sign: cosign-compatible signatures with a cosign key.
 //
 // Grammars (base locations, tags, semver) live in package spec only.
 package compose
