@@ -47,7 +47,8 @@ func TestDependencyFence(t *testing.T) {
 	ours := func(p string) string { return module + "/" + p }
 	for _, need := range []string{"spec", "spec/lock", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
 		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local", "compose/store",
-		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture"} {
+		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture",
+		"compose/sbom", "compose/provenance", "compose/sign", "compose/attach"} {
 		if _, ok := pkgs[ours(need)]; !ok {
 			t.Fatalf("go list did not report %s", ours(need))
 		}
@@ -96,6 +97,14 @@ func TestDependencyFence(t *testing.T) {
 	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
 	// diff compares artifacts; it knows nothing of specs being composed.
 	onlyOurs("compose/diff", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
+	// The SBOM reads an image's layers; it knows nothing of specs or composing.
+	onlyOurs("compose/sbom", "internal/ctxio")
+	// Provenance and signing are formats and crypto; nothing of strata's.
+	onlyOurs("compose/provenance")
+	onlyOurs("compose/sign")
+	// The supply-chain documents of a built image, attached as referrers;
+	// compose itself never imports them.
+	forbid("compose", func(d string) bool { return under(d, "compose/attach") }, "compose must not import compose/attach")
 	// The registry side takes artifacts, never a spec's composition.
 	onlyOurs("compose/registry", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The local disk's upkeep (images, prune, in-use locks) reads layouts

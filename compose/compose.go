@@ -14,6 +14,9 @@
 //     tarball (through package compose/oci), atomically.
 //   - [Result.PushTags] and [Result.MountFrom] say where and how a Result is
 //     pushed; package compose/registry does the pushing.
+//   - [Attachments] makes a Result's SBOMs and provenance as OCI 1.1
+//     referrers (the image digest does not change); [Signatures] signs the
+//     Result and those documents in cosign's format.
 //
 // # The house
 //
@@ -29,7 +32,12 @@
 //     transport policy; it never imports compose;
 //   - compose/registry/local: the development registry server;
 //   - compose/store: the local disk's upkeep (listing the local store,
-//     pruning it and the cache, the in-use locks).
+//     pruning it and the cache, the in-use locks);
+//   - compose/attach: the supply-chain documents of a built image (SBOMs,
+//     provenance, signatures), attached as referrers;
+//   - compose/sbom: SPDX and CycloneDX SBOMs read from an image's layers;
+//   - compose/provenance: the in-toto SLSA v1 provenance statement;
+//   - compose/sign: cosign-compatible signatures with a cosign key.
 //
 // Grammars (base locations, tags, semver) live in package spec only.
 package compose

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/strata-build/strata/compose/oci"
 )
@@ -24,6 +25,10 @@ type Outputs struct {
 	TarballRefs []name.Tag
 	// Jobs is how many blobs are written at once; 0 means 4.
 	Jobs int
+	// Referrers are written into the layout beside the image (SBOMs,
+	// provenance, signatures; see Attachments). A tarball has no place
+	// for them.
+	Referrers []v1.Image
 }
 
 // Unchanged reports whether writing res to outs would change nothing an
@@ -73,6 +78,8 @@ func WriteOutputs(ctx context.Context, res *Result, outs Outputs) error {
 	}
 	wo := oci.WriteOptions{Jobs: outs.Jobs}
 	if outs.LayoutDir != "" {
+		wo := wo
+		wo.Referrers = outs.Referrers
 		refs := outs.LayoutRefs
 		if len(refs) == 0 {
 			refs = []string{"latest"}

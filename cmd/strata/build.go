@@ -8,11 +8,13 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/attach"
 	"github.com/strata-build/strata/spec"
 )
 
 func (a *app) buildCmd() *cobra.Command {
 	var f buildFlags
+	var sf supplyFlags
 	var ociDir, tarball string
 	c := &cobra.Command{
 		Use:   "build [SPEC...]",
@@ -30,17 +32,18 @@ spec has built; a failure leaves them untouched.
 SOURCE_DATE_EPOCH (an integer from 0 to 8589934591) sets every file mtime,
 the config's created time and the history times; unset or empty means 0.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return a.runBuild(cmd.Context(), args, &f, ociDir, tarball)
+			return a.runBuild(cmd.Context(), args, &f, &sf, ociDir, tarball)
 		},
 	}
 	f.register(c)
 	f.local = true
+	sf.register(c, false)
 	c.Flags().StringVar(&ociDir, "oci", "", "write an OCI image layout to `DIR`")
 	c.Flags().StringVar(&tarball, "tarball", "", "write a docker-save tarball to `FILE` (one spec only)")
 	return c
 }
 
-func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir, tarball string) error {
+func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, sf *supplyFlags, ociDir, tarball string) error {
 	a.jsonErrors = f.json
 	ctx, cancel := f.reg.withTimeout(ctx)
 	defer cancel()
@@ -56,6 +59,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 			}
 			return nil
 		}
+	}
+	if err := sf.check(); err != nil {
+		return err
 	}
 	job, err := a.buildJob(ctx, args, f, check)
 	if err != nil {
@@ -114,6 +120,13 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, ociDir
 				return usagef("%s and %s would both be written as %q in %s; give them different tags or image repositories", prev, job.paths[i], ref, o.LayoutDir)
 			}
 			seen[key] = job.paths[i]
+		}
+		if o.LayoutDir != "" && sf.wanted() {
+			atts, err := sf.attachments(ctx, a, res, job.paths[i])
+			if err != nil {
+				return redacted(fmt.Errorf("%s: %w", job.paths[i], err), &f.reg)
+			}
+			o.Referrers = attach.Referrers(atts)
 		}
 		outs[i] = o
 	}

@@ -1,20 +1,24 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"maps"
 	"slices"
 	"strings"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
+	"github.com/strata-build/strata/compose/provenance"
 	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/compose/sbom"
 )
 
 func (a *app) inspectCmd() *cobra.Command {
 	var f registryFlags
-	var jsonOut bool
+	var jsonOut, sbomOut, provOut bool
 	c := &cobra.Command{
 		Use:   "inspect REF",
 		Short: "Show a manifest: digest, media type, platforms, layers and config",
@@ -22,7 +26,12 @@ func (a *app) inspectCmd() *cobra.Command {
 (an OCI layout, such as the local store build writes to) or docker-archive:FILE.
 It shows the digest, media type, size and annotations; for an index its
 platforms; for an image its whole config (entrypoint, cmd, env, workdir, user,
-ports, volumes, labels, stop signal) and its layers.`,
+ports, volumes, labels, stop signal) and its layers.
+
+--sbom prints the SBOM attached to a registry image (to each platform image
+of an index, one document after the other) and --provenance the provenance
+statement, as strata push attached them (OCI 1.1 referrers, or the
+referrers tag where the registry has no referrers API).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.transportConfig(&f)
@@ -35,6 +44,12 @@ ports, volumes, labels, stop signal) and its layers.`,
 			}
 			ctx, cancel := f.withTimeout(cmd.Context())
 			defer cancel()
+			if sbomOut || provOut {
+				if loc.Kind != "registry" {
+					return usagef("--sbom and --provenance read the documents push attached in a registry; %s is not a registry reference", args[0])
+				}
+				return a.printAttached(ctx, loc.Ref, cfg, &f, sbomOut)
+			}
 			ins, err := registry.InspectLocation(ctx, loc, registry.InspectOptions{Transport: cfg})
 			if err != nil {
 				return redacted(err, &f)
@@ -48,6 +63,9 @@ ports, volumes, labels, stop signal) and its layers.`,
 	}
 	f.register(c)
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	c.Flags().BoolVar(&sbomOut, "sbom", false, "print the attached SBOM(s) instead")
+	c.Flags().BoolVar(&provOut, "provenance", false, "print the attached provenance statement instead")
+	c.MarkFlagsMutuallyExclusive("sbom", "provenance", "json")
 	return c
 }
 
@@ -109,6 +127,27 @@ func printMap(w io.Writer, heading string, m map[string]string) {
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		fmt.Fprintf(w, "  %s=%s\n", k, m[k])
 	}
+}
+
+// printAttached prints the SBOMs or the provenance attached to ref.
+func (a *app) printAttached(ctx context.Context, ref name.Reference, cfg registry.TransportConfig, f *registryFlags, sbomOut bool) error {
+	types, what := []string{provenance.MediaType}, "provenance"
+	if sbomOut {
+		types, what = []string{sbom.MediaTypeSPDX, sbom.MediaTypeCycloneDX}, "SBOM"
+	}
+	docs, err := registry.ReadAttached(ctx, ref, cfg, types...)
+	if err != nil {
+		return redacted(err, f)
+	}
+	if len(docs) == 0 {
+		return fmt.Errorf("%s: no %s attached", ref.Name(), what)
+	}
+	for _, d := range docs {
+		if _, err := a.stdout.Write(d.Data); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func orDash(s string) string {

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/attach"
+	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/compose/registry"
 )
 
@@ -17,6 +20,7 @@ type pushFlags struct {
 	image         string
 	jobs          int
 	forceFloating bool
+	supply        supplyFlags
 }
 
 func (a *app) pushCmd() *cobra.Command {
@@ -55,6 +59,8 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 	c.Flags().StringVar(&pf.image, "image", "", "the `REPOSITORY` bare tags belong to (overrides the spec's image)")
 	c.Flags().IntVar(&pf.jobs, "push-jobs", 8, "blobs, manifests and tags pushed at once")
 	c.Flags().BoolVar(&pf.forceFloating, "force-floating", false, "move floating semver tags (2.1, 2) even below a higher release of their line")
+	pf.supply.register(c, true)
+	pf.supply.registerSign(c)
 	return c
 }
 
@@ -81,6 +87,13 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	ctx, cancel := rf.withTimeout(ctx)
 	defer cancel()
+	if err := pf.supply.check(); err != nil {
+		return err
+	}
+	signer, err := pf.supply.signer(a)
+	if err != nil {
+		return err
+	}
 	job, err := a.buildJob(ctx, args, bf, nil)
 	if err != nil {
 		return err
@@ -95,23 +108,45 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	reqs := make([]registry.PushRequest, len(results))
 	var bad []specFailure // every spec without tags, by path
+	var extra []registry.PushRequest
 	for i, res := range results {
 		printWarnings(a, job.paths[i], res)
 		tags, err := res.PushTags(pf.image, pf.tags)
 		if err != nil {
 			bad = append(bad, specFailure{job.paths[i], usagef("%s: %v", job.paths[i], err)})
+			continue
 		} else if len(tags) == 0 {
 			bad = append(bad, specFailure{job.paths[i], usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])})
+			continue
 		}
-		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Version: res.Spec.Semver}
+		atts, err := pf.supply.attachments(ctx, a, res, job.paths[i])
+		if err != nil {
+			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), rf)
+		}
+		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Version: res.Spec.Semver, Referrers: attach.Referrers(atts)}
+		if signer != nil {
+			sigs, err := attach.Signatures(res, atts, repositories(tags), signer)
+			if err != nil {
+				return fmt.Errorf("%s: %w", job.paths[i], err)
+			}
+			for _, s := range sigs {
+				extra = append(extra, registry.PushRequest{Artifact: oci.Artifact{Image: s.Image}, Tags: []name.Tag{s.Tag}})
+			}
+		}
 	}
 	if len(bad) > 0 {
 		return joinFailures(bad)
 	}
+	// Signatures are pushed with the images, their tags after every blob
+	// and manifest; they are not reported as images.
+	reqs = append(reqs, extra...)
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()
 	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress, ForceFloating: pf.forceFloating})
 	done()
+	if rep != nil && len(rep.Artifacts) > len(results) {
+		rep.Artifacts = rep.Artifacts[:len(results)]
+	}
 	if rep != nil {
 		a.printTagReport(rep)
 	}
@@ -130,4 +165,17 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		fmt.Fprintln(a.stdout, art.Digest)
 	}
 	return nil
+}
+
+// repositories lists the repositories of tags, once each, in order.
+func repositories(tags []name.Tag) []name.Repository {
+	var out []name.Repository
+	seen := map[string]bool{}
+	for _, t := range tags {
+		if r := t.Context(); !seen[r.Name()] {
+			seen[r.Name()] = true
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -83,6 +83,8 @@ func scriptSetup(e *testscript.Env) error {
 		return err
 	}
 	e.Setenv("REPOROOT", root)
+	// cosign and oras, installed pinned by `make tools`, are found there.
+	e.Setenv("PATH", filepath.Join(root, ".bin")+string(os.PathListSeparator)+e.Getenv("PATH"))
 	return nil
 }
 

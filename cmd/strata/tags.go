@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -17,7 +18,10 @@ func (a *app) tagsCmd() *cobra.Command {
 		Short: "List the tags of a repository",
 		Long: `Tags prints the tags of a registry repository (e.g. 127.0.0.1:5000/web/app),
 of an OCI layout (oci:DIR, such as the local store: its ref names) or of a
-docker archive (docker-archive:FILE), one per line, sorted.`,
+docker archive (docker-archive:FILE), one per line, sorted. Referrers tags
+(sha256-HEX: where a registry lacks the OCI referrers API, the index listing
+the SBOMs, provenance and signatures attached to an image) are not image
+tags and are left out.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.transportConfig(&f)
@@ -45,7 +49,7 @@ docker archive (docker-archive:FILE), one per line, sorted.`,
 			if err != nil {
 				return redacted(err, &f)
 			}
-			return a.printTags(repo.Name(), tags, jsonOut)
+			return a.printTags(repo.Name(), slices.DeleteFunc(tags, isReferrersTag), jsonOut)
 		},
 	}
 	f.register(c)
@@ -70,4 +74,11 @@ func (a *app) printTags(repo string, tags []string, jsonOut bool) error {
 		fmt.Fprintln(a.stdout, t)
 	}
 	return nil
+}
+
+// isReferrersTag reports whether t is a tag of the OCI referrers tag schema
+// (sha256-HEX).
+func isReferrersTag(t string) bool {
+	hex, ok := strings.CutPrefix(t, "sha256-")
+	return ok && len(hex) == 64 && strings.Trim(hex, "0123456789abcdef") == ""
 }

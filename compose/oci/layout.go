@@ -9,6 +9,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -54,6 +55,24 @@ func WriteLayout(ctx context.Context, dir string, a Artifact, refNames []string,
 		d := desc
 		d.Annotations = map[string]string{RefNameAnnotation: ref}
 		descs = append(descs, d)
+	}
+	// Referrers (SBOMs, provenance) are listed without a ref name.
+	for _, r := range o.Referrers {
+		rd, rblobs, err := artifactBlobs(Artifact{Image: r})
+		if err != nil {
+			return fmt.Errorf("writing layout %s: referrer: %w", dir, err)
+		}
+		m, err := r.Manifest()
+		if err != nil {
+			return fmt.Errorf("writing layout %s: referrer: %w", dir, err)
+		}
+		rd.ArtifactType, rd.Annotations, rd.Platform = m.ArtifactType, m.Annotations, nil
+		descs = append(descs, rd)
+		for _, b := range rblobs {
+			if !slices.ContainsFunc(blobs, func(o outBlob) bool { return o.digest == b.digest }) {
+				blobs = append(blobs, b)
+			}
+		}
 	}
 	// What killed writers left: temporary layouts beside dir, temporary
 	// files in it.
@@ -179,13 +198,20 @@ func addToLayout(ctx context.Context, dir string, descs []v1.Descriptor, blobs [
 	case !errors.Is(err, fs.ErrNotExist):
 		return err
 	}
-	replaced := map[string]bool{}
+	// Each ref name moves to the new image; a referrer (no ref name)
+	// already listed is listed once.
+	replaced, referrers := map[string]bool{}, map[v1.Hash]bool{}
 	for _, d := range descs {
-		replaced[d.Annotations[RefNameAnnotation]] = true
+		if ref := d.Annotations[RefNameAnnotation]; ref != "" {
+			replaced[ref] = true
+		} else {
+			referrers[d.Digest] = true
+		}
 	}
 	kept := idx.Manifests[:0]
 	for _, d := range idx.Manifests {
-		if !replaced[d.Annotations[RefNameAnnotation]] {
+		ref := d.Annotations[RefNameAnnotation]
+		if (ref != "" && !replaced[ref]) || (ref == "" && !referrers[d.Digest]) {
 			kept = append(kept, d)
 		}
 	}

@@ -14,6 +14,8 @@ package oci
 import (
 	"context"
 	"io"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // WriteOptions are the optional settings of WriteLayout and WriteTarball.
@@ -21,6 +23,12 @@ type WriteOptions struct {
 	// Jobs is how many blobs are written at once (the caller's concurrency
 	// budget); 0 means 4.
 	Jobs int
+
+	// Referrers are artifacts that refer to the written image (OCI 1.1
+	// subject: SBOMs, provenance, signatures). WriteLayout stores them and
+	// lists them in index.json without a ref name, as oras and cosign look
+	// for them; the image's own entry is unchanged.
+	Referrers []v1.Image
 
 	// seam wraps the writer of every written file (a test seam: fail
 	// after N bytes).

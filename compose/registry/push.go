@@ -33,6 +33,13 @@ type PushRequest struct {
 	// Tags are the destinations; they may name several repositories and
 	// registries. At least one is required.
 	Tags []name.Tag
+	// Referrers are artifacts that refer to Artifact or one of its images
+	// (OCI 1.1 subject: SBOMs, provenance, signatures). They are pushed by
+	// digest to every destination repository after the artifact's own
+	// manifests and before any tag. Where a registry lacks the referrers
+	// API, the subject's referrers tag (sha256-HEX, an index listing them)
+	// is updated, as cosign and oras read it.
+	Referrers []v1.Image
 	// MountFrom lists repositories whose blobs may be mounted cross-repo
 	// into a destination on the same registry instead of being uploaded,
 	// typically the base image's repository.
@@ -84,6 +91,8 @@ type PushedArtifact struct {
 	Tags      []TagResult      `json:"tags"`
 	// Version is the request's Version.
 	Version string `json:"version,omitempty"`
+	// Referrers are the digests of the attached referrer manifests.
+	Referrers []string `json:"referrers,omitempty"`
 }
 
 // PushReport says what Push did. Blob counts are per destination repository:
@@ -138,11 +147,13 @@ type PushOptions struct {
 //     a blob shared by several requests is uploaded at most once per
 //     registry;
 //  2. image manifests by digest, then indexes by digest (children first);
-//  3. tags, last; a tag that already points at the digest is left alone,
+//  3. referrers (PushRequest.Referrers) by digest, and the referrers tag
+//     schema's index where the registry has no referrers API;
+//  4. tags, last; a tag that already points at the digest is left alone,
 //     and so is a floating semver tag that would move backwards (see
 //     PushRequest.Version).
 //
-// A failure in steps 1 or 2 moves no tag. If step 3 fails, the report
+// A failure in steps 1 to 3 moves no tag. If step 3 fails, the report
 // returned with the error lists the tags that were applied. Requests that
 // fail transiently (5xx, 429, connection resets) are retried as the
 // TransportConfig says. Errors name the registry, repository and step.
@@ -171,6 +182,9 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if err := p.pushManifests(ctx); err != nil {
 		return nil, err
 	}
+	if err := p.pushReferrersTags(ctx); err != nil {
+		return nil, err
+	}
 	if err := p.holdFloating(ctx); err != nil {
 		return nil, fmt.Errorf("%w (no tag was changed)", err)
 	}
@@ -186,6 +200,7 @@ type pusher struct {
 	arts      []*artifactPlan
 	blobs     []*blobJob // in first-seen order
 	manifests [][]*manifestJob
+	referrers []referrerJob
 
 	mu      sync.Mutex
 	clients map[string]*clientEntry

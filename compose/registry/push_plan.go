@@ -63,6 +63,7 @@ func (p *pusher) plan(reqs []PushRequest) error {
 	blobIdx := map[string]*blobJob{} // registry + digest
 	manIdx := map[string]bool{}      // repo + digest
 	var levels [][]*manifestJob
+	var refLevel []*manifestJob // referrer manifests, pushed after every other
 	for ri, req := range reqs {
 		if len(req.Tags) == 0 {
 			return fmt.Errorf("request %d: %w", ri, errNoTags)
@@ -89,8 +90,30 @@ func (p *pusher) plan(reqs []PushRequest) error {
 				repos = append(repos, r)
 			}
 		}
+		var refNodes []node
+		for _, r := range req.Referrers {
+			rn, err := walkArtifact(oci.Artifact{Image: r})
+			if err != nil {
+				return fmt.Errorf("referrer: %w", err)
+			}
+			m, err := r.Manifest()
+			if err != nil {
+				return fmt.Errorf("referrer: %w", err)
+			}
+			if m.Subject == nil {
+				return fmt.Errorf("referrer %s has no subject", rn[0].digest)
+			}
+			n := rn[len(rn)-1]
+			refNodes = append(refNodes, n)
+			a.result.Referrers = append(a.result.Referrers, n.digest.String())
+			for _, repo := range repos {
+				p.referrers = append(p.referrers, referrerJob{repo: repo, subject: m.Subject.Digest, desc: v1.Descriptor{
+					MediaType: n.mediaType, Digest: n.digest, Size: int64(len(n.raw)), ArtifactType: m.ArtifactType, Annotations: m.Annotations,
+				}})
+			}
+		}
 		for _, repo := range repos {
-			for _, n := range nodes {
+			place := func(n node, level int) {
 				for _, b := range n.blobs {
 					key := repo.RegistryStr() + "|" + b.digest.String()
 					j, ok := blobIdx[key]
@@ -108,15 +131,29 @@ func (p *pusher) plan(reqs []PushRequest) error {
 				}
 				mk := repo.Name() + "|" + n.digest.String()
 				if manIdx[mk] {
-					continue
+					return
 				}
 				manIdx[mk] = true
-				for len(levels) <= n.depth {
+				if level < 0 {
+					refLevel = append(refLevel, &manifestJob{repo: repo, digest: n.digest, mediaType: n.mediaType, raw: n.raw})
+					return
+				}
+				for len(levels) <= level {
 					levels = append(levels, nil)
 				}
-				levels[n.depth] = append(levels[n.depth], &manifestJob{repo: repo, digest: n.digest, mediaType: n.mediaType, raw: n.raw})
+				levels[level] = append(levels[level], &manifestJob{repo: repo, digest: n.digest, mediaType: n.mediaType, raw: n.raw})
+			}
+			for _, n := range nodes {
+				place(n, n.depth)
+			}
+			// Referrers go last, once their subjects are in place.
+			for _, n := range refNodes {
+				place(n, -1)
 			}
 		}
+	}
+	if len(refLevel) > 0 {
+		levels = append(levels, refLevel)
 	}
 	p.manifests = levels
 	return nil

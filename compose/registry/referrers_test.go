@@ -1,0 +1,90 @@
+package registry
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/internal/faultproxy"
+	"github.com/strata-build/strata/internal/fixture"
+)
+
+func sbomReferrer(t *testing.T, img v1.Image, doc string) v1.Image {
+	t.Helper()
+	d, _ := img.Digest()
+	mt, _ := img.MediaType()
+	size, _ := img.Size()
+	r, err := oci.NewReferrer(v1.Descriptor{MediaType: mt, Digest: d, Size: size}, "application/spdx+json",
+		[]oci.Document{{MediaType: "application/spdx+json", Data: []byte(doc)}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// TestPush_Referrers pushes an image with a referrer to ggcr's registry
+// with and without the referrers API. With it, no referrers tag is written
+// and the API lists the referrer; without it, the sha256-HEX tag lists it.
+// Either way ggcr's client (as cosign and oras do) finds it, ReadAttached
+// reads the document back, and a repeated push writes no manifest.
+func TestPush_Referrers(t *testing.T) {
+	for _, api := range []bool{true, false} {
+		p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(api)))
+		s := httptest.NewServer(p)
+		host := strings.TrimPrefix(s.URL, "http://")
+		img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 41, true)
+		ref := sbomReferrer(t, img, `{"spdxVersion":"SPDX-2.3"}`)
+		req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/app:v1"), Referrers: []v1.Image{ref}}
+		rep, err := Push(context.Background(), []PushRequest{req}, PushOptions{Transport: fastRetries()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, _ := img.Digest()
+		rd, _ := ref.Digest()
+		if len(rep.Artifacts[0].Referrers) != 1 || rep.Artifacts[0].Referrers[0] != rd.String() {
+			t.Errorf("api=%v: report referrers %v, want %s", api, rep.Artifacts[0].Referrers, rd)
+		}
+		repo := tagsOf(t, host+"/app:v1")[0].Context()
+		tags, err := remote.List(repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hasTag := strings.Contains(strings.Join(tags, " "), ReferrersTag(d))
+		if hasTag == api {
+			t.Errorf("api=%v: tags %v: the referrers tag should be written only without the API", api, tags)
+		}
+		idx, err := remote.Referrers(repo.Digest(d.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, _ := idx.IndexManifest()
+		// (ggcr's registry lists the config's media type as the artifact
+		// type; the tag schema keeps the manifest's artifactType.)
+		if len(im.Manifests) != 1 || im.Manifests[0].Digest != rd || (!api && im.Manifests[0].ArtifactType != "application/spdx+json") {
+			t.Errorf("api=%v: referrers %+v", api, im.Manifests)
+		}
+		docs, err := ReadAttached(context.Background(), tagsOf(t, host+"/app:v1")[0], fastRetries(), "application/spdx+json")
+		if err != nil || len(docs) != 1 || string(docs[0].Data) != `{"spdxVersion":"SPDX-2.3"}` || docs[0].Subject != d.String() {
+			t.Errorf("api=%v: ReadAttached %+v, %v", api, docs, err)
+		}
+		// Again: nothing is written.
+		p.ResetLog()
+		if _, err := Push(context.Background(), []PushRequest{req}, PushOptions{Transport: fastRetries()}); err != nil {
+			t.Fatal(err)
+		}
+		if n := p.Count(http.MethodPut, "/manifests/", 0) + p.Count(http.MethodPatch, "", 0) + p.Count(http.MethodPost, "", 0); n != 0 {
+			t.Errorf("api=%v: a repeated push wrote %d times", api, n)
+		}
+		p.Close()
+		s.Close()
+	}
+}
