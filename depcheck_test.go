@@ -90,7 +90,7 @@ func TestDependencyFence(t *testing.T) {
 	onlyOurs("compose/layer", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip")
 	onlyOurs("compose/oci", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	onlyOurs("compose/base", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
-	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip")
+	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
 	// The registry side takes artifacts, never a spec's composition.
 	onlyOurs("compose/registry", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The development registry imports nothing of strata's.
