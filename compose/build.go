@@ -278,7 +278,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.
 					return fmt.Errorf("layer %d: no result", li)
 				}
 				o.logger.Debug("layer built", "layer", layerName(s, li, bl), "platform", p.String(),
-					"shared", shared, "entries", len(bl.Entries), "empty", bl.Layer == nil)
+					"shared", shared, "entries", len(bl.Entries), "layers", len(bl.Emitted()))
 				if shared {
 					for k := range out {
 						out[k][li] = bl

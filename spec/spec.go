@@ -70,6 +70,10 @@ type Layer struct {
 	Dirs []Dir `json:"dirs,omitempty"`
 	// Symlinks declares symbolic links.
 	Symlinks []Symlink `json:"symlinks,omitempty"`
+	// Split is "auto" to emit the layer as several image layers cut where
+	// the files are, so a change to one file changes one small layer (see
+	// package compose/layer, "Split layers"); "" emits one layer.
+	Split string `json:"split,omitempty"`
 }
 
 // File adds the context files matched by Src under Dest.

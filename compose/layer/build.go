@@ -239,6 +239,9 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 	if len(entries) == 0 {
 		return out, nil
 	}
+	if l.Split != "" {
+		return p.buildSplit(ctx, start, statKey, shapeKey, entries)
+	}
 	digest, diffID, size, err := p.write(ctx, entries)
 	if err != nil {
 		return nil, err
@@ -370,6 +373,9 @@ func recordLayer(store *blobstore.Store, r *layerRecord) (*Built, error) {
 	diffID, err := v1.NewHash(r.DiffID)
 	if err != nil {
 		return nil, err
+	}
+	if r.Parts != nil {
+		return splitBuilt(store, r.Parts)
 	}
 	return &Built{Layer: &storedLayer{store: store, digest: d, diffID: diffID, size: r.Size}, Entries: r.Entries}, nil
 }

@@ -91,6 +91,9 @@ type layerRecord struct {
 	DiffID  string  `json:"diffID"`
 	Size    int64   `json:"size"`
 	Entries []Entry `json:"entries"`
+	// Parts are the image layers of a split layer (Digest, DiffID and Size
+	// then repeat the first part's); nil for one layer.
+	Parts []partRecord `json:"parts,omitempty"`
 }
 
 // Record kinds (file name prefixes under <store>/layers).
@@ -325,6 +328,16 @@ func loadRecord(s *blobstore.Store, kind, key string) (*layerRecord, bool) {
 	fi, err := os.Stat(s.Path(d))
 	if err != nil || fi.Size() != r.Size {
 		return nil, false
+	}
+	for _, pr := range r.Parts {
+		d, err1 := v1.NewHash(pr.Digest)
+		_, err2 := v1.NewHash(pr.DiffID)
+		if err1 != nil || err2 != nil {
+			return nil, false
+		}
+		if fi, err := os.Stat(s.Path(d)); err != nil || fi.Size() != pr.Size {
+			return nil, false
+		}
 	}
 	return &r, true
 }

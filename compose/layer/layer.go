@@ -59,8 +59,31 @@ type Request struct {
 // Built is one built layer and what is in it.
 type Built struct {
 	Name    string   // spec name, or "layer-<index>"
-	Layer   v1.Layer // nil when the layer has no entries (it is then not emitted)
+	Layer   v1.Layer // nil when the layer has no entries, or is split (see Parts)
 	Entries []Entry  // every tar entry, in layer order (whiteouts included)
+	// Parts are the image layers of a layer with split: auto, in image
+	// order; Entries then lists their entries one part after the other.
+	Parts []Part
+}
+
+// Part is one image layer of a built spec layer.
+type Part struct {
+	Layer   v1.Layer
+	Entries []Entry // the part's tar entries, in layer order
+}
+
+// Emitted returns the image layers b becomes, in order: its parts, its one
+// layer, or none for an empty layer.
+func (b *Built) Emitted() []Part {
+	switch {
+	case b == nil:
+		return nil
+	case b.Parts != nil:
+		return b.Parts
+	case b.Layer != nil:
+		return []Part{{Layer: b.Layer, Entries: b.Entries}}
+	}
+	return nil
 }
 
 // Entry describes one tar entry of a layer, for plan and reports.
