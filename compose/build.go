@@ -64,6 +64,9 @@ type LayerResult struct {
 	Size      int64 // compressed size in bytes
 	MediaType string
 	Entries   []layer.Entry // every tar entry in layer order, whiteouts included
+	// Cached is true when the layer came from the layer cache (nothing was
+	// compressed for it by this build).
+	Cached bool
 }
 
 // Build composes the image described by s. Build runs spec.Validate and

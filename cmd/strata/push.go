@@ -57,6 +57,7 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 type pushedSpec struct {
 	Spec string `json:"spec"`
 	registry.PushedArtifact
+	Layers []pushedLayer `json:"layers"`
 }
 
 // pushReport is the --json shape of a push.
@@ -108,7 +109,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if bf.json {
 		out := pushReport{BlobsUploaded: rep.BlobsUploaded, BlobsMounted: rep.BlobsMounted, BlobsSkipped: rep.BlobsSkipped, BytesUploaded: rep.BytesUploaded}
 		for i, art := range rep.Artifacts {
-			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], PushedArtifact: art})
+			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], PushedArtifact: art, Layers: pushedLayers(results[i], rep.Blobs)})
 		}
 		return writeJSON(a, out)
 	}

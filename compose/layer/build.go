@@ -375,9 +375,16 @@ func recordLayer(store *blobstore.Store, r *layerRecord) (*Built, error) {
 		return nil, err
 	}
 	if r.Parts != nil {
-		return splitBuilt(store, r.Parts)
+		for i := range r.Parts {
+			r.Parts[i].cached = true
+		}
+		out, err := splitBuilt(store, r.Parts)
+		if out != nil {
+			out.Cached = true
+		}
+		return out, err
 	}
-	return &Built{Layer: &storedLayer{store: store, digest: d, diffID: diffID, size: r.Size}, Entries: r.Entries}, nil
+	return &Built{Layer: &storedLayer{store: store, digest: d, diffID: diffID, size: r.Size}, Entries: r.Entries, Cached: true}, nil
 }
 
 // storedLayer is a gzip layer blob in the store with known digests; ggcr

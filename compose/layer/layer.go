@@ -64,12 +64,16 @@ type Built struct {
 	// Parts are the image layers of a layer with split: auto, in image
 	// order; Entries then lists their entries one part after the other.
 	Parts []Part
+	// Cached is true when the layer was taken from the layer cache and
+	// nothing was compressed.
+	Cached bool
 }
 
 // Part is one image layer of a built spec layer.
 type Part struct {
 	Layer   v1.Layer
 	Entries []Entry // the part's tar entries, in layer order
+	Cached  bool    // taken from the layer cache, not compressed by this build
 }
 
 // Emitted returns the image layers b becomes, in order: its parts, its one
@@ -81,7 +85,7 @@ func (b *Built) Emitted() []Part {
 	case b.Parts != nil:
 		return b.Parts
 	case b.Layer != nil:
-		return []Part{{Layer: b.Layer, Entries: b.Entries}}
+		return []Part{{Layer: b.Layer, Entries: b.Entries, Cached: b.Cached}}
 	}
 	return nil
 }

@@ -163,7 +163,7 @@ func (p *planner) writeSplit(ctx context.Context, entries []*layerEntry) (*layer
 			}
 		}
 		if cached != nil {
-			pr.Digest, pr.DiffID, pr.Size = cached.Digest, cached.DiffID, cached.Size
+			pr.Digest, pr.DiffID, pr.Size, pr.cached = cached.Digest, cached.DiffID, cached.Size, true
 		} else {
 			digest, diffID, size, err := p.write(ctx, g)
 			if err != nil {
@@ -192,6 +192,8 @@ type partRecord struct {
 	DiffID  string  `json:"diffID"`
 	Size    int64   `json:"size"`
 	Entries []Entry `json:"entries"`
+
+	cached bool // taken from the cache by this build (not recorded)
 }
 
 // layer returns the part as a stored layer.
@@ -231,7 +233,7 @@ func splitBuilt(store *blobstore.Store, prs []partRecord) (*Built, error) {
 		if err != nil {
 			return nil, err
 		}
-		out.Parts[i] = Part{Layer: l, Entries: prs[i].Entries}
+		out.Parts[i] = Part{Layer: l, Entries: prs[i].Entries, Cached: prs[i].cached}
 		out.Entries = append(out.Entries, prs[i].Entries...)
 	}
 	return out, nil
