@@ -249,6 +249,10 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.
 	if o.layerFunc != nil {
 		build = o.layerFunc
 	}
+	var tee func(context.Context) (layer.BlobTee, error)
+	if o.layerTee != nil && !dryRun {
+		tee = func(ctx context.Context) (layer.BlobTee, error) { return o.layerTee(ctx, s) }
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for li := range s.Layers {
 		shared := !layer.PlatformDependent(&s.Layers[li])
@@ -270,6 +274,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, plats []spec.
 					Store:    store,
 					DryRun:   dryRun,
 					Budget:   o.budget,
+					Tee:      tee,
 				})
 				if err != nil {
 					if len(plats) > 1 && !shared {

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/strata-build/strata/compose/base"
 	"github.com/strata-build/strata/compose/layer"
+	"github.com/strata-build/strata/spec"
 )
 
 // Option configures Build, Plan and BuildAll.
@@ -35,6 +37,9 @@ type options struct {
 	archiveAsIs bool
 	// layerFunc, when set, replaces layer.Build (tests of image assembly).
 	layerFunc layer.BuildFunc
+	// layerTee, when set, receives a copy of every layer blob compressed
+	// (see WithLayerTee).
+	layerTee LayerTee
 
 	// budget holds one unit per job: every layer build and every base
 	// layer indexed takes one while it runs. One budget is shared by all
@@ -167,6 +172,21 @@ func WithArchiveAsIs() Option {
 func WithBaseResolver(r BaseResolver) Option {
 	return func(o *options) error {
 		o.baseResolver = r
+		return nil
+	}
+}
+
+// LayerTee starts a copy of one layer blob of spec s (with defaults
+// applied) while the layer is compressed; see WithLayerTee.
+type LayerTee func(ctx context.Context, s *spec.Spec) (layer.BlobTee, error)
+
+// WithLayerTee has every layer blob that Build compresses (layers not taken
+// from the cache) copied to a tee while it is written, e.g. to upload it to
+// a registry at the same time (registry.Streamer). A failing tee never
+// fails the build.
+func WithLayerTee(t LayerTee) Option {
+	return func(o *options) error {
+		o.layerTee = t
 		return nil
 	}
 }

@@ -80,8 +80,10 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return err
 	}
-	// A docker archive with nothing added is pushed as it is.
-	results, err := compose.BuildAll(ctx, job.specs, job.paths, job.cacheDir, append(job.opts, compose.WithArchiveAsIs())...)
+	// A docker archive with nothing added is pushed as it is. Layers
+	// that are compressed are uploaded on the way.
+	streams := &pushStreams{cfg: rf.cfg, image: pf.image, tags: pf.tags}
+	results, err := compose.BuildAll(ctx, job.specs, job.paths, job.cacheDir, append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee))...)
 	if err != nil {
 		return redacted(err, rf)
 	}
@@ -98,7 +100,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()
-	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress})
+	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress, Streamed: streams.uploaded()})
 	done()
 	if rep != nil {
 		a.printTagReport(rep)

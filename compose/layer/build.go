@@ -297,6 +297,15 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 		}
 		defer bw.Abort()
 		out = &writebackWriter{bw: bw}
+		if tee := p.startTee(ctx); tee != nil {
+			defer func() {
+				if err == nil {
+					tee.commit(ctx, digest, size)
+				}
+				tee.abort()
+			}()
+			out = io.MultiWriter(out, tee)
+		}
 	}
 	ls, err := newLayerStream(out)
 	if err != nil {

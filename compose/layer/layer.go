@@ -16,6 +16,7 @@ package layer
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"time"
@@ -41,6 +42,12 @@ type Request struct {
 	// only for units that are free (TryAcquire), so layers and hashing
 	// together never exceed it. nil hashes one file at a time.
 	Budget *semaphore.Weighted
+	// Tee, when set, is called for every layer blob this build compresses
+	// (not for layers taken from the cache, nor for a dry run): the blob's
+	// bytes are copied to the BlobTee as they leave the compressor, and it
+	// is committed once the blob is stored. A tee that fails is dropped;
+	// the build goes on and stores the blob as always.
+	Tee func(ctx context.Context) (BlobTee, error)
 
 	// beforeRead, when set, runs after a context file is opened to be
 	// written into the layer and before its bytes are copied (a test seam for
@@ -99,6 +106,16 @@ type Entry struct {
 	Size   int64  `json:"size,omitempty"`   // bytes of content for files
 	Source string `json:"source,omitempty"` // context-relative source path, or "spec" for declared entries
 	Link   string `json:"link,omitempty"`   // symlink or hard-link target
+}
+
+// BlobTee receives a copy of one layer blob while it is written, e.g. to
+// upload it at the same time (see Request.Tee).
+type BlobTee interface {
+	io.Writer
+	// Commit ends the copy of a blob with the given digest and size.
+	Commit(ctx context.Context, digest v1.Hash, size int64) error
+	// Abort ends the copy of a blob that will not be completed.
+	Abort()
 }
 
 // BuildFunc is the signature of Build, so the image assembly can be

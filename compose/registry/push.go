@@ -127,6 +127,9 @@ type PushOptions struct {
 	// Progress, when set, is called for every progress event, from several
 	// goroutines at once; it must be quick.
 	Progress func(PushEvent)
+	// Streamed lists blobs a Streamer already uploaded (Streamer.Uploaded):
+	// they count as uploaded to their repository and are not checked again.
+	Streamed []BlobResult
 }
 
 // Push pushes every request's artifact to its tags, in an order that never

@@ -67,6 +67,14 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 		return err
 	}
 	ev := PushEvent{Kind: "blob", Repo: repo.Name(), Digest: j.digest.String(), Size: j.size}
+	for _, b := range p.opts.Streamed {
+		if b.Repo == ev.Repo && b.Digest == ev.Digest && b.Size == j.size {
+			p.count(&p.uploaded, ev, "uploaded", j.size)
+			ev.Status, ev.Done = "uploaded", j.size
+			p.opts.Progress(ev)
+			return nil
+		}
+	}
 	ok, err := c.headBlob(ctx, j.digest)
 	if err != nil {
 		return stepError(repo, "checking", j, err)
