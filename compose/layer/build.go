@@ -222,6 +222,12 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 			}
 			return recordLayer(store, r)
 		}
+	} else if store != nil && !req.DryRun && p.splitBuiltBefore() {
+		// A split layer built before: hash first, so parts whose files
+		// are unchanged come from the part cache.
+		if err := p.hashInputs(ctx, p.inputs(false)); err != nil {
+			return nil, err
+		}
 	}
 	for i, a := range p.archives {
 		if err := p.expandArchive(ctx, i, a); err != nil {

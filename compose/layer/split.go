@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"math/bits"
+	"slices"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -43,15 +44,36 @@ import (
 // Each part is a complete layer with the same tar rules, compressor and
 // mtime as an unsplit layer; its digest depends only on its own entries.
 // Parts are also cached on their own (record kind "part", keyed by their
-// entries and content hashes): a rebuild after an edit that kept every file
-// size (the shape key hits and every input is hashed) compresses only the
-// parts whose files changed.
+// entries and content hashes). When the layer was stored before (the shape
+// key hits, or the split marker of the same layer spec exists) every input
+// is hashed ahead of the write, and only the parts whose files changed are
+// compressed.
 
 // splitMinBudget is the smallest size budget of a run.
 const splitMinBudget = 4 << 20
 
-// recPart is the record kind of a cached part.
-const recPart = "part"
+// Record kinds of split layers: a cached part, and the marker that a
+// split layer with this spec was stored before (its key covers the layer's
+// spec, format and created time, not its entries).
+const (
+	recPart      = "part"
+	recSplitMark = "split"
+)
+
+// splitMarkKey is the key of the split marker.
+func (p *planner) splitMarkKey() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "strata-%s-key/1\n%s\n", recSplitMark, p.keyLines[0].text)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// splitBuiltBefore reports whether a split layer with this spec was stored
+// before, so that hashing the inputs ahead of the write likely lets parts
+// be reused (after a file was added, removed or resized; an edit that
+// keeps every size is found by the shape key already).
+func (p *planner) splitBuiltBefore() bool {
+	return p.layer.Split != "" && len(p.keyLines) > 0 && hasRecord(p.req.Store, recSplitMark, p.splitMarkKey())
+}
 
 // splitEntries partitions a finalized entry list into parts (see "Split
 // layers"). Each part keeps the order of list; no part is empty.
@@ -221,8 +243,14 @@ func (p *planner) buildSplit(ctx context.Context, start time.Time, statKey, shap
 		store = nil
 	} else if err := p.saveRecords(start, statKey, shapeKey, rec); err != nil {
 		return nil, err
+	} else if err := saveRecord(store, recSplitMark, &layerRecord{Key: p.splitMarkKey()}); err != nil {
+		return nil, err
 	}
-	return splitBuilt(store, rec.Parts)
+	out, err := splitBuilt(store, rec.Parts)
+	if err == nil {
+		out.Cached = slices.IndexFunc(out.Parts, func(p Part) bool { return !p.Cached }) < 0
+	}
+	return out, err
 }
 
 // splitBuilt returns the Built of a split layer from its part records.
