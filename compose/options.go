@@ -10,6 +10,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/strata-build/strata/compose/base"
+	"github.com/strata-build/strata/compose/basetree"
 	"github.com/strata-build/strata/compose/layer"
 	"github.com/strata-build/strata/spec"
 )
@@ -45,6 +46,9 @@ type options struct {
 	// layer indexed takes one while it runs. One budget is shared by all
 	// specs of a BuildAll.
 	budget *semaphore.Weighted
+	// flight lets the specs of one BuildAll read each base layer once to
+	// index it.
+	flight *basetree.Flight
 }
 
 // BaseResolver returns the image or index a registry base reference names,
@@ -64,6 +68,7 @@ func makeOptions(opts ...Option) (*options, error) {
 		}
 	}
 	o.budget = semaphore.NewWeighted(int64(o.jobs))
+	o.flight = basetree.NewFlight()
 	return o, nil
 }
 
