@@ -35,9 +35,9 @@ import (
 //     changing a file changes only the run it is in (and, when its own cut
 //     moves, the run after it).
 //  3. B is the smallest power of two that is at least 4 MiB and at least
-//     1/64 of the layer's total weight. It depends on the total only
+//     1/32 of the layer's total weight. It depends on the total only
 //     through a power of two, so it stays put unless the layer doubles or
-//     halves; a big layer becomes 32 to 64 parts on average, never hundreds.
+//     halves; a big layer becomes 16 to 32 parts on average, never hundreds.
 //  4. A hard link goes into the part of the file it links to, which is
 //     never after its own place.
 //
@@ -128,9 +128,9 @@ func splitWeight(e *layerEntry) uint64 {
 }
 
 // splitBudget is B: the smallest power of two ≥ splitMinBudget and ≥
-// total/64.
+// total/32.
 func splitBudget(total uint64) uint64 {
-	want := max(total/64, splitMinBudget)
+	want := max(total/32, splitMinBudget)
 	b := uint64(1) << (64 - bits.LeadingZeros64(want-1))
 	return b
 }

@@ -180,11 +180,11 @@ func TestSplitRule(t *testing.T) {
 	if b := splitBudget(0); b != 4<<20 {
 		t.Errorf("budget of an empty layer = %d, want 4 MiB", b)
 	}
-	if b := splitBudget(1 << 30); b != 16<<20 {
-		t.Errorf("budget of 1 GiB = %d, want 16 MiB", b)
+	if b := splitBudget(1 << 30); b != 32<<20 {
+		t.Errorf("budget of 1 GiB = %d, want 32 MiB", b)
 	}
-	if b := splitBudget(1<<30 + 64); b != 32<<20 {
-		t.Errorf("budget of 1 GiB + 64 = %d, want 32 MiB", b)
+	if b := splitBudget(1<<30 + 32); b != 64<<20 {
+		t.Errorf("budget of 1 GiB + 32 = %d, want 64 MiB", b)
 	}
 }
 
