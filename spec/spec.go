@@ -38,7 +38,8 @@ type Spec struct {
 	// written; WithDefaults resolves it against the spec file's directory.
 	// In a spec file it must be relative (Validate refuses an absolute one).
 	Context string `json:"context,omitempty"`
-	// Layers become one image layer each, in order; empty layers are skipped.
+	// Layers become one image layer each (several for split: auto), in
+	// order; empty layers are skipped.
 	Layers []Layer `json:"layers,omitempty"`
 	// Config is merged over the base image's config.
 	Config Config `json:"config,omitempty"`
