@@ -113,7 +113,8 @@ layers:
 YAML
 mkdir -p "$WORK/ctx/bigdir"
 if [ "${SKIP_BIG:-}" != 1 ]; then
-  { head -c 536870912 /dev/urandom; yes 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod' | head -c 536870912; } > "$WORK/ctx/bigdir/big.bin"
+  # (yes dies of SIGPIPE when head has enough: not an error under pipefail)
+  { head -c 536870912 /dev/urandom; { yes 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod' || true; } | head -c 536870912; } > "$WORK/ctx/bigdir/big.bin"
 fi
 cat > "$WORK/ctx/big.yaml" <<YAML
 base: scratch
@@ -199,7 +200,7 @@ for i in $(seq "$RUNS"); do
   for k in $(seq -w 1 20); do tar -C "$WORK/ctx/svc$k" -cf "$WORK/svc$k.tar" .; done
   measure crane20 bash -c "for k in \$(seq -w 1 20); do echo \$k; done | xargs -P 2 -I{} '$CRANE' append -f '$WORK/svc{}.tar' -b '$R/bench/base:1' -t '$R/bench/crane$i-svc{}:v1'"
   # one service changed
-  printf 'edit %s\n' "$i" >> "$(find "$WORK/ctx/svc07" -type f | sort | head -1)"
+  printf 'edit %s\n' "$i" >> "$(find "$WORK/ctx/svc07" -type f | sort | sed -n 1p)"
   measure svc20one "$STRATA" push --cache-dir "$WORK/cache20" --set RUN="r$i" "$WORK"/ctx/svc*.yaml
 done
 
