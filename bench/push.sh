@@ -1,14 +1,22 @@
 #!/usr/bin/env bash
-# push.sh — time `strata push` against `crane append` on a local
-# docker-registry (distribution 2.8): a static-site-like tree (5,001 files,
-# ~250 MB, text and binary mixed) on a ~50 MB base, pushed cold (new
-# repository) and again (no change); then 20 services x 10 MB on the same base
-# in one strata call against 20 crane processes in parallel. Figures are
+# push.sh — time `strata push` side by side with the fastest crane recipe
+# for each workload, on a local docker-registry (distribution 2.8), the
+# workloads of issue 9 (medians of RUNS, strata with an empty cache unless
+# said otherwise):
+#   site     static site (5,001 files, ~250 MB) on a ~50 MB base: cold build +
+#            push, no-op re-push, and with split: auto one changed file;
+#            peer: tar | crane append -f - (streaming)
+#   big      one 1 GiB file (512 MiB random + 512 MiB text), cold; peer: the same
+#   binary   a ~17 MB Go binary (crane itself) on the base, cold; peer: crane append
+#   svc20    20 services x 10 MB in one strata push, cold; peer: 20 crane
+#            append processes, two at a time
+# Figures (wall medians, ratios, peak RSS, bytes uploaded from --json) are
 # printed, never asserted.
 #
 # Usage: bash bench/push.sh            (from the repository root)
-# Env:   RUNS (3), CRANE (path to crane, else installed), KEEP=1 keeps the
-#        work directory. Needs docker-registry (make tools) and bench/gentree.
+# Env:   RUNS (3), CRANE (path to crane, else installed), SKIP_BIG=1 skips the
+#        1 GiB case, KEEP=1 keeps the work directory. Needs docker-registry
+#        (make tools) and bench/gentree.
 set -euo pipefail
 
 RUNS=${RUNS:-3}
@@ -85,6 +93,36 @@ layers:
       - src: site/**
         dest: /srv/www/
 YAML
+cat > "$WORK/ctx/split.yaml" <<YAML
+base: $R/bench/base:1
+layers:
+  - name: site
+    split: auto
+    files:
+      - src: split/**
+        dest: /srv/www/
+YAML
+cp -r "$WORK/ctx/site" "$WORK/ctx/split"
+cp "$CRANE" "$WORK/ctx/app" && chmod 755 "$WORK/ctx/app"
+cat > "$WORK/ctx/binary.yaml" <<YAML
+base: $R/bench/base:1
+layers:
+  - name: app
+    files:
+      - {src: app, dest: /usr/local/bin/app}
+YAML
+mkdir -p "$WORK/ctx/bigdir"
+if [ "${SKIP_BIG:-}" != 1 ]; then
+  # (yes dies of SIGPIPE when head has enough: not an error under pipefail)
+  { head -c 536870912 /dev/urandom; { yes 'lorem ipsum dolor sit amet, consectetur adipiscing elit, sed do eiusmod' || true; } | head -c 536870912; } > "$WORK/ctx/bigdir/big.bin"
+fi
+cat > "$WORK/ctx/big.yaml" <<YAML
+base: scratch
+layers:
+  - name: big
+    files:
+      - {src: bigdir/big.bin, dest: /data/big.bin}
+YAML
 for i in $(seq -w 1 20); do
   cat > "$WORK/ctx/svc$i.yaml" <<YAML
 base: $R/bench/base:1
@@ -98,57 +136,87 @@ tags: [v1]
 YAML
 done
 
-# measure LABEL CMD... — appends "seconds maxrss_kib" to $WORK/LABEL.times.
-measure() {
-  local label=$1; shift
-  /usr/bin/time -f '%e %M' -o "$WORK/t.out" "$@" >/dev/null 2>"$WORK/err.out" || { cat "$WORK/err.out" >&2; exit 1; }
-  cat "$WORK/t.out" >> "$WORK/$label.times"
-  # strata prints how long the push phase (after the build) took.
-  sed -n 's/.*pushed in \([0-9.]*\) s$/\1/p' "$WORK/err.out" >> "$WORK/$label.push"
-}
-pmed() { median < "$WORK/$1.push"; }
+# median of a time list; wall median of a label; peak RSS (MiB) of a label.
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 med() { cut -d' ' -f1 "$WORK/$1.times" | median; }
 rss() { cut -d' ' -f2 "$WORK/$1.times" | sort -n | tail -1 | awk '{printf "%.1f", $1/1024}'; }
+ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN {printf "%.2f", a/b}'; }
+# measure LABEL CMD... — appends "seconds maxrss_kib" to $WORK/LABEL.times
+# and keeps stdout in $WORK/LABEL.out.
+measure() {
+  local label=$1; shift
+  /usr/bin/time -f '%e %M' -o "$WORK/t.out" "$@" >"$WORK/$label.out" 2>"$WORK/err.out" || { cat "$WORK/err.out" >&2; exit 1; }
+  cat "$WORK/t.out" >> "$WORK/$label.times"
+}
+# jsonsum FILE KEY — the top-level number KEY of a push --json report.
+jsonsum() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
+# splitbytes FILE — "uploaded_bytes of layer_bytes" over the split layer's parts.
+splitbytes() { python3 -c '
+import json,sys
+r=json.load(open(sys.argv[1])); ls=r["images"][0]["layers"]
+print(sum(l["bytesUploaded"] for l in ls), sum(l["size"] for l in ls), len(ls))' "$1"; }
+# cstream DIR TAG — the peer: tar streamed into crane append on the base.
+cat > "$WORK/cstream" <<SH
+#!/usr/bin/env bash
+set -euo pipefail
+tar -C "\$1" -cf - . | "$CRANE" append -f - -b "$R/bench/base:1" -t "\$2" >/dev/null
+SH
+chmod +x "$WORK/cstream"
+cstream="$WORK/cstream"
 
-tar -C "$WORK/ctx/site" -cf "$WORK/site.tar" .
 for i in $(seq "$RUNS"); do
-  say "run $i/$RUNS: strata push, empty layer cache, new repository (build + push)"
+  say "run $i/$RUNS: site"
   rm -rf "$WORK/cache"
-  measure coldbuild "$STRATA" push --cache-dir "$WORK/cache" --tag "$R/bench/site-build$i:v1" "$WORK/ctx/site.yaml"
-  say "run $i/$RUNS: strata push, layers cached, new repository (push only)"
-  measure cold "$STRATA" push --cache-dir "$WORK/cache" --tag "$R/bench/site-cold$i:v1" "$WORK/ctx/site.yaml"
-  say "run $i/$RUNS: strata push again, no change"
-  measure noop "$STRATA" push --cache-dir "$WORK/cache" --tag "$R/bench/site-cold$i:v1" "$WORK/ctx/site.yaml"
-  say "run $i/$RUNS: crane append, new repository"
-  measure crane "$CRANE" append -f "$WORK/site.tar" -b "$R/bench/base:1" -t "$R/bench/crane$i:v1"
-  say "run $i/$RUNS: crane append again, no change"
-  measure cranenoop "$CRANE" append -f "$WORK/site.tar" -b "$R/bench/base:1" -t "$R/bench/crane$i:v1"
+  measure sitecold "$STRATA" push --cache-dir "$WORK/cache" --tag "$R/bench/site$i:v1" "$WORK/ctx/site.yaml"
+  measure sitenoop "$STRATA" push --cache-dir "$WORK/cache" --tag "$R/bench/site$i:v1" "$WORK/ctx/site.yaml"
+  measure cranecold "$cstream" "$WORK/ctx/site" "$R/bench/cranes$i:v1"
+  measure cranenoop "$cstream" "$WORK/ctx/site" "$R/bench/cranes$i:v1"
+
+  say "run $i/$RUNS: site, split: auto, one file changed"
+  rm -rf "$WORK/cachesplit"
+  "$STRATA" push --cache-dir "$WORK/cachesplit" --tag "$R/bench/split$i:v1" "$WORK/ctx/split.yaml" >/dev/null 2>&1
+  f=$(find "$WORK/ctx/split" -type f -name '*' | sort | sed -n 2500p)
+  printf 'edit %s\n' "$i" >> "$f"
+  measure splitone "$STRATA" push --json --cache-dir "$WORK/cachesplit" --tag "$R/bench/split$i:v1" "$WORK/ctx/split.yaml"
+  splitbytes "$WORK/splitone.out" >> "$WORK/splitone.bytes"
+  measure craneone "$cstream" "$WORK/ctx/split" "$R/bench/cranes$i:v1"
+
+  say "run $i/$RUNS: binary"
+  rm -rf "$WORK/cachebin"
+  measure bin "$STRATA" push --cache-dir "$WORK/cachebin" --tag "$R/bench/bin$i:v1" "$WORK/ctx/binary.yaml"
+  tar -C "$WORK/ctx" -cf "$WORK/app.tar" app
+  measure cranebin "$CRANE" append -f "$WORK/app.tar" -b "$R/bench/base:1" -t "$R/bench/cranebin$i:v1"
+
+  if [ "${SKIP_BIG:-}" != 1 ]; then
+    say "run $i/$RUNS: 1 GiB file"
+    rm -rf "$WORK/cachebig"
+    measure big "$STRATA" push --cache-dir "$WORK/cachebig" --tag "$R/bench/big$i:v1" "$WORK/ctx/big.yaml"
+    measure cranebig bash -c "tar -C '$WORK/ctx/bigdir' -cf - . | '$CRANE' append -f - -t '$R/bench/cranebig$i:v1' >/dev/null"
+  fi
+
+  say "run $i/$RUNS: 20 services"
+  rm -rf "$WORK/cache20"
+  measure svc20 "$STRATA" push --cache-dir "$WORK/cache20" --set RUN="r$i" "$WORK"/ctx/svc*.yaml
+  for k in $(seq -w 1 20); do tar -C "$WORK/ctx/svc$k" -cf "$WORK/svc$k.tar" .; done
+  measure crane20 bash -c "for k in \$(seq -w 1 20); do echo \$k; done | xargs -P 2 -I{} '$CRANE' append -f '$WORK/svc{}.tar' -b '$R/bench/base:1' -t '$R/bench/crane$i-svc{}:v1'"
+  # one service changed
+  printf 'edit %s\n' "$i" >> "$(find "$WORK/ctx/svc07" -type f | sort | sed -n 1p)"
+  measure svc20one "$STRATA" push --cache-dir "$WORK/cache20" --set RUN="r$i" "$WORK"/ctx/svc*.yaml
 done
 
-say "20 services x 10 MB"
-rm -rf "$WORK/cache20"
-measure svc20build "$STRATA" push --cache-dir "$WORK/cache20" --set RUN=w "$WORK"/ctx/svc*.yaml
-measure svc20 "$STRATA" push --cache-dir "$WORK/cache20" --set RUN=c "$WORK"/ctx/svc*.yaml
-for i in $(seq -w 1 20); do tar -C "$WORK/ctx/svc$i" -cf "$WORK/svc$i.tar" .; done
-crane20() {
-  local pids=()
-  for i in $(seq -w 1 20); do
-    "$CRANE" append -f "$WORK/svc$i.tar" -b "$R/bench/base:1" -t "$R/bench/crane-svc$i:v1" >/dev/null 2>&1 & pids+=($!)
-  done
-  for p in "${pids[@]}"; do wait "$p"; done
-}
-s=$(date +%s.%N); crane20; e=$(date +%s.%N)
-CRANE20=$(awk -v s="$s" -v e="$e" 'BEGIN {printf "%.2f", e-s}')
-
 MB=$(awk -v b="$SITE_BYTES" 'BEGIN {printf "%.1f", b/1e6}')
-echo "site: 5,001 files, $MB MB on a ~50 MB base; $RUNS runs each (medians); $(nproc) CPUs; $(go version | cut -d' ' -f3); docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}')"
-echo "(wall = the whole command, build included; push = the push phase strata reports)"
-printf 'strata push, empty layer cache:       wall %6.2f s  push %6.3f s  peak RSS %6s MiB\n' "$(med coldbuild)" "$(pmed coldbuild)" "$(rss coldbuild)"
-printf 'strata push, layers cached, new repo: wall %6.2f s  push %6.3f s  peak RSS %6s MiB  (targets: 0.6 s, 64 MiB)\n' "$(med cold)" "$(pmed cold)" "$(rss cold)"
-printf 'strata push, no change:               wall %6.2f s  push %6.3f s  peak RSS %6s MiB  (target: 0.2 s)\n' "$(med noop)" "$(pmed noop)" "$(rss noop)"
-printf 'crane append, new repo:               wall %6.2f s  peak RSS %6s MiB\n' "$(med crane)" "$(rss crane)"
-printf 'crane append, no change:              wall %6.2f s  peak RSS %6s MiB\n' "$(med cranenoop)" "$(rss cranenoop)"
-printf '20 services x 10 MB, one strata push: wall %6.2f s  push %6.3f s  peak RSS %6s MiB  (empty layer cache)\n' "$(med svc20build)" "$(pmed svc20build)" "$(rss svc20build)"
-printf '20 services x 10 MB, one strata push: wall %6.2f s  push %6.3f s  peak RSS %6s MiB  (layers cached, new repos; target 1.2 s)\n' "$(med svc20)" "$(pmed svc20)" "$(rss svc20)"
-printf '20 services x 10 MB, 20 crane append: wall %6.2f s  (20 processes in parallel)\n' "$CRANE20"
+echo "site: 5,001 files, $MB MB on a ~50 MB base; $RUNS runs each (medians); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $(go version | cut -d' ' -f3); docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}')"
+echo "(wall seconds, whole command; ratio = strata / peer, the issue's goals in brackets)"
+row() { printf '%-44s strata %6.2f s  %7s MiB | peer %6.2f s  %7s MiB | ratio %s  (goal %s)\n' "$1" "$(med "$2")" "$(rss "$2")" "$(med "$3")" "$(rss "$3")" "$(ratio "$2" "$3")" "$4"; }
+row "site, cold build + push (empty cache)"    sitecold  cranecold "<= 0.45, RSS <= 64 MiB"
+row "site, no-op re-push"                      sitenoop  cranenoop "<= 0.15"
+row "site split: auto, one file changed"       splitone  craneone  "<= 0.30"
+median_bytes=$(awk '{print $1}' "$WORK/splitone.bytes" | median)
+awk -v u="$median_bytes" -v l="$(tail -1 "$WORK/splitone.bytes" | awk '{print $2}')" -v n="$(tail -1 "$WORK/splitone.bytes" | awk '{print $3}')" \
+  'BEGIN {printf "  uploaded %.1f MB of the %.1f MB layer (%d parts): %.1f %%  (goal <= 10 %%)\n", u/1e6, l/1e6, n, 100*u/l}'
+row "binary (~17 MB) on the base, empty cache" bin       cranebin  "<= 0.60"
+if [ "${SKIP_BIG:-}" != 1 ]; then
+row "1 GiB file, cold"                         big       cranebig  "<= 0.60, RSS <= 64 MiB"
+fi
+row "20 services x 10 MB, cold, one call"      svc20     crane20   "<= 0.30, RSS <= 64 MiB"
+printf '%-44s strata %6.2f s  %7s MiB\n' "20 services, one changed" "$(med svc20one)" "$(rss svc20one)"

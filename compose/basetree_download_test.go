@@ -2,6 +2,8 @@ package compose
 
 import (
 	"context"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -63,5 +65,52 @@ func TestBaseCheckWhenRemoving(t *testing.T) {
 	_, err = run(addOnly)
 	if err == nil || !strings.Contains(err.Error(), "/etc/nginx/conf.d/default.conf is a file in the base") {
 		t.Errorf("add-only plan with the default check: err = %v, want the file-in-the-base error", err)
+	}
+}
+
+// TestBaseIndexStreamedOnce: three specs on one registry base, built in one
+// BuildAll with the full base check and an empty cache, read each base
+// layer from the registry once, for its tar headers only: the base layer
+// blobs are not stored in the cache (a push mounts them), the header
+// indexes are.
+func TestBaseIndexStreamedOnce(t *testing.T) {
+	reg := fixture.NewRegistry(t)
+	base := nginxBase(t, nil)
+	reg.Push(t, "lib/nginx:1", base)
+	ctxDir := t.TempDir()
+	fixture.WriteTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
+	var specs []*spec.Spec
+	for _, dest := range []string{"/srv/a", "/srv/b", "/srv/c"} {
+		specs = append(specs, &spec.Spec{Base: reg.Host + "/lib/nginx:1", Context: ctxDir,
+			Layers: []spec.Layer{{Files: []spec.File{{Src: "a.txt", Dest: dest}}}}})
+	}
+	cache := t.TempDir()
+	reg.Transport.Reset()
+	if _, err := BuildAll(context.Background(), specs, nil, cache, WithJobs(3), WithRemote(remote.WithTransport(reg.Transport))); err != nil {
+		t.Fatal(err)
+	}
+	log := reg.Transport.Requests()
+	ls, err := base.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		d, _ := l.Digest()
+		n := 0
+		for _, line := range strings.Split(log, "\n") {
+			if strings.HasPrefix(line, "GET ") && strings.Contains(line, "/blobs/"+d.String()) {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("base layer %s fetched %d times by three specs, want once:\n%s", d, n, log)
+		}
+		if _, err := os.Stat(filepath.Join(cache, "blobs", d.Algorithm, d.Hex)); err == nil {
+			t.Errorf("base layer %s was stored in the cache; only its header index is needed", d)
+		}
+		diffID, _ := l.DiffID()
+		if _, err := os.Stat(filepath.Join(cache, "treeindex", diffID.Algorithm+"-"+diffID.Hex+".gz")); err != nil {
+			t.Errorf("no header index for base layer %s: %v", diffID, err)
+		}
 	}
 }

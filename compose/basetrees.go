@@ -42,6 +42,7 @@ func startBaseTrees(ctx context.Context, s *spec.Spec, rb *base.Resolved, cacheD
 		Save:      save,
 		OnlyLocal: o.baseCheck == BaseCheckWhenRemoving && !specRemoves(s),
 		Logger:    o.logger.With("base", rb.Name),
+		Flight:    o.flight,
 	}
 	go func() {
 		defer close(bt.done)

@@ -73,6 +73,9 @@ type LayerResult struct {
 	Size      int64 // compressed size in bytes
 	MediaType string
 	Entries   []layer.Entry // every tar entry in layer order, whiteouts included
+	// Cached is true when the layer came from the layer cache (nothing was
+	// compressed for it by this build).
+	Cached bool
 }
 
 // Build composes the image described by s. Build runs spec.Validate and
@@ -359,6 +362,10 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 	if o.layerFunc != nil {
 		build = o.layerFunc
 	}
+	var tee func(context.Context) (layer.BlobTee, error)
+	if o.layerTee != nil && !dryRun {
+		tee = func(ctx context.Context) (layer.BlobTee, error) { return o.layerTee(ctx, s) }
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for li := range s.Layers {
 		shared := !layer.PlatformDependent(&s.Layers[li])
@@ -382,6 +389,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 					DryRun:   dryRun,
 					Budget:   o.budget,
 					Logger:   o.logger,
+					Tee:      tee,
 				})
 				if err != nil {
 					if len(plats) > 1 && !shared {
@@ -393,7 +401,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 					return fmt.Errorf("layer %d: no result", li)
 				}
 				o.logger.Debug("layer built", "layer", layerName(s, li, bl), "platform", p.String(),
-					"shared", shared, "entries", len(bl.Entries), "empty", bl.Layer == nil)
+					"shared", shared, "entries", len(bl.Entries), "layers", len(bl.Emitted()))
 				if shared {
 					for k := range out {
 						out[k][li] = bl

@@ -51,26 +51,33 @@ func assemble(s *spec.Spec, baseName string, pb base.PlatformImage, layers []*la
 	adds := make([]mutate.Addendum, 0, len(layers))
 	for i, bl := range layers {
 		name := layerName(s, i, bl)
-		if bl == nil || bl.Layer == nil {
+		parts := bl.Emitted()
+		if len(parts) == 0 {
 			pr.Skipped = append(pr.Skipped, name)
 			continue
 		}
-		lr, err := describeLayer(name, bl)
-		if err != nil {
-			return nil, nil, fmt.Errorf("layer %q: %w", name, err)
+		for k, part := range parts {
+			pname := name
+			if bl.Parts != nil {
+				pname = fmt.Sprintf("%s (part %d of %d)", name, k+1, len(parts))
+			}
+			lr, err := describeLayer(pname, part)
+			if err != nil {
+				return nil, nil, fmt.Errorf("layer %q: %w", pname, err)
+			}
+			// plainLayer hides any Descriptor method, so the manifest
+			// descriptor is built from digest, size and media type only.
+			var layer v1.Layer = plainLayer{part.Layer}
+			if lb, ok := part.Layer.(oci.LocalBlob); ok {
+				layer = localPlainLayer{plainLayer{part.Layer}, lb}
+			}
+			adds = append(adds, mutate.Addendum{
+				Layer:     layer,
+				History:   v1.History{Created: v1.Time{Time: o.created}, CreatedBy: "strata: layer " + pname},
+				MediaType: types.MediaType(lr.MediaType),
+			})
+			pr.Layers = append(pr.Layers, lr)
 		}
-		// plainLayer hides any Descriptor method, so the manifest
-		// descriptor is built from digest, size and media type only.
-		var layer v1.Layer = plainLayer{bl.Layer}
-		if lb, ok := bl.Layer.(oci.LocalBlob); ok {
-			layer = localPlainLayer{plainLayer{bl.Layer}, lb}
-		}
-		adds = append(adds, mutate.Addendum{
-			Layer:     layer,
-			History:   v1.History{Created: v1.Time{Time: o.created}, CreatedBy: "strata: layer " + name},
-			MediaType: types.MediaType(lr.MediaType),
-		})
-		pr.Layers = append(pr.Layers, lr)
 	}
 	if len(adds) > 0 {
 		if img, err = mutate.Append(img, adds...); err != nil {
@@ -133,8 +140,8 @@ var _ oci.LocalBlob = localPlainLayer{}
 
 // describeLayer reads a built layer's digests and size. Docker gzip layers
 // are recorded with the OCI media type (same bytes).
-func describeLayer(name string, bl *layer.Built) (LayerResult, error) {
-	lr := LayerResult{Name: name, Entries: bl.Entries}
+func describeLayer(name string, bl layer.Part) (LayerResult, error) {
+	lr := LayerResult{Name: name, Entries: bl.Entries, Cached: bl.Cached}
 	var err error
 	if lr.DiffID, err = bl.Layer.DiffID(); err != nil {
 		return lr, fmt.Errorf("diffID: %w", err)

@@ -1,6 +1,7 @@
 package compose
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"time"
@@ -10,6 +11,7 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/strata-build/strata/compose/base"
+	"github.com/strata-build/strata/compose/basetree"
 	"github.com/strata-build/strata/compose/layer"
 	"github.com/strata-build/strata/spec"
 )
@@ -43,11 +45,17 @@ type options struct {
 	archiveAsIs bool
 	// layerFunc, when set, replaces layer.Build (tests of image assembly).
 	layerFunc layer.BuildFunc
+	// layerTee, when set, receives a copy of every layer blob compressed
+	// (see WithLayerTee).
+	layerTee LayerTee
 
 	// budget holds one unit per job: every layer build and every base
 	// layer indexed takes one while it runs. One budget is shared by all
 	// specs of a BuildAll.
 	budget *semaphore.Weighted
+	// flight lets the specs of one BuildAll read each base layer once to
+	// index it.
+	flight *basetree.Flight
 }
 
 // BaseResolver returns the image or index a registry base reference names,
@@ -67,6 +75,7 @@ func makeOptions(opts ...Option) (*options, error) {
 		}
 	}
 	o.budget = semaphore.NewWeighted(int64(o.jobs))
+	o.flight = basetree.NewFlight()
 	return o, nil
 }
 
@@ -206,6 +215,21 @@ func WithBaseResolver(r BaseResolver) Option {
 func WithPlatform(p spec.Platform) Option {
 	return func(o *options) error {
 		o.platform = &p
+		return nil
+	}
+}
+
+// LayerTee starts a copy of one layer blob of spec s (with defaults
+// applied) while the layer is compressed; see WithLayerTee.
+type LayerTee func(ctx context.Context, s *spec.Spec) (layer.BlobTee, error)
+
+// WithLayerTee has every layer blob that Build compresses (layers not taken
+// from the cache) copied to a tee while it is written, e.g. to upload it to
+// a registry at the same time (registry.Streamer). A failing tee never
+// fails the build.
+func WithLayerTee(t LayerTee) Option {
+	return func(o *options) error {
+		o.layerTee = t
 		return nil
 	}
 }

@@ -38,7 +38,8 @@ type Spec struct {
 	// written; WithDefaults resolves it against the spec file's directory.
 	// In a spec file it must be relative (Validate refuses an absolute one).
 	Context string `json:"context,omitempty"`
-	// Layers become one image layer each, in order; empty layers are skipped.
+	// Layers become one image layer each (several for split: auto), in
+	// order; empty layers are skipped.
 	Layers []Layer `json:"layers,omitempty"`
 	// Config is merged over the base image's config.
 	Config Config `json:"config,omitempty"`
@@ -70,6 +71,10 @@ type Layer struct {
 	Dirs []Dir `json:"dirs,omitempty"`
 	// Symlinks declares symbolic links.
 	Symlinks []Symlink `json:"symlinks,omitempty"`
+	// Split is "auto" to emit the layer as several image layers cut where
+	// the files are, so a change to one file changes one small layer (see
+	// package compose/layer, "Split layers"); "" emits one layer.
+	Split string `json:"split,omitempty"`
 }
 
 // File adds the context files matched by Src under Dest.

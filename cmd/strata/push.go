@@ -68,6 +68,7 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 type pushedSpec struct {
 	Spec string `json:"spec"`
 	registry.PushedArtifact
+	Layers []pushedLayer `json:"layers"`
 }
 
 // pushReport is the --json shape of a push.
@@ -98,8 +99,10 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return err
 	}
-	// A docker archive with nothing added is pushed as it is.
-	results, err := compose.BuildAll(ctx, job.specs, job.paths, job.cacheDir, append(job.opts, compose.WithArchiveAsIs())...)
+	// A docker archive with nothing added is pushed as it is. Layers
+	// that are compressed are uploaded on the way.
+	streams := &pushStreams{cfg: rf.cfg, image: pf.image, tags: pf.tags}
+	results, err := compose.BuildAll(ctx, job.specs, job.paths, job.cacheDir, append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee))...)
 	if err != nil {
 		return redacted(err, rf)
 	}
@@ -142,7 +145,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	reqs = append(reqs, extra...)
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()
-	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress, ForceFloating: pf.forceFloating})
+	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress, ForceFloating: pf.forceFloating, Streamed: streams.uploaded()})
 	done()
 	if rep != nil && len(rep.Artifacts) > len(results) {
 		rep.Artifacts = rep.Artifacts[:len(results)]
@@ -156,7 +159,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if bf.json {
 		out := pushReport{BlobsUploaded: rep.BlobsUploaded, BlobsMounted: rep.BlobsMounted, BlobsSkipped: rep.BlobsSkipped, BytesUploaded: rep.BytesUploaded}
 		for i, art := range rep.Artifacts {
-			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], PushedArtifact: art})
+			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], PushedArtifact: art, Layers: pushedLayers(results[i], rep.Blobs)})
 		}
 		return writeJSON(a, out)
 	}

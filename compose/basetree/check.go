@@ -65,6 +65,9 @@ type Options struct {
 	// Logger receives a debug record when the check is skipped; nil
 	// discards it.
 	Logger *slog.Logger
+	// Flight, when set, is shared by the Index calls of several specs so
+	// that each base layer is read once; nil reads per call.
+	Flight *Flight
 }
 
 // localLayer is implemented by registry base layers, which report whether
@@ -127,11 +130,13 @@ func Index(ctx context.Context, bases [][]v1.Layer, cacheDir string, o Options) 
 	for _, d := range order {
 		j := jobs[d]
 		g.Go(func() error {
-			if err := o.Budget.Acquire(gctx, 1); err != nil {
-				return err
-			}
-			defer o.Budget.Release(1)
-			recs, err := baseLayerIndex(gctx, j.layer, cacheDir, o.Save)
+			recs, err := o.Flight.do(gctx, d, func() ([]treeRec, error) {
+				if err := o.Budget.Acquire(gctx, 1); err != nil {
+					return nil, err
+				}
+				defer o.Budget.Release(1)
+				return baseLayerIndex(gctx, j.layer, cacheDir, o.Save)
+			})
 			j.recs = recs
 			return err
 		})

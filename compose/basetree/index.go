@@ -87,15 +87,37 @@ func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save bool)
 	return recs, nil
 }
 
+// streamLayer is implemented by registry base layers, which can stream
+// their uncompressed bytes without storing the blob (verified when read to
+// the end).
+type streamLayer interface {
+	StreamUncompressed(ctx context.Context) (io.ReadCloser, error)
+}
+
 // scanLayerHeaders reads the tar headers of l's uncompressed stream without
-// reading any file content into memory (tar.Reader.Next skips it).
+// reading any file content into memory (tar.Reader.Next skips it). A
+// registry layer is streamed, never stored, and read to its end so that its
+// digest is verified before the index is trusted.
 func scanLayerHeaders(ctx context.Context, l v1.Layer) ([]treeRec, error) {
-	rc, err := ctxio.Uncompressed(ctx, l)
+	var rc io.ReadCloser
+	var err error
+	if sl, ok := l.(streamLayer); ok {
+		rc, err = sl.StreamUncompressed(ctx)
+	} else {
+		rc, err = ctxio.Uncompressed(ctx, l)
+	}
 	if err != nil {
 		return nil, err
 	}
 	defer rc.Close()
-	return scanHeaders(ctx, rc)
+	recs, err := scanHeaders(ctx, rc)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return nil, err
+	}
+	return recs, nil
 }
 
 // scanHeaders reads the tar stream r, headers only.

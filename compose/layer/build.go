@@ -225,6 +225,12 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 			}
 			return recordLayer(store, r)
 		}
+	} else if store != nil && !req.DryRun && p.splitBuiltBefore() {
+		// A split layer built before: hash first, so parts whose files
+		// are unchanged come from the part cache.
+		if err := p.hashInputs(ctx, p.inputs(false)); err != nil {
+			return nil, err
+		}
 	}
 	for i, a := range p.archives {
 		if err := p.expandArchive(ctx, i, a); err != nil {
@@ -241,6 +247,9 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 	}
 	if len(entries) == 0 {
 		return out, nil
+	}
+	if l.Split != "" {
+		return p.buildSplit(ctx, start, statKey, shapeKey, entries)
 	}
 	digest, diffID, size, err := p.write(ctx, entries)
 	if err != nil {
@@ -297,6 +306,15 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 		}
 		defer bw.Abort()
 		out = &writebackWriter{bw: bw}
+		if tee := p.startTee(ctx); tee != nil {
+			defer func() {
+				if err == nil {
+					tee.commit(ctx, digest, size)
+				}
+				tee.abort()
+			}()
+			out = io.MultiWriter(out, tee)
+		}
 	}
 	ls, err := newLayerStream(out)
 	if err != nil {
@@ -374,7 +392,17 @@ func recordLayer(store *blobstore.Store, r *layerRecord) (*Built, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Built{Layer: &storedLayer{store: store, digest: d, diffID: diffID, size: r.Size}, Entries: r.Entries}, nil
+	if r.Parts != nil {
+		for i := range r.Parts {
+			r.Parts[i].cached = true
+		}
+		out, err := splitBuilt(store, r.Parts)
+		if out != nil {
+			out.Cached = true
+		}
+		return out, err
+	}
+	return &Built{Layer: &storedLayer{store: store, digest: d, diffID: diffID, size: r.Size}, Entries: r.Entries, Cached: true}, nil
 }
 
 // storedLayer is a gzip layer blob in the store with known digests; ggcr

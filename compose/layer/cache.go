@@ -93,6 +93,9 @@ type layerRecord struct {
 	DiffID  string  `json:"diffID"`
 	Size    int64   `json:"size"`
 	Entries []Entry `json:"entries"`
+	// Parts are the image layers of a split layer (Digest, DiffID and Size
+	// then repeat the first part's); nil for one layer.
+	Parts []partRecord `json:"parts,omitempty"`
 }
 
 // Record kinds (file name prefixes under <store>/layers).
@@ -332,20 +335,44 @@ func loadRecord(s *blobstore.Store, kind, key string, logger *slog.Logger) (*lay
 	if err != nil || fi.Size() != r.Size {
 		return nil, false
 	}
-	if err := s.Verify(d); err != nil {
-		if errors.Is(err, blobstore.ErrCorrupt) && logger != nil {
-			msg := "cached layer blob was corrupt: evicted it and built the layer again"
-			if s.ReadOnly() {
-				msg = "cached layer blob is corrupt: planned the layer without it (the next build replaces it)"
-			}
-			logger.Warn(msg, "digest", d.String(), "cache", s.Dir())
-		}
-		if !s.ReadOnly() {
-			os.Remove(recordPath(s, kind, key))
-		}
+	if !verifyCached(s, d, kind, key, logger) {
 		return nil, false
 	}
+	for _, pr := range r.Parts {
+		pd, err1 := v1.NewHash(pr.Digest)
+		_, err2 := v1.NewHash(pr.DiffID)
+		if err1 != nil || err2 != nil {
+			return nil, false
+		}
+		if fi, err := os.Stat(s.Path(pd)); err != nil || fi.Size() != pr.Size {
+			return nil, false
+		}
+		if !verifyCached(s, pd, kind, key, logger) {
+			return nil, false
+		}
+	}
 	return &r, true
+}
+
+// verifyCached reports whether the stored blob d still hashes to its
+// digest (blobstore.Verify). A corrupt blob is evicted with the record of
+// the given kind and key, and a warning logged, so the layer is built again.
+func verifyCached(s *blobstore.Store, d v1.Hash, kind, key string, logger *slog.Logger) bool {
+	err := s.Verify(d)
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, blobstore.ErrCorrupt) && logger != nil {
+		msg := "cached layer blob was corrupt: evicted it and built the layer again"
+		if s.ReadOnly() {
+			msg = "cached layer blob is corrupt: planned the layer without it (the next build replaces it)"
+		}
+		logger.Warn(msg, "digest", d.String(), "cache", s.Dir())
+	}
+	if !s.ReadOnly() {
+		os.Remove(recordPath(s, kind, key))
+	}
+	return false
 }
 
 // saveRecord writes r atomically as a record of the given kind (a shape

@@ -16,6 +16,7 @@ package layer
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"strings"
@@ -49,6 +50,12 @@ type Request struct {
 	// Logger receives warnings (a corrupt cached layer evicted and built
 	// again); nil discards them.
 	Logger *slog.Logger
+	// Tee, when set, is called for every layer blob this build compresses
+	// (not for layers taken from the cache, nor for a dry run): the blob's
+	// bytes are copied to the BlobTee as they leave the compressor, and it
+	// is committed once the blob is stored. A tee that fails is dropped;
+	// the build goes on and stores the blob as always.
+	Tee func(ctx context.Context) (BlobTee, error)
 
 	// beforeRead, when set, runs after a context file is opened to be
 	// written into the layer and before its bytes are copied (a test seam for
@@ -67,8 +74,35 @@ type Request struct {
 // Built is one built layer and what is in it.
 type Built struct {
 	Name    string   // spec name, or "layer-<index>"
-	Layer   v1.Layer // nil when the layer has no entries (it is then not emitted)
+	Layer   v1.Layer // nil when the layer has no entries, or is split (see Parts)
 	Entries []Entry  // every tar entry, in layer order (whiteouts included)
+	// Parts are the image layers of a layer with split: auto, in image
+	// order; Entries then lists their entries one part after the other.
+	Parts []Part
+	// Cached is true when the layer was taken from the layer cache and
+	// nothing was compressed.
+	Cached bool
+}
+
+// Part is one image layer of a built spec layer.
+type Part struct {
+	Layer   v1.Layer
+	Entries []Entry // the part's tar entries, in layer order
+	Cached  bool    // taken from the layer cache, not compressed by this build
+}
+
+// Emitted returns the image layers b becomes, in order: its parts, its one
+// layer, or none for an empty layer.
+func (b *Built) Emitted() []Part {
+	switch {
+	case b == nil:
+		return nil
+	case b.Parts != nil:
+		return b.Parts
+	case b.Layer != nil:
+		return []Part{{Layer: b.Layer, Entries: b.Entries, Cached: b.Cached}}
+	}
+	return nil
 }
 
 // Entry describes one tar entry of a layer, for plan and reports.
@@ -80,6 +114,16 @@ type Entry struct {
 	Size   int64  `json:"size,omitempty"`   // bytes of content for files
 	Source string `json:"source,omitempty"` // context-relative source path, or "spec" for declared entries
 	Link   string `json:"link,omitempty"`   // symlink or hard-link target
+}
+
+// BlobTee receives a copy of one layer blob while it is written, e.g. to
+// upload it at the same time (see Request.Tee).
+type BlobTee interface {
+	io.Writer
+	// Commit ends the copy of a blob with the given digest and size.
+	Commit(ctx context.Context, digest v1.Hash, size int64) error
+	// Abort ends the copy of a blob that will not be completed.
+	Abort()
 }
 
 // BuildFunc is the signature of Build, so the image assembly can be

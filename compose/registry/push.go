@@ -12,11 +12,13 @@
 package registry
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -103,6 +105,21 @@ type PushReport struct {
 	BlobsMounted  int              `json:"blobsMounted"`
 	BlobsSkipped  int              `json:"blobsSkipped"`
 	BytesUploaded int64            `json:"bytesUploaded"`
+	// Blobs says what happened to each blob in each destination
+	// repository, sorted by repository and digest.
+	Blobs []BlobResult `json:"blobs"`
+}
+
+// BlobResult is what Push did with one blob in one repository.
+type BlobResult struct {
+	Repo   string `json:"repo"`
+	Digest string `json:"digest"`
+	Size   int64  `json:"size"`
+	// Status is "uploaded", "mounted" (cross-repository) or "skipped"
+	// (the repository had it).
+	Status string `json:"status"`
+	// BytesUploaded is Size for an upload, else 0.
+	BytesUploaded int64 `json:"bytesUploaded"`
 }
 
 // PushEvent reports progress; see WithPushProgress.
@@ -136,6 +153,9 @@ type PushOptions struct {
 	// ForceFloating moves floating semver tags even below a higher release
 	// of their line (see PushRequest.Version).
 	ForceFloating bool
+	// Streamed lists blobs a Streamer already uploaded (Streamer.Uploaded):
+	// they count as uploaded to their repository and are not checked again.
+	Streamed []BlobResult
 }
 
 // Push pushes every request's artifact to its tags, in an order that never
@@ -207,6 +227,7 @@ type pusher struct {
 	// counters, under mu
 	uploaded, mounted, skipped int
 	bytes                      int64
+	blobResults                []BlobResult
 }
 
 type clientEntry struct {
@@ -260,7 +281,11 @@ func (p *pusher) report() *PushReport {
 	}
 	p.mu.Lock()
 	r.BlobsUploaded, r.BlobsMounted, r.BlobsSkipped, r.BytesUploaded = p.uploaded, p.mounted, p.skipped, p.bytes
+	r.Blobs = slices.Clone(p.blobResults)
 	p.mu.Unlock()
+	slices.SortFunc(r.Blobs, func(a, b BlobResult) int {
+		return cmp.Or(strings.Compare(a.Repo, b.Repo), strings.Compare(a.Digest, b.Digest))
+	})
 	return r
 }
 

@@ -67,12 +67,20 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 		return err
 	}
 	ev := PushEvent{Kind: "blob", Repo: repo.Name(), Digest: j.digest.String(), Size: j.size}
+	for _, b := range p.opts.Streamed {
+		if b.Repo == ev.Repo && b.Digest == ev.Digest && b.Size == j.size {
+			p.count(&p.uploaded, ev, "uploaded", j.size)
+			ev.Status, ev.Done = "uploaded", j.size
+			p.opts.Progress(ev)
+			return nil
+		}
+	}
 	ok, err := c.headBlob(ctx, j.digest)
 	if err != nil {
 		return stepError(repo, "checking", j, err)
 	}
 	if ok {
-		p.count(&p.skipped, 0)
+		p.count(&p.skipped, ev, "skipped", 0)
 		ev.Status = "skipped"
 		p.opts.Progress(ev)
 		return nil
@@ -84,14 +92,14 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 			return stepError(repo, "starting upload of", j, err)
 		}
 		if mounted {
-			p.count(&p.mounted, 0)
+			p.count(&p.mounted, ev, "mounted", 0)
 			ev.Status = "mounted"
 			p.opts.Progress(ev)
 			return nil
 		}
 		err = p.upload(ctx, c, j, loc, ev)
 		if err == nil {
-			p.count(&p.uploaded, j.size)
+			p.count(&p.uploaded, ev, "uploaded", j.size)
 			ev.Status, ev.Done = "uploaded", j.size
 			p.opts.Progress(ev)
 			return nil
@@ -157,11 +165,12 @@ func retryableUpload(ctx context.Context, err error) bool {
 	return retryableError(err)
 }
 
-// count adds to a counter under the lock.
-func (p *pusher) count(c *int, bytes int64) {
+// count adds to a counter under the lock and records the blob's result.
+func (p *pusher) count(c *int, ev PushEvent, status string, bytes int64) {
 	p.mu.Lock()
 	*c++
 	p.bytes += bytes
+	p.blobResults = append(p.blobResults, BlobResult{Repo: ev.Repo, Digest: ev.Digest, Size: ev.Size, Status: status, BytesUploaded: bytes})
 	p.mu.Unlock()
 }
 
