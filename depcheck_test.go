@@ -45,7 +45,7 @@ func listPackages(t *testing.T) map[string]goPackage {
 func TestDependencyFence(t *testing.T) {
 	pkgs := listPackages(t)
 	ours := func(p string) string { return module + "/" + p }
-	for _, need := range []string{"spec", "spec/lock", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
+	for _, need := range []string{"spec", "spec/lock", "spec/discover", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
 		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local",
 		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture"} {
 		if _, ok := pkgs[ours(need)]; !ok {
@@ -84,6 +84,8 @@ func TestDependencyFence(t *testing.T) {
 	// The lock file format knows nothing of composing; package compose
 	// makes and checks locks.
 	onlyOurs("spec/lock", "internal/atomicfile")
+	// Discovery finds and shares out specs; it composes nothing.
+	onlyOurs("spec/discover", "spec", "schema")
 
 	// The rooms of compose, each with what it may import.
 	onlyOurs("internal/atomicfile")

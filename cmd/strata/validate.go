@@ -31,6 +31,9 @@ context or fetched. Exit status 2 when any spec is bad.`,
 			if err != nil {
 				return err
 			}
+			if args, err = expandPatterns(args); err != nil {
+				return err
+			}
 			opts := spec.LoadOptions{Vars: vars, LookupEnv: a.lookupEnv}
 			var all spec.ErrorList
 			results := make([]validateResult, 0, len(args))
