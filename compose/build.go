@@ -42,6 +42,10 @@ type Result struct {
 	// DryRun is true for a Result from Plan: its layers have digests but no
 	// stored content, so it cannot be written out.
 	DryRun bool
+	// Key is the input key: a sha256 over the spec, the resolved base
+	// digests, the created time and every input file's content (see Keys).
+	// Builds with the same key give the same Digest. "" when unknown.
+	Key string
 	// Warnings are problems that did not stop the build but probably
 	// surprise its author, one sentence each, e.g. a platform that got no
 	// layers while the others did (an optional source missing for it).
@@ -155,7 +159,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, err
 	}
 	s = spec.WithDefaults(s, "")
-	if o.archiveAsIs && !dryRun {
+	if o.archiveAsIs && !dryRun && !o.keyOnly {
 		if res, ok, err := archiveAsIs(ctx, s, cacheDir); ok || err != nil {
 			return res, err
 		}
@@ -206,6 +210,14 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	for i, pb := range rb.Platforms {
 		plats[i] = pb.Platform
 	}
+	if o.keyOnly {
+		layers, err := buildLayers(ctx, s, root, ignore, plats, store, dryRun, o)
+		if err != nil {
+			return nil, err
+		}
+		key, err := imageKey(s, rb, layers, o)
+		return &Result{Spec: s, Key: key, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: true}, err
+	}
 	// The base's layer headers are read while the layers build.
 	tctx, cancelTrees := context.WithCancel(ctx)
 	defer cancelTrees()
@@ -220,7 +232,11 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, err
 	}
 
-	res := &Result{Spec: s, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: dryRun}
+	key, err := imageKey(s, rb, layers, o)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Spec: s, Key: key, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: dryRun}
 	images := make([]v1.Image, len(rb.Platforms))
 	for i, pb := range rb.Platforms {
 		img, pr, err := assemble(s, rb.Name, pb, layers[i], o)
@@ -308,6 +324,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 					Created:  o.created,
 					Store:    store,
 					DryRun:   dryRun,
+					KeyOnly:  o.keyOnly,
 					Budget:   o.budget,
 				})
 				if err != nil {

@@ -39,6 +39,8 @@ type options struct {
 	archiveAsIs bool
 	// layerFunc, when set, replaces layer.Build (tests of image assembly).
 	layerFunc layer.BuildFunc
+	// keyOnly stops composing after the input key (see Keys).
+	keyOnly bool
 
 	// budget holds one unit per job: every layer build and every base
 	// layer indexed takes one while it runs. One budget is shared by all

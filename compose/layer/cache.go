@@ -91,6 +91,9 @@ type layerRecord struct {
 	DiffID  string  `json:"diffID"`
 	Size    int64   `json:"size"`
 	Entries []Entry `json:"entries"`
+	// ContentKey is the content key of the layer, so that a stat hit
+	// knows it too (Built.Key); absent in records of older versions.
+	ContentKey string `json:"contentKey,omitempty"`
 }
 
 // Record kinds (file name prefixes under <store>/layers).

@@ -36,6 +36,11 @@ type Request struct {
 	Created  time.Time        // mtime of every entry
 	Store    *blobstore.Store // where compressed layer blobs go
 	DryRun   bool             // compute digests but store nothing (plan)
+	// KeyOnly hashes the inputs and returns only the layer's content key
+	// (Built.Key): no tar is written and nothing is compressed or stored.
+	// A stored stat record that carries the content key answers without
+	// reading any input.
+	KeyOnly bool
 	// Budget is the caller's concurrency budget, of which this layer's
 	// build already holds one unit: hashing the layer's inputs adds workers
 	// only for units that are free (TryAcquire), so layers and hashing
@@ -65,6 +70,12 @@ type Built struct {
 	Name    string   // spec name, or "layer-<index>"
 	Layer   v1.Layer // nil when the layer has no entries (it is then not emitted)
 	Entries []Entry  // every tar entry, in layer order (whiteouts included)
+	// Key is the layer's content key (see cache.go): a sha256 over the
+	// layer format, the created time, the layer's spec and every input's
+	// content hash. "" for an empty layer, or when the layer came from a
+	// stat record written before the key was recorded. With
+	// Request.KeyOnly it is the only field set.
+	Key string
 }
 
 // Entry describes one tar entry of a layer, for plan and reports.

@@ -1,0 +1,94 @@
+package compose
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"time"
+	"testing"
+
+	"github.com/strata-build/strata/spec"
+)
+
+// keySpec is a two-layer scratch spec reading a.txt and b/ from dir.
+func keySpec(dir string) *spec.Spec {
+	return &spec.Spec{Base: "scratch", Context: dir, Image: "r.local/k", Tags: []string{"dev"}, Layers: []spec.Layer{
+		{Name: "a", Files: []spec.File{{Src: "a.txt", Dest: "/a.txt"}}},
+		{Name: "b", Files: []spec.File{{Src: "b/**", Dest: "/b/"}}},
+	}}
+}
+
+func writeKeyTree(t *testing.T, dir, a string) {
+	t.Helper()
+	for p, c := range map[string]string{"a.txt": a, "b/x": "x", "b/y/z": "zz"} {
+		p = filepath.Join(dir, p)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestKeys: Keys gives the key Build records without writing a layer; the
+// key does not depend on the checkout's directory, the cache or the tags,
+// and changes with one input byte.
+func TestKeys(t *testing.T) {
+	ctx := context.Background()
+	d1, d2 := t.TempDir(), t.TempDir()
+	writeKeyTree(t, d1, "one")
+	writeKeyTree(t, d2, "one")
+	cache1 := t.TempDir()
+	keys, err := Keys(ctx, []*spec.Spec{keySpec(d1)}, nil, cache1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := keys[0].Key
+	if len(k) != 64 || keys[0].Artifact.Image != nil || keys[0].Artifact.Index != nil {
+		t.Fatalf("Keys = %+v; want a 64-hex key and no artifact", keys[0])
+	}
+	if ents, _ := os.ReadDir(cache1); len(ents) != 0 {
+		t.Errorf("Keys wrote %d entries to the cache directory", len(ents))
+	}
+	res, err := Build(ctx, keySpec(d1), cache1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Key != k {
+		t.Errorf("Build key %s, Keys %s", res.Key, k)
+	}
+	// A stat hit (the inputs untouched since the build) keeps the key.
+	again, err := Build(ctx, keySpec(d1), cache1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if again.Key != k || again.Digest != res.Digest {
+		t.Errorf("rebuild: key %s digest %s; want %s %s", again.Key, again.Digest, k, res.Digest)
+	}
+	s2 := keySpec(d2)
+	s2.Tags = []string{"other"}
+	other, err := Keys(ctx, []*spec.Spec{s2}, nil, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if other[0].Key != k {
+		t.Errorf("same inputs elsewhere: key %s, want %s", other[0].Key, k)
+	}
+	writeKeyTree(t, d2, "two")
+	changed, err := Keys(ctx, []*spec.Spec{keySpec(d2)}, nil, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed[0].Key == k {
+		t.Error("a changed input kept the key")
+	}
+	// The created time is an input.
+	late, err := Keys(ctx, []*spec.Spec{keySpec(d1)}, nil, cache1, WithCreated(time.Unix(1700000000, 0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if late[0].Key == k {
+		t.Error("another created time kept the key")
+	}
+}
