@@ -46,7 +46,7 @@ func TestDependencyFence(t *testing.T) {
 	pkgs := listPackages(t)
 	ours := func(p string) string { return module + "/" + p }
 	for _, need := range []string{"spec", "spec/lock", "spec/discover", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
-		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local",
+		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local", "compose/remotecache",
 		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture"} {
 		if _, ok := pkgs[ours(need)]; !ok {
 			t.Fatalf("go list did not report %s", ours(need))
@@ -100,6 +100,9 @@ func TestDependencyFence(t *testing.T) {
 	onlyOurs("compose/diff", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The registry side takes artifacts, never a spec's composition.
 	onlyOurs("compose/registry", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
+	// The registry-backed build cache maps input keys to image digests in
+	// the registry; it knows neither specs nor composing.
+	onlyOurs("compose/remotecache")
 	// The development registry imports nothing of strata's.
 	onlyOurs("compose/registry/local")
 	// compose composes; it never pushes.
