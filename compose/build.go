@@ -46,6 +46,11 @@ type Result struct {
 	// digests, the created time and every input file's content (see Keys).
 	// Builds with the same key give the same Digest. "" when unknown.
 	Key string
+	// BytesRead counts the context bytes read (to hash or to write
+	// layers) and BytesCompressed the layer blob bytes compressed and
+	// stored, each layer built for several platforms counted once; both
+	// are 0 when every layer came from the layer cache's stat records.
+	BytesRead, BytesCompressed int64
 	// Warnings are problems that did not stop the build but probably
 	// surprise its author, one sentence each, e.g. a platform that got no
 	// layers while the others did (an optional source missing for it).
@@ -216,7 +221,9 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 			return nil, err
 		}
 		key, err := imageKey(s, rb, layers, o)
-		return &Result{Spec: s, Key: key, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: true}, err
+		res := &Result{Spec: s, Key: key, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: true}
+		res.BytesRead, res.BytesCompressed = layerBytes(layers)
+		return res, err
 	}
 	// The base's layer headers are read while the layers build.
 	tctx, cancelTrees := context.WithCancel(ctx)
@@ -237,6 +244,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, err
 	}
 	res := &Result{Spec: s, Key: key, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: dryRun}
+	res.BytesRead, res.BytesCompressed = layerBytes(layers)
 	images := make([]v1.Image, len(rb.Platforms))
 	for i, pb := range rb.Platforms {
 		img, pr, err := assemble(s, rb.Name, pb, layers[i], o)
@@ -353,6 +361,21 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 		return nil, err
 	}
 	return out, nil
+}
+
+// layerBytes sums Read and Compressed over the distinct layer builds.
+func layerBytes(layers [][]*layer.Built) (read, compressed int64) {
+	seen := map[*layer.Built]bool{}
+	for _, ls := range layers {
+		for _, bl := range ls {
+			if bl != nil && !seen[bl] {
+				seen[bl] = true
+				read += bl.Read
+				compressed += bl.Compressed
+			}
+		}
+	}
+	return read, compressed
 }
 
 // layerName is the name a layer shows in history and reports.

@@ -92,3 +92,30 @@ func TestKeys(t *testing.T) {
 		t.Error("another created time kept the key")
 	}
 }
+
+// TestResultBytes: a cold build reads and compresses, a rebuild from the
+// layer cache's stat records does neither, and Keys reads without
+// compressing.
+func TestResultBytes(t *testing.T) {
+	ctx := context.Background()
+	dir, cache := t.TempDir(), t.TempDir()
+	writeKeyTree(t, dir, "0123456789")
+	k, err := Keys(ctx, []*spec.Spec{keySpec(dir)}, nil, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if k[0].BytesRead != 13 || k[0].BytesCompressed != 0 {
+		t.Errorf("Keys: read %d compressed %d; want 13, 0", k[0].BytesRead, k[0].BytesCompressed)
+	}
+	res, err := Build(ctx, keySpec(dir), cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blobs int64
+	for _, l := range res.Platforms[0].Layers {
+		blobs += l.Size
+	}
+	if res.BytesRead != 13 || res.BytesCompressed != blobs || blobs == 0 {
+		t.Errorf("cold build: read %d compressed %d; want 13, %d", res.BytesRead, res.BytesCompressed, blobs)
+	}
+}

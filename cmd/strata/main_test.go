@@ -31,6 +31,7 @@ func TestMain(m *testing.M) {
 func TestScripts(t *testing.T) {
 	cmds := scriptCmds()
 	cmds["exits"] = exits
+	cmds["cachepoison"] = cachePoison
 	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: scriptSetup, Cmds: cmds})
 }
 

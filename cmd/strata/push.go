@@ -17,6 +17,7 @@ type pushFlags struct {
 	image         string
 	jobs          int
 	forceFloating bool
+	noRemoteCache bool
 }
 
 func (a *app) pushCmd() *cobra.Command {
@@ -55,12 +56,19 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 	c.Flags().StringVar(&pf.image, "image", "", "the `REPOSITORY` bare tags belong to (overrides the spec's image)")
 	c.Flags().IntVar(&pf.jobs, "push-jobs", 8, "blobs, manifests and tags pushed at once")
 	c.Flags().BoolVar(&pf.forceFloating, "force-floating", false, "move floating semver tags (2.1, 2) even below a higher release of their line")
+	c.Flags().BoolVar(&pf.noRemoteCache, "no-remote-cache", false, remoteCacheUsage)
 	return c
 }
 
 // pushedSpec is the --json shape of one pushed spec.
 type pushedSpec struct {
 	Spec string `json:"spec"`
+	// Source is built, local-cache, registry-cache or unchanged.
+	Source string `json:"source"`
+	// BytesRead and BytesCompressed are the context bytes read (keys and
+	// layers) and the layer bytes compressed for this image.
+	BytesRead       int64 `json:"bytesRead"`
+	BytesCompressed int64 `json:"bytesCompressed"`
 	registry.PushedArtifact
 }
 
@@ -84,8 +92,17 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return err
 	}
+	// The registry cache: specs whose image the registry already has are
+	// not built (a --locked push checks every build, so it builds).
 	// A docker archive with nothing added is pushed as it is.
-	results, err := compose.BuildAll(ctx, job.specs, job.paths, job.cacheDir, append(job.opts, compose.WithArchiveAsIs())...)
+	opts := append(job.opts, compose.WithArchiveAsIs())
+	var cache *remoteCache
+	if !pf.noRemoteCache && job.locks == nil {
+		if cache, err = a.lookupRemoteCache(ctx, job, rf, pf.image, pf.tags, pf.jobs, opts); err != nil {
+			return err
+		}
+	}
+	results, err := cache.build(ctx, job, opts)
 	if err != nil {
 		return redacted(err, rf)
 	}
@@ -114,14 +131,19 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return redacted(err, rf)
 	}
+	cache.record(ctx, a, rf, job, results, pf.jobs)
 	if bf.json {
 		out := pushReport{BlobsUploaded: rep.BlobsUploaded, BlobsMounted: rep.BlobsMounted, BlobsSkipped: rep.BlobsSkipped, BytesUploaded: rep.BytesUploaded}
 		for i, art := range rep.Artifacts {
-			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], PushedArtifact: art})
+			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], Source: cache.source(i, results[i], art),
+				BytesRead: cache.bytesRead(i, results[i]), BytesCompressed: results[i].BytesCompressed, PushedArtifact: art})
 		}
 		return writeJSON(a, out)
 	}
 	a.printPushSummary(rep, time.Since(start))
+	if n := cache.hitCount(); n > 0 {
+		fmt.Fprintf(a.stderr, "strata: %d of %d images reused from the registry cache (nothing built)\n", n, len(results))
+	}
 	for _, art := range rep.Artifacts {
 		fmt.Fprintln(a.stdout, art.Digest)
 	}

@@ -2,20 +2,25 @@ package main
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/compose/remotecache"
 )
 
 func (a *app) tagsCmd() *cobra.Command {
 	var f registryFlags
-	var jsonOut bool
+	var jsonOut, all bool
 	c := &cobra.Command{
 		Use:   "tags REPO",
 		Short: "List the tags of a repository",
-		Long:  "Tags prints the tags of a registry repository (e.g. 127.0.0.1:5000/web/app), one per line, sorted.",
-		Args:  cobra.ExactArgs(1),
+		Long: `Tags prints the tags of a registry repository (e.g. 127.0.0.1:5000/web/app), one per line, sorted.
+The registry cache's strata-cache-<key> tags (one per pushed image) are left
+out unless --all is given.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.transportConfig(&f)
 			if err != nil {
@@ -31,6 +36,9 @@ func (a *app) tagsCmd() *cobra.Command {
 			if err != nil {
 				return redacted(err, &f)
 			}
+			if !all {
+				tags = slices.DeleteFunc(tags, func(t string) bool { return strings.HasPrefix(t, remotecache.TagPrefix) })
+			}
 			if jsonOut {
 				if tags == nil {
 					tags = []string{}
@@ -45,5 +53,6 @@ func (a *app) tagsCmd() *cobra.Command {
 	}
 	f.register(c)
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	c.Flags().BoolVar(&all, "all", false, "also list the registry cache's strata-cache-<key> tags")
 	return c
 }

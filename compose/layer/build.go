@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -64,7 +65,8 @@ type planner struct {
 	entries  []*layerEntry
 	archives []*archiveSource
 	spool    *os.File
-	keyLines []keyLine // key material, taken before archives are expanded
+	keyLines []keyLine    // key material, taken before archives are expanded
+	read     atomic.Int64 // context bytes read (Built.Read)
 }
 
 // specErr is an error about the spec field at field.
@@ -217,7 +219,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 			return nil, err
 		}
 		key, _ := p.key(recContent)
-		return &Built{Key: key}, nil
+		return &Built{Key: key, Read: p.read.Load()}, nil
 	}
 	shapeKey, _ := p.key(recShape)
 	if store != nil && hasRecord(store, recShape, shapeKey) {
@@ -234,7 +236,11 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 					return nil, err
 				}
 			}
-			return recordLayer(store, r)
+			b, err := recordLayer(store, r)
+			if b != nil {
+				b.Read = p.read.Load()
+			}
+			return b, err
 		}
 	}
 	for i, a := range p.archives {
@@ -265,6 +271,10 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 		return nil, err
 	}
 	out.Layer = &storedLayer{store: store, digest: digest, diffID: diffID, size: size}
+	out.Read = p.read.Load()
+	if store != nil {
+		out.Compressed = size
+	}
 	return out, nil
 }
 
@@ -343,6 +353,7 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 			}
 			if c := e.content; c.spool == nil {
 				c.sum, c.hasSum = sum, true
+				p.read.Add(c.stat.size)
 			}
 		}
 	}

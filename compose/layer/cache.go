@@ -271,6 +271,7 @@ func (p *planner) hashInputs(ctx context.Context, refs []*contentRef) error {
 					return err
 				}
 				c.sum, c.hasSum = sum, true
+				p.read.Add(c.stat.size)
 			}
 			return nil
 		})

@@ -74,8 +74,15 @@ type Built struct {
 	// layer format, the created time, the layer's spec and every input's
 	// content hash. "" for an empty layer, or when the layer came from a
 	// stat record written before the key was recorded. With
-	// Request.KeyOnly it is the only field set.
+	// Request.KeyOnly it is the only field set besides Read.
 	Key string
+	// Read is how many bytes of context files (archives included) this
+	// build read to hash or write them; 0 for a stat-record hit.
+	Read int64
+	// Compressed is the size of the blob this build compressed and
+	// stored; 0 when the layer came from the layer cache or was not
+	// stored (a dry run or KeyOnly).
+	Compressed int64
 }
 
 // Entry describes one tar entry of a layer, for plan and reports.

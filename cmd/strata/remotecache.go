@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/compose/remotecache"
+	"github.com/strata-build/strata/spec"
+)
+
+// Where a pushed image came from (the --json "source" of each image).
+const (
+	sourceBuilt      = "built"          // at least one layer was compressed
+	sourceLocal      = "local-cache"    // every layer came from the local layer cache
+	sourceRegistry   = "registry-cache" // the registry cache named the image: nothing built
+	sourceUnchanged  = "unchanged"      // built or reused locally; the registry already had it
+	remoteCacheUsage = "do not look images up in, or record them to, the registry cache (strata-cache-<key> tags)"
+)
+
+// remoteCache is a push's use of the registry cache: each spec's input key
+// and the image the cache names for it, if any.
+type remoteCache struct {
+	keys  []*compose.Result // from compose.Keys; nil when the cache is off
+	repos []*name.Repository
+	hits  []*v1.Descriptor
+	ropts []remote.Option
+}
+
+// lookupRemoteCache computes every spec's input key (hashing inputs, no
+// compression) and looks it up in the repository of the spec's first push
+// tag; opts must be the options the build will get (they are part of the
+// key). A lookup that fails or finds a record that does not check is a
+// warning: that spec is built. jobs bounds the lookups at once.
+func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registryFlags, image string, extra []string, jobs int, opts []compose.Option) (*remoteCache, error) {
+	ropts, err := registry.RemoteOptions(rf.cfg)
+	if err != nil {
+		return nil, err
+	}
+	keys, err := compose.Keys(ctx, job.specs, job.paths, job.cacheDir, opts...)
+	if err != nil {
+		return nil, redacted(err, rf)
+	}
+	c := &remoteCache{keys: keys, repos: make([]*name.Repository, len(keys)), hits: make([]*v1.Descriptor, len(keys)), ropts: ropts}
+	warnings := make([]error, len(keys))
+	var g errgroup.Group
+	g.SetLimit(jobs)
+	for i, k := range keys {
+		tags, err := k.PushTags(image, extra)
+		if err != nil || len(tags) == 0 || k.Key == "" {
+			continue // push reports a tag problem; an unknown key is a miss
+		}
+		repo := tags[0].Repository
+		c.repos[i] = &repo
+		g.Go(func() error {
+			c.hits[i], warnings[i] = remotecache.Lookup(ctx, repo, k.Key, ropts)
+			return nil
+		})
+	}
+	g.Wait()
+	for i, w := range warnings {
+		// Missing or rejected credentials are the push's to report, once.
+		var te *transport.Error
+		if w != nil && !(errors.As(w, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden)) {
+			fmt.Fprintf(a.stderr, "strata: warning: %s: %v; building it\n", job.paths[i], redacted(w, rf))
+		}
+	}
+	return c, ctx.Err()
+}
+
+// build builds the specs the cache did not name (all of them when c is
+// nil) and gives each cache hit a Result whose Artifact is the image in
+// the registry, read lazily: pushing it uploads nothing and moves tags.
+func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.Option) ([]*compose.Result, error) {
+	var miss []int
+	for i := range job.specs {
+		if c == nil || c.hits[i] == nil {
+			miss = append(miss, i)
+		}
+	}
+	specs := make([]*spec.Spec, len(miss))
+	paths := make([]string, len(miss))
+	for k, i := range miss {
+		specs[k], paths[k] = job.specs[i], job.paths[i]
+	}
+	built, err := compose.BuildAll(ctx, specs, paths, job.cacheDir, opts...)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*compose.Result, len(job.specs))
+	for k, i := range miss {
+		results[i] = built[k]
+	}
+	for i, res := range results {
+		if res != nil {
+			continue
+		}
+		hit, k := c.hits[i], c.keys[i]
+		ref := c.repos[i].Digest(hit.Digest.String())
+		ropts := append(append([]remote.Option{}, c.ropts...), remote.WithContext(ctx))
+		var art oci.Artifact
+		if hit.MediaType.IsIndex() {
+			art.Index, err = remote.Index(ref, ropts...)
+		} else {
+			art.Image, err = remote.Image(ref, ropts...)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("%s: reading %s: %w", job.paths[i], ref, err)
+		}
+		r := *k
+		r.Artifact, r.Digest, r.DryRun = art, hit.Digest, false
+		results[i] = &r
+	}
+	return results, nil
+}
+
+// hitCount is the number of specs taken from the registry cache.
+func (c *remoteCache) hitCount() int {
+	n := 0
+	for i := range c.hitsLen() {
+		if c.hit(i) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *remoteCache) hitsLen() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.hits)
+}
+
+// hit reports whether spec i was taken from the registry cache.
+func (c *remoteCache) hit(i int) bool { return c != nil && c.hits[i] != nil }
+
+// record writes a cache record for every spec that was built and pushed
+// with a known key; a failure is a warning (the next runner builds again).
+func (c *remoteCache) record(ctx context.Context, a *app, rf *registryFlags, job *buildJob, results []*compose.Result, jobs int) {
+	if c == nil {
+		return
+	}
+	warnings := make([]error, len(results))
+	var g errgroup.Group
+	g.SetLimit(jobs)
+	for i, res := range results {
+		if c.hit(i) || c.repos[i] == nil || res.Key == "" || res.Key != c.keys[i].Key {
+			continue
+		}
+		g.Go(func() error {
+			desc, err := artifactDescriptor(res.Artifact)
+			if err == nil {
+				err = remotecache.Record(ctx, *c.repos[i], res.Key, desc, c.ropts)
+			}
+			warnings[i] = err
+			return nil
+		})
+	}
+	g.Wait()
+	for i, w := range warnings {
+		if w != nil {
+			fmt.Fprintf(a.stderr, "strata: warning: %s: %v; a fresh runner will build it again\n", job.paths[i], redacted(w, rf))
+		}
+	}
+}
+
+// artifactDescriptor is the manifest descriptor of a.
+func artifactDescriptor(a oci.Artifact) (v1.Descriptor, error) {
+	var m interface {
+		MediaType() (types.MediaType, error)
+		Size() (int64, error)
+		Digest() (v1.Hash, error)
+	} = a.Image
+	if a.Index != nil {
+		m = a.Index
+	}
+	mt, err := m.MediaType()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	n, err := m.Size()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	d, err := m.Digest()
+	return v1.Descriptor{MediaType: mt, Size: n, Digest: d}, err
+}
+
+// source says where pushed image i came from (see the source constants).
+func (c *remoteCache) source(i int, res *compose.Result, art registry.PushedArtifact) string {
+	if c.hit(i) {
+		return sourceRegistry
+	}
+	unchanged := len(art.Tags) > 0
+	for _, t := range art.Tags {
+		unchanged = unchanged && t.Status == registry.TagUnchanged
+	}
+	switch {
+	case unchanged:
+		return sourceUnchanged
+	case res.BytesCompressed == 0:
+		return sourceLocal
+	}
+	return sourceBuilt
+}
+
+// bytesRead is what spec i read: its key pass and its build.
+func (c *remoteCache) bytesRead(i int, res *compose.Result) int64 {
+	if c == nil {
+		return res.BytesRead
+	}
+	if c.hit(i) {
+		return c.keys[i].BytesRead
+	}
+	return c.keys[i].BytesRead + res.BytesRead
+}
