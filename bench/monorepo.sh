@@ -58,7 +58,7 @@ for _ in $(seq 100); do curl -fsS -o /dev/null "http://$R/v2/" 2>/dev/null && br
 export DOCKER_CONFIG="$WORK/docker" XDG_CACHE_HOME="$WORK/xdg-cache" XDG_DATA_HOME="$WORK/xdg-data"
 mkdir -p "$DOCKER_CONFIG"
 
-# Sizes: every fourth service 10-20 MB, the others spread geometrically
+# Sizes: every fourth service 15-20 MB, the others spread geometrically
 # from 1 KB to 8 MB; deterministic, so every run and machine gets the same
 # monorepo.
 say "generating $SERVICES services"
@@ -70,7 +70,7 @@ import sys
 n = int(sys.argv[1]); small = [i for i in range(n) if i % 4]
 for i in range(n):
     if i % 4 == 0:
-        print(10_000_000 + (i * 7919) % 10_000_001)
+        print(15_000_000 + (i * 7919) % 5_000_001)
     else:
         k = small.index(i)
         print(int(1000 * (8000 ** (k / max(1, len(small) - 1)))))

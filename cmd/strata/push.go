@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/compose"
@@ -102,7 +103,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 			return err
 		}
 	}
-	results, err := cache.build(ctx, job, opts)
+	results, err := cache.build(ctx, job, opts, pf.jobs)
 	if err != nil {
 		return redacted(err, rf)
 	}
@@ -120,6 +121,10 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 			return usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])
 		}
 		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Version: res.Spec.Semver}
+		if cache.hit(i) {
+			// The registry cache checked the image is there: only tags move.
+			reqs[i].Present = []name.Repository{*cache.repos[i]}
+		}
 	}
 	progress, done := a.pushProgress(rf.stderr, false)
 	start := time.Now()

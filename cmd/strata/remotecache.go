@@ -81,8 +81,9 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 
 // build builds the specs the cache did not name (all of them when c is
 // nil) and gives each cache hit a Result whose Artifact is the image in
-// the registry, read lazily: pushing it uploads nothing and moves tags.
-func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.Option) ([]*compose.Result, error) {
+// the registry, read lazily (jobs manifests at once): pushing it uploads
+// nothing and moves tags.
+func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.Option, jobs int) ([]*compose.Result, error) {
 	var miss []int
 	for i := range job.specs {
 		if c == nil || c.hits[i] == nil {
@@ -102,25 +103,36 @@ func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.O
 	for k, i := range miss {
 		results[i] = built[k]
 	}
+	var g errgroup.Group
+	g.SetLimit(jobs)
 	for i, res := range results {
 		if res != nil {
 			continue
 		}
-		hit, k := c.hits[i], c.keys[i]
-		ref := c.repos[i].Digest(hit.Digest.String())
-		ropts := append(append([]remote.Option{}, c.ropts...), remote.WithContext(ctx))
-		var art oci.Artifact
-		if hit.MediaType.IsIndex() {
-			art.Index, err = remote.Index(ref, ropts...)
-		} else {
-			art.Image, err = remote.Image(ref, ropts...)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%s: reading %s: %w", job.paths[i], ref, err)
-		}
-		r := *k
-		r.Artifact, r.Digest, r.DryRun = art, hit.Digest, false
-		results[i] = &r
+		g.Go(func() error {
+			hit, k := c.hits[i], c.keys[i]
+			ref := c.repos[i].Digest(hit.Digest.String())
+			ropts := append(append([]remote.Option{}, c.ropts...), remote.WithContext(ctx))
+			var art oci.Artifact
+			var err error
+			if hit.MediaType.IsIndex() {
+				art.Index, err = remote.Index(ref, ropts...)
+			} else if art.Image, err = remote.Image(ref, ropts...); err == nil {
+				// The push reads the config for the report; fetch it here,
+				// in parallel (the remote image keeps it).
+				_, err = art.Image.RawConfigFile()
+			}
+			if err != nil {
+				return fmt.Errorf("%s: reading %s: %w", job.paths[i], ref, err)
+			}
+			r := *k
+			r.Artifact, r.Digest, r.DryRun = art, hit.Digest, false
+			results[i] = &r
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
 	}
 	return results, nil
 }

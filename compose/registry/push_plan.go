@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -90,6 +91,9 @@ func (p *pusher) plan(reqs []PushRequest) error {
 			}
 		}
 		for _, repo := range repos {
+			if slices.ContainsFunc(req.Present, func(r name.Repository) bool { return r.Name() == repo.Name() }) {
+				continue
+			}
 			for _, n := range nodes {
 				for _, b := range n.blobs {
 					key := repo.RegistryStr() + "|" + b.digest.String()
