@@ -111,7 +111,9 @@ run() {
   (cd "$REPO" && /usr/bin/time -f '%e %M' -o "$WORK/t.out" "$@" >"$WORK/$label.$n.json" 2>"$WORK/err.out") || { cat "$WORK/err.out" >&2; exit 1; }
   cat "$WORK/t.out" >> "$WORK/$label.times"
 }
-regbytes() { mkdir -p "$WORK/registry/storage"; du -sb "$WORK/registry/storage" | cut -f1; }
+# regbytes: the bytes of the registry's files (blobs, manifests, link
+# files), directories not counted.
+regbytes() { mkdir -p "$WORK/registry/storage"; find "$WORK/registry/storage" -type f -printf '%s\n' | awk '{s+=$1} END {print s+0}'; }
 median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else printf "%.3f\n", (a[NR/2]+a[NR/2+1])/2}'; }
 med() { cut -d' ' -f1 "$WORK/$1.times" | median; }
 rss() { cut -d' ' -f2 "$WORK/$1.times" | sort -n | tail -1 | awk '{printf "%.1f", $1/1024}'; }
