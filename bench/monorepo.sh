@@ -126,8 +126,9 @@ src = collections.Counter(i["source"] for i in r["images"])
 comp = sum(i["bytesCompressed"] for i in r["images"])
 read = sum(i["bytesRead"] for i in r["images"])
 built = [i["spec"] for i in r["images"] if i["source"] == "built"]
-print("sources %s; read %.1f MB; compressed %d B; uploaded %d B in %d blobs; built: %s" % (
-    dict(sorted(src.items())), read / 1e6, comp, r["bytesUploaded"], r["blobsUploaded"], " ".join(built) or "-"))
+up = sum(i.get("bytesUploaded", 0) for i in r["images"])
+print("sources %s; read %.1f MB; compressed %d B; uploaded %d B in %d blobs (per-image sum %d B); built: %s" % (
+    dict(sorted(src.items())), read / 1e6, comp, r["bytesUploaded"], r["blobsUploaded"], up, " ".join(built[:5]) + (" ..." if len(built) > 5 else "") or "-"))
 PY
 }
 

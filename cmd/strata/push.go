@@ -70,6 +70,9 @@ type pushedSpec struct {
 	// layers) and the layer bytes compressed for this image.
 	BytesRead       int64 `json:"bytesRead"`
 	BytesCompressed int64 `json:"bytesCompressed"`
+	// BytesUploaded counts the blob bytes uploaded for this image; a blob
+	// two images share in one repository counts for the first.
+	BytesUploaded int64 `json:"bytesUploaded"`
 	registry.PushedArtifact
 }
 
@@ -127,8 +130,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		}
 	}
 	progress, done := a.pushProgress(rf.stderr, false)
+	var uploads uploadCounter
 	start := time.Now()
-	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress, ForceFloating: pf.forceFloating})
+	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating})
 	done()
 	if rep != nil {
 		a.printTagReport(rep)
@@ -140,8 +144,12 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if bf.json {
 		out := pushReport{BlobsUploaded: rep.BlobsUploaded, BlobsMounted: rep.BlobsMounted, BlobsSkipped: rep.BlobsSkipped, BytesUploaded: rep.BytesUploaded}
 		for i, art := range rep.Artifacts {
+			up, err := uploads.take(reqs[i])
+			if err != nil {
+				return err
+			}
 			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], Source: cache.source(i, results[i], art),
-				BytesRead: cache.bytesRead(i, results[i]), BytesCompressed: results[i].BytesCompressed, PushedArtifact: art})
+				BytesRead: cache.bytesRead(i, results[i]), BytesCompressed: results[i].BytesCompressed, BytesUploaded: up, PushedArtifact: art})
 		}
 		return writeJSON(a, out)
 	}
