@@ -49,6 +49,17 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 	if err != nil {
 		return nil, err
 	}
+	// One puller and one pusher for every lookup, fetch and record: each
+	// registry is pinged and authenticated once, not once per call.
+	puller, err := remote.NewPuller(ropts...)
+	if err != nil {
+		return nil, err
+	}
+	pusher, err := remote.NewPusher(ropts...)
+	if err != nil {
+		return nil, err
+	}
+	ropts = append(ropts, remote.Reuse(puller), remote.Reuse(pusher))
 	keys, err := compose.Keys(ctx, job.specs, job.paths, job.cacheDir, opts...)
 	if err != nil {
 		return nil, redacted(err, rf)
@@ -256,7 +267,9 @@ func (a *app) runPlanChanged(ctx context.Context, args []string, f *buildFlags) 
 	if err != nil {
 		return err
 	}
-	c, err := a.lookupRemoteCache(ctx, job, &f.reg, "", nil, f.jobs, append(job.opts, compose.WithArchiveAsIs()))
+	// Lookups wait on the network, not the CPU: as many at once as push's
+	// default --push-jobs.
+	c, err := a.lookupRemoteCache(ctx, job, &f.reg, "", nil, 8, append(job.opts, compose.WithArchiveAsIs()))
 	if err != nil {
 		return err
 	}
