@@ -132,6 +132,9 @@ func composeAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDi
 	for i, s := range specs {
 		g.Go(func() error {
 			results[i], errs[i] = composeImage(ctx, s, cacheDir, dryRun, o)
+			if errs[i] == nil && o.keyOnly && o.keyed != nil {
+				o.keyed(i, results[i])
+			}
 			return nil
 		})
 	}

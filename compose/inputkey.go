@@ -29,6 +29,18 @@ func Keys(ctx context.Context, specs []*spec.Spec, names []string, cacheDir stri
 	return composeAll(ctx, specs, names, cacheDir, true, append(opts, withKeyOnly()))
 }
 
+// WithKeyed makes Keys call f with each spec's index and result as soon as
+// its input key is known, before Keys returns and from several goroutines
+// at once, so that a caller can look keys up while other specs are still
+// being hashed. f is not called for a spec that failed. Build, Plan and
+// their -All forms ignore it.
+func WithKeyed(f func(i int, res *Result)) Option {
+	return func(o *options) error {
+		o.keyed = f
+		return nil
+	}
+}
+
 // withKeyOnly makes composeImage stop after the input key.
 func withKeyOnly() Option {
 	return func(o *options) error {

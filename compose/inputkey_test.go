@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,5 +118,30 @@ func TestResultBytes(t *testing.T) {
 	}
 	if res.BytesRead != 13 || res.BytesCompressed != blobs || blobs == 0 {
 		t.Errorf("cold build: read %d compressed %d; want 13, %d", res.BytesRead, res.BytesCompressed, blobs)
+	}
+}
+
+// TestKeysWithKeyed: the callback sees every spec once, with the key Keys
+// returns, before Keys returns.
+func TestKeysWithKeyed(t *testing.T) {
+	ctx := context.Background()
+	d1, d2 := t.TempDir(), t.TempDir()
+	writeKeyTree(t, d1, "one")
+	writeKeyTree(t, d2, "two")
+	var mu sync.Mutex
+	seen := map[int]string{}
+	keys, err := Keys(ctx, []*spec.Spec{keySpec(d1), keySpec(d2)}, nil, t.TempDir(), WithKeyed(func(i int, r *Result) {
+		mu.Lock()
+		defer mu.Unlock()
+		if _, dup := seen[i]; dup {
+			t.Errorf("spec %d keyed twice", i)
+		}
+		seen[i] = r.Key
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(seen) != 2 || seen[0] != keys[0].Key || seen[1] != keys[1].Key || seen[0] == seen[1] {
+		t.Errorf("keyed %v; Keys gave %s, %s", seen, keys[0].Key, keys[1].Key)
 	}
 }

@@ -102,11 +102,11 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	opts := append(job.opts, compose.WithArchiveAsIs())
 	var cache *remoteCache
 	if !pf.noRemoteCache && job.locks == nil {
-		if cache, err = a.lookupRemoteCache(ctx, job, rf, pf.image, pf.tags, pf.jobs, opts); err != nil {
+		if cache, err = a.lookupRemoteCache(ctx, job, rf, pf.image, pf.tags, pf.jobs, true, opts); err != nil {
 			return err
 		}
 	}
-	results, err := cache.build(ctx, job, opts, pf.jobs)
+	results, err := cache.build(ctx, job, opts)
 	if err != nil {
 		return redacted(err, rf)
 	}

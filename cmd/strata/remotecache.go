@@ -36,7 +36,31 @@ type remoteCache struct {
 	keys  []*compose.Result // from compose.Keys; nil when the cache is off
 	repos []*name.Repository
 	hits  []*v1.Descriptor
+	arts  []oci.Artifact // the hits' images, read lazily from the registry
 	ropts []remote.Option
+}
+
+// lookup looks key up in repo; with fetch, a hit's manifest (and an
+// image's config) is read too, and a failure to read it makes it a miss.
+func (c *remoteCache) lookup(ctx context.Context, repo name.Repository, key string, fetch bool) (*v1.Descriptor, oci.Artifact, error) {
+	var art oci.Artifact
+	hit, err := remotecache.Lookup(ctx, repo, key, c.ropts)
+	if hit == nil || err != nil || !fetch {
+		return hit, art, err
+	}
+	ref := repo.Digest(hit.Digest.String())
+	ropts := append(append([]remote.Option{}, c.ropts...), remote.WithContext(ctx))
+	if hit.MediaType.IsIndex() {
+		art.Index, err = remote.Index(ref, ropts...)
+	} else if art.Image, err = remote.Image(ref, ropts...); err == nil {
+		// The push reads the config for its report; the remote image
+		// keeps it.
+		_, err = art.Image.RawConfigFile()
+	}
+	if err != nil {
+		return nil, art, fmt.Errorf("remote cache: reading %s: %w", ref, err)
+	}
+	return hit, art, nil
 }
 
 // lookupRemoteCache computes every spec's input key (hashing inputs, no
@@ -44,7 +68,7 @@ type remoteCache struct {
 // tag; opts must be the options the build will get (they are part of the
 // key). A lookup that fails or finds a record that does not check is a
 // warning: that spec is built. jobs bounds the lookups at once.
-func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registryFlags, image string, extra []string, jobs int, opts []compose.Option) (*remoteCache, error) {
+func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registryFlags, image string, extra []string, jobs int, fetch bool, opts []compose.Option) (*remoteCache, error) {
 	ropts, err := registry.RemoteOptions(rf.cfg)
 	if err != nil {
 		return nil, err
@@ -60,27 +84,31 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 		return nil, err
 	}
 	ropts = append(ropts, remote.Reuse(puller), remote.Reuse(pusher))
-	keys, err := compose.Keys(ctx, job.specs, job.paths, job.cacheDir, opts...)
-	if err != nil {
-		return nil, redacted(err, rf)
-	}
-	c := &remoteCache{keys: keys, repos: make([]*name.Repository, len(keys)), hits: make([]*v1.Descriptor, len(keys)), ropts: ropts}
-	warnings := make([]error, len(keys))
+	n := len(job.specs)
+	c := &remoteCache{repos: make([]*name.Repository, n), hits: make([]*v1.Descriptor, n), arts: make([]oci.Artifact, n), ropts: ropts}
+	warnings := make([]error, n)
+	// Each key is looked up (and a hit's manifest and config fetched, when
+	// fetch is set) as soon as it is known, while other specs are hashed.
 	var g errgroup.Group
 	g.SetLimit(jobs)
-	for i, k := range keys {
+	keyed := func(i int, k *compose.Result) {
 		tags, err := k.PushTags(image, extra)
 		if err != nil || len(tags) == 0 || k.Key == "" {
-			continue // push reports a tag problem; an unknown key is a miss
+			return // push reports a tag problem; an unknown key is a miss
 		}
 		repo := tags[0].Repository
 		c.repos[i] = &repo
 		g.Go(func() error {
-			c.hits[i], warnings[i] = remotecache.Lookup(ctx, repo, k.Key, ropts)
+			c.hits[i], c.arts[i], warnings[i] = c.lookup(ctx, repo, k.Key, fetch)
 			return nil
 		})
 	}
+	keys, err := compose.Keys(ctx, job.specs, job.paths, job.cacheDir, append(opts, compose.WithKeyed(keyed))...)
 	g.Wait()
+	if err != nil {
+		return nil, redacted(err, rf)
+	}
+	c.keys = keys
 	for i, w := range warnings {
 		// Missing or rejected credentials are the push's to report, once.
 		var te *transport.Error
@@ -93,9 +121,9 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 
 // build builds the specs the cache did not name (all of them when c is
 // nil) and gives each cache hit a Result whose Artifact is the image in
-// the registry, read lazily (jobs manifests at once): pushing it uploads
-// nothing and moves tags.
-func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.Option, jobs int) ([]*compose.Result, error) {
+// the registry (fetched by the lookup): pushing it uploads nothing and
+// moves tags.
+func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.Option) ([]*compose.Result, error) {
 	var miss []int
 	for i := range job.specs {
 		if c == nil || c.hits[i] == nil {
@@ -115,36 +143,12 @@ func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.O
 	for k, i := range miss {
 		results[i] = built[k]
 	}
-	var g errgroup.Group
-	g.SetLimit(jobs)
 	for i, res := range results {
-		if res != nil {
-			continue
-		}
-		g.Go(func() error {
-			hit, k := c.hits[i], c.keys[i]
-			ref := c.repos[i].Digest(hit.Digest.String())
-			ropts := append(append([]remote.Option{}, c.ropts...), remote.WithContext(ctx))
-			var art oci.Artifact
-			var err error
-			if hit.MediaType.IsIndex() {
-				art.Index, err = remote.Index(ref, ropts...)
-			} else if art.Image, err = remote.Image(ref, ropts...); err == nil {
-				// The push reads the config for the report; fetch it here,
-				// in parallel (the remote image keeps it).
-				_, err = art.Image.RawConfigFile()
-			}
-			if err != nil {
-				return fmt.Errorf("%s: reading %s: %w", job.paths[i], ref, err)
-			}
-			r := *k
-			r.Artifact, r.Digest, r.DryRun = art, hit.Digest, false
+		if res == nil {
+			r := *c.keys[i]
+			r.Artifact, r.Digest, r.DryRun = c.arts[i], c.hits[i].Digest, false
 			results[i] = &r
-			return nil
-		})
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
+		}
 	}
 	return results, nil
 }
@@ -269,7 +273,7 @@ func (a *app) runPlanChanged(ctx context.Context, args []string, f *buildFlags) 
 	}
 	// Lookups wait on the network, not the CPU: as many at once as push's
 	// default --push-jobs.
-	c, err := a.lookupRemoteCache(ctx, job, &f.reg, "", nil, 8, append(job.opts, compose.WithArchiveAsIs()))
+	c, err := a.lookupRemoteCache(ctx, job, &f.reg, "", nil, 8, false, append(job.opts, compose.WithArchiveAsIs()))
 	if err != nil {
 		return err
 	}
