@@ -45,10 +45,10 @@ func listPackages(t *testing.T) map[string]goPackage {
 func TestDependencyFence(t *testing.T) {
 	pkgs := listPackages(t)
 	ours := func(p string) string { return module + "/" + p }
-	for _, need := range []string{"spec", "spec/lock", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
-		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local", "compose/store",
+	for _, need := range []string{"spec", "spec/lock", "spec/discover", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
+		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local", "compose/store", "compose/remotecache",
 		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture",
-		"compose/sbom", "compose/provenance", "compose/sign", "compose/attach"} {
+		"compose/sbom", "compose/provenance", "compose/sign", "compose/attach", "compose/locked"} {
 		if _, ok := pkgs[ours(need)]; !ok {
 			t.Fatalf("go list did not report %s", ours(need))
 		}
@@ -85,6 +85,8 @@ func TestDependencyFence(t *testing.T) {
 	// The lock file format knows nothing of composing; package compose
 	// makes and checks locks.
 	onlyOurs("spec/lock", "internal/atomicfile")
+	// Discovery finds and shares out specs; it composes nothing.
+	onlyOurs("spec/discover", "spec", "schema")
 
 	// The rooms of compose, each with what it may import.
 	onlyOurs("internal/atomicfile")
@@ -102,6 +104,9 @@ func TestDependencyFence(t *testing.T) {
 	// Provenance and signing are formats and crypto; nothing of strata's.
 	onlyOurs("compose/provenance")
 	onlyOurs("compose/sign")
+	// compose never imports the packages that work on its results: the
+	// lock checks (compose/locked) and the supply-chain documents.
+	forbid("compose", func(d string) bool { return under(d, "compose/locked") }, "compose must not import compose/locked")
 	// The supply-chain documents of a built image, attached as referrers;
 	// compose itself never imports them.
 	forbid("compose", func(d string) bool { return under(d, "compose/attach") }, "compose must not import compose/attach")
@@ -110,6 +115,9 @@ func TestDependencyFence(t *testing.T) {
 	// The local disk's upkeep (images, prune, in-use locks) reads layouts
 	// through compose/oci only.
 	onlyOurs("compose/store", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
+	// The registry-backed build cache maps input keys to image digests in
+	// the registry; it knows neither specs nor composing.
+	onlyOurs("compose/remotecache")
 	// The development registry imports nothing of strata's.
 	onlyOurs("compose/registry/local")
 	// compose composes; it never pushes.

@@ -43,6 +43,15 @@ type Result struct {
 	// DryRun is true for a Result from Plan: its layers have digests but no
 	// stored content, so it cannot be written out.
 	DryRun bool
+	// Key is the input key: a sha256 over the spec, the resolved base
+	// digests, the created time and every input file's content (see Keys).
+	// Builds with the same key give the same Digest. "" when unknown.
+	Key string
+	// BytesRead counts the context bytes read (to hash or to write
+	// layers) and BytesCompressed the layer blob bytes compressed and
+	// stored, each layer built for several platforms counted once; both
+	// are 0 when every layer came from the layer cache's stat records.
+	BytesRead, BytesCompressed int64
 	// Warnings are problems that did not stop the build but probably
 	// surprise its author, one sentence each, e.g. a platform that got no
 	// layers while the others did (an optional source missing for it).
@@ -129,6 +138,9 @@ func composeAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDi
 	for i, s := range specs {
 		g.Go(func() error {
 			results[i], errs[i] = composeImage(ctx, s, cacheDir, dryRun, o)
+			if errs[i] == nil && o.keyOnly && o.keyed != nil {
+				o.keyed(i, results[i])
+			}
 			return nil
 		})
 	}
@@ -214,7 +226,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, err
 	}
 	s = spec.WithDefaults(s, "")
-	if o.archiveAsIs && !dryRun && o.platform == nil {
+	if o.archiveAsIs && !dryRun && o.platform == nil && !o.keyOnly {
 		if res, ok, err := archiveAsIs(ctx, s, cacheDir); ok || err != nil {
 			return res, err
 		}
@@ -284,6 +296,16 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	for i, pb := range rb.Platforms {
 		plats[i] = pb.Platform
 	}
+	if o.keyOnly {
+		layers, err := buildLayers(ctx, s, root, ignore, plats, store, dryRun, o)
+		if err != nil {
+			return nil, err
+		}
+		key, err := imageKey(s, rb, layers, o)
+		res := &Result{Spec: s, Key: key, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: true}
+		res.BytesRead, res.BytesCompressed = layerBytes(layers)
+		return res, err
+	}
 	// The base's layer headers are read while the layers build.
 	tctx, cancelTrees := context.WithCancel(ctx)
 	defer cancelTrees()
@@ -298,7 +320,12 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		return nil, err
 	}
 
-	res := &Result{Spec: s, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: dryRun}
+	key, err := imageKey(s, rb, layers, o)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Spec: s, Key: key, BaseRepo: rb.Repo, BaseName: rb.Name, BaseDigest: rb.Digest, DryRun: dryRun}
+	res.BytesRead, res.BytesCompressed = layerBytes(layers)
 	images := make([]v1.Image, len(rb.Platforms))
 	for i, pb := range rb.Platforms {
 		img, pr, err := assemble(s, rb.Name, pb, layers[i], o)
@@ -387,6 +414,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 					Created:  o.created,
 					Store:    store,
 					DryRun:   dryRun,
+					KeyOnly:  o.keyOnly,
 					Budget:   o.budget,
 					Logger:   o.logger,
 					Tee:      tee,
@@ -417,6 +445,21 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 		return nil, err
 	}
 	return out, nil
+}
+
+// layerBytes sums Read and Compressed over the distinct layer builds.
+func layerBytes(layers [][]*layer.Built) (read, compressed int64) {
+	seen := map[*layer.Built]bool{}
+	for _, ls := range layers {
+		for _, bl := range ls {
+			if bl != nil && !seen[bl] {
+				seen[bl] = true
+				read += bl.Read
+				compressed += bl.Compressed
+			}
+		}
+	}
+	return read, compressed
 }
 
 // layerName is the name a layer shows in history and reports.

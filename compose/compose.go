@@ -33,6 +33,7 @@
 //   - compose/registry/local: the development registry server;
 //   - compose/store: the local disk's upkeep (listing the local store,
 //     pruning it and the cache, the in-use locks);
+//   - compose/locked: lock files made from results and builds held to them;
 //   - compose/attach: the supply-chain documents of a built image (SBOMs,
 //     provenance, signatures), attached as referrers;
 //   - compose/sbom: SPDX and CycloneDX SBOMs read from an image's layers;

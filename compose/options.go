@@ -48,6 +48,10 @@ type options struct {
 	// layerTee, when set, receives a copy of every layer blob compressed
 	// (see WithLayerTee).
 	layerTee LayerTee
+	// keyOnly stops composing after the input key (see Keys).
+	keyOnly bool
+	// keyed is called as each spec's key is known (see WithKeyed).
+	keyed func(i int, res *Result)
 
 	// budget holds one unit per job: every layer build and every base
 	// layer indexed takes one while it runs. One budget is shared by all

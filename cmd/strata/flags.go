@@ -24,8 +24,9 @@ type buildFlags struct {
 	cacheDir  string
 	json      bool
 	baseCheck string
-	locked    bool // --locked or STRATA_LOCKED=1: build from and check against the lock files
-	platform  string
+	locked    bool   // --locked or STRATA_LOCKED=1: build from and check against the lock files
+	platform  string // --platform: build this one platform only
+	shard     string // --shard I/N: build only this share of the specs
 	reg       registryFlags
 	// local is set by build and plan, which push nothing: a semver naming
 	// an unset variable is then a warning, not an error.
@@ -42,6 +43,7 @@ func (f *buildFlags) register(c *cobra.Command) {
 	c.Flags().StringVar(&f.baseCheck, "base-check", "full", "check the spec against the base's files: full (download a registry base's layers once if needed) or removals (download only when a layer deletes or clears; otherwise check only with a cached base)")
 	c.Flags().BoolVar(&f.locked, "locked", false, "take each base by its lock file's digest and fail unless the result is what the lock says (also STRATA_LOCKED=1)")
 	c.Flags().StringVar(&f.platform, "platform", "", "build for this one `OS/ARCH[/VARIANT]` only: one of the spec's platforms, or the base's when the spec lists none")
+	c.Flags().StringVar(&f.shard, "shard", "", "build only share `I/N` of the specs (deterministic, balanced by input size; run N jobs with I = 1…N)")
 	f.reg.register(c)
 	f.cue.register(c)
 }
@@ -68,6 +70,9 @@ func (a *app) buildJob(ctx context.Context, args []string, f *buildFlags, check 
 	}
 	created, err := sourceDateEpoch(a.env["SOURCE_DATE_EPOCH"])
 	if err != nil {
+		return nil, err
+	}
+	if args, err = expandPatterns(args); err != nil {
 		return nil, err
 	}
 	j := &buildJob{paths: args, cacheDir: f.cacheDir, epoch: created.Unix()}
@@ -147,6 +152,11 @@ func (a *app) buildJob(ctx context.Context, args []string, f *buildFlags, check 
 	}
 	if len(bad) > 0 {
 		return nil, joinFailures(bad)
+	}
+	if f.shard != "" {
+		if err := j.shard(f.shard); err != nil {
+			return nil, err
+		}
 	}
 	if envLocked, err := a.lockedFromEnv(); err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/locked"
 	"github.com/strata-build/strata/spec/lock"
 )
 
@@ -64,7 +65,7 @@ func (a *app) runLock(ctx context.Context, args []string, f *buildFlags, update 
 			}
 			old = append(old, l)
 		}
-		pins, err := compose.BasePins(old)
+		pins, err := locked.BasePins(old)
 		if err != nil {
 			return usagef("%v", err)
 		}
@@ -76,7 +77,7 @@ func (a *app) runLock(ctx context.Context, args []string, f *buildFlags, update 
 	}
 	locks := make([]*lock.Lock, len(results))
 	for i, res := range results {
-		if locks[i], err = compose.NewLock(res, job.epoch); err != nil {
+		if locks[i], err = locked.New(res, job.epoch); err != nil {
 			return fmt.Errorf("%s: %w", job.paths[i], err)
 		}
 	}
@@ -117,12 +118,12 @@ func (a *app) loadLocks(j *buildJob) error {
 		if err != nil {
 			return usagef("%s: %v; run: strata lock --update %s", p, err, p)
 		}
-		if err := compose.CheckLockInputs(j.specs[i], l, j.epoch); err != nil {
+		if err := locked.CheckInputs(j.specs[i], l, j.epoch); err != nil {
 			return usagef("%s: %s: %v; run: strata lock --update %s", p, lp, err, p)
 		}
 		j.locks = append(j.locks, l)
 	}
-	pins, err := compose.BasePins(j.locks)
+	pins, err := locked.BasePins(j.locks)
 	if err != nil {
 		return usagef("%v", err)
 	}
@@ -137,7 +138,7 @@ func (j *buildJob) checkLocks(ctx context.Context, results []*compose.Result) er
 		return nil
 	}
 	for i, res := range results {
-		if err := compose.CheckLock(ctx, res, j.locks[i], j.cacheDir); err != nil {
+		if err := locked.Check(ctx, res, j.locks[i], j.cacheDir); err != nil {
 			return fmt.Errorf("%s: --locked: %w", j.paths[i], err)
 		}
 	}

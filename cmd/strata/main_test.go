@@ -36,6 +36,7 @@ func TestScripts(t *testing.T) {
 	cmds["exits"] = exits
 	cmds["age"] = age
 	cmds["sleep"] = sleep
+	cmds["cachepoison"] = cachePoison
 	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: scriptSetup, Cmds: cmds})
 }
 

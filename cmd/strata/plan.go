@@ -14,6 +14,7 @@ import (
 
 func (a *app) planCmd() *cobra.Command {
 	var f buildFlags
+	var changed bool
 	c := &cobra.Command{
 		Use:   "plan [SPEC...]",
 		Short: "Show what build would produce, without writing anything",
@@ -21,13 +22,22 @@ func (a *app) planCmd() *cobra.Command {
 no layer is stored and no output is written. For every platform it lists each
 layer's entries (type, mode, owner, size, target, source), whiteouts included,
 the layers that are empty and not emitted, the config changes against the base,
-and the digests build will produce.`,
+and the digests build will produce.
+
+With --changed, plan composes nothing: it hashes each spec's inputs and
+lists the specs whose image the registry cache of the spec's repository does
+not name (see strata push), one per line; with --json, one object
+{"changed": [...], "unchanged": [...]}.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if changed {
+				return a.runPlanChanged(cmd.Context(), args, &f)
+			}
 			return a.runPlan(cmd.Context(), args, &f)
 		},
 	}
 	f.register(c)
 	f.local, f.plan = true, true
+	c.Flags().BoolVar(&changed, "changed", false, "list only the specs whose image the registry does not have yet (by input key; nothing is compressed)")
 	return c
 }
 

@@ -21,6 +21,7 @@ type pushFlags struct {
 	jobs          int
 	forceFloating bool
 	supply        supplyFlags
+	noRemoteCache bool
 }
 
 func (a *app) pushCmd() *cobra.Command {
@@ -61,12 +62,22 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 	c.Flags().BoolVar(&pf.forceFloating, "force-floating", false, "move floating semver tags (2.1, 2) even below a higher release of their line")
 	pf.supply.register(c, true)
 	pf.supply.registerSign(c)
+	c.Flags().BoolVar(&pf.noRemoteCache, "no-remote-cache", false, remoteCacheUsage)
 	return c
 }
 
 // pushedSpec is the --json shape of one pushed spec.
 type pushedSpec struct {
 	Spec string `json:"spec"`
+	// Source is built, local-cache, registry-cache or unchanged.
+	Source string `json:"source"`
+	// BytesRead and BytesCompressed are the context bytes read (keys and
+	// layers) and the layer bytes compressed for this image.
+	BytesRead       int64 `json:"bytesRead"`
+	BytesCompressed int64 `json:"bytesCompressed"`
+	// BytesUploaded counts the blob bytes uploaded for this image; a blob
+	// two images share in one repository counts for the first.
+	BytesUploaded int64 `json:"bytesUploaded"`
 	registry.PushedArtifact
 	Layers []pushedLayer `json:"layers"`
 }
@@ -99,10 +110,19 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return err
 	}
+	// The registry cache: specs whose image the registry already has are
+	// not built (a --locked push checks every build, so it builds).
 	// A docker archive with nothing added is pushed as it is. Layers
 	// that are compressed are uploaded on the way.
 	streams := &pushStreams{cfg: rf.cfg, image: pf.image, tags: pf.tags}
-	results, err := compose.BuildAll(ctx, job.specs, job.paths, job.cacheDir, append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee))...)
+	opts := append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee))
+	var cache *remoteCache
+	if !pf.noRemoteCache && job.locks == nil {
+		if cache, err = a.lookupRemoteCache(ctx, job, rf, pf.image, pf.tags, pf.jobs, true, opts); err != nil {
+			return err
+		}
+	}
+	results, err := cache.build(ctx, job, opts)
 	if err != nil {
 		return redacted(err, rf)
 	}
@@ -122,11 +142,18 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 			bad = append(bad, specFailure{job.paths[i], usagef("%s: nothing to push to: the spec has no tags or semver (set image and tags, or pass --tag REGISTRY/REPO:TAG)", job.paths[i])})
 			continue
 		}
+		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Version: res.Spec.Semver}
+		if cache.hit(i) {
+			// The registry cache checked the image is there: only tags
+			// move (its documents and signatures were pushed with it).
+			reqs[i].Present = []name.Repository{*cache.repos[i]}
+			continue
+		}
 		atts, err := pf.supply.attachments(ctx, a, res, job.paths[i])
 		if err != nil {
 			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), rf)
 		}
-		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Version: res.Spec.Semver, Referrers: attach.Referrers(atts)}
+		reqs[i].Referrers = attach.Referrers(atts)
 		if signer != nil {
 			sigs, err := attach.Signatures(res, atts, repositories(tags), signer)
 			if err != nil {
@@ -144,8 +171,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	// and manifest; they are not reported as images.
 	reqs = append(reqs, extra...)
 	progress, done := a.pushProgress(rf.stderr, false)
+	var uploads uploadCounter
 	start := time.Now()
-	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: progress, ForceFloating: pf.forceFloating, Streamed: streams.uploaded()})
+	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streamed: streams.uploaded()})
 	done()
 	if rep != nil && len(rep.Artifacts) > len(results) {
 		rep.Artifacts = rep.Artifacts[:len(results)]
@@ -156,14 +184,24 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return redacted(err, rf)
 	}
+	cache.record(ctx, a, rf, job, results, pf.jobs)
 	if bf.json {
 		out := pushReport{BlobsUploaded: rep.BlobsUploaded, BlobsMounted: rep.BlobsMounted, BlobsSkipped: rep.BlobsSkipped, BytesUploaded: rep.BytesUploaded}
 		for i, art := range rep.Artifacts {
-			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], PushedArtifact: art, Layers: pushedLayers(results[i], rep.Blobs)})
+			up, err := uploads.take(reqs[i])
+			if err != nil {
+				return err
+			}
+			out.Images = append(out.Images, pushedSpec{Spec: job.paths[i], Source: cache.source(i, results[i], art),
+				BytesRead: cache.bytesRead(i, results[i]), BytesCompressed: results[i].BytesCompressed, BytesUploaded: up,
+				PushedArtifact: art, Layers: pushedLayers(results[i], rep.Blobs)})
 		}
 		return writeJSON(a, out)
 	}
 	a.printPushSummary(rep, time.Since(start))
+	if n := cache.hitCount(); n > 0 {
+		fmt.Fprintf(a.stderr, "strata: %d of %d images reused from the registry cache (nothing built)\n", n, len(results))
+	}
 	for _, art := range rep.Artifacts {
 		fmt.Fprintln(a.stdout, art.Digest)
 	}

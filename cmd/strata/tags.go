@@ -8,11 +8,12 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/compose/remotecache"
 )
 
 func (a *app) tagsCmd() *cobra.Command {
 	var f registryFlags
-	var jsonOut bool
+	var jsonOut, all bool
 	c := &cobra.Command{
 		Use:   "tags REPO",
 		Short: "List the tags of a repository",
@@ -20,8 +21,9 @@ func (a *app) tagsCmd() *cobra.Command {
 of an OCI layout (oci:DIR, such as the local store: its ref names) or of a
 docker archive (docker-archive:FILE), one per line, sorted. Referrers tags
 (sha256-HEX: where a registry lacks the OCI referrers API, the index listing
-the SBOMs, provenance and signatures attached to an image) are not image
-tags and are left out.`,
+the SBOMs, provenance and signatures attached to an image) and the registry
+cache's strata-cache-<key> tags (one per pushed image) are not image tags and
+are left out unless --all is given.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := a.transportConfig(&f)
@@ -49,11 +51,17 @@ tags and are left out.`,
 			if err != nil {
 				return redacted(err, &f)
 			}
-			return a.printTags(repo.Name(), slices.DeleteFunc(tags, isReferrersTag), jsonOut)
+			if !all {
+				tags = slices.DeleteFunc(tags, func(t string) bool {
+					return isReferrersTag(t) || strings.HasPrefix(t, remotecache.TagPrefix)
+				})
+			}
+			return a.printTags(repo.Name(), tags, jsonOut)
 		},
 	}
 	f.register(c)
 	c.Flags().BoolVar(&jsonOut, "json", false, "print the result as JSON")
+	c.Flags().BoolVar(&all, "all", false, "also list the registry cache's strata-cache-<key> tags")
 	return c
 }
 

@@ -32,6 +32,9 @@ context or fetched. Exit status 2 when any spec is bad.`,
 			if err != nil {
 				return err
 			}
+			if args, err = expandPatterns(args); err != nil {
+				return err
+			}
 			if len(args) == 0 {
 				p, err := defaultSpec()
 				if err != nil {

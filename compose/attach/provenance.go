@@ -5,6 +5,8 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -26,12 +28,11 @@ func provenanceOf(res *compose.Result, o Options) (Document, error) {
 		SpecPath: o.SpecFile, Version: o.Version, Source: o.Source,
 	}
 	if o.SpecFile != "" {
-		b, err := os.ReadFile(o.SpecFile)
+		d, err := specDigest(o.SpecFile)
 		if err != nil {
 			return Document{}, fmt.Errorf("provenance: %w", err)
 		}
-		sum := sha256.Sum256(b)
-		in.SpecDigest = "sha256:" + hex.EncodeToString(sum[:])
+		in.SpecDigest = d
 	}
 	for _, pr := range res.Platforms {
 		if res.Artifact.Index != nil {
@@ -93,4 +94,38 @@ func artifactDescriptor(res *compose.Result) (v1.Descriptor, error) {
 		mt = string(m)
 	}
 	return v1.Descriptor{MediaType: types.MediaType(mt), Digest: res.Digest, Size: size}, nil
+}
+
+// specDigest is the sha256 of a spec file, or, for a CUE package directory,
+// of its .cue files: each file's name, a NUL, its content's sha256 and a
+// newline, in name order.
+func specDigest(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !fi.IsDir() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		sum := sha256.Sum256(b)
+		return "sha256:" + hex.EncodeToString(sum[:]), nil
+	}
+	ents, err := os.ReadDir(path)
+	if err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	for _, e := range ents { // ReadDir sorts by name
+		if !e.Type().IsRegular() || !strings.HasSuffix(e.Name(), ".cue") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(path, e.Name()))
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(h, "%s\x00%x\n", e.Name(), sha256.Sum256(b))
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -64,7 +65,8 @@ type planner struct {
 	entries  []*layerEntry
 	archives []*archiveSource
 	spool    *os.File
-	keyLines []keyLine // key material, taken before archives are expanded
+	keyLines []keyLine    // key material, taken before archives are expanded
+	read     atomic.Int64 // context bytes read (Built.Read)
 }
 
 // specErr is an error about the spec field at field.
@@ -198,7 +200,10 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 		// of the key and the archives were checked when the record was
 		// written and have not changed since.
 		statKey, _ = p.key(recStat)
-		if r, ok := loadRecord(store, recStat, statKey, req.Logger); ok {
+		if r, ok := loadRecord(store, recStat, statKey, req.Logger); ok && (!req.KeyOnly || r.ContentKey != "") {
+			if req.KeyOnly {
+				return &Built{Key: r.ContentKey}, nil
+			}
 			return recordLayer(store, r)
 		}
 	}
@@ -209,6 +214,13 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 	if err := p.checkPins(); err != nil {
 		return nil, err
 	}
+	if req.KeyOnly {
+		if err := p.hashInputs(ctx, p.inputs(false)); err != nil {
+			return nil, err
+		}
+		key, _ := p.key(recContent)
+		return &Built{Key: key, Read: p.read.Load()}, nil
+	}
 	shapeKey, _ := p.key(recShape)
 	if store != nil && hasRecord(store, recShape, shapeKey) {
 		if err := p.hashInputs(ctx, p.inputs(false)); err != nil {
@@ -216,6 +228,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 		}
 		key, _ := p.key(recContent)
 		if r, ok := loadRecord(store, recContent, key, req.Logger); ok {
+			r.ContentKey = key
 			if statKey != "" && !req.DryRun && !p.racy(start) {
 				sr := *r
 				sr.Key = statKey
@@ -223,7 +236,11 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 					return nil, err
 				}
 			}
-			return recordLayer(store, r)
+			b, err := recordLayer(store, r)
+			if b != nil {
+				b.Read = p.read.Load()
+			}
+			return b, err
 		}
 	} else if store != nil && !req.DryRun && p.splitBuiltBefore() {
 		// A split layer built before: hash first, so parts whose files
@@ -257,35 +274,42 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 	}
 	if req.DryRun {
 		store = nil
-	} else if err := p.saveRecords(start, statKey, shapeKey, &layerRecord{Digest: digest.String(), DiffID: diffID.String(), Size: size, Entries: out.Entries}); err != nil {
+		p.shareSums()
+		out.Key, _ = p.key(recContent)
+	} else if out.Key, err = p.saveRecords(start, statKey, shapeKey, &layerRecord{Digest: digest.String(), DiffID: diffID.String(), Size: size, Entries: out.Entries}); err != nil {
 		return nil, err
 	}
 	out.Layer = &storedLayer{store: store, digest: digest, diffID: diffID, size: size}
+	out.Read = p.read.Load()
+	if store != nil {
+		out.Compressed = size
+	}
 	return out, nil
 }
 
 // saveRecords records a layer just stored under its content key, marks its
-// shape, and records it under its stat key unless an input is racy.
-func (p *planner) saveRecords(start time.Time, statKey, shapeKey string, rec *layerRecord) error {
+// shape, and records it under its stat key unless an input is racy. It
+// returns the content key.
+func (p *planner) saveRecords(start time.Time, statKey, shapeKey string, rec *layerRecord) (string, error) {
 	p.shareSums()
 	key, ok := p.key(recContent)
 	if !ok {
-		return nil // an input was not read (cannot happen for a stored layer): record nothing
+		return "", nil // an input was not read (cannot happen for a stored layer): record nothing
 	}
 	store := p.req.Store
 	r := *rec
-	r.Key = key
+	r.Key, r.ContentKey = key, key
 	if err := saveRecord(store, recContent, &r); err != nil {
-		return err
+		return "", err
 	}
 	if err := saveRecord(store, recShape, &layerRecord{Key: shapeKey}); err != nil {
-		return err
+		return "", err
 	}
 	if statKey != "" && !p.racy(start) {
 		r.Key = statKey
-		return saveRecord(store, recStat, &r)
+		return key, saveRecord(store, recStat, &r)
 	}
-	return nil
+	return key, nil
 }
 
 // write streams the entries into one layer and stores it (or, for a dry
@@ -347,6 +371,7 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 			}
 			if c := e.content; c.spool == nil {
 				c.sum, c.hasSum = sum, true
+				p.read.Add(c.stat.size)
 			}
 		}
 	}
@@ -398,11 +423,11 @@ func recordLayer(store *blobstore.Store, r *layerRecord) (*Built, error) {
 		}
 		out, err := splitBuilt(store, r.Parts)
 		if out != nil {
-			out.Cached = true
+			out.Cached, out.Key = true, r.ContentKey
 		}
 		return out, err
 	}
-	return &Built{Layer: &storedLayer{store: store, digest: d, diffID: diffID, size: r.Size}, Entries: r.Entries, Cached: true}, nil
+	return &Built{Layer: &storedLayer{store: store, digest: d, diffID: diffID, size: r.Size}, Entries: r.Entries, Cached: true, Key: r.ContentKey}, nil
 }
 
 // storedLayer is a gzip layer blob in the store with known digests; ggcr

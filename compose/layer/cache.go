@@ -96,6 +96,9 @@ type layerRecord struct {
 	// Parts are the image layers of a split layer (Digest, DiffID and Size
 	// then repeat the first part's); nil for one layer.
 	Parts []partRecord `json:"parts,omitempty"`
+	// ContentKey is the content key of the layer, so that a stat hit
+	// knows it too (Built.Key); absent in records of older versions.
+	ContentKey string `json:"contentKey,omitempty"`
 }
 
 // Record kinds (file name prefixes under <store>/layers).
@@ -273,6 +276,7 @@ func (p *planner) hashInputs(ctx context.Context, refs []*contentRef) error {
 					return err
 				}
 				c.sum, c.hasSum = sum, true
+				p.read.Add(c.stat.size)
 			}
 			return nil
 		})

@@ -38,6 +38,11 @@ type Request struct {
 	Created  time.Time        // mtime of every entry
 	Store    *blobstore.Store // where compressed layer blobs go
 	DryRun   bool             // compute digests but store nothing (plan)
+	// KeyOnly hashes the inputs and returns only the layer's content key
+	// (Built.Key): no tar is written and nothing is compressed or stored.
+	// A stored stat record that carries the content key answers without
+	// reading any input.
+	KeyOnly bool
 	// Budget is the caller's concurrency budget, of which this layer's
 	// build already holds one unit: hashing the layer's inputs adds workers
 	// only for units that are free (TryAcquire), so layers and hashing
@@ -82,6 +87,19 @@ type Built struct {
 	// Cached is true when the layer was taken from the layer cache and
 	// nothing was compressed.
 	Cached bool
+	// Key is the layer's content key (see cache.go): a sha256 over the
+	// layer format, the created time, the layer's spec and every input's
+	// content hash. "" for an empty layer, or when the layer came from a
+	// stat record written before the key was recorded. With
+	// Request.KeyOnly it is the only field set besides Read.
+	Key string
+	// Read is how many bytes of context files (archives included) this
+	// build read to hash or write them; 0 for a stat-record hit.
+	Read int64
+	// Compressed is the size of the blob this build compressed and
+	// stored; 0 when the layer came from the layer cache or was not
+	// stored (a dry run or KeyOnly).
+	Compressed int64
 }
 
 // Part is one image layer of a built spec layer.

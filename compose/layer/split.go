@@ -238,10 +238,12 @@ func (p *planner) buildSplit(ctx context.Context, start time.Time, statKey, shap
 	if err != nil {
 		return nil, err
 	}
-	store := p.req.Store
+	store, key := p.req.Store, ""
 	if p.req.DryRun {
 		store = nil
-	} else if err := p.saveRecords(start, statKey, shapeKey, rec); err != nil {
+		p.shareSums()
+		key, _ = p.key(recContent)
+	} else if key, err = p.saveRecords(start, statKey, shapeKey, rec); err != nil {
 		return nil, err
 	} else if err := saveRecord(store, recSplitMark, &layerRecord{Key: p.splitMarkKey()}); err != nil {
 		return nil, err
@@ -249,6 +251,12 @@ func (p *planner) buildSplit(ctx context.Context, start time.Time, statKey, shap
 	out, err := splitBuilt(store, rec.Parts)
 	if err == nil {
 		out.Cached = slices.IndexFunc(out.Parts, func(p Part) bool { return !p.Cached }) < 0
+		out.Key, out.Read = key, p.read.Load()
+		for _, pt := range out.Parts {
+			if n, serr := pt.Layer.Size(); serr == nil && !pt.Cached && store != nil {
+				out.Compressed += n
+			}
+		}
 	}
 	return out, err
 }

@@ -53,6 +53,11 @@ type PushRequest struct {
 	// is held (TagHeld), unless PushOptions.ForceFloating is set. Each
 	// repository's tag list is read once.
 	Version string
+	// Present lists repositories of Tags known to hold the artifact
+	// already (its manifest was found there by digest; a registry keeps a
+	// manifest's blobs and child manifests with it): nothing is checked or
+	// uploaded there, only its tags are set.
+	Present []name.Repository
 }
 
 // TagStatus says what pushing did to a tag.

@@ -5,6 +5,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -113,6 +114,11 @@ func (p *pusher) plan(reqs []PushRequest) error {
 			}
 		}
 		for _, repo := range repos {
+			// An image the registry already has (a registry cache hit)
+			// needs nothing but its tags there.
+			if slices.ContainsFunc(req.Present, func(r name.Repository) bool { return r.Name() == repo.Name() }) {
+				continue
+			}
 			place := func(n node, level int) {
 				for _, b := range n.blobs {
 					key := repo.RegistryStr() + "|" + b.digest.String()

@@ -1,4 +1,4 @@
-package compose
+package locked_test
 
 import (
 	"archive/tar"
@@ -14,6 +14,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/locked"
 	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/spec"
 	"github.com/strata-build/strata/spec/lock"
@@ -34,13 +36,13 @@ func TestLockPinsMovedTag(t *testing.T) {
 	s := &spec.Spec{Base: reg.Host + "/lib/base:1", Context: dir,
 		Layers: []spec.Layer{{Name: "app", Files: []spec.File{{Src: "hello.txt", Dest: "/app/hello.txt"}}}}}
 	cache := t.TempDir()
-	opts := []Option{WithRemote(remote.WithTransport(reg.Transport)), WithCreated(time.Unix(1700000000, 0))}
+	opts := []compose.Option{compose.WithRemote(remote.WithTransport(reg.Transport)), compose.WithCreated(time.Unix(1700000000, 0))}
 
-	res, err := Build(ctx, s, cache, opts...)
+	res, err := compose.Build(ctx, s, cache, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := NewLock(res, 1700000000)
+	l, err := locked.New(res, 1700000000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,23 +51,23 @@ func TestLockPinsMovedTag(t *testing.T) {
 	}
 
 	reg.Push(t, "lib/base:1", other) // the tag moves
-	moved, err := Build(ctx, s, cache, opts...)
+	moved, err := compose.Build(ctx, s, cache, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if moved.Digest == res.Digest {
 		t.Fatal("the re-pointed tag did not change the unpinned build; the test proves nothing")
 	}
-	if err := CheckLock(ctx, moved, l, cache); err == nil {
+	if err := locked.Check(ctx, moved, l, cache); err == nil {
 		t.Error("CheckLock accepted a build from the moved tag")
 	}
 
-	pins, err := BasePins([]*lock.Lock{l})
+	pins, err := locked.BasePins([]*lock.Lock{l})
 	if err != nil {
 		t.Fatal(err)
 	}
 	reg.Transport.N.Store(0)
-	pinned, err := Build(ctx, s, cache, append(opts, WithBasePins(pins))...)
+	pinned, err := compose.Build(ctx, s, cache, append(opts, compose.WithBasePins(pins))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,19 +77,19 @@ func TestLockPinsMovedTag(t *testing.T) {
 	if n := reg.Transport.N.Load(); n != 0 {
 		t.Errorf("pinned build of a cached base made %d requests:\n%s", n, reg.Transport.Requests())
 	}
-	if err := CheckLock(ctx, pinned, l, cache); err != nil {
+	if err := locked.Check(ctx, pinned, l, cache); err != nil {
 		t.Errorf("CheckLock of the pinned build: %v", err)
 	}
 
 	// A source change: the mismatch names the platform, the layer and the
 	// path (the locked layer is still in the cache).
 	fixture.WriteTree(t, dir, map[string]string{"hello.txt": "hello, world\n"})
-	changed, err := Build(ctx, s, cache, append(opts, WithBasePins(pins))...)
+	changed, err := compose.Build(ctx, s, cache, append(opts, compose.WithBasePins(pins))...)
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = CheckLock(ctx, changed, l, cache)
-	var me *LockMismatchError
+	err = locked.Check(ctx, changed, l, cache)
+	var me *locked.MismatchError
 	if !errors.As(err, &me) || me.Platform != "linux/amd64" {
 		t.Fatalf("CheckLock after a source change: %v, want a mismatch on linux/amd64", err)
 	}
@@ -125,11 +127,11 @@ func TestCheckLockInputs(t *testing.T) {
 			{Src: "motd", Dest: "/etc/motd"},
 		}}}}
 	}
-	res, err := Plan(ctx, mk(), t.TempDir())
+	res, err := compose.Plan(ctx, mk(), t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := NewLock(res, 5)
+	l, err := locked.New(res, 5)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,8 +168,8 @@ func TestCheckLockInputs(t *testing.T) {
 				sum, _, _ := v1.SHA256(bytes.NewReader(f))
 				want = strings.Replace(want, "SUM", sum.String(), 1)
 			}
-			err := CheckLockInputs(s, l, tc.epoch)
-			var se *StaleLockError
+			err := locked.CheckInputs(s, l, tc.epoch)
+			var se *locked.StaleError
 			switch {
 			case want == "" && err != nil:
 				t.Errorf("CheckLockInputs: %v, want nil", err)

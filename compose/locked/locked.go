@@ -1,4 +1,13 @@
-package compose
+// Package locked makes a spec's lock file from a build (New) and holds
+// later builds to it: CheckInputs says when a lock no longer describes the
+// spec's inputs (stale), BasePins gives the locked base digests Build takes
+// instead of resolving tags (compose.WithBasePins), and Check compares a
+// result with the lock, naming the platform, the first differing layer and
+// its paths. The lock file's format is package spec/lock.
+//
+// It imports compose (the Result it records and checks), compose/diff and
+// spec/lock.
+package locked
 
 import (
 	"context"
@@ -15,17 +24,18 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 
+	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/diff"
 	"github.com/strata-build/strata/internal/blobstore"
 	"github.com/strata-build/strata/spec"
 	"github.com/strata-build/strata/spec/lock"
 )
 
-// NewLock returns the lock file of res: the base as written and resolved,
+// New returns the lock file of res: the base as written and resolved,
 // the sha256 of every archive source, sourceDateEpoch (the time res was
 // built with, in seconds) and the digests res built to. res may come from
 // Plan.
-func NewLock(res *Result, sourceDateEpoch int64) (*lock.Lock, error) {
+func New(res *compose.Result, sourceDateEpoch int64) (*lock.Lock, error) {
 	l := &lock.Lock{
 		Version:         lock.Version,
 		Base:            lock.Base{Ref: res.Spec.Base},
@@ -113,24 +123,24 @@ func hashFile(root *os.Root, name string) (string, error) {
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// StaleLockError says a lock file no longer describes its spec's inputs.
-type StaleLockError struct {
+// StaleError says a lock file no longer describes its spec's inputs.
+type StaleError struct {
 	Reason string
 }
 
-func (e *StaleLockError) Error() string { return "the lock is stale: " + e.Reason }
+func (e *StaleError) Error() string { return "the lock is stale: " + e.Reason }
 
-// CheckLockInputs reports, as a *StaleLockError, when l no longer describes
+// CheckInputs reports, as a *StaleError, when l no longer describes
 // s's inputs: another base reference, other platforms, an archive source
 // added, removed or changed, or another SOURCE_DATE_EPOCH. Plain files are
-// not recorded: a changed file shows as a different result (CheckLock).
-func CheckLockInputs(s *spec.Spec, l *lock.Lock, sourceDateEpoch int64) error {
+// not recorded: a changed file shows as a different result (Check).
+func CheckInputs(s *spec.Spec, l *lock.Lock, sourceDateEpoch int64) error {
 	s = spec.WithDefaults(s, "")
 	if s.Base != l.Base.Ref {
-		return &StaleLockError{fmt.Sprintf("the spec's base is %q, the lock's %q", s.Base, l.Base.Ref)}
+		return &StaleError{fmt.Sprintf("the spec's base is %q, the lock's %q", s.Base, l.Base.Ref)}
 	}
 	if sourceDateEpoch != l.SourceDateEpoch {
-		return &StaleLockError{fmt.Sprintf("SOURCE_DATE_EPOCH is %d, the lock was made with %d", sourceDateEpoch, l.SourceDateEpoch)}
+		return &StaleError{fmt.Sprintf("SOURCE_DATE_EPOCH is %d, the lock was made with %d", sourceDateEpoch, l.SourceDateEpoch)}
 	}
 	var locked []string
 	for p := range l.Result.Platforms {
@@ -140,14 +150,14 @@ func CheckLockInputs(s *spec.Spec, l *lock.Lock, sourceDateEpoch int64) error {
 	if len(s.Platforms) > 0 {
 		want := slices.Sorted(slices.Values(s.Platforms))
 		if !slices.Equal(want, locked) {
-			return &StaleLockError{fmt.Sprintf("the spec builds %s, the lock has %s", strings.Join(want, ", "), strings.Join(locked, ", "))}
+			return &StaleError{fmt.Sprintf("the spec builds %s, the lock has %s", strings.Join(want, ", "), strings.Join(locked, ", "))}
 		}
 	}
 	plats := make([]spec.Platform, 0, len(locked))
 	for _, p := range locked {
 		pp, err := spec.ParsePlatform(p)
 		if err != nil {
-			return &StaleLockError{fmt.Sprintf("platform %q: %v", p, err)}
+			return &StaleError{fmt.Sprintf("platform %q: %v", p, err)}
 		}
 		plats = append(plats, pp)
 	}
@@ -159,11 +169,11 @@ func CheckLockInputs(s *spec.Spec, l *lock.Lock, sourceDateEpoch int64) error {
 		if got, want := srcs[p], l.Sources[p]; got != want {
 			switch {
 			case want == "":
-				return &StaleLockError{fmt.Sprintf("archive source %s is not in the lock", p)}
+				return &StaleError{fmt.Sprintf("archive source %s is not in the lock", p)}
 			case got == "":
-				return &StaleLockError{fmt.Sprintf("archive source %s is in the lock but not used by the spec", p)}
+				return &StaleError{fmt.Sprintf("archive source %s is in the lock but not used by the spec", p)}
 			}
-			return &StaleLockError{fmt.Sprintf("archive source %s has sha256 %s, the lock %s", p, got, want)}
+			return &StaleError{fmt.Sprintf("archive source %s has sha256 %s, the lock %s", p, got, want)}
 		}
 	}
 	return nil
@@ -208,16 +218,16 @@ func BasePins(locks []*lock.Lock) (map[string]v1.Hash, error) {
 	return pins, nil
 }
 
-// LockMismatchError says a build did not give the digests its lock
+// MismatchError says a build did not give the digests its lock
 // records.
-type LockMismatchError struct {
+type MismatchError struct {
 	Platform string // "" when only the index digest differs
 	Built    v1.Hash
 	Locked   string
 	Detail   string // which layer differs and how, or what else
 }
 
-func (e *LockMismatchError) Error() string {
+func (e *MismatchError) Error() string {
 	what := "the index"
 	if e.Platform != "" {
 		what = "platform " + e.Platform
@@ -225,31 +235,31 @@ func (e *LockMismatchError) Error() string {
 	return fmt.Sprintf("%s built %s, the lock says %s: %s", what, e.Built, e.Locked, e.Detail)
 }
 
-// CheckLock compares the digests res built to with those l records and
-// returns a *LockMismatchError for the first platform that differs, naming
+// Check compares the digests res built to with those l records and
+// returns a *MismatchError for the first platform that differs, naming
 // the first differing layer. When the locked layer's blob is still in the
 // cache under cacheDir, the entries that differ are named too.
-func CheckLock(ctx context.Context, res *Result, l *lock.Lock, cacheDir string) error {
+func Check(ctx context.Context, res *compose.Result, l *lock.Lock, cacheDir string) error {
 	for _, p := range res.Platforms {
 		name := p.Platform.String()
 		lp, ok := l.Result.Platforms[name]
 		if !ok {
-			return &LockMismatchError{Platform: name, Built: p.Digest, Locked: "nothing", Detail: "the lock has no such platform"}
+			return &MismatchError{Platform: name, Built: p.Digest, Locked: "nothing", Detail: "the lock has no such platform"}
 		}
 		if lp.Digest == p.Digest.String() {
 			continue
 		}
-		return &LockMismatchError{Platform: name, Built: p.Digest, Locked: lp.Digest, Detail: layerMismatch(ctx, p, lp, cacheDir)}
+		return &MismatchError{Platform: name, Built: p.Digest, Locked: lp.Digest, Detail: layerMismatch(ctx, p, lp, cacheDir)}
 	}
 	if l.Result.Digest != res.Digest.String() {
-		return &LockMismatchError{Built: res.Digest, Locked: l.Result.Digest, Detail: "every platform's image is as locked"}
+		return &MismatchError{Built: res.Digest, Locked: l.Result.Digest, Detail: "every platform's image is as locked"}
 	}
 	return nil
 }
 
 // layerMismatch says which layer of a platform first differs from the
 // lock, and how.
-func layerMismatch(ctx context.Context, p PlatformResult, lp lock.Platform, cacheDir string) string {
+func layerMismatch(ctx context.Context, p compose.PlatformResult, lp lock.Platform, cacheDir string) string {
 	for i := 0; i < max(len(p.Layers), len(lp.Layers)); i++ {
 		switch {
 		case i >= len(p.Layers):
@@ -272,7 +282,7 @@ func layerMismatch(ctx context.Context, p PlatformResult, lp lock.Platform, cach
 
 // layerPaths names the entries that differ between the locked layer, when
 // its blob is cached, and the built one; "" when it cannot tell.
-func layerPaths(ctx context.Context, locked string, built LayerResult, cacheDir string) string {
+func layerPaths(ctx context.Context, locked string, built compose.LayerResult, cacheDir string) string {
 	h, err := v1.NewHash(locked)
 	if err != nil {
 		return ""

@@ -1,0 +1,389 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/strata-build/strata/compose"
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/compose/remotecache"
+	"github.com/strata-build/strata/spec"
+)
+
+// Where a pushed image came from (the --json "source" of each image).
+const (
+	sourceBuilt      = "built"          // at least one layer was compressed
+	sourceLocal      = "local-cache"    // every layer came from the local layer cache
+	sourceRegistry   = "registry-cache" // the registry cache named the image: nothing built
+	sourceUnchanged  = "unchanged"      // built or reused locally; the registry already had it
+	remoteCacheUsage = "do not look images up in, or record them to, the registry cache (strata-cache-<key> tags)"
+)
+
+// remoteCache is a push's use of the registry cache: each spec's input key
+// and the image the cache names for it, if any.
+type remoteCache struct {
+	keys  []*compose.Result // from compose.Keys; nil when the cache is off
+	repos []*name.Repository
+	hits  []*v1.Descriptor
+	arts  []oci.Artifact // the hits' images, read lazily from the registry
+	ropts []remote.Option
+}
+
+// lookup looks key up in repo; with fetch, a hit's manifest (and an
+// image's config) is read too, and a failure to read it makes it a miss.
+func (c *remoteCache) lookup(ctx context.Context, repo name.Repository, key string, fetch bool) (*v1.Descriptor, oci.Artifact, error) {
+	var art oci.Artifact
+	hit, err := remotecache.Lookup(ctx, repo, key, c.ropts)
+	if hit == nil || err != nil || !fetch {
+		return hit, art, err
+	}
+	ref := repo.Digest(hit.Digest.String())
+	ropts := append(append([]remote.Option{}, c.ropts...), remote.WithContext(ctx))
+	if hit.MediaType.IsIndex() {
+		art.Index, err = remote.Index(ref, ropts...)
+	} else if art.Image, err = remote.Image(ref, ropts...); err == nil {
+		// The push reads the config for its report; the remote image
+		// keeps it.
+		_, err = art.Image.RawConfigFile()
+	}
+	if err != nil {
+		return nil, art, fmt.Errorf("remote cache: reading %s: %w", ref, err)
+	}
+	return hit, art, nil
+}
+
+// lookupRemoteCache computes every spec's input key (hashing inputs, no
+// compression) and looks it up in the repository of the spec's first push
+// tag; opts must be the options the build will get (they are part of the
+// key). A lookup that fails or finds a record that does not check is a
+// warning: that spec is built. jobs bounds the lookups at once.
+func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registryFlags, image string, extra []string, jobs int, fetch bool, opts []compose.Option) (*remoteCache, error) {
+	ropts, err := registry.RemoteOptions(rf.cfg)
+	if err != nil {
+		return nil, err
+	}
+	// One puller and one pusher for every lookup, fetch and record: each
+	// registry is pinged and authenticated once, not once per call.
+	puller, err := remote.NewPuller(ropts...)
+	if err != nil {
+		return nil, err
+	}
+	pusher, err := remote.NewPusher(ropts...)
+	if err != nil {
+		return nil, err
+	}
+	ropts = append(ropts, remote.Reuse(puller), remote.Reuse(pusher))
+	n := len(job.specs)
+	c := &remoteCache{repos: make([]*name.Repository, n), hits: make([]*v1.Descriptor, n), arts: make([]oci.Artifact, n), ropts: ropts}
+	warnings := make([]error, n)
+	// Each key is looked up (and a hit's manifest and config fetched, when
+	// fetch is set) as soon as it is known, while other specs are hashed.
+	var g errgroup.Group
+	g.SetLimit(jobs)
+	keyed := func(i int, k *compose.Result) {
+		tags, err := k.PushTags(image, extra)
+		if err != nil || len(tags) == 0 || k.Key == "" {
+			return // push reports a tag problem; an unknown key is a miss
+		}
+		repo := tags[0].Repository
+		c.repos[i] = &repo
+		g.Go(func() error {
+			c.hits[i], c.arts[i], warnings[i] = c.lookup(ctx, repo, k.Key, fetch)
+			return nil
+		})
+	}
+	keys, err := compose.Keys(ctx, job.specs, job.paths, job.cacheDir, append(opts, compose.WithKeyed(keyed))...)
+	g.Wait()
+	if err != nil {
+		return nil, redacted(err, rf)
+	}
+	c.keys = keys
+	for i, w := range warnings {
+		// Missing or rejected credentials are the push's to report, once.
+		var te *transport.Error
+		if w != nil && !(errors.As(w, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden)) {
+			fmt.Fprintf(a.stderr, "strata: warning: %s: %v; building it\n", job.paths[i], redacted(w, rf))
+		}
+	}
+	return c, ctx.Err()
+}
+
+// build builds the specs the cache did not name (all of them when c is
+// nil) and gives each cache hit a Result whose Artifact is the image in
+// the registry (fetched by the lookup): pushing it uploads nothing and
+// moves tags.
+func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.Option) ([]*compose.Result, error) {
+	var miss []int
+	for i := range job.specs {
+		if c == nil || c.hits[i] == nil {
+			miss = append(miss, i)
+		}
+	}
+	specs := make([]*spec.Spec, len(miss))
+	paths := make([]string, len(miss))
+	for k, i := range miss {
+		specs[k], paths[k] = job.specs[i], job.paths[i]
+	}
+	built, err := compose.BuildAll(ctx, specs, paths, job.cacheDir, opts...)
+	if err != nil {
+		return nil, err
+	}
+	results := make([]*compose.Result, len(job.specs))
+	for k, i := range miss {
+		results[i] = built[k]
+	}
+	for i, res := range results {
+		if res == nil {
+			r := *c.keys[i]
+			r.Artifact, r.Digest, r.DryRun = c.arts[i], c.hits[i].Digest, false
+			results[i] = &r
+		}
+	}
+	return results, nil
+}
+
+// hitCount is the number of specs taken from the registry cache.
+func (c *remoteCache) hitCount() int {
+	n := 0
+	for i := range c.hitsLen() {
+		if c.hit(i) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *remoteCache) hitsLen() int {
+	if c == nil {
+		return 0
+	}
+	return len(c.hits)
+}
+
+// hit reports whether spec i was taken from the registry cache.
+func (c *remoteCache) hit(i int) bool { return c != nil && c.hits[i] != nil }
+
+// record writes a cache record for every spec that was built and pushed
+// with a known key; a failure is a warning (the next runner builds again).
+func (c *remoteCache) record(ctx context.Context, a *app, rf *registryFlags, job *buildJob, results []*compose.Result, jobs int) {
+	if c == nil {
+		return
+	}
+	warnings := make([]error, len(results))
+	var g errgroup.Group
+	g.SetLimit(jobs)
+	for i, res := range results {
+		if c.hit(i) || c.repos[i] == nil || res.Key == "" || res.Key != c.keys[i].Key {
+			continue
+		}
+		g.Go(func() error {
+			desc, err := artifactDescriptor(res.Artifact)
+			if err == nil {
+				err = remotecache.Record(ctx, *c.repos[i], res.Key, desc, c.ropts)
+			}
+			warnings[i] = err
+			return nil
+		})
+	}
+	g.Wait()
+	for i, w := range warnings {
+		if w != nil {
+			fmt.Fprintf(a.stderr, "strata: warning: %s: %v; a fresh runner will build it again\n", job.paths[i], redacted(w, rf))
+		}
+	}
+}
+
+// artifactDescriptor is the manifest descriptor of a.
+func artifactDescriptor(a oci.Artifact) (v1.Descriptor, error) {
+	var m interface {
+		MediaType() (types.MediaType, error)
+		Size() (int64, error)
+		Digest() (v1.Hash, error)
+	} = a.Image
+	if a.Index != nil {
+		m = a.Index
+	}
+	mt, err := m.MediaType()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	n, err := m.Size()
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	d, err := m.Digest()
+	return v1.Descriptor{MediaType: mt, Size: n, Digest: d}, err
+}
+
+// source says where pushed image i came from (see the source constants).
+func (c *remoteCache) source(i int, res *compose.Result, art registry.PushedArtifact) string {
+	if c.hit(i) {
+		return sourceRegistry
+	}
+	unchanged := len(art.Tags) > 0
+	for _, t := range art.Tags {
+		unchanged = unchanged && t.Status == registry.TagUnchanged
+	}
+	switch {
+	case unchanged:
+		return sourceUnchanged
+	case res.BytesCompressed == 0:
+		return sourceLocal
+	}
+	return sourceBuilt
+}
+
+// bytesRead is what spec i read: its key pass and its build.
+func (c *remoteCache) bytesRead(i int, res *compose.Result) int64 {
+	if c == nil {
+		return res.BytesRead
+	}
+	if c.hit(i) {
+		return c.keys[i].BytesRead
+	}
+	return c.keys[i].BytesRead + res.BytesRead
+}
+
+// changedImage is one spec in the --json output of plan --changed.
+type changedImage struct {
+	Spec       string `json:"spec"`
+	Repository string `json:"repository,omitempty"`
+	Key        string `json:"key,omitempty"`
+	Digest     string `json:"digest,omitempty"` // unchanged only: the image the registry has
+}
+
+// runPlanChanged is plan --changed: which specs' images the registry lacks.
+func (a *app) runPlanChanged(ctx context.Context, args []string, f *buildFlags) error {
+	ctx, cancel := f.reg.withTimeout(ctx)
+	defer cancel()
+	job, err := a.buildJob(ctx, args, f, nil)
+	if err != nil {
+		return err
+	}
+	// Lookups wait on the network, not the CPU: as many at once as push's
+	// default --push-jobs.
+	c, err := a.lookupRemoteCache(ctx, job, &f.reg, "", nil, 8, false, append(job.opts, compose.WithArchiveAsIs()))
+	if err != nil {
+		return err
+	}
+	out := struct {
+		Changed   []changedImage `json:"changed"`
+		Unchanged []changedImage `json:"unchanged"`
+	}{Changed: []changedImage{}, Unchanged: []changedImage{}}
+	for i, k := range c.keys {
+		ci := changedImage{Spec: job.paths[i], Key: k.Key}
+		if c.repos[i] != nil {
+			ci.Repository = c.repos[i].String()
+		}
+		if c.hit(i) {
+			ci.Digest = c.hits[i].Digest.String()
+			out.Unchanged = append(out.Unchanged, ci)
+			continue
+		}
+		out.Changed = append(out.Changed, ci)
+	}
+	if f.json {
+		return writeJSON(a, out)
+	}
+	for _, ci := range out.Changed {
+		fmt.Fprintln(a.stdout, ci.Spec)
+	}
+	return nil
+}
+
+// uploadCounter attributes uploaded blob bytes to images (the per-image
+// bytesUploaded of push --json) from the push's progress events.
+type uploadCounter struct {
+	mu   sync.Mutex
+	sent map[string]int64 // repository|digest → bytes uploaded
+}
+
+// wrap returns next with the counting added.
+func (u *uploadCounter) wrap(next func(registry.PushEvent)) func(registry.PushEvent) {
+	return func(e registry.PushEvent) {
+		if e.Kind == "blob" && e.Status == "uploaded" {
+			u.mu.Lock()
+			if u.sent == nil {
+				u.sent = map[string]int64{}
+			}
+			u.sent[e.Repo+"|"+e.Digest] += e.Size
+			u.mu.Unlock()
+		}
+		next(e)
+	}
+}
+
+// take returns, and forgets, the bytes uploaded for req's blobs to its
+// tags' repositories.
+func (u *uploadCounter) take(req registry.PushRequest) (int64, error) {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if len(u.sent) == 0 {
+		return 0, nil
+	}
+	blobs, err := artifactBlobs(req.Artifact)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	seen := map[string]bool{}
+	for _, t := range req.Tags {
+		repo := t.Context().Name()
+		if seen[repo] {
+			continue
+		}
+		seen[repo] = true
+		for _, d := range blobs {
+			k := repo + "|" + d.String()
+			n += u.sent[k]
+			delete(u.sent, k)
+		}
+	}
+	return n, nil
+}
+
+// artifactBlobs lists the config and layer digests of an image, or of
+// every image of an index.
+func artifactBlobs(a oci.Artifact) ([]v1.Hash, error) {
+	imgs := []v1.Image{a.Image}
+	if a.Index != nil {
+		im, err := a.Index.IndexManifest()
+		if err != nil {
+			return nil, err
+		}
+		imgs = imgs[:0]
+		for _, d := range im.Manifests {
+			if !d.MediaType.IsImage() {
+				continue
+			}
+			img, err := a.Index.Image(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			imgs = append(imgs, img)
+		}
+	}
+	var out []v1.Hash
+	for _, img := range imgs {
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m.Config.Digest)
+		for _, l := range m.Layers {
+			out = append(out, l.Digest)
+		}
+	}
+	return out, nil
+}

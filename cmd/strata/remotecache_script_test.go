@@ -1,0 +1,82 @@
+package main
+
+import (
+	"encoding/json"
+	"strings"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/strata-build/strata/compose/remotecache"
+)
+
+// cachePoison rewrites every registry cache record in REPO the way a
+// broken or hostile writer would:
+//
+//	cachepoison REPO garbage   # the record blob is not JSON
+//	cachepoison REPO missing   # the record names an image REPO lacks
+//	cachepoison REPO wrongsize # the record names the image with another size
+func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: cachepoison REPO garbage|missing|wrongsize")
+	}
+	repo, err := name.NewRepository(args[0])
+	ts.Check(err)
+	tags, err := remote.List(repo)
+	ts.Check(err)
+	n := 0
+	for _, t := range tags {
+		_, ok := strings.CutPrefix(t, remotecache.TagPrefix)
+		if !ok {
+			continue
+		}
+		n++
+		got, err := remote.Get(repo.Tag(t))
+		ts.Check(err)
+		var m v1.Manifest
+		ts.Check(json.Unmarshal(got.Manifest, &m))
+		l, err := remote.Layer(repo.Digest(m.Layers[0].Digest.String()))
+		ts.Check(err)
+		rc, err := l.Compressed()
+		ts.Check(err)
+		var rec struct {
+			Key   string        `json:"key"`
+			Image v1.Descriptor `json:"image"`
+		}
+		ts.Check(json.NewDecoder(rc).Decode(&rec))
+		rc.Close()
+		var blob []byte
+		switch args[1] {
+		case "garbage":
+			blob = []byte("{garbage")
+		case "missing":
+			rec.Image.Digest = v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("0", 64)}
+			blob, _ = json.Marshal(rec)
+		case "wrongsize":
+			rec.Image.Size++
+			blob, _ = json.Marshal(rec)
+		default:
+			ts.Fatalf("cachepoison: unknown mode %q", args[1])
+		}
+		bl := static.NewLayer(blob, remotecache.ArtifactType)
+		ts.Check(remote.WriteLayer(repo, bl))
+		d, _ := bl.Digest()
+		m.Layers[0].Digest, m.Layers[0].Size = d, int64(len(blob))
+		mb, err := json.Marshal(m)
+		ts.Check(err)
+		ts.Check(remote.Put(repo.Tag(t), rawOCIManifest(mb)))
+	}
+	if n == 0 {
+		ts.Fatalf("cachepoison: no %s* tag in %s", remotecache.TagPrefix, repo)
+	}
+}
+
+// rawOCIManifest is an OCI manifest put as it is.
+type rawOCIManifest []byte
+
+func (m rawOCIManifest) RawManifest() ([]byte, error)        { return m, nil }
+func (m rawOCIManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }

@@ -1,0 +1,232 @@
+// Package remotecache keeps strata's build cache in the registry an image
+// is pushed to, so that a runner with an empty local cache can tell, by
+// hashing its inputs, that an image is already there and build nothing.
+//
+// # The record
+//
+// After a push, Record stores one small OCI artifact per image in the
+// image's own repository, under the tag strata-cache-<key> (Tag): an OCI
+// image manifest of artifact type ArtifactType whose config is the empty
+// descriptor and whose one blob is a JSON record {"key", "image"} naming the
+// input key (compose.Keys) and the image's descriptor. There is one tag per
+// image, never one per layer. The manifest has no subject on purpose: on a
+// registry without the referrers API (distribution 2.8) a subject would
+// make clients keep a second, sha256-<digest> fallback tag per image.
+//
+// # Trust
+//
+// Lookup trusts a record only when everything checks: the manifest and
+// blob are small and of the expected types, the blob has its digest, the
+// record decodes strictly and names exactly the key asked for, and the
+// registry answers that the repository has a
+// manifest with exactly that digest, media type and size. Anything else is
+// an error the caller reports as a warning before building as if there
+// were no cache: a cache artifact never makes strata produce a wrong
+// image. A missing tag is a plain miss.
+package remotecache
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/static"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// ArtifactType is the artifact type of a cache record's manifest and the
+// media type of its one blob.
+const ArtifactType = "application/vnd.strata.cache.v1+json"
+
+// TagPrefix starts the tag of every cache record.
+const TagPrefix = "strata-cache-"
+
+// emptyType is the OCI empty descriptor's media type; its blob is "{}".
+const emptyType = "application/vnd.oci.empty.v1+json"
+
+// Limits on what Lookup reads: a record is a few hundred bytes.
+const (
+	maxManifest = 8 << 10
+	maxRecord   = 4 << 10
+)
+
+// record is the JSON blob of a cache artifact.
+type record struct {
+	Key   string        `json:"key"`
+	Image v1.Descriptor `json:"image"`
+}
+
+// Tag returns the tag of key's record in repo. key is a lowercase hex
+// sha256, as compose.Keys gives it.
+func Tag(repo name.Repository, key string) (name.Tag, error) {
+	if !validKey(key) {
+		return name.Tag{}, fmt.Errorf("remote cache: invalid key %q", key)
+	}
+	return repo.Tag(TagPrefix + key), nil
+}
+
+// validKey reports whether key is 64 lowercase hex digits.
+func validKey(key string) bool {
+	if len(key) != 64 {
+		return false
+	}
+	for _, c := range key {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// Record stores, in repo, the record that key built image (the descriptor
+// of a manifest or index that repo has). opts are the transport options
+// (registry.RemoteOptions); ctx is added to them here.
+func Record(ctx context.Context, repo name.Repository, key string, image v1.Descriptor, opts []remote.Option) error {
+	tag, err := Tag(repo, key)
+	if err != nil {
+		return err
+	}
+	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
+	rb, err := json.Marshal(record{Key: key, Image: v1.Descriptor{MediaType: image.MediaType, Digest: image.Digest, Size: image.Size}})
+	if err != nil {
+		return fmt.Errorf("remote cache: %w", err)
+	}
+	cfg := static.NewLayer([]byte("{}"), emptyType)
+	blob := static.NewLayer(rb, ArtifactType)
+	for _, l := range []v1.Layer{cfg, blob} {
+		if err := remote.WriteLayer(repo, l, opts...); err != nil {
+			return fmt.Errorf("remote cache: writing record of %s: %w", tag, err)
+		}
+	}
+	desc := func(l v1.Layer, mt types.MediaType) v1.Descriptor {
+		d, _ := l.Digest()
+		n, _ := l.Size()
+		return v1.Descriptor{MediaType: mt, Digest: d, Size: n}
+	}
+	m := v1.Manifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIManifestSchema1,
+		ArtifactType:  ArtifactType,
+		Config:        desc(cfg, emptyType),
+		Layers:        []v1.Descriptor{desc(blob, ArtifactType)},
+	}
+	mb, err := json.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("remote cache: %w", err)
+	}
+	if err := remote.Put(tag, rawManifest(mb), opts...); err != nil {
+		return fmt.Errorf("remote cache: writing %s: %w", tag, err)
+	}
+	return nil
+}
+
+// rawManifest is an OCI image manifest to put as it is.
+type rawManifest []byte
+
+func (m rawManifest) RawManifest() ([]byte, error)        { return m, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return types.OCIManifestSchema1, nil }
+func (m rawManifest) Digest() (v1.Hash, error) {
+	h, _, err := v1.SHA256(bytes.NewReader(m))
+	return h, err
+}
+func (m rawManifest) Size() (int64, error) { return int64(len(m)), nil }
+
+var _ remote.Taggable = rawManifest(nil)
+
+// Lookup returns the descriptor of the image that key built, as recorded
+// in repo and confirmed by the registry (see the package comment). It
+// returns nil and no error when repo has no record for key (or no such
+// repository); any other failure, a record that does not check included,
+// is an error, and the caller should build.
+func Lookup(ctx context.Context, repo name.Repository, key string, opts []remote.Option) (*v1.Descriptor, error) {
+	tag, err := Tag(repo, key)
+	if err != nil {
+		return nil, err
+	}
+	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
+	got, err := remote.Get(tag, opts...)
+	if notFound(err) {
+		return nil, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("remote cache: reading %s: %w", tag, err)
+	}
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("remote cache: %s: %s", tag, fmt.Sprintf(format, args...))
+	}
+	if got.MediaType != types.OCIManifestSchema1 || len(got.Manifest) > maxManifest {
+		return nil, bad("not a cache record (media type %s, %d bytes)", got.MediaType, len(got.Manifest))
+	}
+	var m v1.Manifest
+	if err := json.Unmarshal(got.Manifest, &m); err != nil {
+		return nil, bad("manifest: %v", err)
+	}
+	if m.ArtifactType != ArtifactType || len(m.Layers) != 1 || m.Layers[0].MediaType != ArtifactType || m.Layers[0].Size > maxRecord {
+		return nil, bad("not a cache record (artifact type %q, %d blobs)", m.ArtifactType, len(m.Layers))
+	}
+	rb, err := readBlob(repo, m.Layers[0], opts)
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	var r record
+	dec := json.NewDecoder(bytes.NewReader(rb))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return nil, bad("record: %v", err)
+	}
+	switch {
+	case r.Key != key:
+		return nil, bad("record is for key %q", r.Key)
+	case r.Image.Digest.Algorithm != "sha256" || len(r.Image.Digest.Hex) != 64 || !r.Image.MediaType.IsImage() && !r.Image.MediaType.IsIndex():
+		return nil, bad("record names %q (%s), not an image", r.Image.Digest, r.Image.MediaType)
+	}
+	head, err := remote.Head(repo.Digest(r.Image.Digest.String()), opts...)
+	if notFound(err) {
+		return nil, bad("names image %s, which %s does not have", r.Image.Digest, repo)
+	} else if err != nil {
+		return nil, bad("checking image %s: %v", r.Image.Digest, err)
+	}
+	if head.Digest != r.Image.Digest || head.MediaType != r.Image.MediaType || head.Size != r.Image.Size {
+		return nil, bad("names image %s (%s, %d bytes); the registry has %s (%s, %d bytes)",
+			r.Image.Digest, r.Image.MediaType, r.Image.Size, head.Digest, head.MediaType, head.Size)
+	}
+	return &v1.Descriptor{MediaType: head.MediaType, Digest: head.Digest, Size: head.Size}, nil
+}
+
+// readBlob reads the small blob d from repo and checks its digest.
+func readBlob(repo name.Repository, d v1.Descriptor, opts []remote.Option) ([]byte, error) {
+	l, err := remote.Layer(repo.Digest(d.Digest.String()), opts...)
+	if err != nil {
+		return nil, fmt.Errorf("record blob: %w", err)
+	}
+	rc, err := l.Compressed()
+	if err != nil {
+		return nil, fmt.Errorf("record blob: %w", err)
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(io.LimitReader(rc, maxRecord+1))
+	if err != nil {
+		return nil, fmt.Errorf("record blob: %w", err)
+	}
+	sum := sha256.Sum256(b)
+	if int64(len(b)) != d.Size || d.Digest.Algorithm != "sha256" || hex.EncodeToString(sum[:]) != d.Digest.Hex {
+		return nil, fmt.Errorf("record blob %s does not match its digest", d.Digest)
+	}
+	return b, nil
+}
+
+// notFound reports whether err is a registry's 404 (no such manifest or
+// repository).
+func notFound(err error) bool {
+	var te *transport.Error
+	return errors.As(err, &te) && te.StatusCode == http.StatusNotFound
+}
