@@ -5,9 +5,11 @@ import (
 	"crypto"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/sigstore/sigstore/pkg/cryptoutils"
@@ -38,6 +40,9 @@ type Verifier struct {
 // cosign.pub (ECDSA, and also RSA or Ed25519 keys as cosign accepts them).
 // Every error wraps ErrKey.
 func LoadPublicKey(pemBytes []byte) (*Verifier, error) {
+	if p, _ := pem.Decode(pemBytes); p != nil && strings.HasSuffix(p.Type, "PRIVATE KEY") {
+		return nil, fmt.Errorf("%w: a private key, not the public key (cosign.pub)", ErrKey)
+	}
 	pub, err := cryptoutils.UnmarshalPEMToPublicKey(pemBytes)
 	if err != nil {
 		return nil, fmt.Errorf("%w: not a PEM public key (%v)", ErrKey, err)

@@ -158,8 +158,12 @@ func TestLoadPublicKeyErrors(t *testing.T) {
 		{"a private key", cosignKey(t, priv, "pw")},
 		{"garbage in a PUBLIC KEY block", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: []byte{1, 2, 3}})},
 	} {
-		if _, err := sign.LoadPublicKey(c.pem); !errors.Is(err, sign.ErrKey) {
+		_, err := sign.LoadPublicKey(c.pem)
+		if !errors.Is(err, sign.ErrKey) {
 			t.Errorf("%s: %v, want ErrKey", c.name, err)
+		}
+		if err != nil && strings.Contains(err.Error(), "ENCRYPTED") {
+			t.Errorf("%s: the error quotes the private key's PEM type: %v", c.name, err)
 		}
 	}
 }
