@@ -38,8 +38,9 @@ sha256-HEX.sig in REF's repository must hold a payload naming the digest REF
 points at (the index's, for a multi-platform image) whose signature verifies
 with the key; push --sign-key writes it. When there is no such signature, or
 it does not verify with the key, verify says so and exits 1. A file that is
-not a public key is exit 2, and so is --key with an oci: or docker-archive:
-REF: only images in a registry carry signatures.`,
+not a public key is exit 2, and so is --key with a REF that is not a
+registry reference (oci:, docker-archive:, a spec): only images in a
+registry carry signatures.`,
 		Args: cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 2 {
@@ -107,7 +108,7 @@ func loadPublicKey(ref, keyFile string) (*sign.Verifier, error) {
 	if keyFile == "" {
 		return nil, nil
 	}
-	if l, err := spec.ParseLocation(ref); err == nil && l.Kind != spec.LocationRegistry {
+	if l, err := spec.ParseLocation(ref); isSpecPath(ref) || err == nil && l.Kind != spec.LocationRegistry {
 		return nil, usagef("--key: %s is not in a registry; only registry references carry cosign signatures", ref)
 	}
 	b, err := os.ReadFile(keyFile)
