@@ -121,7 +121,8 @@ func pushFixture(ref string) error {
 // scriptCmds are the extra script commands:
 //
 //	waitfor HOST:PORT   wait (up to 20 s) until a registry answers /v2/
-//	digest REF VAR      set VAR to the digest REF resolves to
+//	digest REF VAR      set VAR to the digest REF resolves to, VAR_HEX to
+//	                    its hex part (for cosign's sha256-HEX.sig tags)
 //	subst FILE VAR...   replace @VAR@ in FILE by the variable's value
 //	treecmp DIR1 DIR2   compare two unpacked trees: paths, types, modes,
 //	                    file contents and link targets
@@ -171,6 +172,7 @@ func scriptCmds() map[string]func(ts *testscript.TestScript, neg bool, args []st
 			}
 			ts.Check(err)
 			ts.Setenv(args[1], desc.Digest.String())
+			ts.Setenv(args[1]+"_HEX", desc.Digest.Hex)
 		},
 	}
 }

@@ -9,6 +9,10 @@
 // signature is checked with sigstore's verifier before it is returned.
 // DSSE envelopes are made by sigstore's dsse package.
 //
+// LoadPublicKey and Verifier.VerifyImage check a signature image the way
+// cosign verify --key --insecure-ignore-tlog does: one of its payloads must
+// name the digest, and its signature must verify with the public key.
+//
 // Signatures are deterministic (RFC 6979), so signing the same digest again
 // gives the same signature, and a repeated push uploads nothing new.
 //
