@@ -137,3 +137,66 @@ func archiveAsIs(ctx context.Context, s *spec.Spec, cacheDir string) (res *Resul
 	}
 	return res, true, nil
 }
+
+// Targets says where a command writes its results.
+type Targets struct {
+	// LayoutDir is an OCI layout every image goes to ("" for none).
+	LayoutDir string
+	// Shared says the layout holds images of many specs and commands (the
+	// local store): images are named repo:tag there (StoreRefs) even when
+	// one spec is written.
+	Shared bool
+	// TarballPath is a docker tarball; it holds one image.
+	TarballPath string
+	// Jobs is how many blobs are written at once; 0 means 4.
+	Jobs int
+}
+
+// OutputConflictError reports two images that would get one name in one
+// layout, so that the second would replace the first.
+type OutputConflictError struct {
+	First, Second string // the names of the two results (their spec paths)
+	Ref, Dir      string
+}
+
+func (e *OutputConflictError) Error() string {
+	return fmt.Sprintf("%s and %s would both be written as %q in %s; give them different tags or image repositories", e.First, e.Second, e.Ref, e.Dir)
+}
+
+// OutputsFor names the outputs of results (named by names, e.g. their spec
+// paths) written to t. In a layout of its own one image is recorded under
+// each of its spec's tags (LayoutRefs); in a layout several results share,
+// or a Shared one, under repo:tag names (StoreRefs). Two images that would
+// get one name in one layout are refused with an *OutputConflictError
+// before anything is written.
+func OutputsFor(results []*Result, names []string, t Targets) ([]Outputs, error) {
+	outs := make([]Outputs, len(results))
+	seen := map[string]string{}
+	for i, res := range results {
+		o := Outputs{LayoutDir: t.LayoutDir, Jobs: t.Jobs}
+		if t.Shared || len(results) > 1 {
+			o.LayoutRefs = StoreRefs(res.Spec)
+		} else {
+			o.LayoutRefs = LayoutRefs(res.Spec)
+		}
+		if t.TarballPath != "" {
+			o.TarballPath = t.TarballPath
+			var err error
+			if o.TarballRefs, err = TarballRefs(res.Spec); err != nil {
+				return nil, err
+			}
+		}
+		for _, ref := range o.LayoutRefs {
+			if o.LayoutDir == "" {
+				break
+			}
+			key := o.LayoutDir + "\x00" + ref
+			if prev, ok := seen[key]; ok {
+				return nil, &OutputConflictError{First: prev, Second: names[i], Ref: ref, Dir: o.LayoutDir}
+			}
+			seen[key] = names[i]
+		}
+		outs[i] = o
+	}
+	return outs, nil
+}

@@ -2,6 +2,7 @@ package compose
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -117,5 +118,31 @@ func TestArchiveAsIsBuild(t *testing.T) {
 	}
 	if composed.Digest == want {
 		t.Errorf("without WithArchiveAsIs the image was not composed (digest %s)", composed.Digest)
+	}
+}
+
+// TestOutputsFor: one spec in its own layout is recorded under each bare
+// tag; several specs, or the shared store, under repo:tag names; two
+// images that would share a name in one layout are refused before
+// anything is written.
+func TestOutputsFor(t *testing.T) {
+	a := &Result{Spec: &spec.Spec{Image: "r.example/a", Tags: []string{"v1", "latest"}}}
+	b := &Result{Spec: &spec.Spec{Image: "r.example/b", Tags: []string{"v1"}}}
+	outs, err := OutputsFor([]*Result{a}, []string{"a.yaml"}, Targets{LayoutDir: "/l", Jobs: 3})
+	if err != nil || len(outs) != 1 || strings.Join(outs[0].LayoutRefs, " ") != "v1 latest" || outs[0].Jobs != 3 {
+		t.Errorf("one spec: %+v, %v", outs, err)
+	}
+	outs, err = OutputsFor([]*Result{a}, []string{"a.yaml"}, Targets{LayoutDir: "/store", Shared: true})
+	if err != nil || strings.Join(outs[0].LayoutRefs, " ") != "r.example/a:v1 r.example/a:latest" {
+		t.Errorf("shared store: %+v, %v", outs, err)
+	}
+	outs, err = OutputsFor([]*Result{a, b}, []string{"a.yaml", "b.yaml"}, Targets{LayoutDir: "/l"})
+	if err != nil || outs[1].LayoutRefs[0] != "r.example/b:v1" {
+		t.Errorf("two specs: %+v, %v", outs, err)
+	}
+	_, err = OutputsFor([]*Result{a, a}, []string{"a.yaml", "a2.yaml"}, Targets{LayoutDir: "/l"})
+	var ce *OutputConflictError
+	if !errors.As(err, &ce) || err.Error() != `a.yaml and a2.yaml would both be written as "r.example/a:v1" in /l; give them different tags or image repositories` {
+		t.Errorf("conflict: %v", err)
 	}
 }

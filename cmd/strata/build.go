@@ -88,47 +88,22 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, sf *su
 		a.useLayout(ociDir)
 	}
 	// Every spec built: now name and write the outputs.
-	outs := make([]compose.Outputs, len(results))
-	seen := map[string]string{}
-	for i, res := range results {
-		o := compose.Outputs{LayoutDir: ociDir, Jobs: f.jobs}
-		switch {
-		case ociDir != "" || tarball != "":
-			// One spec: the bare tag (oci:DIR:v1). Several specs share
-			// the layout, so each is named repo:tag as in the store.
-			o.LayoutRefs = compose.LayoutRefs(res.Spec)
-			if len(results) > 1 {
-				o.LayoutRefs = compose.StoreRefs(res.Spec)
-			}
-		default:
-			o.LayoutDir, o.LayoutRefs = a.defaultStore(), compose.StoreRefs(res.Spec)
-		}
-		if tarball != "" {
-			o.TarballPath = tarball
-			if o.TarballRefs, err = compose.TarballRefs(res.Spec); err != nil {
-				return err
-			}
-		}
-		// Two specs written under one ref name would keep only the last
-		// image: refuse before anything is written.
-		for _, ref := range o.LayoutRefs {
-			if o.LayoutDir == "" {
-				break
-			}
-			key := o.LayoutDir + "\x00" + ref
-			if prev, ok := seen[key]; ok {
-				return usagef("%s and %s would both be written as %q in %s; give them different tags or image repositories", prev, job.paths[i], ref, o.LayoutDir)
-			}
-			seen[key] = job.paths[i]
-		}
-		if o.LayoutDir != "" && sf.wanted() {
+	t := compose.Targets{LayoutDir: ociDir, TarballPath: tarball, Jobs: f.jobs}
+	if ociDir == "" && tarball == "" {
+		t.LayoutDir, t.Shared = a.defaultStore(), true
+	}
+	outs, err := compose.OutputsFor(results, job.paths, t)
+	if err != nil {
+		return err
+	}
+	if t.LayoutDir != "" && sf.wanted() {
+		for i, res := range results {
 			atts, err := sf.attachments(ctx, a, res, job.paths[i])
 			if err != nil {
 				return redacted(fmt.Errorf("%s: %w", job.paths[i], err), &f.reg)
 			}
-			o.Referrers = attach.Referrers(atts)
+			outs[i].Referrers = attach.Referrers(atts)
 		}
-		outs[i] = o
 	}
 	// Whether each image changed is read before anything is written.
 	unchanged := make([]bool, len(results))

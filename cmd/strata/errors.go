@@ -40,7 +40,8 @@ func exitCode(err error) int {
 		return exitOK
 	case errors.As(err, &qe):
 		return qe.code
-	case errors.As(err, &ue), errors.As(err, &sl), errors.As(err, &se), errors.Is(err, compose.ErrNoSuchPlatform), errors.Is(err, spec.ErrBudget):
+	case errors.As(err, &ue), errors.As(err, &sl), errors.As(err, &se), errors.Is(err, compose.ErrNoSuchPlatform), errors.Is(err, spec.ErrBudget),
+		errors.As(err, new(*compose.OutputConflictError)):
 		return exitUsage
 	}
 	return exitFailure

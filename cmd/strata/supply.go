@@ -25,6 +25,8 @@ type supplyFlags struct {
 	sourceURI      string
 	sourceRevision string
 	signKey        string
+	// bases lets the SBOMs of one command read each base once.
+	bases sbom.BaseMemo
 }
 
 // passwordVar is the environment variable the --sign-key password is read
@@ -79,7 +81,7 @@ func (f *supplyFlags) attachments(ctx context.Context, a *app, res *compose.Resu
 		return nil, usagef("--sbom-format: %v", err)
 	}
 	o := attach.Options{SBOM: f.sbom, SBOMFormat: format, Tool: "strata-" + moduleVersion(),
-		Provenance: f.provenance, Version: moduleVersion()}
+		Provenance: f.provenance, Version: moduleVersion(), Bases: &f.bases}
 	if f.provenance {
 		o.SpecFile = specPath
 		o.Source = buildSource(a.env, f.sourceURI, f.sourceRevision, filepath.Dir(specPath))

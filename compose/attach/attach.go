@@ -32,6 +32,9 @@ type Options struct {
 	// Name is the image's repository as documents should name it
 	// (default: the spec's image).
 	Name string
+	// Bases, shared by the Make calls of one command, has the SBOMs of many
+	// images on one base read that base once (sbom.BaseMemo).
+	Bases *sbom.BaseMemo
 
 	// Provenance turns on an in-toto SLSA v1 provenance statement attached
 	// to the artifact (the image, or the index of a multi-platform build).
@@ -105,7 +108,7 @@ func Make(ctx context.Context, res *compose.Result, o Options) ([]Document, erro
 		doc, err := sbom.Generate(ctx, img, len(pr.Layers),
 			sbom.Subject{Name: o.Name, Digest: pr.Digest, Platform: pr.Platform.String()},
 			sbom.Base{Name: res.BaseName, Digest: pr.BaseDigest},
-			o.SBOMFormat, sbom.Options{Sources: sources, Created: cfg.Created.Time, Tool: o.Tool})
+			o.SBOMFormat, sbom.Options{Sources: sources, Created: cfg.Created.Time, Tool: o.Tool, Bases: o.Bases})
 		if err != nil {
 			return nil, fmt.Errorf("sbom %s: %w", pr.Platform, err)
 		}

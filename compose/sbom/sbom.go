@@ -95,6 +95,10 @@ type Options struct {
 	// MaxBinarySize is the size above which a file is not opened as a Go
 	// binary; 0 means 1 GiB.
 	MaxBinarySize int64
+	// Bases, when set, remembers the package databases of base layer
+	// stacks already read, so the images of many specs on one base (a
+	// monorepo push) read the base once; nil reads it every time.
+	Bases *BaseMemo
 }
 
 // Generate writes the SBOM of img in format f. img is the platform image,

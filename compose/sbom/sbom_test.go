@@ -9,10 +9,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -469,5 +471,46 @@ func validate(t *testing.T, s *jsonschema.Schema, raw []byte) {
 	}
 	if !json.Valid(raw) {
 		t.Error("not JSON")
+	}
+}
+
+// countingLayer counts how often a layer's bytes are read.
+type countingLayer struct {
+	v1.Layer
+	n *atomic.Int32
+}
+
+func (c countingLayer) Uncompressed() (io.ReadCloser, error) {
+	c.n.Add(1)
+	return c.Layer.Uncompressed()
+}
+
+// TestBaseMemo: with a memo, the SBOMs of two images on one base read the
+// base's layers once and list exactly what they list without it.
+func TestBaseMemo(t *testing.T) {
+	var n atomic.Int32
+	var base []v1.Layer
+	for _, l := range debianBase(t) {
+		base = append(base, countingLayer{l, &n})
+	}
+	imgA := image(t, append(append([]v1.Layer{}, base...), layer(t, entry{"srv/a.txt", "a"}))...)
+	imgB := image(t, append(append([]v1.Layer{}, base...), layer(t, entry{"srv/b.txt", "b"}))...)
+	var memo sbom.BaseMemo
+	for _, img := range []v1.Image{imgA, imgB} {
+		with, err := sbom.Scan(context.Background(), img, 1, sbom.Options{Bases: &memo})
+		if err != nil {
+			t.Fatal(err)
+		}
+		without, err := sbom.Scan(context.Background(), img, 1, sbom.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(with, without) {
+			t.Errorf("with the memo:\n%+v\nwithout:\n%+v", with, without)
+		}
+	}
+	// Two scans without the memo read the base twice; the two with it, once.
+	if got, want := int(n.Load()), 3*len(base); got != want {
+		t.Errorf("base layers read %d times, want %d (once with the memo, twice without)", got, want)
 	}
 }

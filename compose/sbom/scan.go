@@ -10,9 +10,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"sort"
 	"strings"
+	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -65,12 +67,27 @@ func Scan(ctx context.Context, img v1.Image, added int, o Options) (*Inventory, 
 	}
 	files := map[string]File{}
 	dbs := map[string][]byte{} // package database files by path (no leading "/")
-	for i, l := range layers {
-		mine := i >= len(layers)-added
-		if err := scanLayer(ctx, l, mine, files, dbs, o); err != nil {
-			d, _ := l.Digest()
+	nbase := len(layers) - added
+	first := 0
+	key, err := stackKey(layers[:nbase])
+	if err != nil {
+		return nil, err
+	}
+	if known, ok := o.Bases.get(key); ok {
+		maps.Copy(dbs, known)
+		first = nbase
+	}
+	for i := first; i < len(layers); i++ {
+		if i == nbase && first == 0 {
+			o.Bases.put(key, dbs)
+		}
+		if err := scanLayer(ctx, layers[i], i >= nbase, files, dbs, o); err != nil {
+			d, _ := layers[i].Digest()
 			return nil, fmt.Errorf("sbom: reading layer %s: %w", d, err)
 		}
+	}
+	if nbase == len(layers) && first == 0 {
+		o.Bases.put(key, dbs)
 	}
 	inv := &Inventory{}
 	for _, f := range files {
@@ -203,4 +220,51 @@ func isExecutable(magic []byte) bool {
 		return true
 	}
 	return false
+}
+
+// BaseMemo remembers, per stack of base layers (by their diffIDs), the
+// package databases the stack leaves. The zero value is ready; it is safe
+// for concurrent use. Base layers are only read for their databases (the
+// files strata added are in the layers above them), so a stack's result
+// does not depend on what is built on it.
+type BaseMemo struct {
+	mu sync.Mutex
+	m  map[string]map[string][]byte
+}
+
+// stackKey names a stack of base layers by their diffIDs.
+func stackKey(layers []v1.Layer) (string, error) {
+	var b strings.Builder
+	for _, l := range layers {
+		d, err := l.DiffID()
+		if err != nil {
+			return "", fmt.Errorf("sbom: base layer diffID: %w", err)
+		}
+		b.WriteString(d.String())
+		b.WriteByte('\n')
+	}
+	return b.String(), nil
+}
+
+func (m *BaseMemo) get(key string) (map[string][]byte, bool) {
+	if m == nil {
+		return nil, false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	dbs, ok := m.m[key]
+	return dbs, ok
+}
+
+// put records a copy of dbs for key (the caller goes on changing dbs).
+func (m *BaseMemo) put(key string, dbs map[string][]byte) {
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.m == nil {
+		m.m = map[string]map[string][]byte{}
+	}
+	m.m[key] = maps.Clone(dbs)
 }
