@@ -41,28 +41,8 @@ if [ -z "$CRANE" ]; then
 fi
 STRATA="$WORK/strata"
 
-# A private docker-registry on a free loopback port, deletes enabled.
-PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-R=127.0.0.1:$PORT
-mkdir -p "$WORK/registry"
-cat > "$WORK/registry/config.yml" <<YAML
-version: 0.1
-log:
-  level: warn
-  accesslog:
-    disabled: true
-storage:
-  filesystem:
-    rootdirectory: $WORK/registry/storage
-  delete:
-    enabled: true
-http:
-  addr: $R
-  secret: bench
-YAML
-docker-registry serve "$WORK/registry/config.yml" > "$WORK/registry/log" 2>&1 &
-REG_PID=$!
-for _ in $(seq 100); do curl -fsS -o /dev/null "http://$R/v2/" 2>/dev/null && break; sleep 0.1; done
+# A private docker-registry on a free loopback port (sets R, REG_PID).
+. "$(dirname "${BASH_SOURCE[0]}")/registry.sh"
 export DOCKER_CONFIG="$WORK/docker" XDG_CACHE_HOME="$WORK/xdg-cache"
 mkdir -p "$DOCKER_CONFIG"
 

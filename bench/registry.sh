@@ -1,0 +1,25 @@
+# registry.sh — sourced by the bench scripts: starts a private
+# docker-registry (distribution 2.8, deletes enabled) on a free loopback
+# port under $WORK/registry, and sets R (its host:port) and REG_PID. The
+# caller stops it (kill "$REG_PID").
+PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+R=127.0.0.1:$PORT
+mkdir -p "$WORK/registry"
+cat > "$WORK/registry/config.yml" <<YAML
+version: 0.1
+log:
+  level: warn
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $WORK/registry/storage
+  delete:
+    enabled: true
+http:
+  addr: $R
+  secret: bench
+YAML
+docker-registry serve "$WORK/registry/config.yml" > "$WORK/registry/log" 2>&1 &
+REG_PID=$!
+for _ in $(seq 100); do curl -fsS -o /dev/null "http://$R/v2/" 2>/dev/null && break; sleep 0.1; done
