@@ -109,11 +109,16 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 		return nil, redacted(err, rf)
 	}
 	c.keys = keys
+	// A push builds a spec whose lookup failed; plan --changed lists it.
+	then := "building it"
+	if !fetch {
+		then = "listing it as changed"
+	}
 	for i, w := range warnings {
 		// Missing or rejected credentials are the push's to report, once.
 		var te *transport.Error
 		if w != nil && !(errors.As(w, &te) && (te.StatusCode == http.StatusUnauthorized || te.StatusCode == http.StatusForbidden)) {
-			fmt.Fprintf(a.stderr, "strata: warning: %s: %v; building it\n", job.paths[i], redacted(w, rf))
+			fmt.Fprintf(a.stderr, "strata: warning: %s: %v; %s\n", job.paths[i], redacted(w, rf), then)
 		}
 	}
 	return c, ctx.Err()
