@@ -19,19 +19,8 @@ set -euo pipefail
 
 RUNS=${RUNS:-3}
 SERVICES=${SERVICES:-200}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
-WORK=$(mktemp -d "${TMPDIR:-/tmp}/strata-monorepo-bench.XXXXXX")
-REG_PID=
-cleanup() {
-  if [ -n "$REG_PID" ]; then kill "$REG_PID" 2>/dev/null || true; wait "$REG_PID" 2>/dev/null || true; fi
-  if [ "${KEEP:-}" != 1 ]; then rm -rf "$WORK"; else echo "kept $WORK"; fi
-}
-trap cleanup EXIT
-say() { printf '%s\n' "$*" >&2; }
-
-command -v docker-registry >/dev/null || { say "docker-registry not installed (make tools)"; exit 1; }
-say "building strata and the tree generator"
-(cd "$ROOT" && go build -trimpath -o "$WORK/strata" ./cmd/strata && go build -o "$WORK/gentree" ./bench/gentree)
+BENCH=monorepo
+. "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 STRATA="$WORK/strata"
 
 # A private docker-registry on a free loopback port (sets R, REG_PID).
