@@ -27,9 +27,11 @@ const (
 
 func main() {
 	setMemoryLimit()
+	stopProfiles := startProfiles()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr, os.Environ())
 	stop()
+	stopProfiles()
 	os.Exit(code)
 }
 

@@ -1,0 +1,41 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime/pprof"
+	"runtime/trace"
+)
+
+// startProfiles starts the developer profiles the environment asks for:
+// STRATA_CPUPROFILE=FILE writes a pprof CPU profile and STRATA_TRACE=FILE
+// an execution trace (go tool trace), for the benchmarks in bench/. The
+// returned function stops them and closes the files.
+func startProfiles() func() {
+	var stops []func()
+	if p := os.Getenv("STRATA_CPUPROFILE"); p != "" {
+		if f, err := os.Create(p); err != nil {
+			fmt.Fprintf(os.Stderr, "strata: STRATA_CPUPROFILE: %v\n", err)
+		} else if err := pprof.StartCPUProfile(f); err != nil {
+			fmt.Fprintf(os.Stderr, "strata: STRATA_CPUPROFILE: %v\n", err)
+			f.Close()
+		} else {
+			stops = append(stops, func() { pprof.StopCPUProfile(); f.Close() })
+		}
+	}
+	if p := os.Getenv("STRATA_TRACE"); p != "" {
+		if f, err := os.Create(p); err != nil {
+			fmt.Fprintf(os.Stderr, "strata: STRATA_TRACE: %v\n", err)
+		} else if err := trace.Start(f); err != nil {
+			fmt.Fprintf(os.Stderr, "strata: STRATA_TRACE: %v\n", err)
+			f.Close()
+		} else {
+			stops = append(stops, func() { trace.Stop(); f.Close() })
+		}
+	}
+	return func() {
+		for _, s := range stops {
+			s()
+		}
+	}
+}
