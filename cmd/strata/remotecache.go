@@ -85,30 +85,63 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 	}
 	ropts = append(ropts, remote.Reuse(puller), remote.Reuse(pusher))
 	n := len(job.specs)
-	c := &remoteCache{repos: make([]*name.Repository, n), hits: make([]*v1.Descriptor, n), arts: make([]oci.Artifact, n), ropts: ropts}
+	c := &remoteCache{repos: make([]*name.Repository, n), hits: make([]*v1.Descriptor, n), arts: make([]oci.Artifact, n), keys: make([]*compose.Result, n), ropts: ropts}
 	warnings := make([]error, n)
+	// The repository each spec's record is in: that of its first push tag.
+	for i, s := range job.specs {
+		if tags, err := (&compose.Result{Spec: s}).PushTags(image, extra); err == nil && len(tags) > 0 {
+			repo := tags[0].Repository
+			c.repos[i] = &repo
+		}
+	}
+	// A push first lists each repository's records (one request per
+	// repository): a spec whose repository has none cannot hit, so its
+	// inputs are not hashed (a cold push to a new repository reads them
+	// once, to build), and a key that is not listed is a miss without a
+	// request. A listing that fails decides nothing: those specs are hashed
+	// and looked up one by one. plan --changed hashes every spec, to report
+	// its key.
+	var listed []map[string]bool // by spec; nil: not listed
+	if fetch {
+		if listed, err = c.listRecords(ctx, jobs); err != nil {
+			return nil, err
+		}
+	}
+	var todo []int // the specs to hash
+	for i := range job.specs {
+		if c.repos[i] == nil || listed != nil && listed[i] != nil && len(listed[i]) == 0 {
+			continue // push reports a tag problem; or nothing to find
+		}
+		todo = append(todo, i)
+	}
 	// Each key is looked up (and a hit's manifest and config fetched, when
 	// fetch is set) as soon as it is known, while other specs are hashed.
 	var g errgroup.Group
 	g.SetLimit(jobs)
-	keyed := func(i int, k *compose.Result) {
-		tags, err := k.PushTags(image, extra)
-		if err != nil || len(tags) == 0 || k.Key == "" {
-			return // push reports a tag problem; an unknown key is a miss
+	keyed := func(k int, res *compose.Result) {
+		i := todo[k]
+		if res.Key == "" || listed != nil && listed[i] != nil && !listed[i][res.Key] {
+			return // an unknown key, or one the repository has no record for: a miss
 		}
-		repo := tags[0].Repository
-		c.repos[i] = &repo
+		repo := *c.repos[i]
 		g.Go(func() error {
-			c.hits[i], c.arts[i], warnings[i] = c.lookup(ctx, repo, k.Key, fetch)
+			c.hits[i], c.arts[i], warnings[i] = c.lookup(ctx, repo, res.Key, fetch)
 			return nil
 		})
 	}
-	keys, err := compose.Keys(ctx, job.specs, job.paths, job.cacheDir, append(opts, compose.WithKeyed(keyed))...)
+	specs := make([]*spec.Spec, len(todo))
+	paths := make([]string, len(todo))
+	for k, i := range todo {
+		specs[k], paths[k] = job.specs[i], job.paths[i]
+	}
+	keys, err := compose.Keys(ctx, specs, paths, job.cacheDir, append(opts, compose.WithKeyed(keyed))...)
 	g.Wait()
 	if err != nil {
 		return nil, redacted(err, rf)
 	}
-	c.keys = keys
+	for k, i := range todo {
+		c.keys[i] = keys[k]
+	}
 	// A push builds a spec whose lookup failed; plan --changed lists it.
 	then := "building it"
 	if !fetch {
@@ -122,6 +155,41 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 		}
 	}
 	return c, ctx.Err()
+}
+
+// listRecords lists the records of every spec's repository, each
+// repository once, jobs at a time. The result is by spec: the keys its
+// repository has records for, or nil when there is no repository or the
+// listing failed (then nothing is concluded; the failure is not reported,
+// as the lookups that follow report what is wrong).
+func (c *remoteCache) listRecords(ctx context.Context, jobs int) ([]map[string]bool, error) {
+	var repos []name.Repository // each once, in order
+	at := map[string]int{}
+	for _, r := range c.repos {
+		if r != nil {
+			if _, dup := at[r.Name()]; !dup {
+				at[r.Name()] = len(repos)
+				repos = append(repos, *r)
+			}
+		}
+	}
+	keys := make([]map[string]bool, len(repos))
+	var g errgroup.Group
+	g.SetLimit(jobs)
+	for k, r := range repos {
+		g.Go(func() error {
+			keys[k], _ = remotecache.Recorded(ctx, r, c.ropts)
+			return nil
+		})
+	}
+	g.Wait()
+	out := make([]map[string]bool, len(c.repos))
+	for i, r := range c.repos {
+		if r != nil {
+			out[i] = keys[at[r.Name()]]
+		}
+	}
+	return out, ctx.Err()
 }
 
 // build builds the specs the cache did not name (all of them when c is
@@ -189,7 +257,7 @@ func (c *remoteCache) record(ctx context.Context, a *app, rf *registryFlags, job
 	var g errgroup.Group
 	g.SetLimit(jobs)
 	for i, res := range results {
-		if c.hit(i) || c.repos[i] == nil || res.Key == "" || res.Key != c.keys[i].Key {
+		if c.hit(i) || c.repos[i] == nil || res.Key == "" || c.keys[i] != nil && res.Key != c.keys[i].Key {
 			continue
 		}
 		g.Go(func() error {
@@ -251,7 +319,7 @@ func (c *remoteCache) source(i int, res *compose.Result, art registry.PushedArti
 
 // bytesRead is what spec i read: its key pass and its build.
 func (c *remoteCache) bytesRead(i int, res *compose.Result) int64 {
-	if c == nil {
+	if c == nil || c.keys[i] == nil {
 		return res.BytesRead
 	}
 	if c.hit(i) {

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -200,6 +201,30 @@ func Lookup(ctx context.Context, repo name.Repository, key string, opts []remote
 			r.Image.Digest, r.Image.MediaType, r.Image.Size, head.Digest, head.MediaType, head.Size)
 	}
 	return &v1.Descriptor{MediaType: head.MediaType, Digest: head.Digest, Size: head.Size}, nil
+}
+
+// Recorded lists the keys repo has records for, from one listing of its
+// tags (no record is read or checked: Lookup does that). A repository that
+// does not exist has none. A caller that gets an error should not conclude
+// anything and look keys up one by one.
+//
+// A push uses it to skip hashing the inputs of a spec whose repository has
+// no record at all (a cold push to a new repository): no key of it can hit.
+func Recorded(ctx context.Context, repo name.Repository, opts []remote.Option) (map[string]bool, error) {
+	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
+	tags, err := remote.List(repo, opts...)
+	if notFound(err) {
+		return map[string]bool{}, nil
+	} else if err != nil {
+		return nil, fmt.Errorf("remote cache: listing the tags of %s: %w", repo, err)
+	}
+	keys := map[string]bool{}
+	for _, t := range tags {
+		if k, ok := strings.CutPrefix(t, TagPrefix); ok && validKey(k) {
+			keys[k] = true
+		}
+	}
+	return keys, nil
 }
 
 // readBlob reads the small blob d from repo and checks its digest.

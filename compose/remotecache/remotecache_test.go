@@ -149,3 +149,39 @@ func TestLookupDistribution(t *testing.T) {
 		t.Errorf("bad key: %v", err)
 	}
 }
+
+// TestRecordedDistribution lists the keys a repository of a real
+// distribution 2.8 registry has records for: none for a missing
+// repository or one with only other tags, then exactly the recorded keys
+// (tags that only look like records, with a bad key, are not keys).
+func TestRecordedDistribution(t *testing.T) {
+	ctx := context.Background()
+	r := testregistry.Start(t, launchProgram)
+	repo, err := name.NewRepository(r.Host + "/mono/listed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Recorded(ctx, repo, nil)
+	if err != nil || len(got) != 0 {
+		t.Fatalf("Recorded(missing repository) = %v, %v; want none", got, err)
+	}
+	img := pushImage(t, repo, "dev")
+	pushImage(t, repo, TagPrefix+"NOTAKEY")
+	if got, err = Recorded(ctx, repo, nil); err != nil || len(got) != 0 {
+		t.Fatalf("Recorded(no records) = %v, %v; want none", got, err)
+	}
+	for _, k := range []string{keyA, keyB} {
+		if err := Record(ctx, repo, k, img, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err = Recorded(ctx, repo, nil)
+	if err != nil || len(got) != 2 || !got[keyA] || !got[keyB] {
+		t.Fatalf("Recorded = %v, %v; want %s and %s", got, err, keyA, keyB)
+	}
+	// A registry that refuses the listing is an error, not "no records".
+	bad, _ := name.NewRepository("127.0.0.1:1/mono/listed")
+	if _, err := Recorded(ctx, bad, nil); err == nil || !strings.Contains(err.Error(), "remote cache: listing the tags of 127.0.0.1:1/mono/listed") {
+		t.Fatalf("Recorded(unreachable) error = %v", err)
+	}
+}
