@@ -318,6 +318,7 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 	var out io.Writer
 	var bw *blobstore.Writer
 	var hw *blobstore.Hasher
+	var tee *teeWriter
 	if p.req.DryRun || p.req.Store == nil {
 		if !p.req.DryRun {
 			return digest, diffID, 0, errors.New("no blob store to write the layer to")
@@ -330,13 +331,8 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 		}
 		defer bw.Abort()
 		out = &writebackWriter{bw: bw}
-		if tee := p.startTee(ctx); tee != nil {
-			defer func() {
-				if err == nil {
-					tee.commit(ctx, digest, size)
-				}
-				tee.abort()
-			}()
+		if tee = p.startTee(ctx); tee != nil {
+			defer tee.abort()
 			out = io.MultiWriter(out, tee)
 		}
 	}
@@ -381,7 +377,20 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 	if hw != nil {
 		return hw.Sum(), diffID, hw.Size(), nil
 	}
+	// The copy is committed (for an upload: the registry's final PUT,
+	// which verifies the digest) while the blob is synced to the store.
+	var teeDone chan struct{}
+	if tee != nil {
+		teeDone = make(chan struct{})
+		go func(d v1.Hash, n int64) {
+			defer close(teeDone)
+			tee.commit(ctx, d, n)
+		}(bw.Digest(), bw.Size())
+	}
 	digest, size, err = bw.Commit()
+	if teeDone != nil {
+		<-teeDone
+	}
 	return digest, diffID, size, err
 }
 

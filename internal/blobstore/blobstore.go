@@ -106,13 +106,19 @@ func (w *Writer) Write(p []byte) (int, error) {
 // Size returns the bytes written so far.
 func (w *Writer) Size() int64 { return w.f.Size() }
 
+// Digest returns the digest of the bytes written so far (after the last
+// Write, the digest Commit will store the blob under).
+func (w *Writer) Digest() v1.Hash {
+	return v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
+}
+
 // File returns the temporary file (for writeback hints; never close it).
 func (w *Writer) File() *os.File { return w.f.OS() }
 
 // Commit syncs the blob and renames it to its digest. It returns the digest
 // and size.
 func (w *Writer) Commit() (v1.Hash, int64, error) {
-	h := v1.Hash{Algorithm: "sha256", Hex: hex.EncodeToString(w.h.Sum(nil))}
+	h := w.Digest()
 	if err := w.f.Commit(w.store.Path(h), Mode); err != nil {
 		return v1.Hash{}, 0, fmt.Errorf("storing blob %s: %w", h, err)
 	}
