@@ -44,15 +44,19 @@ type remoteCache struct {
 // image's config) is read too, and a failure to read it makes it a miss.
 func (c *remoteCache) lookup(ctx context.Context, repo name.Repository, key string, fetch bool) (*v1.Descriptor, oci.Artifact, error) {
 	var art oci.Artifact
-	hit, err := remotecache.Lookup(ctx, repo, key, c.ropts)
-	if hit == nil || err != nil || !fetch {
+	if !fetch {
+		hit, err := remotecache.Lookup(ctx, repo, key, c.ropts)
 		return hit, art, err
 	}
-	ref := repo.Digest(hit.Digest.String())
-	ropts := append(append([]remote.Option{}, c.ropts...), remote.WithContext(ctx))
-	if hit.MediaType.IsIndex() {
-		art.Index, err = remote.Index(ref, ropts...)
-	} else if art.Image, err = remote.Image(ref, ropts...); err == nil {
+	// The image's manifest confirms the record (remotecache.LookupImage).
+	got, err := remotecache.LookupImage(ctx, repo, key, c.ropts)
+	if got == nil || err != nil {
+		return nil, art, err
+	}
+	ref := repo.Digest(got.Digest.String())
+	if got.MediaType.IsIndex() {
+		art.Index, err = got.ImageIndex()
+	} else if art.Image, err = got.Image(); err == nil {
 		// The push reads the config for its report; the remote image
 		// keeps it.
 		_, err = art.Image.RawConfigFile()
@@ -60,7 +64,8 @@ func (c *remoteCache) lookup(ctx context.Context, repo name.Repository, key stri
 	if err != nil {
 		return nil, art, fmt.Errorf("remote cache: reading %s: %w", ref, err)
 	}
-	return hit, art, nil
+	hit := got.Descriptor
+	return &v1.Descriptor{MediaType: hit.MediaType, Digest: hit.Digest, Size: hit.Size}, art, nil
 }
 
 // lookupRemoteCache computes every spec's input key (hashing inputs, no

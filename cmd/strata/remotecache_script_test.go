@@ -17,7 +17,7 @@ import (
 // cachePoison rewrites every registry cache record in REPO the way a
 // broken or hostile writer would:
 //
-//	cachepoison REPO garbage   # the record blob is not JSON
+//	cachepoison REPO garbage   # the record (blob and annotation) is not JSON
 //	cachepoison REPO missing   # the record names an image REPO lacks
 //	cachepoison REPO wrongsize # the record names the image with another size
 func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
@@ -66,6 +66,10 @@ func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(remote.WriteLayer(repo, bl))
 		d, _ := bl.Digest()
 		m.Layers[0].Digest, m.Layers[0].Size = d, int64(len(blob))
+		// A hostile writer controls the annotation as much as the blob.
+		if _, ok := m.Annotations[remotecache.RecordAnnotation]; ok {
+			m.Annotations[remotecache.RecordAnnotation] = string(blob)
+		}
 		mb, err := json.Marshal(m)
 		ts.Check(err)
 		ts.Check(remote.Put(repo.Tag(t), rawOCIManifest(mb)))

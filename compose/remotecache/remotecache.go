@@ -49,6 +49,12 @@ import (
 // media type of its one blob.
 const ArtifactType = "application/vnd.strata.cache.v1+json"
 
+// RecordAnnotation is the record manifest's annotation that repeats the
+// record's JSON blob, so that Lookup reads the record with one request.
+// Records written before it existed have only the blob, which Lookup then
+// reads.
+const RecordAnnotation = "dev.strata.cache.record"
+
 // TagPrefix starts the tag of every cache record.
 const TagPrefix = "strata-cache-"
 
@@ -120,6 +126,7 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 		ArtifactType:  ArtifactType,
 		Config:        desc(cfg, emptyType),
 		Layers:        []v1.Descriptor{desc(blob, ArtifactType)},
+		Annotations:   map[string]string{RecordAnnotation: string(rb)},
 	}
 	mb, err := json.Marshal(m)
 	if err != nil {
@@ -150,57 +157,103 @@ var _ remote.Taggable = rawManifest(nil)
 // repository); any other failure, a record that does not check included,
 // is an error, and the caller should build.
 func Lookup(ctx context.Context, repo name.Repository, key string, opts []remote.Option) (*v1.Descriptor, error) {
+	tag, d, err := readRecord(ctx, repo, key, opts)
+	if d == nil || err != nil {
+		return nil, err
+	}
+	head, err := remote.Head(repo.Digest(d.Digest.String()), append(append([]remote.Option{}, opts...), remote.WithContext(ctx))...)
+	if err != nil {
+		return nil, notThere(tag, repo, *d, err)
+	}
+	if err := sameImage(tag, *d, *head); err != nil {
+		return nil, err
+	}
+	return &v1.Descriptor{MediaType: head.MediaType, Digest: head.Digest, Size: head.Size}, nil
+}
+
+// LookupImage is Lookup for a caller that goes on to read the image: the
+// registry confirms the record by serving the image's manifest (digest
+// checked), which is returned, instead of by a separate HEAD request.
+func LookupImage(ctx context.Context, repo name.Repository, key string, opts []remote.Option) (*remote.Descriptor, error) {
+	tag, d, err := readRecord(ctx, repo, key, opts)
+	if d == nil || err != nil {
+		return nil, err
+	}
+	got, err := remote.Get(repo.Digest(d.Digest.String()), append(append([]remote.Option{}, opts...), remote.WithContext(ctx))...)
+	if err != nil {
+		return nil, notThere(tag, repo, *d, err)
+	}
+	if err := sameImage(tag, *d, got.Descriptor); err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+// notThere is the error of a record whose image the registry does not
+// serve (err is the registry's answer).
+func notThere(tag name.Tag, repo name.Repository, d v1.Descriptor, err error) error {
+	if notFound(err) {
+		return fmt.Errorf("remote cache: %s: names image %s, which %s does not have", tag, d.Digest, repo)
+	}
+	return fmt.Errorf("remote cache: %s: checking image %s: %v", tag, d.Digest, err)
+}
+
+// sameImage checks that the registry's descriptor got is the recorded d.
+func sameImage(tag name.Tag, d, got v1.Descriptor) error {
+	if got.Digest != d.Digest || got.MediaType != d.MediaType || got.Size != d.Size {
+		return fmt.Errorf("remote cache: %s: names image %s (%s, %d bytes); the registry has %s (%s, %d bytes)",
+			tag, d.Digest, d.MediaType, d.Size, got.Digest, got.MediaType, got.Size)
+	}
+	return nil
+}
+
+// readRecord reads and checks key's record in repo and returns the image
+// descriptor it names, not yet confirmed by the registry; nil and no error
+// when there is no record.
+func readRecord(ctx context.Context, repo name.Repository, key string, opts []remote.Option) (name.Tag, *v1.Descriptor, error) {
 	tag, err := Tag(repo, key)
 	if err != nil {
-		return nil, err
+		return tag, nil, err
 	}
 	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
 	got, err := remote.Get(tag, opts...)
 	if notFound(err) {
-		return nil, nil
+		return tag, nil, nil
 	} else if err != nil {
-		return nil, fmt.Errorf("remote cache: reading %s: %w", tag, err)
+		return tag, nil, fmt.Errorf("remote cache: reading %s: %w", tag, err)
 	}
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("remote cache: %s: %s", tag, fmt.Sprintf(format, args...))
 	}
 	if got.MediaType != types.OCIManifestSchema1 || len(got.Manifest) > maxManifest {
-		return nil, bad("not a cache record (media type %s, %d bytes)", got.MediaType, len(got.Manifest))
+		return tag, nil, bad("not a cache record (media type %s, %d bytes)", got.MediaType, len(got.Manifest))
 	}
 	var m v1.Manifest
 	if err := json.Unmarshal(got.Manifest, &m); err != nil {
-		return nil, bad("manifest: %v", err)
+		return tag, nil, bad("manifest: %v", err)
 	}
 	if m.ArtifactType != ArtifactType || len(m.Layers) != 1 || m.Layers[0].MediaType != ArtifactType || m.Layers[0].Size > maxRecord {
-		return nil, bad("not a cache record (artifact type %q, %d blobs)", m.ArtifactType, len(m.Layers))
+		return tag, nil, bad("not a cache record (artifact type %q, %d blobs)", m.ArtifactType, len(m.Layers))
 	}
-	rb, err := readBlob(repo, m.Layers[0], opts)
-	if err != nil {
-		return nil, bad("%v", err)
+	rb := []byte(m.Annotations[RecordAnnotation])
+	if len(rb) == 0 {
+		if rb, err = readBlob(repo, m.Layers[0], opts); err != nil {
+			return tag, nil, bad("%v", err)
+		}
 	}
 	var r record
 	dec := json.NewDecoder(bytes.NewReader(rb))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&r); err != nil {
-		return nil, bad("record: %v", err)
+		return tag, nil, bad("record: %v", err)
 	}
 	switch {
 	case r.Key != key:
-		return nil, bad("record is for key %q", r.Key)
+		return tag, nil, bad("record is for key %q", r.Key)
 	case r.Image.Digest.Algorithm != "sha256" || len(r.Image.Digest.Hex) != 64 || !r.Image.MediaType.IsImage() && !r.Image.MediaType.IsIndex():
-		return nil, bad("record names %q (%s), not an image", r.Image.Digest, r.Image.MediaType)
+		return tag, nil, bad("record names %q (%s), not an image", r.Image.Digest, r.Image.MediaType)
 	}
-	head, err := remote.Head(repo.Digest(r.Image.Digest.String()), opts...)
-	if notFound(err) {
-		return nil, bad("names image %s, which %s does not have", r.Image.Digest, repo)
-	} else if err != nil {
-		return nil, bad("checking image %s: %v", r.Image.Digest, err)
-	}
-	if head.Digest != r.Image.Digest || head.MediaType != r.Image.MediaType || head.Size != r.Image.Size {
-		return nil, bad("names image %s (%s, %d bytes); the registry has %s (%s, %d bytes)",
-			r.Image.Digest, r.Image.MediaType, r.Image.Size, head.Digest, head.MediaType, head.Size)
-	}
-	return &v1.Descriptor{MediaType: head.MediaType, Digest: head.Digest, Size: head.Size}, nil
+	return tag, &r.Image, nil
 }
 
 // Recorded lists the keys repo has records for, from one listing of its

@@ -42,9 +42,19 @@ func pushImage(t *testing.T, repo name.Repository, tag string) v1.Descriptor {
 // artifact type) under key's tag, as a hostile or broken writer would.
 func putRecord(t *testing.T, repo name.Repository, key string, blob []byte, _ v1.Descriptor, artifactType string) {
 	t.Helper()
+	putAnnotated(t, repo, key, blob, nil, artifactType, true)
+}
+
+// putAnnotated is putRecord with the manifest's RecordAnnotation (none if
+// nil), and the blob uploaded or not.
+func putAnnotated(t *testing.T, repo name.Repository, key string, blob, annotation []byte, artifactType string, upload bool) {
+	t.Helper()
 	cfg := static.NewLayer([]byte("{}"), emptyType)
 	b := static.NewLayer(blob, ArtifactType)
 	for _, l := range []v1.Layer{cfg, b} {
+		if l == b && !upload {
+			continue
+		}
 		if err := remote.WriteLayer(repo, l); err != nil {
 			t.Fatal(err)
 		}
@@ -54,6 +64,9 @@ func putRecord(t *testing.T, repo name.Repository, key string, blob []byte, _ v1
 	m := v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: artifactType,
 		Config: v1.Descriptor{MediaType: emptyType, Digest: cd, Size: 2},
 		Layers: []v1.Descriptor{{MediaType: ArtifactType, Digest: bd, Size: int64(len(blob))}}}
+	if annotation != nil {
+		m.Annotations = map[string]string{RecordAnnotation: string(annotation)}
+	}
 	mb, _ := json.Marshal(m)
 	if err := remote.Put(repo.Tag(TagPrefix+key), rawManifest(mb)); err != nil {
 		t.Fatal(err)
@@ -100,7 +113,8 @@ func TestLookupDistribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	var man v1.Manifest
-	if err := json.Unmarshal(m.Manifest, &man); err != nil || man.Subject != nil || man.ArtifactType != ArtifactType || len(man.Layers) != 1 {
+	if err := json.Unmarshal(m.Manifest, &man); err != nil || man.Subject != nil || man.ArtifactType != ArtifactType || len(man.Layers) != 1 ||
+		man.Annotations[RecordAnnotation] != `{"key":"`+keyA+`","image":{"mediaType":"`+string(img.MediaType)+`","size":`+fmt.Sprint(img.Size)+`,"digest":"`+img.Digest.String()+`"}}` {
 		t.Errorf("record manifest %s", m.Manifest)
 	}
 
@@ -131,6 +145,12 @@ func TestLookupDistribution(t *testing.T) {
 		}, fmt.Sprintf("remote cache: %s: names image %s (%s, %d bytes); the registry has %s (%s, %d bytes)", tag, img.Digest, img.MediaType, img.Size+1, img.Digest, img.MediaType, img.Size)},
 		{"other artifact type", func() { putRecord(t, repo, keyB, recordOf(keyB, img), img, "application/x-other") },
 			"remote cache: " + tag + `: not a cache record (artifact type "application/x-other", 1 blobs)`},
+		{"garbage annotation", func() {
+			putAnnotated(t, repo, keyB, recordOf(keyB, img), []byte("{not json"), ArtifactType, true)
+		}, "remote cache: " + tag + ": record: invalid character 'n' looking for beginning of object key string"},
+		{"annotation for another key", func() {
+			putAnnotated(t, repo, keyB, recordOf(keyB, img), recordOf(keyA, img), ArtifactType, true)
+		}, "remote cache: " + tag + `: record is for key "` + keyA + `"`},
 		{"tag on the image itself", func() { pushImage(t, repo, TagPrefix+keyB) },
 			"remote cache: " + tag + ": not a cache record (media type " + string(img.MediaType) + fmt.Sprintf(", %d bytes)", img.Size)},
 	} {
@@ -144,6 +164,19 @@ func TestLookupDistribution(t *testing.T) {
 				t.Fatalf("Lookup error:\n got %v\nwant %s", err, tc.want)
 			}
 		})
+	}
+	// The annotation is the record: a lookup reads no blob (this record's
+	// blob was never uploaded), and LookupImage serves the image manifest.
+	putAnnotated(t, repo, keyB, recordOf(keyB, img), recordOf(keyB, img), ArtifactType, false)
+	if got, err := Lookup(ctx, repo, keyB, nil); err != nil || got == nil || got.Digest != img.Digest {
+		t.Fatalf("Lookup(annotated record) = %v, %v; want %v", got, err, img.Digest)
+	}
+	if got, err := LookupImage(ctx, repo, keyB, nil); err != nil || got == nil || got.Digest != img.Digest || got.Size != img.Size || len(got.Manifest) != int(img.Size) {
+		t.Fatalf("LookupImage(annotated record) = %v, %v; want %v", got, err, img.Digest)
+	}
+	putAnnotated(t, repo, keyB, recordOf(keyB, missing), recordOf(keyB, missing), ArtifactType, false)
+	if got, err := LookupImage(ctx, repo, keyB, nil); got != nil || err == nil || !strings.Contains(err.Error(), "which "+repo.String()+" does not have") {
+		t.Fatalf("LookupImage(record of a missing image) = %v, %v", got, err)
 	}
 	if _, err := Lookup(ctx, repo, "ABC", nil); err == nil || err.Error() != `remote cache: invalid key "ABC"` {
 		t.Errorf("bad key: %v", err)
