@@ -62,6 +62,7 @@ func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error
 	}
 	cfg := registry.TransportConfig{
 		Secrets:              a.secrets,
+		Pings:                registry.NewPings(),
 		Keychain:             authn.DefaultKeychain,
 		CredentialsFrom:      a.dockerConfigPath(),
 		SkipTLSVerify:        f.skipVerify,

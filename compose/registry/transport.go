@@ -83,6 +83,9 @@ type TransportConfig struct {
 	// log are scrubbed of them by value (Secrets.Redact), whatever their
 	// shape.
 	Secrets *Secrets
+	// Pings, when set, keeps each registry's ping answer for every
+	// transport made from this config (see Pings).
+	Pings *Pings
 }
 
 // withDefaults fills in the zero fields.
@@ -305,6 +308,14 @@ type policyTransport struct {
 // pulls by name) reach such registries.
 func (t *policyTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	req = t.markRedirect(req)
+	if t.cfg.Pings != nil && isPing(req) {
+		return t.cfg.Pings.do(req, t.roundTripScheme)
+	}
+	return t.roundTripScheme(req)
+}
+
+// roundTripScheme is RoundTrip without the ping answers.
+func (t *policyTransport) roundTripScheme(req *http.Request) (*http.Response, error) {
 	host := req.URL.Host
 	if req.URL.Scheme == "https" && t.cfg.insecure(host) {
 		if _, plain := t.plainHosts.Load(host); plain {

@@ -1,0 +1,99 @@
+package registry
+
+import (
+	"bytes"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net/http"
+	"sync"
+)
+
+// maxPingBody bounds the body of a ping answer that is kept.
+const maxPingBody = 64 << 10
+
+// Pings keeps each registry's answer to the API version check, GET /v2/
+// (ggcr's ping: 200, or 401 with the auth challenge), for the life of one
+// command, so that a registry is pinged once and not once per repository a
+// command reads or writes (a push of 200 services otherwise pings 400 times:
+// ggcr pings whenever it sets up a repository, and tries https first even
+// for a loopback registry that speaks only http). The ping carries no
+// credentials, so its answer is the same for every repository. A failed
+// TLS handshake with a server that speaks plain HTTP is kept too; other
+// errors and other answers are not. The zero value is not ready: use
+// NewPings. It is safe for concurrent use.
+type Pings struct {
+	mu sync.Mutex
+	m  map[string]*pingAnswer // scheme://host → answer
+}
+
+// NewPings returns an empty Pings.
+func NewPings() *Pings { return &Pings{m: map[string]*pingAnswer{}} }
+
+type pingAnswer struct {
+	status int
+	proto  string
+	header http.Header
+	body   []byte
+	err    error // a tls.RecordHeaderError
+}
+
+// isPing reports whether req is a registry's API version check.
+func isPing(req *http.Request) bool {
+	return req.Method == http.MethodGet && req.URL.Path == "/v2/" && req.URL.RawQuery == "" && req.Header.Get("Authorization") == ""
+}
+
+// do answers the ping req from p, or sends it with send and keeps the
+// answer when it may be kept.
+func (p *Pings) do(req *http.Request, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	key := req.URL.Scheme + "://" + req.URL.Host
+	p.mu.Lock()
+	a := p.m[key]
+	p.mu.Unlock()
+	if a != nil {
+		return a.response(req)
+	}
+	resp, err := send(req)
+	var rhe tls.RecordHeaderError
+	switch {
+	case err != nil && errors.As(err, &rhe):
+		a = &pingAnswer{err: err}
+	case err != nil:
+		return nil, err
+	case resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusUnauthorized:
+		return resp, nil
+	default:
+		body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxPingBody+1))
+		resp.Body.Close()
+		if rerr != nil {
+			return nil, rerr
+		}
+		if len(body) > maxPingBody {
+			resp.Body = io.NopCloser(bytes.NewReader(body))
+			return resp, nil
+		}
+		a = &pingAnswer{status: resp.StatusCode, proto: resp.Proto, header: resp.Header.Clone(), body: body}
+	}
+	p.mu.Lock()
+	p.m[key] = a
+	p.mu.Unlock()
+	return a.response(req)
+}
+
+// response is a fresh copy of the kept answer to req.
+func (a *pingAnswer) response(req *http.Request) (*http.Response, error) {
+	if a.err != nil {
+		return nil, a.err
+	}
+	return &http.Response{
+		Status:        http.StatusText(a.status),
+		StatusCode:    a.status,
+		Proto:         a.proto,
+		ProtoMajor:    1,
+		ProtoMinor:    1,
+		Header:        a.header.Clone(),
+		Body:          io.NopCloser(bytes.NewReader(a.body)),
+		ContentLength: int64(len(a.body)),
+		Request:       req,
+	}, nil
+}

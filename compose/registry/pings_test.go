@@ -1,0 +1,86 @@
+package registry
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+)
+
+// TestPingsOncePerRegistry: with Pings, a command that reads several
+// repositories of one loopback registry pings it once over http and sends
+// one https attempt in all; without, every repository costs both again.
+// The answers are the registry's own (the reads succeed either way).
+func TestPingsOncePerRegistry(t *testing.T) {
+	reg := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	s := httptest.NewServer(reg)
+	s.Config.ErrorLog = log.New(io.Discard, "", 0)
+	t.Cleanup(s.Close)
+	host := strings.TrimPrefix(s.URL, "http://")
+	repos := []string{"a/one", "a/two", "b/three"}
+	for _, r := range repos {
+		img, err := random.Image(64, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(mustRef(t, host+"/"+r+":v1"), img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		pings *Pings
+		want  int64 // pings sent over each scheme
+	}{{nil, int64(len(repos))}, {NewPings(), 1}} {
+		var https, http atomic.Int64
+		base := countPings{inner: s.Client().Transport, https: &https, http: &http}
+		ropts, err := RemoteOptions(TransportConfig{Pings: tc.pings, Base: base})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range repos {
+			repo, _ := name.NewRepository(host + "/" + r)
+			tags, err := remote.List(repo, append(ropts, remote.WithContext(context.Background()))...)
+			if err != nil || len(tags) != 1 || tags[0] != "v1" {
+				t.Fatalf("List(%s) = %v, %v", repo, tags, err)
+			}
+		}
+		if https.Load() != tc.want || http.Load() != tc.want {
+			t.Errorf("Pings %v: %d https and %d http pings for %d repositories, want %d each", tc.pings != nil, https.Load(), http.Load(), len(repos), tc.want)
+		}
+	}
+}
+
+// countPings counts the pings sent through it, by scheme.
+type countPings struct {
+	inner       http.RoundTripper
+	https, http *atomic.Int64
+}
+
+func (c countPings) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.URL.Path == "/v2/" {
+		if r.URL.Scheme == "https" {
+			c.https.Add(1)
+		} else {
+			c.http.Add(1)
+		}
+	}
+	return c.inner.RoundTrip(r)
+}
+
+func mustRef(t *testing.T, s string) name.Reference {
+	t.Helper()
+	r, err := name.ParseReference(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
