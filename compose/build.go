@@ -137,6 +137,9 @@ func composeAll(ctx context.Context, specs []*spec.Spec, names []string, cacheDi
 	g.SetLimit(o.jobs)
 	for i, s := range specs {
 		g.Go(func() error {
+			if o.keyOnly && o.keyIf != nil && !o.keyIf(ctx, i) {
+				return nil
+			}
 			results[i], errs[i] = composeImage(ctx, s, cacheDir, dryRun, o)
 			if errs[i] == nil && o.keyOnly && o.keyed != nil {
 				o.keyed(i, results[i])

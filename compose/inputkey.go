@@ -41,6 +41,18 @@ func WithKeyed(f func(i int, res *Result)) Option {
 	}
 }
 
+// WithKeyIf makes Keys ask f, before it hashes spec i's inputs, whether
+// to: when f returns false, spec i gets no key (a nil Result) and is not
+// read at all. f is called from several goroutines at once and may block
+// (e.g. until the caller knows whether a key could be of use). Build, Plan
+// and their -All forms ignore it.
+func WithKeyIf(f func(ctx context.Context, i int) bool) Option {
+	return func(o *options) error {
+		o.keyIf = f
+		return nil
+	}
+}
+
 // withKeyOnly makes composeImage stop after the input key.
 func withKeyOnly() Option {
 	return func(o *options) error {

@@ -52,6 +52,8 @@ type options struct {
 	keyOnly bool
 	// keyed is called as each spec's key is known (see WithKeyed).
 	keyed func(i int, res *Result)
+	// keyIf decides whether Keys hashes spec i (see WithKeyIf).
+	keyIf func(ctx context.Context, i int) bool
 
 	// budget holds one unit per job: every layer build and every base
 	// layer indexed takes one while it runs. One budget is shared by all

@@ -99,34 +99,39 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 			c.repos[i] = &repo
 		}
 	}
-	// A push first lists each repository's records (one request per
-	// repository): a spec whose repository has none cannot hit, so its
-	// inputs are not hashed (a cold push to a new repository reads them
-	// once, to build), and a key that is not listed is a miss without a
-	// request. A listing that fails decides nothing: those specs are hashed
-	// and looked up one by one. plan --changed hashes every spec, to report
-	// its key.
-	var listed []map[string]bool // by spec; nil: not listed
+	// A push lists each repository's records (one request per repository,
+	// while the first specs are hashed): a spec whose repository has none
+	// cannot hit, so its inputs are not hashed (a cold push to a new
+	// repository reads them once, to build), and a key that is not listed
+	// is a miss without a request. A listing that fails decides nothing:
+	// those specs are hashed and looked up one by one. plan --changed
+	// hashes every spec, to report its key.
+	var listed func(ctx context.Context, i int) (map[string]bool, bool)
 	if fetch {
-		if listed, err = c.listRecords(ctx, jobs); err != nil {
-			return nil, err
-		}
+		listed = c.listRecords(ctx, jobs)
 	}
-	var todo []int // the specs to hash
-	for i := range job.specs {
-		if c.repos[i] == nil || listed != nil && listed[i] != nil && len(listed[i]) == 0 {
-			continue // push reports a tag problem; or nothing to find
+	keyIf := func(ctx context.Context, i int) bool {
+		if c.repos[i] == nil {
+			return false // push reports the tag problem
 		}
-		todo = append(todo, i)
+		if listed == nil {
+			return true
+		}
+		keys, ok := listed(ctx, i)
+		return !ok || len(keys) > 0
 	}
 	// Each key is looked up (and a hit's manifest and config fetched, when
 	// fetch is set) as soon as it is known, while other specs are hashed.
 	var g errgroup.Group
 	g.SetLimit(jobs)
-	keyed := func(k int, res *compose.Result) {
-		i := todo[k]
-		if res.Key == "" || listed != nil && listed[i] != nil && !listed[i][res.Key] {
-			return // an unknown key, or one the repository has no record for: a miss
+	keyed := func(i int, res *compose.Result) {
+		if res.Key == "" {
+			return // an unknown key is a miss
+		}
+		if listed != nil {
+			if keys, ok := listed(ctx, i); ok && !keys[res.Key] {
+				return // not recorded: a miss
+			}
 		}
 		repo := *c.repos[i]
 		g.Go(func() error {
@@ -134,19 +139,12 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 			return nil
 		})
 	}
-	specs := make([]*spec.Spec, len(todo))
-	paths := make([]string, len(todo))
-	for k, i := range todo {
-		specs[k], paths[k] = job.specs[i], job.paths[i]
-	}
-	keys, err := compose.Keys(ctx, specs, paths, job.cacheDir, append(opts, compose.WithKeyed(keyed))...)
+	keys, err := compose.Keys(ctx, job.specs, job.paths, job.cacheDir, append(opts, compose.WithKeyIf(keyIf), compose.WithKeyed(keyed))...)
 	g.Wait()
 	if err != nil {
 		return nil, redacted(err, rf)
 	}
-	for k, i := range todo {
-		c.keys[i] = keys[k]
-	}
+	copy(c.keys, keys)
 	// A push builds a spec whose lookup failed; plan --changed lists it.
 	then := "building it"
 	if !fetch {
@@ -162,39 +160,52 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 	return c, ctx.Err()
 }
 
-// listRecords lists the records of every spec's repository, each
-// repository once, jobs at a time. The result is by spec: the keys its
-// repository has records for, or nil when there is no repository or the
-// listing failed (then nothing is concluded; the failure is not reported,
-// as the lookups that follow report what is wrong).
-func (c *remoteCache) listRecords(ctx context.Context, jobs int) ([]map[string]bool, error) {
-	var repos []name.Repository // each once, in order
-	at := map[string]int{}
+// listRecords starts listing the records of every spec's repository, each
+// repository once and in the order of the specs, jobs at a time. The
+// function it returns waits for spec i's listing and gives the keys its
+// repository has records for; ok is false when there is no repository, the
+// listing failed (nothing is concluded; the lookups that follow report what
+// is wrong) or ctx ended first.
+func (c *remoteCache) listRecords(ctx context.Context, jobs int) func(ctx context.Context, i int) (map[string]bool, bool) {
+	type listing struct {
+		done chan struct{}
+		keys map[string]bool
+	}
+	byRepo := map[string]*listing{}
+	var order []*listing
+	var repos []name.Repository
 	for _, r := range c.repos {
-		if r != nil {
-			if _, dup := at[r.Name()]; !dup {
-				at[r.Name()] = len(repos)
-				repos = append(repos, *r)
-			}
+		if r != nil && byRepo[r.Name()] == nil {
+			l := &listing{done: make(chan struct{})}
+			byRepo[r.Name()] = l
+			order = append(order, l)
+			repos = append(repos, *r)
 		}
 	}
-	keys := make([]map[string]bool, len(repos))
-	var g errgroup.Group
-	g.SetLimit(jobs)
-	for k, r := range repos {
-		g.Go(func() error {
-			keys[k], _ = remotecache.Recorded(ctx, r, c.ropts)
-			return nil
-		})
-	}
-	g.Wait()
-	out := make([]map[string]bool, len(c.repos))
-	for i, r := range c.repos {
-		if r != nil {
-			out[i] = keys[at[r.Name()]]
+	go func() {
+		var g errgroup.Group
+		g.SetLimit(jobs)
+		for k, l := range order {
+			g.Go(func() error {
+				defer close(l.done)
+				l.keys, _ = remotecache.Recorded(ctx, repos[k], c.ropts)
+				return nil
+			})
+		}
+		g.Wait()
+	}()
+	return func(ctx context.Context, i int) (map[string]bool, bool) {
+		if c.repos[i] == nil {
+			return nil, false
+		}
+		l := byRepo[c.repos[i].Name()]
+		select {
+		case <-l.done:
+			return l.keys, l.keys != nil
+		case <-ctx.Done():
+			return nil, false
 		}
 	}
-	return out, ctx.Err()
 }
 
 // build builds the specs the cache did not name (all of them when c is
