@@ -22,6 +22,7 @@ type pushFlags struct {
 	forceFloating bool
 	supply        supplyFlags
 	noRemoteCache bool
+	cacheFrom     []string
 }
 
 func (a *app) pushCmd() *cobra.Command {
@@ -63,6 +64,7 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 	pf.supply.register(c, true)
 	pf.supply.registerSign(c)
 	c.Flags().BoolVar(&pf.noRemoteCache, "no-remote-cache", false, remoteCacheUsage)
+	c.Flags().StringArrayVar(&pf.cacheFrom, "cache-from", nil, "also look images up in the registry cache of `REPOSITORY`, after the image's own (repeatable; a hit is copied, blobs mounted on the same registry)")
 	return c
 }
 
@@ -116,9 +118,13 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	// that are compressed are uploaded on the way.
 	streams := &pushStreams{cfg: rf.cfg, image: pf.image, tags: pf.tags}
 	opts := append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee))
+	cacheFrom, err := cacheFromRepos(pf.cacheFrom, pf.noRemoteCache)
+	if err != nil {
+		return err
+	}
 	var cache *remoteCache
 	if !pf.noRemoteCache && job.locks == nil {
-		if cache, err = a.lookupRemoteCache(ctx, job, rf, pf.image, pf.tags, pf.jobs, true, opts); err != nil {
+		if cache, err = a.lookupRemoteCache(ctx, job, rf, pf.image, pf.tags, cacheFrom, pf.jobs, true, opts); err != nil {
 			return err
 		}
 	}
@@ -145,8 +151,14 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		reqs[i] = registry.PushRequest{Artifact: res.Artifact, Tags: tags, MountFrom: res.MountFrom(), Version: res.Spec.Semver}
 		if cache.hit(i) {
 			// The registry cache checked the image is there: only tags
-			// move (its documents and signatures were pushed with it).
-			reqs[i].Present = []name.Repository{*cache.repos[i]}
+			// move (its documents and signatures were pushed with it). An
+			// image found through --cache-from is copied from its
+			// repository (mounted on the same registry), without them.
+			if from := cache.from[i]; from != nil {
+				reqs[i].MountFrom = append(reqs[i].MountFrom, *from)
+			} else {
+				reqs[i].Present = []name.Repository{*cache.repos[i]}
+			}
 			continue
 		}
 		atts, err := pf.supply.attachments(ctx, a, res, job.paths[i])
@@ -206,6 +218,22 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		fmt.Fprintln(a.stdout, art.Digest)
 	}
 	return nil
+}
+
+// cacheFromRepos parses the --cache-from repositories.
+func cacheFromRepos(args []string, off bool) ([]name.Repository, error) {
+	if off && len(args) > 0 {
+		return nil, usagef("--cache-from and --no-remote-cache exclude each other")
+	}
+	var out []name.Repository
+	for _, a := range args {
+		r, err := name.NewRepository(a)
+		if err != nil {
+			return nil, usagef("--cache-from %q: want a repository, e.g. registry.example/team/app", a)
+		}
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 // repositories lists the repositories of tags, once each, in order.

@@ -37,6 +37,9 @@ type remoteCache struct {
 	repos []*name.Repository
 	hits  []*v1.Descriptor
 	arts  []oci.Artifact // the hits' images, read lazily from the registry
+	// from is, for a hit found through --cache-from, the repository that
+	// has the image (nil for a hit in the spec's own repository).
+	from  []*name.Repository
 	ropts []remote.Option
 }
 
@@ -73,7 +76,7 @@ func (c *remoteCache) lookup(ctx context.Context, repo name.Repository, key stri
 // tag; opts must be the options the build will get (they are part of the
 // key). A lookup that fails or finds a record that does not check is a
 // warning: that spec is built. jobs bounds the lookups at once.
-func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registryFlags, image string, extra []string, jobs int, fetch bool, opts []compose.Option) (*remoteCache, error) {
+func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registryFlags, image string, extra []string, cacheFrom []name.Repository, jobs int, fetch bool, opts []compose.Option) (*remoteCache, error) {
 	ropts, err := registry.RemoteOptions(rf.cfg)
 	if err != nil {
 		return nil, err
@@ -90,7 +93,8 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 	}
 	ropts = append(ropts, remote.Reuse(puller), remote.Reuse(pusher))
 	n := len(job.specs)
-	c := &remoteCache{repos: make([]*name.Repository, n), hits: make([]*v1.Descriptor, n), arts: make([]oci.Artifact, n), keys: make([]*compose.Result, n), ropts: ropts}
+	c := &remoteCache{repos: make([]*name.Repository, n), hits: make([]*v1.Descriptor, n), arts: make([]oci.Artifact, n),
+		from: make([]*name.Repository, n), keys: make([]*compose.Result, n), ropts: ropts}
 	warnings := make([]error, n)
 	// The repository each spec's record is in: that of its first push tag.
 	for i, s := range job.specs {
@@ -99,26 +103,50 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 			c.repos[i] = &repo
 		}
 	}
-	// A push lists each repository's records (one request per repository,
-	// while the first specs are hashed): a spec whose repository has none
-	// cannot hit, so its inputs are not hashed (a cold push to a new
-	// repository reads them once, to build), and a key that is not listed
-	// is a miss without a request. A listing that fails decides nothing:
-	// those specs are hashed and looked up one by one. plan --changed
-	// hashes every spec, to report its key.
-	var listed func(ctx context.Context, i int) (map[string]bool, bool)
-	if fetch {
-		listed = c.listRecords(ctx, jobs)
-	}
-	keyIf := func(ctx context.Context, i int) bool {
+	// Where each spec's key is looked up, in order: its own repository,
+	// then every --cache-from repository (each once).
+	where := func(i int) []name.Repository {
 		if c.repos[i] == nil {
-			return false // push reports the tag problem
+			return nil
 		}
+		out := []name.Repository{*c.repos[i]}
+		for _, r := range cacheFrom {
+			if r.Name() != c.repos[i].Name() {
+				out = append(out, r)
+			}
+		}
+		return out
+	}
+	// A push lists each repository's records (one request per repository,
+	// while the first specs are hashed): a spec none of whose repositories
+	// has a record cannot hit, so its inputs are not hashed (a cold push to
+	// a new repository reads them once, to build), and a key that is not
+	// listed is a miss without a request. A listing that fails decides
+	// nothing: such a repository is looked up key by key. plan --changed
+	// hashes every spec, to report its key.
+	var listed func(ctx context.Context, repo name.Repository) (map[string]bool, bool)
+	if fetch {
+		var all []name.Repository
+		for i := range job.specs {
+			all = append(all, where(i)...)
+		}
+		listed = c.listRecords(ctx, all, jobs)
+	}
+	// mayHave reports whether repo may have a record for key ("" for any).
+	mayHave := func(ctx context.Context, repo name.Repository, key string) bool {
 		if listed == nil {
 			return true
 		}
-		keys, ok := listed(ctx, i)
-		return !ok || len(keys) > 0
+		keys, ok := listed(ctx, repo)
+		return !ok || key == "" && len(keys) > 0 || key != "" && keys[key]
+	}
+	keyIf := func(ctx context.Context, i int) bool {
+		for _, r := range where(i) {
+			if mayHave(ctx, r, "") {
+				return true
+			}
+		}
+		return false // no repository (push reports the tag problem), or no records
 	}
 	// Each key is looked up (and a hit's manifest and config fetched, when
 	// fetch is set) as soon as it is known, while other specs are hashed.
@@ -128,14 +156,23 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 		if res.Key == "" {
 			return // an unknown key is a miss
 		}
-		if listed != nil {
-			if keys, ok := listed(ctx, i); ok && !keys[res.Key] {
-				return // not recorded: a miss
-			}
-		}
-		repo := *c.repos[i]
 		g.Go(func() error {
-			c.hits[i], c.arts[i], warnings[i] = c.lookup(ctx, repo, res.Key, fetch)
+			for k, repo := range where(i) {
+				if !mayHave(ctx, repo, res.Key) {
+					continue
+				}
+				hit, art, err := c.lookup(ctx, repo, res.Key, fetch)
+				if err != nil && warnings[i] == nil {
+					warnings[i] = err
+				}
+				if hit != nil {
+					c.hits[i], c.arts[i], warnings[i] = hit, art, nil
+					if k > 0 {
+						c.from[i] = &repo
+					}
+					return nil
+				}
+			}
 			return nil
 		})
 	}
@@ -160,45 +197,42 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 	return c, ctx.Err()
 }
 
-// listRecords starts listing the records of every spec's repository, each
-// repository once and in the order of the specs, jobs at a time. The
-// function it returns waits for spec i's listing and gives the keys its
-// repository has records for; ok is false when there is no repository, the
-// listing failed (nothing is concluded; the lookups that follow report what
-// is wrong) or ctx ended first.
-func (c *remoteCache) listRecords(ctx context.Context, jobs int) func(ctx context.Context, i int) (map[string]bool, bool) {
+// listRecords starts listing the records of repos, each repository once
+// and in order, jobs at a time. The function it returns waits for one
+// repository's listing and gives the keys it has records for; ok is false
+// when the listing failed (nothing is concluded; the lookups that follow
+// report what is wrong), the repository was not listed, or ctx ended first.
+func (c *remoteCache) listRecords(ctx context.Context, repos []name.Repository, jobs int) func(ctx context.Context, repo name.Repository) (map[string]bool, bool) {
 	type listing struct {
 		done chan struct{}
 		keys map[string]bool
 	}
 	byRepo := map[string]*listing{}
-	var order []*listing
-	var repos []name.Repository
-	for _, r := range c.repos {
-		if r != nil && byRepo[r.Name()] == nil {
-			l := &listing{done: make(chan struct{})}
-			byRepo[r.Name()] = l
-			order = append(order, l)
-			repos = append(repos, *r)
+	var order []name.Repository
+	for _, r := range repos {
+		if byRepo[r.Name()] == nil {
+			byRepo[r.Name()] = &listing{done: make(chan struct{})}
+			order = append(order, r)
 		}
 	}
 	go func() {
 		var g errgroup.Group
 		g.SetLimit(jobs)
-		for k, l := range order {
+		for _, r := range order {
+			l := byRepo[r.Name()]
 			g.Go(func() error {
 				defer close(l.done)
-				l.keys, _ = remotecache.Recorded(ctx, repos[k], c.ropts)
+				l.keys, _ = remotecache.Recorded(ctx, r, c.ropts)
 				return nil
 			})
 		}
 		g.Wait()
 	}()
-	return func(ctx context.Context, i int) (map[string]bool, bool) {
-		if c.repos[i] == nil {
+	return func(ctx context.Context, repo name.Repository) (map[string]bool, bool) {
+		l := byRepo[repo.Name()]
+		if l == nil {
 			return nil, false
 		}
-		l := byRepo[c.repos[i].Name()]
 		select {
 		case <-l.done:
 			return l.keys, l.keys != nil
@@ -273,7 +307,9 @@ func (c *remoteCache) record(ctx context.Context, a *app, rf *registryFlags, job
 	var g errgroup.Group
 	g.SetLimit(jobs)
 	for i, res := range results {
-		if c.hit(i) || c.repos[i] == nil || res.Key == "" || c.keys[i] != nil && res.Key != c.keys[i].Key {
+		// A hit is recorded only when it came from --cache-from: the
+		// image is now in the spec's own repository too.
+		if c.hit(i) && c.from[i] == nil || c.repos[i] == nil || res.Key == "" || c.keys[i] != nil && res.Key != c.keys[i].Key {
 			continue
 		}
 		g.Go(func() error {
@@ -362,7 +398,7 @@ func (a *app) runPlanChanged(ctx context.Context, args []string, f *buildFlags) 
 	}
 	// Lookups wait on the network, not the CPU: as many at once as push's
 	// default --push-jobs.
-	c, err := a.lookupRemoteCache(ctx, job, &f.reg, "", nil, 8, false, append(job.opts, compose.WithArchiveAsIs()))
+	c, err := a.lookupRemoteCache(ctx, job, &f.reg, "", nil, nil, 8, false, append(job.opts, compose.WithArchiveAsIs()))
 	if err != nil {
 		return err
 	}
