@@ -124,6 +124,30 @@ splitbytes() { python3 -c '
 import json,sys
 r=json.load(open(sys.argv[1])); ls=r["images"][0]["layers"]
 print(sum(l["bytesUploaded"] for l in ls), sum(l["size"] for l in ls), len(ls))' "$1"; }
+# floor LABEL CACHEDIR — the registry's own floor: the blobs strata stored
+# in CACHEDIR (its layers, already compressed) uploaded again with curl to
+# new repositories (POST, one PATCH with Content-Length, PUT ?digest=), two
+# at a time. Nothing is compressed, hashed or read from a context: a client
+# can hardly put those bytes into this registry faster. Appends "seconds 0"
+# to $WORK/LABEL.times.
+upload1() { # upload1 BLOBFILE REPO
+  local loc
+  loc=$(curl -fsS -D - -o /dev/null -X POST "http://$R/v2/$2/blobs/uploads/" | tr -d '\r' | awk -F': ' 'tolower($1)=="location" {print $2}')
+  case $loc in http*) ;; *) loc="http://$R$loc" ;; esac
+  loc=$(curl -fsS -D - -o /dev/null -X PATCH -H 'Content-Type: application/octet-stream' -T "$1" "$loc" | tr -d '\r' | awk -F': ' 'tolower($1)=="location" {print $2}')
+  case $loc in http*) ;; *) loc="http://$R$loc" ;; esac
+  case $loc in *\?*) loc="$loc&" ;; *) loc="$loc?" ;; esac
+  curl -fsS -o /dev/null -X PUT "${loc}digest=sha256:$(basename "$1")"
+}
+export -f upload1
+export R
+floor() {
+  local label=$1 dir=$2 t0 t1
+  t0=$(date +%s.%N)
+  find "$dir/blobs/sha256" -type f -size +1k | xargs -P 2 -I{} bash -c 'upload1 "$1" "bench/floor$RANDOM$RANDOM"' _ {}
+  t1=$(date +%s.%N)
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f 0\n", b-a}' >> "$WORK/$label.times"
+}
 # cstream DIR TAG — the peer: tar streamed into crane append on the base.
 cat > "$WORK/cstream" <<SH
 #!/usr/bin/env bash
@@ -138,6 +162,7 @@ for i in $(seq "$RUNS"); do
   rm -rf "$WORK/cache"
   measure sitecold "$STRATA" push --cache-dir "$WORK/cache" --tag "$R/bench/site$i:v1" "$WORK/ctx/site.yaml"
   measure sitenoop "$STRATA" push --cache-dir "$WORK/cache" --tag "$R/bench/site$i:v1" "$WORK/ctx/site.yaml"
+  floor sitefloor "$WORK/cache"
   measure cranecold "$cstream" "$WORK/ctx/site" "$R/bench/cranes$i:v1"
   measure cranenoop "$cstream" "$WORK/ctx/site" "$R/bench/cranes$i:v1"
 
@@ -153,6 +178,7 @@ for i in $(seq "$RUNS"); do
   say "run $i/$RUNS: binary"
   rm -rf "$WORK/cachebin"
   measure bin "$STRATA" push --cache-dir "$WORK/cachebin" --tag "$R/bench/bin$i:v1" "$WORK/ctx/binary.yaml"
+  floor binfloor "$WORK/cachebin"
   tar -C "$WORK/ctx" -cf "$WORK/app.tar" app
   measure cranebin "$CRANE" append -f "$WORK/app.tar" -b "$R/bench/base:1" -t "$R/bench/cranebin$i:v1"
 
@@ -160,12 +186,14 @@ for i in $(seq "$RUNS"); do
     say "run $i/$RUNS: 1 GiB file"
     rm -rf "$WORK/cachebig"
     measure big "$STRATA" push --cache-dir "$WORK/cachebig" --tag "$R/bench/big$i:v1" "$WORK/ctx/big.yaml"
+    floor bigfloor "$WORK/cachebig"
     measure cranebig bash -c "tar -C '$WORK/ctx/bigdir' -cf - . | '$CRANE' append -f - -t '$R/bench/cranebig$i:v1' >/dev/null"
   fi
 
   say "run $i/$RUNS: 20 services"
   rm -rf "$WORK/cache20"
   measure svc20 "$STRATA" push --cache-dir "$WORK/cache20" --set RUN="r$i" "$WORK"/ctx/svc*.yaml
+  floor svc20floor "$WORK/cache20"
   for k in $(seq -w 1 20); do tar -C "$WORK/ctx/svc$k" -cf "$WORK/svc$k.tar" .; done
   measure crane20 bash -c "for k in \$(seq -w 1 20); do echo \$k; done | xargs -P 2 -I{} '$CRANE' append -f '$WORK/svc{}.tar' -b '$R/bench/base:1' -t '$R/bench/crane$i-svc{}:v1'"
   # one service changed
@@ -177,15 +205,20 @@ MB=$(awk -v b="$SITE_BYTES" 'BEGIN {printf "%.1f", b/1e6}')
 echo "site: 5,001 files, $MB MB on a ~50 MB base; $RUNS runs each (medians); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $(go version | cut -d' ' -f3); docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}')"
 echo "(wall seconds, whole command; ratio = strata / peer, the issue's goals in brackets)"
 row() { printf '%-44s strata %6.2f s  %7s MiB | peer %6.2f s  %7s MiB | ratio %s  (goal %s)\n' "$1" "$(med "$2")" "$(rss "$2")" "$(med "$3")" "$(rss "$3")" "$(ratio "$2" "$3")" "$4"; }
+floorrow() { printf '  registry floor (its layers uploaded again with curl): %.2f s = %.2f of the peer\n' "$(med "$1")" "$(ratio "$1" "$2")"; }
 row "site, cold build + push (empty cache)"    sitecold  cranecold "<= 0.45, RSS <= 64 MiB"
+floorrow sitefloor cranecold
 row "site, no-op re-push"                      sitenoop  cranenoop "<= 0.15"
 row "site split: auto, one file changed"       splitone  craneone  "<= 0.30"
 median_bytes=$(awk '{print $1}' "$WORK/splitone.bytes" | median)
 awk -v u="$median_bytes" -v l="$(tail -1 "$WORK/splitone.bytes" | awk '{print $2}')" -v n="$(tail -1 "$WORK/splitone.bytes" | awk '{print $3}')" \
   'BEGIN {printf "  uploaded %.1f MB of the %.1f MB layer (%d parts): %.1f %%  (goal <= 10 %%)\n", u/1e6, l/1e6, n, 100*u/l}'
 row "binary (~17 MB) on the base, empty cache" bin       cranebin  "<= 0.60"
+floorrow binfloor cranebin
 if [ "${SKIP_BIG:-}" != 1 ]; then
 row "1 GiB file, cold"                         big       cranebig  "<= 0.60, RSS <= 64 MiB"
+floorrow bigfloor cranebig
 fi
 row "20 services x 10 MB, cold, one call"      svc20     crane20   "<= 0.30, RSS <= 64 MiB"
+floorrow svc20floor crane20
 printf '%-44s strata %6.2f s  %7s MiB\n' "20 services, one changed" "$(med svc20one)" "$(rss svc20one)"
