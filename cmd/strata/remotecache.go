@@ -59,11 +59,12 @@ func (c *remoteCache) lookup(ctx context.Context, repo name.Repository, key stri
 	ref := repo.Digest(got.Digest.String())
 	if got.MediaType.IsIndex() {
 		art.Index, err = got.ImageIndex()
-	} else if art.Image, err = got.Image(); err == nil {
-		// The push reads the config for its report; the remote image
-		// keeps it.
+	} else if art.Image, err = got.Image(); err == nil && got.Platform == nil {
+		// The push reports the image's platform: from the record, or
+		// else from the config (the remote image keeps it).
 		_, err = art.Image.RawConfigFile()
 	}
+	art.Platform = got.Platform
 	if err != nil {
 		return nil, art, fmt.Errorf("remote cache: reading %s: %w", ref, err)
 	}
@@ -348,7 +349,16 @@ func artifactDescriptor(a oci.Artifact) (v1.Descriptor, error) {
 		return v1.Descriptor{}, err
 	}
 	d, err := m.Digest()
-	return v1.Descriptor{MediaType: mt, Size: n, Digest: d}, err
+	if err != nil {
+		return v1.Descriptor{}, err
+	}
+	desc := v1.Descriptor{MediaType: mt, Size: n, Digest: d}
+	if a.Index == nil {
+		if cf, err := a.Image.ConfigFile(); err == nil && cf.OS != "" && cf.Architecture != "" {
+			desc.Platform = &v1.Platform{OS: cf.OS, Architecture: cf.Architecture, Variant: cf.Variant}
+		}
+	}
+	return desc, nil
 }
 
 // source says where pushed image i came from (see the source constants).

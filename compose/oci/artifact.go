@@ -7,10 +7,15 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
-// Artifact is a built image or image index; exactly one field is set.
+// Artifact is a built image or image index; exactly one of Image and
+// Index is set.
 type Artifact struct {
 	Image v1.Image
 	Index v1.ImageIndex
+	// Platform is, for an Image, its platform when it is known without
+	// reading the image's config (a registry cache record names it), or
+	// nil. A push reports it instead of fetching the config.
+	Platform *v1.Platform
 }
 
 // Digest returns the manifest digest of the image or index.

@@ -183,7 +183,11 @@ func walkArtifact(a oci.Artifact) ([]node, error) {
 		_, err := walkIndex(a.Index, &out, map[v1.Hash]bool{})
 		return out, err
 	case a.Image != nil:
-		n, err := imageNode(a.Image, "")
+		plat := ""
+		if a.Platform != nil {
+			plat = a.Platform.String()
+		}
+		n, err := imageNode(a.Image, plat)
 		if err != nil {
 			return nil, err
 		}
@@ -263,13 +267,9 @@ func imageNode(img v1.Image, plat string) (node, error) {
 		return node{}, err
 	}
 	n := node{digest: h, mediaType: mt, raw: raw, platform: plat}
-	cfgRaw, err := img.RawConfigFile()
+	m, err := img.Manifest()
 	if err != nil {
-		return node{}, fmt.Errorf("reading config: %w", err)
-	}
-	cfgName, err := img.ConfigName()
-	if err != nil {
-		return node{}, err
+		return node{}, fmt.Errorf("reading manifest: %w", err)
 	}
 	if plat == "" {
 		if cf, err := img.ConfigFile(); err == nil && cf.OS != "" {
@@ -277,7 +277,13 @@ func imageNode(img v1.Image, plat string) (node, error) {
 			n.platform = plat
 		}
 	}
-	n.blobs = append(n.blobs, blobSource{digest: cfgName, size: int64(len(cfgRaw)), open: func(context.Context) (io.ReadCloser, error) {
+	// The config is read only if it is uploaded (an image a registry
+	// cache hit names is not, and its config is not fetched for nothing).
+	n.blobs = append(n.blobs, blobSource{digest: m.Config.Digest, size: m.Config.Size, open: func(context.Context) (io.ReadCloser, error) {
+		cfgRaw, err := img.RawConfigFile()
+		if err != nil {
+			return nil, fmt.Errorf("reading config: %w", err)
+		}
 		return io.NopCloser(bytes.NewReader(cfgRaw)), nil
 	}})
 	layers, err := img.Layers()

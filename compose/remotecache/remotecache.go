@@ -96,7 +96,8 @@ func validKey(key string) bool {
 }
 
 // Record stores, in repo, the record that key built image (the descriptor
-// of a manifest or index that repo has). opts are the transport options
+// of a manifest or index that repo has, with the platform of an image when
+// known, so that a push of a hit need not read the image's config). opts are the transport options
 // (registry.RemoteOptions); ctx is added to them here.
 func Record(ctx context.Context, repo name.Repository, key string, image v1.Descriptor, opts []remote.Option) error {
 	tag, err := Tag(repo, key)
@@ -104,7 +105,7 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 		return err
 	}
 	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
-	rb, err := json.Marshal(record{Key: key, Image: v1.Descriptor{MediaType: image.MediaType, Digest: image.Digest, Size: image.Size}})
+	rb, err := json.Marshal(record{Key: key, Image: v1.Descriptor{MediaType: image.MediaType, Digest: image.Digest, Size: image.Size, Platform: image.Platform}})
 	if err != nil {
 		return fmt.Errorf("remote cache: %w", err)
 	}
@@ -173,7 +174,8 @@ func Lookup(ctx context.Context, repo name.Repository, key string, opts []remote
 
 // LookupImage is Lookup for a caller that goes on to read the image: the
 // registry confirms the record by serving the image's manifest (digest
-// checked), which is returned, instead of by a separate HEAD request.
+// checked), which is returned, instead of by a separate HEAD request. The
+// returned descriptor's Platform is the one the record names, if any.
 func LookupImage(ctx context.Context, repo name.Repository, key string, opts []remote.Option) (*remote.Descriptor, error) {
 	tag, d, err := readRecord(ctx, repo, key, opts)
 	if d == nil || err != nil {
@@ -185,6 +187,10 @@ func LookupImage(ctx context.Context, repo name.Repository, key string, opts []r
 	}
 	if err := sameImage(tag, *d, got.Descriptor); err != nil {
 		return nil, err
+	}
+	got.Platform = nil
+	if d.Platform != nil && d.MediaType.IsImage() && d.Platform.OS != "" && d.Platform.Architecture != "" {
+		got.Platform = d.Platform
 	}
 	return got, nil
 }

@@ -212,6 +212,19 @@ func TestRecordedDistribution(t *testing.T) {
 	if err != nil || len(got) != 2 || !got[keyA] || !got[keyB] {
 		t.Fatalf("Recorded = %v, %v; want %s and %s", got, err, keyA, keyB)
 	}
+	// A record names the image's platform when given one, and LookupImage
+	// returns it (a push then need not read the image's config).
+	withPlat := img
+	withPlat.Platform = &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
+	if err := Record(ctx, repo, keyA, withPlat, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := LookupImage(ctx, repo, keyA, nil); err != nil || got == nil || got.Platform == nil || got.Platform.String() != "linux/arm64/v8" {
+		t.Fatalf("LookupImage = %+v, %v; want platform linux/arm64/v8", got, err)
+	}
+	if got, err := LookupImage(ctx, repo, keyB, nil); err != nil || got == nil || got.Platform != nil {
+		t.Fatalf("LookupImage(record without platform) = %+v, %v; want no platform", got, err)
+	}
 	// A registry that refuses the listing is an error, not "no records".
 	bad, _ := name.NewRepository("127.0.0.1:1/mono/listed")
 	if _, err := Recorded(ctx, bad, nil); err == nil || !strings.Contains(err.Error(), "remote cache: listing the tags of 127.0.0.1:1/mono/listed") {
