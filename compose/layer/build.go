@@ -57,16 +57,17 @@ func expandLayer(l spec.Layer, p spec.Platform) spec.Layer {
 
 // planner collects one layer's entries.
 type planner struct {
-	req      Request
-	layer    spec.Layer // after platform expansion
-	field    string     // "layers[i]"
-	fsys     fs.FS
-	realDirs map[string]bool // context dirs known to be real directories (no symlink on the way)
-	entries  []*layerEntry
-	archives []*archiveSource
-	spool    *os.File
-	keyLines []keyLine    // key material, taken before archives are expanded
-	read     atomic.Int64 // context bytes read (Built.Read)
+	req        Request
+	loadedSums int        // inputs that took their hash from the sums record
+	layer      spec.Layer // after platform expansion
+	field      string     // "layers[i]"
+	fsys       fs.FS
+	realDirs   map[string]bool // context dirs known to be real directories (no symlink on the way)
+	entries    []*layerEntry
+	archives   []*archiveSource
+	spool      *os.File
+	keyLines   []keyLine    // key material, taken before archives are expanded
+	read       atomic.Int64 // context bytes read (Built.Read)
 }
 
 // specErr is an error about the spec field at field.
@@ -207,6 +208,9 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 			return recordLayer(store, r)
 		}
 	}
+	// Inputs unchanged since the last build of this layer spec keep the
+	// hash it recorded (see sums.go).
+	p.loadSums()
 	// A pinned archive is hashed and checked before anything is extracted.
 	if err := p.hashInputs(ctx, p.inputs(true)); err != nil {
 		return nil, err
@@ -219,6 +223,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 			return nil, err
 		}
 		key, _ := p.key(recContent)
+		p.saveSums(start)
 		return &Built{Key: key, Read: p.read.Load()}, nil
 	}
 	shapeKey, _ := p.key(recShape)
@@ -239,6 +244,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 			b, err := recordLayer(store, r)
 			if b != nil {
 				b.Read = p.read.Load()
+				p.saveSums(start)
 			}
 			return b, err
 		}
@@ -266,7 +272,11 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 		return out, nil
 	}
 	if l.Split != "" {
-		return p.buildSplit(ctx, start, statKey, shapeKey, entries)
+		b, err := p.buildSplit(ctx, start, statKey, shapeKey, entries)
+		if err == nil {
+			p.saveSums(start)
+		}
+		return b, err
 	}
 	digest, diffID, size, err := p.write(ctx, entries)
 	if err != nil {
@@ -281,6 +291,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, 
 	}
 	out.Layer = &storedLayer{store: store, digest: digest, diffID: diffID, size: size}
 	out.Read = p.read.Load()
+	p.saveSums(start)
 	if store != nil {
 		out.Compressed = size
 	}

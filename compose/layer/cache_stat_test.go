@@ -82,17 +82,19 @@ func TestLayerCacheStatKey(t *testing.T) {
 		wantReuse  bool     // the stored layer is returned, nothing written
 	}{
 		{"untouched", func(t *testing.T, env *statEnv) {}, nil, true},
+		// The untouched inputs keep the hash the sums record has for
+		// them (sums.go): only the touched one is read.
 		{"touched only", func(t *testing.T, env *statEnv) {
 			later := time.Now().Add(time.Minute)
 			if err := os.Chtimes(a(env.testEnv), later, later); err != nil {
 				t.Fatal(err)
 			}
-		}, []string{"a.tar", "src/a.txt", "src/b.txt"}, true},
+		}, []string{"src/a.txt"}, true},
 		{"chmod and back", func(t *testing.T, env *statEnv) {
 			waitCtimeTick(t, a(env.testEnv))
 			os.Chmod(a(env.testEnv), 0o600)
 			os.Chmod(a(env.testEnv), 0o644)
-		}, []string{"a.tar", "src/a.txt", "src/b.txt"}, true},
+		}, []string{"src/a.txt"}, true},
 		{"fresh copy of the tree", func(t *testing.T, env *statEnv) {
 			dir := filepath.Join(t.TempDir(), "copy")
 			if err := os.CopyFS(dir, os.DirFS(env.dir)); err != nil {
@@ -114,9 +116,11 @@ func TestLayerCacheStatKey(t *testing.T) {
 			if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
 				t.Fatal(err)
 			}
-			// The key pass reads all inputs, the write pass the context
-			// files again (the archive is expanded in the same read).
-		}, []string{"a.tar", "src/a.txt", "src/a.txt", "src/b.txt", "src/b.txt"}, false},
+			// The key pass reads the edited input (the others keep their
+			// recorded hashes), the write pass every context file (the
+			// archive is expanded, and checked against its hash, in a read
+			// the hook does not count).
+		}, []string{"src/a.txt", "src/a.txt", "src/b.txt"}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -1,0 +1,139 @@
+package layer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/strata-build/strata/internal/atomicfile"
+	"github.com/strata-build/strata/internal/blobstore"
+)
+
+// Input sums. When a layer's stat key misses (some input changed), the
+// inputs that did not change still need their content hash: for the
+// content key, for a split layer's part keys, and for a push's registry
+// cache key. A sums record, one per layer spec (record kind "sums", keyed
+// like the split marker by the layer's spec, format and created time),
+// keeps each input's hash with the (dev, inode, size, mtime, ctime) it was
+// read under. An input whose stat is exactly as recorded takes the
+// recorded hash and is not read ahead of the write; the write pass still
+// hashes every byte it puts in a layer and fails on a mismatch. The trust
+// argument is the stat key's (see "Why the stat key is safe"), per input:
+// only filesystems whose ctimes are trusted, and only inputs whose ctime
+// was older than the recording build's start by more than racyWindow.
+//
+// Without it a one-file edit of a split layer hashed the whole layer
+// twice in a push (the registry cache key, then the part keys).
+
+// recSums is the record kind of input sums.
+const recSums = "sums"
+
+// maxSumsRecord bounds the size of a sums record that is read.
+const maxSumsRecord = 256 << 20
+
+// sumsRecord is the on-disk form of a layer spec's input sums.
+type sumsRecord struct {
+	Key   string     `json:"key"`
+	Files []sumEntry `json:"files"`
+}
+
+// sumEntry is one input's hash and the stat it was read under.
+type sumEntry struct {
+	Path  string `json:"path"`
+	Dev   uint64 `json:"dev"`
+	Ino   uint64 `json:"ino"`
+	Size  int64  `json:"size"`
+	Mtime int64  `json:"mtime"`
+	Ctime int64  `json:"ctime"`
+	Sum   string `json:"sum"`
+}
+
+// sumsKey is the key of this layer spec's sums record.
+func (p *planner) sumsKey() string {
+	h := sha256.New()
+	fmt.Fprintf(h, "strata-%s-key/1\n%s\n", recSums, p.keyLines[0].text)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func sumsPath(s *blobstore.Store, key string) string {
+	return filepath.Join(s.Dir(), "layers", recSums+"-"+key+".json")
+}
+
+// loadSums gives every input without a hash whose stat is exactly as the
+// sums record has it the recorded hash. A missing or unreadable record
+// gives nothing.
+func (p *planner) loadSums() {
+	if p.req.Store == nil || len(p.keyLines) == 0 || !p.statUsable() {
+		return
+	}
+	key := p.sumsKey()
+	f, err := os.Open(sumsPath(p.req.Store, key))
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	var r sumsRecord
+	if json.NewDecoder(io.LimitReader(f, maxSumsRecord)).Decode(&r) != nil || r.Key != key {
+		return
+	}
+	byPath := make(map[string]*sumEntry, len(r.Files))
+	for i := range r.Files {
+		byPath[r.Files[i].Path] = &r.Files[i]
+	}
+	for _, k := range p.keyLines {
+		c := k.ref
+		if c == nil || c.hasSum || c.spool != nil || c.stat.ctime == 0 {
+			continue
+		}
+		e := byPath[c.path]
+		if e == nil || e.Dev != c.stat.dev || e.Ino != c.stat.ino || e.Size != c.stat.size || e.Mtime != c.stat.mtime || e.Ctime != c.stat.ctime {
+			continue
+		}
+		b, err := hex.DecodeString(e.Sum)
+		if err != nil || len(b) != sha256.Size {
+			continue
+		}
+		copy(c.sum[:], b)
+		c.hasSum = true
+		p.loadedSums++
+	}
+}
+
+// saveSums records the hash of every input that has one and whose ctime is
+// older than start by more than racyWindow. Failing to save only costs the
+// next build a read.
+func (p *planner) saveSums(start time.Time) {
+	if p.req.Store == nil || p.req.DryRun || len(p.keyLines) == 0 || !p.statUsable() {
+		return
+	}
+	limit := start.Add(-racyWindow).UnixNano()
+	r := sumsRecord{Key: p.sumsKey()}
+	for _, k := range p.keyLines {
+		c := k.ref
+		if c == nil || !c.hasSum || c.spool != nil || c.stat.ctime == 0 || c.stat.ctime >= limit {
+			continue
+		}
+		r.Files = append(r.Files, sumEntry{Path: c.path, Dev: c.stat.dev, Ino: c.stat.ino, Size: c.stat.size,
+			Mtime: c.stat.mtime, Ctime: c.stat.ctime, Sum: hex.EncodeToString(c.sum[:])})
+	}
+	if len(r.Files) == 0 || len(r.Files) == p.loadedSums {
+		return // nothing to record, or nothing the record does not have
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return
+	}
+	dir := filepath.Join(p.req.Store.Dir(), "layers")
+	if os.MkdirAll(dir, 0o755) != nil {
+		return
+	}
+	_ = atomicfile.WriteFile(sumsPath(p.req.Store, r.Key), 0o644, func(w io.Writer) error {
+		_, err := w.Write(b)
+		return err
+	}, nil)
+}

@@ -1,0 +1,115 @@
+//go:build linux
+
+package layer
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// sumsFiles returns the paths in the store's one sums record ("" if none).
+func sumsFiles(t *testing.T, env *testEnv) []string {
+	t.Helper()
+	ms, _ := filepath.Glob(filepath.Join(env.store.Dir(), "layers", recSums+"-*.json"))
+	if len(ms) > 1 {
+		t.Fatalf("%d sums records", len(ms))
+	}
+	if len(ms) == 0 {
+		return nil
+	}
+	b, err := os.ReadFile(ms[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, f := range strings.Split(string(b), `"path":"`)[1:] {
+		out = append(out, f[:strings.IndexByte(f, '"')])
+	}
+	slices.Sort(out)
+	return out
+}
+
+// TestSumsRecord: after a stat miss, inputs whose stat is unchanged take
+// their recorded hash (not read); racy inputs are never recorded; a
+// corrupt record or an input edited behind an unchanged stat (which the
+// write pass catches) never yields a wrong layer.
+func TestSumsRecord(t *testing.T) {
+	a := func(env *statEnv) string { return filepath.Join(env.dir, "src/a.txt") }
+	touch := func(t *testing.T, p string) {
+		later := time.Now().Add(time.Minute)
+		if err := os.Chtimes(p, later, later); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("racy inputs are not recorded", func(t *testing.T) {
+		env := &statEnv{testEnv: newCacheEnv(t)} // files just written: racy
+		env.run(t)
+		if got := sumsFiles(t, env.testEnv); got != nil {
+			t.Errorf("sums recorded for racy inputs: %v", got)
+		}
+		env.late = true
+		touch(t, a(env))
+		_, opened := env.run(t) // nothing recorded: every input is read
+		if want := []string{"a.tar", "src/a.txt", "src/b.txt"}; !slices.Equal(opened, want) {
+			t.Errorf("opened %v, want %v", opened, want)
+		}
+		if got, want := sumsFiles(t, env.testEnv), []string{"a.tar", "src/a.txt", "src/b.txt"}; !slices.Equal(got, want) {
+			t.Errorf("sums recorded for %v, want %v", got, want)
+		}
+	})
+
+	t.Run("corrupt record", func(t *testing.T) {
+		env := &statEnv{testEnv: newCacheEnv(t), late: true}
+		first, _ := env.run(t)
+		ms, _ := filepath.Glob(filepath.Join(env.store.Dir(), "layers", recSums+"-*.json"))
+		if len(ms) != 1 {
+			t.Fatalf("sums records: %v", ms)
+		}
+		os.WriteFile(ms[0], []byte(`{"key":`), 0o644)
+		touch(t, a(env))
+		second, opened := env.run(t)
+		if want := []string{"a.tar", "src/a.txt", "src/b.txt"}; !slices.Equal(opened, want) {
+			t.Errorf("opened %v, want %v", opened, want)
+		}
+		d1, _, _ := digests(t, first)
+		d2, _, _ := digests(t, second)
+		if d1 != d2 {
+			t.Errorf("digest %s, want %s", d2, d1)
+		}
+	})
+
+	t.Run("wrong recorded hash is caught by the write", func(t *testing.T) {
+		env := &statEnv{testEnv: newCacheEnv(t), late: true}
+		env.run(t)
+		ms, _ := filepath.Glob(filepath.Join(env.store.Dir(), "layers", recSums+"-*.json"))
+		rec, _ := os.ReadFile(ms[0])
+		// b's recorded hash replaced by a's: b keeps its stat, so the
+		// record is trusted for it, and the content key is that of a
+		// tree nobody built; the write pass reads b and refuses.
+		bad := strings.Replace(string(rec), sha256hex("bbbb"), sha256hex("aaaa"), 1)
+		if bad == string(rec) {
+			t.Fatalf("b's hash not in the record: %s", rec)
+		}
+		os.WriteFile(ms[0], []byte(bad), 0o644)
+		if err := os.WriteFile(a(env), []byte("AAAA, longer"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		req := env.request(cacheLayer)
+		req.now = func() time.Time { return time.Now().Add(time.Hour) }
+		if _, err := Build(t.Context(), req); err == nil || !strings.Contains(err.Error(), "src/b.txt") {
+			t.Errorf("build with a wrong recorded hash: %v; want an error naming src/b.txt", err)
+		}
+	})
+}
+
+func sha256hex(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
