@@ -101,6 +101,23 @@ func Scan(ctx context.Context, img v1.Image, added int, o Options) (*Inventory, 
 	return inv, nil
 }
 
+// maxDBSize is how much of a package database is read; the rest of a
+// larger one is ignored.
+const maxDBSize = 256 << 20
+
+// prefixBuffer keeps the first max bytes written to it and drops the rest.
+type prefixBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *prefixBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
 // isDB reports whether p (no leading "/") is a package database file.
 func isDB(p string) bool {
 	switch {
@@ -148,21 +165,33 @@ func scanLayer(ctx context.Context, l v1.Layer, mine bool, files map[string]File
 		if h.Typeflag != tar.TypeReg {
 			continue
 		}
+		var db *prefixBuffer
+		var content io.Reader = tr
 		if isDB(p) {
-			b, err := io.ReadAll(io.LimitReader(tr, 256<<20))
-			if err != nil {
-				return err
+			if !mine {
+				b, err := io.ReadAll(io.LimitReader(tr, maxDBSize))
+				if err != nil {
+					return err
+				}
+				dbs[p] = b
+				continue
 			}
-			dbs[p] = b
+			// A database strata adds is also one of its files: it is
+			// hashed whole while its start is kept.
+			db = &prefixBuffer{max: maxDBSize}
+			content = io.TeeReader(tr, db)
 		}
 		if !mine {
 			continue
 		}
-		f, err := scanFile(tr, "/"+p, h.Size, o)
+		f, err := scanFile(content, "/"+p, h.Size, o)
 		if err != nil {
 			return fmt.Errorf("%s: %w", p, err)
 		}
 		files[f.Path] = f
+		if db != nil {
+			dbs[p] = db.Bytes()
+		}
 	}
 }
 
