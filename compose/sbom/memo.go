@@ -25,6 +25,9 @@ type Memo struct {
 	mu   sync.Mutex
 	m    map[v1.Hash]*layerInv
 	busy map[v1.Hash]chan struct{} // layers being scanned
+	// chunks recycles the copies of file content a BlobWatch hands to its
+	// worker.
+	chunks sync.Pool
 }
 
 // BaseMemo is the name Memo had when it remembered base layers only; it is

@@ -13,18 +13,41 @@ import (
 // satisfies compose/layer's BlobObserver. The inventory counts, for the
 // blob's diffID, only once Commit is called: a blob that is not completed
 // records nothing. Its methods are called from one goroutine.
+//
+// The layer write's goroutine is the build's critical path once the
+// compressor has cores to spare (it hashes every byte twice already: the
+// file's sha256 and the diffID), so the watch does no hashing there: it
+// copies each chunk of content and hands it to a goroutine of its own,
+// which computes the SHA1 (SPDX needs it; the engine gives the sha256) and
+// reads Go build information. On one goroutine, two sha256 run at about
+// 760 MB/s; with the SHA1 inline 515 MB/s, with the copy 725 MB/s.
 type BlobWatch struct {
 	memo *Memo
-	rec  *recorder
-	cur  *fileSink // the regular file being written
+	rec  *recorder // owned by the worker until it is done
+	work chan func()
+	done chan struct{}
+	file asyncFile
+	over bool // Commit or Abort was called
 }
+
+// watchQueue is how many entries and content chunks (of up to 1 MiB each,
+// as the layer engine writes them) may wait for the worker.
+const watchQueue = 8
 
 // Observe returns a BlobWatch for one layer blob about to be written. The
 // inventory it records lists every regular file with its hashes and Go
 // build information (read with the default MaxBinarySize), as Scan needs
 // for the layers strata added.
 func (m *Memo) Observe() *BlobWatch {
-	return &BlobWatch{memo: m, rec: newRecorder(true, defaultMaxBinarySize)}
+	w := &BlobWatch{memo: m, rec: newRecorder(true, defaultMaxBinarySize), work: make(chan func(), watchQueue), done: make(chan struct{})}
+	w.file.w = w
+	go func() {
+		defer close(w.done)
+		for f := range w.work {
+			f()
+		}
+	}()
+	return w
 }
 
 // Entry is shown each tar header of the blob, in order, before its
@@ -32,37 +55,81 @@ func (m *Memo) Observe() *BlobWatch {
 // goes to, in order, followed by a call of EndFile; for any other entry
 // nil. The writer never fails and keeps no slice it is given.
 func (w *BlobWatch) Entry(h *tar.Header) io.Writer {
-	if w.rec == nil {
+	if w.over {
 		return nil
 	}
-	w.cur = w.rec.entry(h)
-	if w.cur == nil {
+	hc := *h
+	w.run(func() { w.file.cur = w.rec.entry(&hc) })
+	if classify(h).kind != opFile {
 		return nil
 	}
-	return w.cur
+	return &w.file
 }
 
 // EndFile ends the regular file whose content was just written, with the
 // sha256 of that content.
 func (w *BlobWatch) EndFile(sum [sha256.Size]byte) {
-	if w.cur != nil {
-		w.cur.finish(&sum)
-		w.cur = nil
+	if w.over {
+		return
 	}
+	w.run(func() {
+		if w.file.cur != nil {
+			w.file.cur.finish(&sum)
+			w.file.cur = nil
+		}
+	})
 }
 
 // Commit records the inventory for the blob's diffID once the blob is
 // stored complete.
 func (w *BlobWatch) Commit(diffID v1.Hash) {
-	if w.rec != nil {
+	if w.stop() {
 		w.memo.put(diffID, &w.rec.inv)
-		w.rec = nil
 	}
 }
 
 // Abort drops what was recorded of a blob that was not completed.
 func (w *BlobWatch) Abort() {
-	w.rec, w.cur = nil, nil
+	w.stop()
+}
+
+// run has the worker run f, after everything handed to it before.
+func (w *BlobWatch) run(f func()) { w.work <- f }
+
+// stop ends the worker and reports whether it was still running.
+func (w *BlobWatch) stop() bool {
+	if w.over {
+		return false
+	}
+	w.over = true
+	close(w.work)
+	<-w.done
+	return true
+}
+
+// asyncFile is the writer of the current file's content: it hands copies
+// of the chunks to the worker.
+type asyncFile struct {
+	w   *BlobWatch
+	cur *fileSink // the worker's: the file being recorded
+}
+
+func (f *asyncFile) Write(p []byte) (int, error) {
+	if f.w.over || len(p) == 0 {
+		return len(p), nil
+	}
+	b, _ := f.w.memo.chunks.Get().(*[]byte)
+	if b == nil {
+		b = new([]byte)
+	}
+	*b = append((*b)[:0], p...)
+	f.w.run(func() {
+		if f.cur != nil {
+			f.cur.Write(*b)
+		}
+		f.w.memo.chunks.Put(b)
+	})
+	return len(p), nil
 }
 
 // BaseVisit records the inventory of one base layer while the base check
