@@ -124,9 +124,8 @@ type streamLayer interface {
 
 // scanLayerHeaders reads the tar headers of l's uncompressed stream without
 // reading any file content into memory (tar.Reader.Next skips what v, when
-// set, does not read). A
-// registry layer is streamed, never stored, and read to its end so that its
-// digest is verified before the index is trusted.
+// set, does not read). A registry layer is streamed, never stored, and read
+// to its end so that its digest is verified before the index is trusted.
 func scanLayerHeaders(ctx context.Context, l v1.Layer, v LayerVisitor) ([]treeRec, error) {
 	var rc io.ReadCloser
 	var err error
