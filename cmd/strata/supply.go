@@ -111,28 +111,32 @@ type attached struct {
 func (f *supplyFlags) attachAll(ctx context.Context, a *app, job *buildJob, results []*compose.Result, want func(int) bool, jobs int) []attached {
 	out := make([]attached, len(results))
 	limit := semaphore.NewWeighted(int64(max(jobs, 1)))
+	var memo *sbom.Memo
+	if f.sbom {
+		memo = f.sbomMemo(job.cacheDir) // made here, not by the goroutines
+	}
 	var wg sync.WaitGroup
 	for i, res := range results {
 		if want != nil && !want(i) {
 			continue
 		}
 		wg.Go(func() {
-			out[i].docs, out[i].err = f.attachments(ctx, a, res, job.paths[i], job.cacheDir, limit)
+			out[i].docs, out[i].err = f.attachments(ctx, a, res, job.paths[i], memo, limit)
 		})
 	}
 	wg.Wait()
 	return out
 }
 
-// attachments makes the documents the flags ask for, at most limit SBOMs at
-// a time.
-func (f *supplyFlags) attachments(ctx context.Context, a *app, res *compose.Result, specPath, cacheDir string, limit *semaphore.Weighted) ([]attach.Document, error) {
+// attachments makes the documents the flags ask for, with the layer
+// inventories of memo and at most limit SBOMs at a time.
+func (f *supplyFlags) attachments(ctx context.Context, a *app, res *compose.Result, specPath string, memo *sbom.Memo, limit *semaphore.Weighted) ([]attach.Document, error) {
 	format, err := sbom.ParseFormat(f.sbomFormat)
 	if err != nil {
 		return nil, usagef("--sbom-format: %v", err)
 	}
 	o := attach.Options{SBOM: f.sbom, SBOMFormat: format, Tool: "strata-" + moduleVersion(),
-		Provenance: f.provenance, Version: moduleVersion(), Memo: f.sbomMemo(cacheDir), Limit: limit}
+		Provenance: f.provenance, Version: moduleVersion(), Memo: memo, Limit: limit}
 	if f.provenance {
 		o.SpecFile = specPath
 		o.Source = buildSource(a.env, f.sourceURI, f.sourceRevision, filepath.Dir(specPath))
