@@ -100,7 +100,9 @@ func TestDependencyFence(t *testing.T) {
 	// diff compares artifacts; it knows nothing of specs being composed.
 	onlyOurs("compose/diff", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The SBOM reads an image's layers; it knows nothing of specs or composing.
-	onlyOurs("compose/sbom", "internal/ctxio")
+	// It stores the inventories of layers it read in the cache, as every
+	// strata cache file is written: atomically.
+	onlyOurs("compose/sbom", "internal/ctxio", "internal/atomicfile")
 	// Provenance and signing are formats and crypto; nothing of strata's.
 	onlyOurs("compose/provenance")
 	onlyOurs("compose/sign")

@@ -44,6 +44,9 @@ func startBaseTrees(ctx context.Context, s *spec.Spec, rb *base.Resolved, cacheD
 		Logger:    o.logger.With("base", rb.Name),
 		Flight:    o.flight,
 	}
+	if o.observer != nil && !dryRun {
+		opts.Visit = o.observer.BaseLayer
+	}
 	go func() {
 		defer close(bt.done)
 		bases := make([][]v1.Layer, len(rb.Platforms))

@@ -396,6 +396,10 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 	if o.layerTee != nil && !dryRun {
 		tee = func(ctx context.Context) (layer.BlobTee, error) { return o.layerTee(ctx, s) }
 	}
+	var observe func(context.Context) layer.BlobObserver
+	if o.observer != nil && !dryRun {
+		observe = o.observer.Blob
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for li := range s.Layers {
 		shared := !layer.PlatformDependent(&s.Layers[li])
@@ -421,6 +425,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 					Budget:   o.budget,
 					Logger:   o.logger,
 					Tee:      tee,
+					Observe:  observe,
 				})
 				if err != nil {
 					if len(plats) > 1 && !shared {

@@ -48,6 +48,9 @@ type options struct {
 	// layerTee, when set, receives a copy of every layer blob compressed
 	// (see WithLayerTee).
 	layerTee LayerTee
+	// observer, when set, is shown the layer blobs written and the base
+	// layers read (see WithObserver).
+	observer Observer
 	// keyOnly stops composing after the input key (see Keys).
 	keyOnly bool
 	// keyed is called as each spec's key is known (see WithKeyed).
@@ -236,6 +239,30 @@ type LayerTee func(ctx context.Context, s *spec.Spec) (layer.BlobTee, error)
 func WithLayerTee(t LayerTee) Option {
 	return func(o *options) error {
 		o.layerTee = t
+		return nil
+	}
+}
+
+// Observer is shown what Build streams anyway, so that what reads the
+// result afterwards (the SBOM, package compose/sbom through
+// compose/attach) need not stream it again.
+type Observer interface {
+	// Blob returns the observer of one layer blob about to be written, or
+	// nil.
+	Blob(ctx context.Context) layer.BlobObserver
+	// BaseLayer returns the visitor of the base layer with diffID d, or
+	// nil when the observer need not see it.
+	BaseLayer(d v1.Hash) basetree.LayerVisitor
+}
+
+// WithObserver has Build show o every layer blob it writes (as it is
+// written; see layer.Request.Observe) and every base layer the check
+// against the base reads (see basetree.Options.Visit; a base layer o asks
+// for is read even when its header index is cached). Plans and cached
+// layers are not observed. An observer never changes a layer or image.
+func WithObserver(o Observer) Option {
+	return func(opts *options) error {
+		opts.observer = o
 		return nil
 	}
 }

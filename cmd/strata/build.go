@@ -72,6 +72,9 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, sf *su
 		// soon as the base is resolved.
 		job.opts = append(job.opts, compose.WithSinglePlatform())
 	}
+	if ociDir != "" || tarball == "" { // a layout gets the documents
+		job.opts = append(job.opts, sf.observe(job.cacheDir)...)
+	}
 	results, err := compose.BuildAll(ctx, job.specs, job.paths, job.cacheDir, job.opts...)
 	if err != nil {
 		return redacted(err, &f.reg)
@@ -97,12 +100,11 @@ func (a *app) runBuild(ctx context.Context, args []string, f *buildFlags, sf *su
 		return err
 	}
 	if t.LayoutDir != "" && sf.wanted() {
-		for i, res := range results {
-			atts, err := sf.attachments(ctx, a, res, job.paths[i])
-			if err != nil {
-				return redacted(fmt.Errorf("%s: %w", job.paths[i], err), &f.reg)
+		for i, at := range sf.attachAll(ctx, a, job, results, nil, f.jobs) {
+			if at.err != nil {
+				return redacted(fmt.Errorf("%s: %w", job.paths[i], at.err), &f.reg)
 			}
-			outs[i].Referrers = attach.Referrers(atts)
+			outs[i].Referrers = attach.Referrers(at.docs)
 		}
 	}
 	// Whether each image changed is read before anything is written.

@@ -122,6 +122,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return err
 	}
+	opts = append(opts, pf.supply.observe(job.cacheDir)...)
 	var cache *remoteCache
 	if !pf.noRemoteCache && job.locks == nil {
 		if cache, err = a.lookupRemoteCache(ctx, job, rf, pf.image, pf.tags, cacheFrom, pf.jobs, true, opts); err != nil {
@@ -135,6 +136,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err := job.checkLocks(ctx, results); err != nil {
 		return err
 	}
+	// The documents of every image the registry cache did not have, made
+	// at once (SBOMs within the --jobs budget).
+	atts := pf.supply.attachAll(ctx, a, job, results, func(i int) bool { return !cache.hit(i) }, bf.jobs)
 	reqs := make([]registry.PushRequest, len(results))
 	var bad []specFailure // every spec without tags, by path
 	var extra []registry.PushRequest
@@ -161,13 +165,12 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 			}
 			continue
 		}
-		atts, err := pf.supply.attachments(ctx, a, res, job.paths[i])
-		if err != nil {
+		if err := atts[i].err; err != nil {
 			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), rf)
 		}
-		reqs[i].Referrers = attach.Referrers(atts)
+		reqs[i].Referrers = attach.Referrers(atts[i].docs)
 		if signer != nil {
-			sigs, err := attach.Signatures(res, atts, repositories(tags), signer)
+			sigs, err := attach.Signatures(res, atts[i].docs, repositories(tags), signer)
 			if err != nil {
 				return fmt.Errorf("%s: %w", job.paths[i], err)
 			}

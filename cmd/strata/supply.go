@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"sync"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/attach"
@@ -25,8 +27,9 @@ type supplyFlags struct {
 	sourceURI      string
 	sourceRevision string
 	signKey        string
-	// bases lets the SBOMs of one command read each base once.
-	bases sbom.BaseMemo
+	// memo holds the layer inventories of the command's SBOMs (see
+	// observe); nil until observe or attachAll makes it.
+	memo *sbom.Memo
 }
 
 // passwordVar is the environment variable the --sign-key password is read
@@ -74,14 +77,66 @@ func (f *supplyFlags) register(c *cobra.Command, on bool) {
 // wanted reports whether any document is asked for.
 func (f *supplyFlags) wanted() bool { return f.sbom || f.provenance }
 
-// attachments makes the documents the flags ask for.
-func (f *supplyFlags) attachments(ctx context.Context, a *app, res *compose.Result, specPath string) ([]attach.Document, error) {
+// sbomMemo returns the command's layer inventories, kept in memory and
+// under CACHE/sbom, so that a later command whose layers come from the
+// layer cache reads none of them either.
+func (f *supplyFlags) sbomMemo(cacheDir string) *sbom.Memo {
+	if f.memo == nil {
+		f.memo = sbom.NewMemo(filepath.Join(cacheDir, "sbom"))
+	}
+	return f.memo
+}
+
+// observe returns the compose options that have the build record the
+// inventories its SBOMs need while it streams the layers (none without
+// --sbom): the SBOMs then read no layer the build wrote or the base
+// check read.
+func (f *supplyFlags) observe(cacheDir string) []compose.Option {
+	if !f.sbom {
+		return nil
+	}
+	return []compose.Option{compose.WithObserver(attach.SBOMObserver(f.sbomMemo(cacheDir)))}
+}
+
+// attached is the documents of one result, or why they could not be made.
+type attached struct {
+	docs []attach.Document
+	err  error
+}
+
+// attachAll makes the documents the flags ask for of every result for
+// which want(i) is true (want nil: all), all results at once with at most
+// jobs SBOMs generated at a time; out[i] is empty for the others. Errors
+// are per result, for the caller to report in order.
+func (f *supplyFlags) attachAll(ctx context.Context, a *app, job *buildJob, results []*compose.Result, want func(int) bool, jobs int) []attached {
+	out := make([]attached, len(results))
+	limit := semaphore.NewWeighted(int64(max(jobs, 1)))
+	var memo *sbom.Memo
+	if f.sbom {
+		memo = f.sbomMemo(job.cacheDir) // made here, not by the goroutines
+	}
+	var wg sync.WaitGroup
+	for i, res := range results {
+		if want != nil && !want(i) {
+			continue
+		}
+		wg.Go(func() {
+			out[i].docs, out[i].err = f.attachments(ctx, a, res, job.paths[i], memo, limit)
+		})
+	}
+	wg.Wait()
+	return out
+}
+
+// attachments makes the documents the flags ask for, with the layer
+// inventories of memo and at most limit SBOMs at a time.
+func (f *supplyFlags) attachments(ctx context.Context, a *app, res *compose.Result, specPath string, memo *sbom.Memo, limit *semaphore.Weighted) ([]attach.Document, error) {
 	format, err := sbom.ParseFormat(f.sbomFormat)
 	if err != nil {
 		return nil, usagef("--sbom-format: %v", err)
 	}
 	o := attach.Options{SBOM: f.sbom, SBOMFormat: format, Tool: "strata-" + moduleVersion(),
-		Provenance: f.provenance, Version: moduleVersion(), Bases: &f.bases}
+		Provenance: f.provenance, Version: moduleVersion(), Memo: memo, Limit: limit}
 	if f.provenance {
 		o.SpecFile = specPath
 		o.Source = buildSource(a.env, f.sourceURI, f.sourceRevision, filepath.Dir(specPath))

@@ -14,9 +14,9 @@ import (
 	"fmt"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/strata-build/strata/compose"
-	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/compose/provenance"
 	"github.com/strata-build/strata/compose/sbom"
 )
@@ -32,9 +32,15 @@ type Options struct {
 	// Name is the image's repository as documents should name it
 	// (default: the spec's image).
 	Name string
-	// Bases, shared by the Make calls of one command, has the SBOMs of many
-	// images on one base read that base once (sbom.BaseMemo).
-	Bases *sbom.BaseMemo
+	// Memo, shared by the Make calls of one command, holds the inventories
+	// of the layers read: the SBOMs of many images on one base read that
+	// base once, and with the same memo given to the build (SBOMObserver)
+	// no layer the build streamed is read again. nil reads every layer.
+	Memo *sbom.Memo
+	// Limit bounds how many SBOMs are generated at once, across the Make
+	// calls that share it (each takes one unit while it scans and
+	// renders). nil generates a result's SBOMs one at a time.
+	Limit *semaphore.Weighted
 
 	// Provenance turns on an in-toto SLSA v1 provenance statement attached
 	// to the artifact (the image, or the index of a multi-platform build).
@@ -88,46 +94,11 @@ func Make(ctx context.Context, res *compose.Result, o Options) ([]Document, erro
 	if !o.SBOM {
 		return out, nil
 	}
-	for _, pr := range res.Platforms {
-		img, desc, err := platformImage(res, pr)
-		if err != nil {
-			return nil, err
-		}
-		cfg, err := img.ConfigFile()
-		if err != nil {
-			return nil, fmt.Errorf("sbom %s: %w", pr.Platform, err)
-		}
-		sources := map[string]string{}
-		for _, l := range pr.Layers {
-			for _, e := range l.Entries {
-				if e.Type == "file" && e.Source != "" {
-					sources[e.Target] = e.Source
-				}
-			}
-		}
-		doc, err := sbom.Generate(ctx, img, len(pr.Layers),
-			sbom.Subject{Name: o.Name, Digest: pr.Digest, Platform: pr.Platform.String()},
-			sbom.Base{Name: res.BaseName, Digest: pr.BaseDigest},
-			o.SBOMFormat, sbom.Options{Sources: sources, Created: cfg.Created.Time, Tool: o.Tool, Bases: o.Bases})
-		if err != nil {
-			return nil, fmt.Errorf("sbom %s: %w", pr.Platform, err)
-		}
-		mt := o.SBOMFormat.MediaType()
-		ref, err := oci.NewReferrer(desc, mt, []oci.Document{{MediaType: mt, Data: doc,
-			Annotations: map[string]string{oci.TitleAnnotation: sbomFileName(o.SBOMFormat)}}}, nil)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, Document{Kind: "sbom", Platform: pr.Platform.String(), Subject: pr.Digest, MediaType: mt, Data: doc, Referrer: ref})
+	docs, err := sboms(ctx, res, o)
+	if err != nil {
+		return nil, err
 	}
-	return out, nil
-}
-
-func sbomFileName(f sbom.Format) string {
-	if f == sbom.CycloneDX {
-		return "sbom.cdx.json"
-	}
-	return "sbom.spdx.json"
+	return append(out, docs...), nil
 }
 
 // platformImage returns the image of pr in res and its descriptor.

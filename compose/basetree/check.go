@@ -5,7 +5,9 @@
 //
 // It reads only the tar headers of each base layer (never its content),
 // streaming, and caches that index per layer diffID, so a base is read at
-// most once per cache. Symlinked ancestors resolve inside the tree as
+// most once per cache. A visitor (Options.Visit) can take what else it
+// needs of a layer, such as the SBOM's package databases, from that same
+// stream. Symlinked ancestors resolve inside the tree as
 // runtimes resolve them inside the rootfs.
 //
 // It imports spec and compose/layer (the entries of built layers); it
@@ -68,6 +70,12 @@ type Options struct {
 	// Flight, when set, is shared by the Index calls of several specs so
 	// that each base layer is read once; nil reads per call.
 	Flight *Flight
+	// Visit, when set, is asked for each base layer Index reads (by
+	// diffID) whether another reader needs its content too; a non-nil
+	// LayerVisitor is shown the layer's entries and content as its headers
+	// are read, and the layer is read for it even when its header index is
+	// cached. With Flight, a layer is visited by the one call that reads it.
+	Visit func(diffID v1.Hash) LayerVisitor
 }
 
 // localLayer is implemented by registry base layers, which report whether
@@ -135,7 +143,7 @@ func Index(ctx context.Context, bases [][]v1.Layer, cacheDir string, o Options) 
 					return nil, err
 				}
 				defer o.Budget.Release(1)
-				return baseLayerIndex(gctx, j.layer, cacheDir, o.Save)
+				return baseLayerIndex(gctx, j.layer, cacheDir, o.Save, o.Visit)
 			})
 			j.recs = recs
 			return err

@@ -35,7 +35,7 @@ func hostileTar() []byte {
 }
 
 func TestScanHeadersHostile(t *testing.T) {
-	recs, err := scanHeaders(context.Background(), bytes.NewReader(hostileTar()))
+	recs, err := scanHeaders(context.Background(), bytes.NewReader(hostileTar()), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -64,7 +64,7 @@ func FuzzBaseLayerHeaders(f *testing.F) {
 	f.Add(hostileTar())
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		recs, err := scanHeaders(context.Background(), bytes.NewReader(data))
+		recs, err := scanHeaders(context.Background(), bytes.NewReader(data), nil)
 		if err != nil {
 			return
 		}

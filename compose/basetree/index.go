@@ -67,24 +67,52 @@ func treeIndexPath(cacheDir string, diffID v1.Hash) string {
 // from CACHE/treeindex/<diffID hex>.gz when present; otherwise l's
 // uncompressed stream is read (headers only) and the index is stored there,
 // unless save is false. A missing or corrupt index file is rebuilt; failing
-// to store it only costs the next build a rescan.
-func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save bool) ([]treeRec, error) {
+// to store it only costs the next build a rescan. When visit (which may be
+// nil) returns a visitor for the layer, the layer is streamed even with a
+// cached index, the visitor shown every entry on the way and told Done at
+// the end; if that stream fails, the cached index still serves the check.
+func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save bool, visit func(v1.Hash) LayerVisitor) ([]treeRec, error) {
 	diffID, err := l.DiffID()
 	if err != nil {
 		return nil, fmt.Errorf("base layer diffID: %w", err)
 	}
-	file := treeIndexPath(cacheDir, diffID)
-	if recs, err := readTreeIndex(file); err == nil {
-		return recs, nil
+	var v LayerVisitor
+	if visit != nil {
+		v = visit(diffID)
 	}
-	recs, err := scanLayerHeaders(ctx, l)
+	file := treeIndexPath(cacheDir, diffID)
+	cached, cerr := readTreeIndex(file)
+	if cerr == nil && v == nil {
+		return cached, nil
+	}
+	recs, err := scanLayerHeaders(ctx, l, v)
 	if err != nil {
+		if cerr == nil {
+			return cached, nil // only the visit failed
+		}
 		return nil, fmt.Errorf("reading base layer %s: %w", diffID, err)
 	}
-	if save {
+	if v != nil {
+		v.Done()
+	}
+	if save && cerr != nil {
 		_ = writeTreeIndex(file, recs) // a cache: failing to store it is not an error
 	}
 	return recs, nil
+}
+
+// LayerVisitor is shown one base layer's entries while Index reads its
+// headers (see Options.Visit), so that something else that needs the
+// layer's content (the SBOM's package databases) takes it from the same
+// stream instead of reading the layer again.
+type LayerVisitor interface {
+	// Entry is shown each tar header in layer order, with a reader of the
+	// entry's content that is valid until Entry returns; reading it is
+	// optional (what is not read is skipped). An error stops the read.
+	Entry(h *tar.Header, content io.Reader) error
+	// Done is called once the whole layer was read and its digest
+	// verified; a read that fails or is cancelled never calls it.
+	Done()
 }
 
 // streamLayer is implemented by registry base layers, which can stream
@@ -95,10 +123,10 @@ type streamLayer interface {
 }
 
 // scanLayerHeaders reads the tar headers of l's uncompressed stream without
-// reading any file content into memory (tar.Reader.Next skips it). A
-// registry layer is streamed, never stored, and read to its end so that its
-// digest is verified before the index is trusted.
-func scanLayerHeaders(ctx context.Context, l v1.Layer) ([]treeRec, error) {
+// reading any file content into memory (tar.Reader.Next skips what v, when
+// set, does not read). A registry layer is streamed, never stored, and read
+// to its end so that its digest is verified before the index is trusted.
+func scanLayerHeaders(ctx context.Context, l v1.Layer, v LayerVisitor) ([]treeRec, error) {
 	var rc io.ReadCloser
 	var err error
 	if sl, ok := l.(streamLayer); ok {
@@ -110,7 +138,7 @@ func scanLayerHeaders(ctx context.Context, l v1.Layer) ([]treeRec, error) {
 		return nil, err
 	}
 	defer rc.Close()
-	recs, err := scanHeaders(ctx, rc)
+	recs, err := scanHeaders(ctx, rc, v)
 	if err != nil {
 		return nil, err
 	}
@@ -120,8 +148,9 @@ func scanLayerHeaders(ctx context.Context, l v1.Layer) ([]treeRec, error) {
 	return recs, nil
 }
 
-// scanHeaders reads the tar stream r, headers only.
-func scanHeaders(ctx context.Context, r io.Reader) ([]treeRec, error) {
+// scanHeaders reads the tar stream r, headers only, showing each entry to
+// v when it is not nil.
+func scanHeaders(ctx context.Context, r io.Reader, v LayerVisitor) ([]treeRec, error) {
 	tr := tar.NewReader(r)
 	var recs []treeRec
 	for n := 0; ; n++ {
@@ -139,6 +168,11 @@ func scanHeaders(ctx context.Context, r io.Reader) ([]treeRec, error) {
 		}
 		if err != nil {
 			return nil, err
+		}
+		if v != nil {
+			if err := v.Entry(h, tr); err != nil {
+				return nil, err
+			}
 		}
 		if r, ok := headerRec(h); ok {
 			recs = append(recs, r)

@@ -351,6 +351,16 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 	if err != nil {
 		return digest, diffID, 0, err
 	}
+	obs := p.startObserver(ctx)
+	if obs != nil {
+		defer func() {
+			if err == nil {
+				obs.Commit(diffID)
+			} else {
+				obs.Abort()
+			}
+		}()
+	}
 	buf := make([]byte, readBufSize)
 	hook := p.req.beforeRead
 	if p.req.opened != nil {
@@ -366,12 +376,21 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 			ls.abort()
 			return digest, diffID, 0, err
 		}
-		if err := ls.tw.WriteHeader(e.header(p.req.Created)); err != nil {
+		h := e.header(p.req.Created)
+		if err := ls.tw.WriteHeader(h); err != nil {
 			ls.abort()
 			return digest, diffID, 0, fmt.Errorf("writing /%s: %w", e.target, err)
 		}
+		var ow io.Writer // the observer's copy of the content
+		if obs != nil {
+			ow = obs.Entry(h)
+		}
 		if e.kind == kindFile {
-			sum, err := copyContent(ctx, p.req.Root, e.content, ls.tw, buf, hook)
+			var w io.Writer = ls.tw
+			if ow != nil {
+				w = observedWriter{w: ls.tw, o: ow}
+			}
+			sum, err := copyContent(ctx, p.req.Root, e.content, w, buf, hook, ow != nil)
 			if err != nil {
 				ls.abort()
 				return digest, diffID, 0, err
@@ -380,6 +399,11 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 				c.sum, c.hasSum = sum, true
 				p.read.Add(c.stat.size)
 			}
+			if ow != nil {
+				obs.EndFile(sum)
+			}
+		} else if ow != nil {
+			obs.EndFile(emptySum) // a whiteout: a regular file without content
 		}
 	}
 	if diffID, err = ls.close(); err != nil {

@@ -271,7 +271,7 @@ func (p *planner) hashInputs(ctx context.Context, refs []*contentRef) error {
 		g.Go(func() error {
 			buf := make([]byte, 256<<10)
 			for c := range next {
-				sum, err := copyContent(ctx, p.req.Root, c, nil, buf, p.req.opened)
+				sum, err := copyContent(ctx, p.req.Root, c, nil, buf, p.req.opened, false)
 				if err != nil {
 					return err
 				}

@@ -74,18 +74,26 @@ func openSource(root *os.Root, c *contentRef) (*os.File, fileStat, error) {
 }
 
 // copyContent streams exactly size bytes of c to w (nil: only hash them)
-// and returns their sha256; archive members (spool sections) are copied
-// without hashing and return a zero sum, since no key uses them. A context
+// and returns their sha256; archive members (spool sections) are hashed
+// only with sumMembers (an observer wants the sum; no key uses it) and
+// otherwise return a zero sum. A context
 // file that is shorter or longer than planned, whose size, mtime or ctime
 // differs after the copy, or whose content differs from an earlier read
 // (c.hasSum), is an error wrapping errChanged. beforeRead, when set, runs
 // after the file is opened.
-func copyContent(ctx context.Context, root *os.Root, c *contentRef, w io.Writer, buf []byte, beforeRead func(string)) ([sha256.Size]byte, error) {
+func copyContent(ctx context.Context, root *os.Root, c *contentRef, w io.Writer, buf []byte, beforeRead func(string), sumMembers bool) ([sha256.Size]byte, error) {
 	var sum [sha256.Size]byte
 	if c.spool != nil {
+		var h hash.Hash
+		if sumMembers {
+			h = sha256.New()
+		}
 		r := io.NewSectionReader(c.spool, c.off, c.stat.size)
-		if err := copyExactly(ctx, r, w, nil, c.stat.size, buf); err != nil {
+		if err := copyExactly(ctx, r, w, h, c.stat.size, buf); err != nil {
 			return sum, fmt.Errorf("archive member %s: %w", c.path, err)
+		}
+		if h != nil {
+			h.Sum(sum[:0])
 		}
 		return sum, nil
 	}

@@ -61,6 +61,13 @@ type Request struct {
 	// is committed once the blob is stored. A tee that fails is dropped;
 	// the build goes on and stores the blob as always.
 	Tee func(ctx context.Context) (BlobTee, error)
+	// Observe, when set, is called for every layer blob this build writes
+	// to the store (not for layers or parts taken from the cache, nor for
+	// a dry run or KeyOnly) and returns the BlobObserver shown the blob's
+	// tar entries and file contents as they are written (nil: none). It
+	// costs the write no extra read: the observer gets the bytes that
+	// pass anyway.
+	Observe func(ctx context.Context) BlobObserver
 
 	// beforeRead, when set, runs after a context file is opened to be
 	// written into the layer and before its bytes are copied (a test seam for

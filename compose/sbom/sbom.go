@@ -10,12 +10,19 @@
 // var/lib/dpkg/status and status.d/, apk's lib/apk/db/installed), streaming
 // each layer once.
 //
+// What an SBOM needs from one layer is its inventory (see layerinv.go),
+// keyed by the layer's diffID. A [Memo] keeps inventories for a command
+// and, with a directory, across commands; it records them without a
+// separate read while strata writes its own layers ([Memo.Observe]) and
+// while the base check streams the base's ([Memo.VisitBase]), so that
+// generating the SBOM reads no layer bytes the command already streamed.
+//
 // Documents are deterministic: no wall-clock time (the creation time is the
 // image's created time), names and namespaces derived from the image digest,
 // and every list sorted, so rebuilding an image gives a byte-identical SBOM.
 //
-// It imports strata's internal/ctxio only; it knows nothing of specs,
-// composing or registries.
+// It imports strata's internal/ctxio and internal/atomicfile only; it knows
+// nothing of specs, composing or registries.
 package sbom
 
 import (
@@ -95,9 +102,13 @@ type Options struct {
 	// MaxBinarySize is the size above which a file is not opened as a Go
 	// binary; 0 means 1 GiB.
 	MaxBinarySize int64
-	// Bases, when set, remembers the package databases of base layer
-	// stacks already read, so the images of many specs on one base (a
-	// monorepo push) read the base once; nil reads it every time.
+	// Memo, when set, remembers the inventory of every layer read, and
+	// knows those recorded while strata wrote its layers or while the base
+	// check read the base's: the images of many specs on one base (a
+	// monorepo push) read the base once, and a layer whose inventory is
+	// known is not read at all. nil reads every layer every time.
+	Memo *Memo
+	// Bases is Memo's former name; it is used when Memo is nil.
 	Bases *BaseMemo
 }
 

@@ -1,24 +1,13 @@
 package sbom
 
 import (
-	"archive/tar"
-	"bufio"
 	"bytes"
 	"context"
-	"crypto/sha1" // SPDX 2.3 requires a SHA1 checksum for every file
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
-	"io"
-	"maps"
-	"path"
 	"sort"
 	"strings"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-
-	"github.com/strata-build/strata/internal/ctxio"
 )
 
 // Inventory is everything an SBOM lists, read from an image's layers.
@@ -52,11 +41,17 @@ type Package struct {
 
 // Scan reads img's layers: the top added ones for the files strata wrote,
 // and every layer for the OS package databases (with whiteouts applied, so
-// a database a later layer deletes or replaces is not listed). Each layer
+// a database a later layer deletes or replaces is not listed). A layer
+// whose inventory o.Memo knows (recorded while strata wrote it or while the
+// base check read it, or by an earlier Scan) is not read again; any other
 // is streamed once.
 func Scan(ctx context.Context, img v1.Image, added int, o Options) (*Inventory, error) {
 	if o.MaxBinarySize == 0 {
-		o.MaxBinarySize = 1 << 30
+		o.MaxBinarySize = defaultMaxBinarySize
+	}
+	memo := o.Memo
+	if memo == nil {
+		memo = o.Bases
 	}
 	layers, err := img.Layers()
 	if err != nil {
@@ -68,26 +63,14 @@ func Scan(ctx context.Context, img v1.Image, added int, o Options) (*Inventory, 
 	files := map[string]File{}
 	dbs := map[string][]byte{} // package database files by path (no leading "/")
 	nbase := len(layers) - added
-	first := 0
-	key, err := stackKey(layers[:nbase])
-	if err != nil {
-		return nil, err
-	}
-	if known, ok := o.Bases.get(key); ok {
-		maps.Copy(dbs, known)
-		first = nbase
-	}
-	for i := first; i < len(layers); i++ {
-		if i == nbase && first == 0 {
-			o.Bases.put(key, dbs)
-		}
-		if err := scanLayer(ctx, layers[i], i >= nbase, files, dbs, o); err != nil {
-			d, _ := layers[i].Digest()
+	for i, l := range layers {
+		mine := i >= nbase
+		li, err := memo.inventory(ctx, l, mine, o.MaxBinarySize)
+		if err != nil {
+			d, _ := l.Digest()
 			return nil, fmt.Errorf("sbom: reading layer %s: %w", d, err)
 		}
-	}
-	if nbase == len(layers) && first == 0 {
-		o.Bases.put(key, dbs)
+		li.apply(files, dbs, mine, o.Sources)
 	}
 	inv := &Inventory{}
 	for _, f := range files {
@@ -101,6 +84,26 @@ func Scan(ctx context.Context, img v1.Image, added int, o Options) (*Inventory, 
 	return inv, nil
 }
 
+// defaultMaxBinarySize is Options.MaxBinarySize's default.
+const defaultMaxBinarySize = 1 << 30
+
+// maxDBSize is how much of a package database is read; the rest of a
+// larger one is ignored.
+const maxDBSize = 256 << 20
+
+// prefixBuffer keeps the first max bytes written to it and drops the rest.
+type prefixBuffer struct {
+	bytes.Buffer
+	max int
+}
+
+func (b *prefixBuffer) Write(p []byte) (int, error) {
+	if room := b.max - b.Len(); room > 0 {
+		b.Buffer.Write(p[:min(room, len(p))])
+	}
+	return len(p), nil
+}
+
 // isDB reports whether p (no leading "/") is a package database file.
 func isDB(p string) bool {
 	switch {
@@ -111,100 +114,6 @@ func isDB(p string) bool {
 		return !strings.Contains(rest, "/") && !strings.HasSuffix(rest, ".md5sums")
 	}
 	return false
-}
-
-func scanLayer(ctx context.Context, l v1.Layer, mine bool, files map[string]File, dbs map[string][]byte, o Options) error {
-	rc, err := ctxio.Uncompressed(ctx, l)
-	if err != nil {
-		return err
-	}
-	defer rc.Close()
-	tr := tar.NewReader(rc)
-	for {
-		h, err := tr.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
-		p := strings.TrimPrefix(path.Clean("/"+h.Name), "/")
-		dir, base := path.Split(p)
-		// Whiteouts remove what lower layers had.
-		if base == ".wh..wh..opq" {
-			removeUnder(files, dbs, strings.TrimSuffix(dir, "/"))
-			continue
-		}
-		if strings.HasPrefix(base, ".wh.") {
-			gone := dir + strings.TrimPrefix(base, ".wh.")
-			removeUnder(files, dbs, gone)
-			delete(files, "/"+gone)
-			delete(dbs, gone)
-			continue
-		}
-		// Any entry replaces what lower layers had at its path.
-		delete(files, "/"+p)
-		delete(dbs, p)
-		if h.Typeflag != tar.TypeReg {
-			continue
-		}
-		if isDB(p) {
-			b, err := io.ReadAll(io.LimitReader(tr, 256<<20))
-			if err != nil {
-				return err
-			}
-			dbs[p] = b
-		}
-		if !mine {
-			continue
-		}
-		f, err := scanFile(tr, "/"+p, h.Size, o)
-		if err != nil {
-			return fmt.Errorf("%s: %w", p, err)
-		}
-		files[f.Path] = f
-	}
-}
-
-// removeUnder drops every file and database below dir ("" is the root).
-func removeUnder(files map[string]File, dbs map[string][]byte, dir string) {
-	prefix := dir + "/"
-	if dir == "" {
-		prefix = ""
-	}
-	for p := range files {
-		if strings.HasPrefix(p, "/"+prefix) {
-			delete(files, p)
-		}
-	}
-	for p := range dbs {
-		if strings.HasPrefix(p, prefix) {
-			delete(dbs, p)
-		}
-	}
-}
-
-// scanFile hashes one file's content and, if it looks like an executable,
-// reads its Go build information.
-func scanFile(r io.Reader, p string, size int64, o Options) (File, error) {
-	f := File{Path: p, Size: size, Source: o.Sources[p]}
-	s256, s1 := sha256.New(), sha1.New()
-	br := bufio.NewReaderSize(r, 64<<10)
-	magic, _ := br.Peek(4)
-	var body io.Reader = br
-	var buf *bytes.Buffer
-	if isExecutable(magic) && size <= o.MaxBinarySize {
-		buf = bytes.NewBuffer(make([]byte, 0, size))
-		body = io.TeeReader(br, buf)
-	}
-	if _, err := io.Copy(io.MultiWriter(s256, s1), body); err != nil {
-		return f, err
-	}
-	f.SHA256, f.SHA1 = hex.EncodeToString(s256.Sum(nil)), hex.EncodeToString(s1.Sum(nil))
-	if buf != nil {
-		f.Go = readGoBinary(buf.Bytes())
-	}
-	return f, nil
 }
 
 // isExecutable reports whether magic starts an ELF, Mach-O or PE file.
@@ -220,51 +129,4 @@ func isExecutable(magic []byte) bool {
 		return true
 	}
 	return false
-}
-
-// BaseMemo remembers, per stack of base layers (by their diffIDs), the
-// package databases the stack leaves. The zero value is ready; it is safe
-// for concurrent use. Base layers are only read for their databases (the
-// files strata added are in the layers above them), so a stack's result
-// does not depend on what is built on it.
-type BaseMemo struct {
-	mu sync.Mutex
-	m  map[string]map[string][]byte
-}
-
-// stackKey names a stack of base layers by their diffIDs.
-func stackKey(layers []v1.Layer) (string, error) {
-	var b strings.Builder
-	for _, l := range layers {
-		d, err := l.DiffID()
-		if err != nil {
-			return "", fmt.Errorf("sbom: base layer diffID: %w", err)
-		}
-		b.WriteString(d.String())
-		b.WriteByte('\n')
-	}
-	return b.String(), nil
-}
-
-func (m *BaseMemo) get(key string) (map[string][]byte, bool) {
-	if m == nil {
-		return nil, false
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	dbs, ok := m.m[key]
-	return dbs, ok
-}
-
-// put records a copy of dbs for key (the caller goes on changing dbs).
-func (m *BaseMemo) put(key string, dbs map[string][]byte) {
-	if m == nil {
-		return
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if m.m == nil {
-		m.m = map[string]map[string][]byte{}
-	}
-	m.m[key] = maps.Clone(dbs)
 }

@@ -1,0 +1,157 @@
+package basetree
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
+)
+
+// visitLayer is a layer of a few entries (its content readable by a
+// visitor) whose opens are counted and can be made to fail.
+type visitLayer struct {
+	v1.Layer
+	opens *atomic.Int32
+	fail  *atomic.Bool
+}
+
+func (l visitLayer) Uncompressed() (io.ReadCloser, error) {
+	l.opens.Add(1)
+	if l.fail.Load() {
+		return nil, errors.New("offline")
+	}
+	return l.Layer.Uncompressed()
+}
+
+func newVisitLayer(t *testing.T, tag string) visitLayer {
+	t.Helper()
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	for _, e := range []struct{ name, body string }{{"etc/", ""}, {"etc/" + tag, "content of " + tag}, {"etc/.wh.old", ""}, {"var/empty", ""}} {
+		h := &tar.Header{Name: e.name, Typeflag: tar.TypeReg, Mode: 0o644, Size: int64(len(e.body))}
+		if strings.HasSuffix(e.name, "/") {
+			h.Typeflag = tar.TypeDir
+		}
+		tw.WriteHeader(h)
+		io.WriteString(tw, e.body)
+	}
+	tw.Close()
+	b := buf.Bytes()
+	l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(b)), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	return visitLayer{Layer: l, opens: new(atomic.Int32), fail: new(atomic.Bool)}
+}
+
+// textVisitor renders what it is shown: "name" per entry, "name=content"
+// for etc/ files (it reads only those), "done" at the end.
+type textVisitor struct {
+	mu  *sync.Mutex
+	out map[v1.Hash]*strings.Builder
+	d   v1.Hash
+}
+
+func (v textVisitor) Entry(h *tar.Header, r io.Reader) error {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fmt.Fprintf(v.out[v.d], "%s", h.Name)
+	if strings.HasPrefix(h.Name, "etc/") && h.Typeflag == tar.TypeReg {
+		b, err := io.ReadAll(r)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(v.out[v.d], "=%s", b)
+	}
+	fmt.Fprintln(v.out[v.d])
+	return nil
+}
+
+func (v textVisitor) Done() {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	fmt.Fprintln(v.out[v.d], "done")
+}
+
+// TestIndexVisit: a visitor is shown every entry of every distinct base
+// layer (reading what content it wants) and Done, from the one read that
+// indexes the layer; with the index cached, a layer is read again only
+// for a visitor, and a visit that fails leaves the check its cached index.
+func TestIndexVisit(t *testing.T) {
+	ctx := context.Background()
+	a, b := newVisitLayer(t, "a"), newVisitLayer(t, "b")
+	bases := [][]v1.Layer{{a, b}, {a}} // two platforms sharing a
+	var mu sync.Mutex
+	seen := map[v1.Hash]*strings.Builder{}
+	asked := 0
+	visit := func(d v1.Hash) LayerVisitor {
+		mu.Lock()
+		defer mu.Unlock()
+		asked++
+		if seen[d] != nil {
+			return nil
+		}
+		seen[d] = &strings.Builder{}
+		return textVisitor{mu: &mu, out: seen, d: d}
+	}
+	cache := t.TempDir()
+	plain, err := Index(ctx, bases, cache, Options{Save: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.opens.Store(0)
+	b.opens.Store(0)
+	trees, err := Index(ctx, bases, cache, Options{Save: true, Visit: visit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(trees.recs) != fmt.Sprint(plain.recs) {
+		t.Errorf("records with a visitor %v, without %v", trees.recs, plain.recs)
+	}
+	for _, l := range []visitLayer{a, b} {
+		d, _ := l.DiffID()
+		tag := "a"
+		if l.Layer == b.Layer {
+			tag = "b"
+		}
+		want := "etc/\netc/" + tag + "=content of " + tag + "\netc/.wh.old=\nvar/empty\ndone\n"
+		if got := seen[d].String(); got != want {
+			t.Errorf("layer %s visited as:\n%s\nwant:\n%s", tag, got, want)
+		}
+		if n := l.opens.Load(); n != 1 {
+			t.Errorf("layer %s read %d times with a cached index and a visitor, want once", tag, n)
+		}
+	}
+	if asked != 2 {
+		t.Errorf("Visit asked %d times, want once per distinct layer (2)", asked)
+	}
+
+	// Visitors that want nothing: the cached index is enough.
+	a.opens.Store(0)
+	if _, err := Index(ctx, bases, cache, Options{Visit: visit}); err != nil || a.opens.Load() != 0 {
+		t.Errorf("nothing to visit: %d reads, err %v; want none", a.opens.Load(), err)
+	}
+
+	// A visit whose read fails: the cached index serves, nothing is Done.
+	c := newVisitLayer(t, "c")
+	if _, err := Index(ctx, [][]v1.Layer{{c}}, cache, Options{Save: true}); err != nil {
+		t.Fatal(err)
+	}
+	c.fail.Store(true)
+	if _, err := Index(ctx, [][]v1.Layer{{c}}, cache, Options{Visit: visit}); err != nil {
+		t.Errorf("a failed visit failed the index: %v", err)
+	}
+	d, _ := c.DiffID()
+	if got := seen[d].String(); got != "" {
+		t.Errorf("failed visit recorded %q", got)
+	}
+}
