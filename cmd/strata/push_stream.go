@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
 	"github.com/strata-build/strata/compose/layer"
 	"github.com/strata-build/strata/compose/registry"
 	"github.com/strata-build/strata/spec"
@@ -48,7 +50,60 @@ func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, err
 		p.streams[repo.Name()] = st
 	}
 	p.mu.Unlock()
-	return st.Begin(ctx)
+	return &lazyTee{ctx: ctx, st: st}, nil
+}
+
+// streamMin is the compressed size a layer must reach to be streamed. A
+// smaller layer is left to the push, which checks whether the repository
+// has it first: on a fresh runner, a changed service's unchanged small
+// layers are then not sent again (the stream cannot know a digest before
+// its end), and streaming would gain nothing on so few bytes anyway.
+const streamMin = 1 << 20
+
+// lazyTee holds a layer's first streamMin compressed bytes and starts its
+// upload only when the layer is larger.
+type lazyTee struct {
+	ctx context.Context
+	st  *registry.Streamer
+	buf []byte
+	bs  *registry.BlobStream
+}
+
+func (t *lazyTee) Write(p []byte) (int, error) {
+	if t.bs == nil {
+		if len(t.buf)+len(p) < streamMin {
+			t.buf = append(t.buf, p...)
+			return len(p), nil
+		}
+		bs, err := t.st.Begin(t.ctx)
+		if err != nil {
+			return 0, err
+		}
+		t.bs = bs
+		if len(t.buf) > 0 {
+			if _, err := bs.Write(t.buf); err != nil {
+				return 0, err
+			}
+			t.buf = nil
+		}
+	}
+	return t.bs.Write(p)
+}
+
+// Commit finishes a started upload; a layer too small to stream is left
+// to the push.
+func (t *lazyTee) Commit(ctx context.Context, h v1.Hash, size int64) error {
+	if t.bs == nil {
+		return nil
+	}
+	return t.bs.Commit(ctx, h, size)
+}
+
+// Abort drops the upload, if one started.
+func (t *lazyTee) Abort() {
+	if t.bs != nil {
+		t.bs.Abort()
+	}
 }
 
 // uploaded lists every blob the streams committed.
