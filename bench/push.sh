@@ -163,6 +163,9 @@ for i in $(seq "$RUNS"); do
   measure sitecold "$STRATA" push --cache-dir "$WORK/cache" --tag "$R/bench/site$i:v1" "$WORK/ctx/site.yaml"
   measure sitenoop "$STRATA" push --cache-dir "$WORK/cache" --tag "$R/bench/site$i:v1" "$WORK/ctx/site.yaml"
   floor sitefloor "$WORK/cache"
+  # the same cold push without the SBOM and provenance crane does not make
+  rm -rf "$WORK/cache"
+  measure sitebare "$STRATA" push --sbom=false --provenance=false --cache-dir "$WORK/cache" --tag "$R/bench/sitebare$i:v1" "$WORK/ctx/site.yaml"
   measure cranecold "$cstream" "$WORK/ctx/site" "$R/bench/cranes$i:v1"
   measure cranenoop "$cstream" "$WORK/ctx/site" "$R/bench/cranes$i:v1"
 
@@ -179,6 +182,9 @@ for i in $(seq "$RUNS"); do
   rm -rf "$WORK/cachebin"
   measure bin "$STRATA" push --cache-dir "$WORK/cachebin" --tag "$R/bench/bin$i:v1" "$WORK/ctx/binary.yaml"
   floor binfloor "$WORK/cachebin"
+  # the base check only when the spec removes (the base is not downloaded)
+  rm -rf "$WORK/cachebin"
+  measure binrm "$STRATA" push --base-check removals --cache-dir "$WORK/cachebin" --tag "$R/bench/binrm$i:v1" "$WORK/ctx/binary.yaml"
   tar -C "$WORK/ctx" -cf "$WORK/app.tar" app
   measure cranebin "$CRANE" append -f "$WORK/app.tar" -b "$R/bench/base:1" -t "$R/bench/cranebin$i:v1"
 
@@ -208,6 +214,7 @@ row() { printf '%-44s strata %6.2f s  %7s MiB | peer %6.2f s  %7s MiB | ratio %s
 floorrow() { printf '  registry floor (its layers uploaded again with curl): %.2f s = %.2f of the peer\n' "$(med "$1")" "$(ratio "$1" "$2")"; }
 row "site, cold build + push (empty cache)"    sitecold  cranecold "<= 0.45, RSS <= 64 MiB"
 floorrow sitefloor cranecold
+row "  same, --sbom=false --provenance=false"    sitebare  cranecold "(for comparison)"
 row "site, no-op re-push"                      sitenoop  cranenoop "<= 0.15"
 row "site split: auto, one file changed"       splitone  craneone  "<= 0.30"
 median_bytes=$(awk '{print $1}' "$WORK/splitone.bytes" | median)
@@ -215,6 +222,7 @@ awk -v u="$median_bytes" -v l="$(tail -1 "$WORK/splitone.bytes" | awk '{print $2
   'BEGIN {printf "  uploaded %.1f MB of the %.1f MB layer (%d parts): %.1f %%  (goal <= 10 %%)\n", u/1e6, l/1e6, n, 100*u/l}'
 row "binary (~17 MB) on the base, empty cache" bin       cranebin  "<= 0.60"
 floorrow binfloor cranebin
+row "  same, --base-check removals"            binrm     cranebin  "(for comparison)"
 if [ "${SKIP_BIG:-}" != 1 ]; then
 row "1 GiB file, cold"                         big       cranebig  "<= 0.60, RSS <= 64 MiB"
 floorrow bigfloor cranebig
