@@ -62,7 +62,9 @@ type Options struct {
 	// Save stores the indexes read under the cache directory.
 	Save bool
 	// OnlyLocal makes Index return nil (no check) rather than download a
-	// registry layer whose index is not cached.
+	// registry layer whose index is not cached; with Visit, the layers are
+	// still read for the visitor (and their indexes cached), and Index
+	// still returns nil.
 	OnlyLocal bool
 	// Logger receives a debug record when the check is skipped; nil
 	// discards it.
@@ -123,12 +125,20 @@ func Index(ctx context.Context, bases [][]v1.Layer, cacheDir string, o Options) 
 			}
 		}
 	}
+	skip := false
 	if o.OnlyLocal {
 		for _, d := range order {
 			if needsDownload(jobs[d].layer, d, cacheDir) {
 				o.Logger.Debug("base checks skipped: the base's layers are not cached and no layer deletes or clears")
-				return nil, nil
+				skip = true
+				break
 			}
+		}
+		// A visitor (the SBOM) reads the base anyway: it is streamed here,
+		// while the layers build, rather than after; the check itself is
+		// still skipped.
+		if skip && o.Visit == nil {
+			return nil, nil
 		}
 	}
 	if o.Budget == nil {
@@ -137,20 +147,32 @@ func Index(ctx context.Context, bases [][]v1.Layer, cacheDir string, o Options) 
 	g, gctx := errgroup.WithContext(ctx)
 	for _, d := range order {
 		j := jobs[d]
+		read := func() ([]treeRec, error) {
+			if err := o.Budget.Acquire(gctx, 1); err != nil {
+				return nil, err
+			}
+			defer o.Budget.Release(1)
+			return baseLayerIndex(gctx, j.layer, cacheDir, o.Save, skip, o.Visit)
+		}
 		g.Go(func() error {
-			recs, err := o.Flight.do(gctx, d, func() ([]treeRec, error) {
-				if err := o.Budget.Acquire(gctx, 1); err != nil {
-					return nil, err
-				}
-				defer o.Budget.Release(1)
-				return baseLayerIndex(gctx, j.layer, cacheDir, o.Save, o.Visit)
-			})
+			var recs []treeRec
+			var err error
+			if skip {
+				// Read only for the visitor: not through the flight, whose
+				// result other specs' checks would take.
+				_, err = read()
+			} else {
+				recs, err = o.Flight.do(gctx, d, read)
+			}
 			j.recs = recs
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
 		return nil, err
+	}
+	if skip {
+		return nil, nil
 	}
 	t := &Trees{recs: make([][][]treeRec, len(perPlat))}
 	for pi, ds := range perPlat {

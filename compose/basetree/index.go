@@ -71,7 +71,7 @@ func treeIndexPath(cacheDir string, diffID v1.Hash) string {
 // nil) returns a visitor for the layer, the layer is streamed even with a
 // cached index, the visitor shown every entry on the way and told Done at
 // the end; if that stream fails, the cached index still serves the check.
-func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save bool, visit func(v1.Hash) LayerVisitor) ([]treeRec, error) {
+func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save, onlyVisited bool, visit func(v1.Hash) LayerVisitor) ([]treeRec, error) {
 	diffID, err := l.DiffID()
 	if err != nil {
 		return nil, fmt.Errorf("base layer diffID: %w", err)
@@ -81,6 +81,9 @@ func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save bool,
 		v = visit(diffID)
 	}
 	file := treeIndexPath(cacheDir, diffID)
+	if v == nil && onlyVisited {
+		return nil, nil // the check is skipped and no visitor wants the layer
+	}
 	cached, cerr := readTreeIndex(file)
 	if cerr == nil && v == nil {
 		return cached, nil

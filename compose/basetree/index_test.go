@@ -69,13 +69,13 @@ func BenchmarkBaseTreeIndex(b *testing.B) {
 	ctx := context.Background()
 	b.Run("scan", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := baseLayerIndex(ctx, l, b.TempDir(), false, nil); err != nil {
+			if _, err := baseLayerIndex(ctx, l, b.TempDir(), false, false, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	cache := b.TempDir()
-	recs, err := baseLayerIndex(ctx, l, cache, true, nil)
+	recs, err := baseLayerIndex(ctx, l, cache, true, false, nil)
 	if err != nil || len(recs) != n {
 		b.Fatalf("%d records, %v", len(recs), err)
 	}
@@ -85,7 +85,7 @@ func BenchmarkBaseTreeIndex(b *testing.B) {
 			b.Fatalf("index files %v", files)
 		}
 		for b.Loop() {
-			if _, err := baseLayerIndex(ctx, l, cache, true, nil); err != nil {
+			if _, err := baseLayerIndex(ctx, l, cache, true, false, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -155,3 +155,53 @@ func TestIndexVisit(t *testing.T) {
 		t.Errorf("failed visit recorded %q", got)
 	}
 }
+
+// remoteLayer is a visitLayer whose blob is not cached (as a registry
+// base layer on an empty cache): OnlyLocal skips the check for it.
+type remoteLayer struct{ visitLayer }
+
+func (remoteLayer) Local() bool { return false }
+
+// TestIndexOnlyLocalVisit: with OnlyLocal (--base-check removals, nothing
+// removed) and an uncached base, the check is skipped (nil trees), but a
+// layer a visitor wants is still read for it, while the layers build; a
+// layer no visitor wants is not downloaded, and a shared Flight is not
+// left holding the skipped result for another spec's full check.
+func TestIndexOnlyLocalVisit(t *testing.T) {
+	ctx := context.Background()
+	a, b := remoteLayer{newVisitLayer(t, "a")}, remoteLayer{newVisitLayer(t, "b")}
+	da, _ := a.DiffID()
+	bases := [][]v1.Layer{{a, b}}
+	var mu sync.Mutex
+	seen := map[v1.Hash]*strings.Builder{}
+	visit := func(d v1.Hash) LayerVisitor {
+		mu.Lock()
+		defer mu.Unlock()
+		if d != da || seen[d] != nil {
+			return nil
+		}
+		seen[d] = &strings.Builder{}
+		return textVisitor{mu: &mu, out: seen, d: d}
+	}
+	// No visitor: nothing is read.
+	trees, err := Index(ctx, bases, t.TempDir(), Options{OnlyLocal: true})
+	if trees != nil || err != nil || a.opens.Load() != 0 || b.opens.Load() != 0 {
+		t.Fatalf("OnlyLocal without a visitor: %v, %v; opens a=%d b=%d", trees, err, a.opens.Load(), b.opens.Load())
+	}
+	flight := NewFlight()
+	trees, err = Index(ctx, bases, t.TempDir(), Options{OnlyLocal: true, Visit: visit, Flight: flight})
+	if trees != nil || err != nil {
+		t.Fatalf("OnlyLocal with a visitor: %v, %v; want no trees (the check is skipped)", trees, err)
+	}
+	if a.opens.Load() != 1 || b.opens.Load() != 0 {
+		t.Errorf("opens a=%d b=%d, want 1 and 0", a.opens.Load(), b.opens.Load())
+	}
+	if got := seen[da].String(); !strings.HasSuffix(got, "done\n") {
+		t.Errorf("layer a visited as %q", got)
+	}
+	// Another spec's full check on the same flight gets real trees.
+	full, err := Index(ctx, bases, t.TempDir(), Options{Flight: flight})
+	if err != nil || full == nil || len(full.recs[0]) != 2 || len(full.recs[0][0]) == 0 || len(full.recs[0][1]) == 0 {
+		t.Fatalf("full check after a skipped one = %v, %v", full, err)
+	}
+}
