@@ -142,6 +142,9 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 		return !ok || key == "" && len(keys) > 0 || key != "" && keys[key]
 	}
 	keyIf := func(ctx context.Context, i int) bool {
+		if !fetch {
+			return true // plan --changed reports every spec's key
+		}
 		for _, r := range where(i) {
 			if mayHave(ctx, r, "") {
 				return true
@@ -417,7 +420,10 @@ func (a *app) runPlanChanged(ctx context.Context, args []string, f *buildFlags) 
 		Unchanged []changedImage `json:"unchanged"`
 	}{Changed: []changedImage{}, Unchanged: []changedImage{}}
 	for i, k := range c.keys {
-		ci := changedImage{Spec: job.paths[i], Key: k.Key}
+		ci := changedImage{Spec: job.paths[i]}
+		if k != nil {
+			ci.Key = k.Key
+		}
 		if c.repos[i] != nil {
 			ci.Repository = c.repos[i].String()
 		}

@@ -201,7 +201,7 @@ func notThere(tag name.Tag, repo name.Repository, d v1.Descriptor, err error) er
 	if notFound(err) {
 		return fmt.Errorf("remote cache: %s: names image %s, which %s does not have", tag, d.Digest, repo)
 	}
-	return fmt.Errorf("remote cache: %s: checking image %s: %v", tag, d.Digest, err)
+	return fmt.Errorf("remote cache: %s: checking image %s: %w", tag, d.Digest, err)
 }
 
 // sameImage checks that the registry's descriptor got is the recorded d.
