@@ -5,6 +5,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -141,12 +143,25 @@ func scanLayerHeaders(ctx context.Context, l v1.Layer, v LayerVisitor) ([]treeRe
 		return nil, err
 	}
 	defer rc.Close()
-	recs, err := scanHeaders(ctx, rc, v)
+	// The index (and what a visitor saw) is kept by diffID, which a
+	// registry's config only claims: the uncompressed stream is hashed and
+	// must match it, so a base cannot make a later build trust its index
+	// (or SBOM inventory) for another layer.
+	h := sha256.New()
+	r := io.TeeReader(rc, h)
+	recs, err := scanHeaders(ctx, r, v)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := io.Copy(io.Discard, rc); err != nil {
+	if _, err := io.Copy(io.Discard, r); err != nil {
 		return nil, err
+	}
+	want, err := l.DiffID()
+	if err != nil {
+		return nil, err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != want.Hex || want.Algorithm != "sha256" {
+		return nil, fmt.Errorf("uncompressed content hashes to sha256:%s, but the config's diff_id is %s", got, want)
 	}
 	return recs, nil
 }

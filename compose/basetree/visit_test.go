@@ -205,3 +205,48 @@ func TestIndexOnlyLocalVisit(t *testing.T) {
 		t.Fatalf("full check after a skipped one = %v, %v", full, err)
 	}
 }
+
+// lyingLayer claims another layer's diffID (as a hostile base's config
+// can).
+type lyingLayer struct {
+	visitLayer
+	claim v1.Hash
+}
+
+func (l lyingLayer) DiffID() (v1.Hash, error) { return l.claim, nil }
+
+// TestIndexChecksDiffID: a base layer whose content does not hash to the
+// diffID its config claims fails the index, and neither the index nor a
+// visitor's result is kept under the claimed diffID (a later build with
+// the real layer would trust them).
+func TestIndexChecksDiffID(t *testing.T) {
+	real, fake := newVisitLayer(t, "real"), newVisitLayer(t, "fake")
+	claim, _ := real.DiffID()
+	l := lyingLayer{fake, claim}
+	cache := t.TempDir()
+	var mu sync.Mutex
+	seen := map[v1.Hash]*strings.Builder{}
+	done := false
+	visit := func(d v1.Hash) LayerVisitor {
+		seen[d] = &strings.Builder{}
+		return doneVisitor{textVisitor{mu: &mu, out: seen, d: d}, &done}
+	}
+	_, err := Index(context.Background(), [][]v1.Layer{{l}}, cache, Options{Save: true, Visit: visit})
+	if err == nil || !strings.Contains(err.Error(), "but the config's diff_id is "+claim.String()) {
+		t.Fatalf("Index of a layer with a false diffID: %v", err)
+	}
+	if _, err := readTreeIndex(treeIndexPath(cache, claim)); err == nil {
+		t.Error("the index was stored under the claimed diffID")
+	}
+	if done {
+		t.Error("the visitor was told the layer was read")
+	}
+}
+
+// doneVisitor notes that Done was called.
+type doneVisitor struct {
+	textVisitor
+	done *bool
+}
+
+func (v doneVisitor) Done() { *v.done = true }
