@@ -250,3 +250,32 @@ type doneVisitor struct {
 }
 
 func (v doneVisitor) Done() { *v.done = true }
+
+// TestIndexOnlyLocalVisitFailure: in OnlyLocal mode a read done only for
+// the visitor that fails (here a false diffID) fails nothing: the check is
+// skipped as before, and the visitor is not told the layer is done.
+func TestIndexOnlyLocalVisitFailure(t *testing.T) {
+	real, fake := newVisitLayer(t, "real"), newVisitLayer(t, "fake")
+	claim, _ := real.DiffID()
+	l := remoteLayer{fake}
+	bad := lyingRemote{l, claim}
+	var mu sync.Mutex
+	seen := map[v1.Hash]*strings.Builder{}
+	done := false
+	visit := func(d v1.Hash) LayerVisitor {
+		seen[d] = &strings.Builder{}
+		return doneVisitor{textVisitor{mu: &mu, out: seen, d: d}, &done}
+	}
+	trees, err := Index(context.Background(), [][]v1.Layer{{bad}}, t.TempDir(), Options{OnlyLocal: true, Visit: visit})
+	if trees != nil || err != nil || done {
+		t.Fatalf("OnlyLocal with a failing visited read: %v, %v, done=%v; want no trees, no error, not done", trees, err, done)
+	}
+}
+
+// lyingRemote is a remoteLayer claiming another diffID.
+type lyingRemote struct {
+	remoteLayer
+	claim v1.Hash
+}
+
+func (l lyingRemote) DiffID() (v1.Hash, error) { return l.claim, nil }
