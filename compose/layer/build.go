@@ -171,8 +171,9 @@ func (p *planner) plan(ctx context.Context) error {
 // a stored layer by stat key, then (when a layer of the same shape was stored
 // before) by content key, and otherwise writes the layer, hashing the inputs
 // on the way, and records it under all three keys (see layercache.go).
-func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (*Built, error) {
+func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (_ *Built, err error) {
 	p := &planner{req: req, layer: l, field: fmt.Sprintf("layers[%d]", req.Index), realDirs: map[string]bool{}}
+	defer p.dropSumsOnChange(&err)
 	if req.Root != nil {
 		p.fsys = req.Root.FS()
 		if req.Ignore != nil {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -53,10 +54,22 @@ type sumEntry struct {
 	Sum   string `json:"sum"`
 }
 
-// sumsKey is the key of this layer spec's sums record.
+// sumsKey is the key of this layer spec's sums record: the layer spec,
+// the ignore patterns and the context directory (by device and inode), but
+// not the created time or the layer format, which do not change an input's
+// hash (a SOURCE_DATE_EPOCH taken from each commit must not discard it).
 func (p *planner) sumsKey() string {
+	l := p.layer
+	l.Name = ""
+	layer, _ := json.Marshal(l)
 	h := sha256.New()
-	fmt.Fprintf(h, "strata-%s-key/1\n%s\n", recSums, p.keyLines[0].text)
+	fmt.Fprintf(h, "strata-%s-key/2\nlayer %s%s\n", recSums, layer, p.req.Ignore.keyText())
+	if p.req.Root != nil {
+		if fi, err := p.req.Root.Lstat("."); err == nil {
+			st := statOf(fi)
+			fmt.Fprintf(h, "context %d:%d\n", st.dev, st.ino)
+		}
+	}
 	return hex.EncodeToString(h.Sum(nil))
 }
 
@@ -104,12 +117,32 @@ func (p *planner) loadSums() {
 	}
 }
 
+// dropSumsOnChange removes the sums record when a build that took hashes
+// from it found an input that does not match (*err wraps errChanged): a
+// file edited behind an unchanged stat, or a damaged record. The next build
+// then hashes every input again instead of failing the same way.
+func (p *planner) dropSumsOnChange(err *error) {
+	if *err != nil && p.loadedSums > 0 && errors.Is(*err, errChanged) && p.req.Store != nil {
+		os.Remove(sumsPath(p.req.Store, p.sumsKey()))
+	}
+}
+
 // saveSums records the hash of every input that has one and whose ctime is
 // older than start by more than racyWindow. Failing to save only costs the
 // next build a read.
 func (p *planner) saveSums(start time.Time) {
-	if p.req.Store == nil || p.req.DryRun || len(p.keyLines) == 0 || !p.statUsable() {
+	if p.req.Store == nil || len(p.keyLines) == 0 || !p.statUsable() {
 		return
+	}
+	if p.req.DryRun {
+		// A plan stores nothing; the key pass of a push or plan --changed
+		// (a dry run too) may keep what it hashed, in a cache that exists.
+		if !p.req.KeyOnly {
+			return
+		}
+		if _, err := os.Stat(p.req.Store.Dir()); err != nil {
+			return
+		}
 	}
 	limit := start.Add(-racyWindow).UnixNano()
 	r := sumsRecord{Key: p.sumsKey()}

@@ -5,10 +5,12 @@ package layer
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -85,6 +87,38 @@ func TestSumsRecord(t *testing.T) {
 		}
 	})
 
+	// The record outlives a change of the created time (a
+	// SOURCE_DATE_EPOCH taken from each commit), and a dry run's key pass
+	// (a push's registry-cache key) keeps what it hashed.
+	t.Run("other created time, and the key pass", func(t *testing.T) {
+		env := &statEnv{testEnv: newCacheEnv(t), late: true}
+		env.run(t)
+		touch(t, a(env))
+		opened := map[string]int{}
+		var mu sync.Mutex
+		req := env.request(cacheLayer)
+		req.Created = req.Created.Add(time.Hour)
+		req.now = func() time.Time { return time.Now().Add(time.Hour) }
+		req.DryRun, req.KeyOnly = true, true
+		req.opened = func(src string) { mu.Lock(); opened[src]++; mu.Unlock() }
+		if _, err := Build(t.Context(), req); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{"src/a.txt": 1}; fmt.Sprint(opened) != fmt.Sprint(want) {
+			t.Errorf("key pass with another created time opened %v, want %v", opened, want)
+		}
+		// The key pass recorded a's new stat: the build reads a only to
+		// write it (and b, which the write reads too).
+		clear(opened)
+		req.DryRun, req.KeyOnly = false, false
+		if _, err := Build(t.Context(), req); err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{"src/a.txt": 1, "src/b.txt": 1}; fmt.Sprint(opened) != fmt.Sprint(want) {
+			t.Errorf("build after the key pass opened %v, want %v (no read ahead of the write)", opened, want)
+		}
+	})
+
 	t.Run("wrong recorded hash is caught by the write", func(t *testing.T) {
 		env := &statEnv{testEnv: newCacheEnv(t), late: true}
 		env.run(t)
@@ -105,6 +139,13 @@ func TestSumsRecord(t *testing.T) {
 		req.now = func() time.Time { return time.Now().Add(time.Hour) }
 		if _, err := Build(t.Context(), req); err == nil || !strings.Contains(err.Error(), "src/b.txt") {
 			t.Errorf("build with a wrong recorded hash: %v; want an error naming src/b.txt", err)
+		}
+		// The record is dropped: the next build hashes again and succeeds.
+		if got := sumsFiles(t, env.testEnv); got != nil {
+			t.Errorf("the sums record survived the mismatch: %v", got)
+		}
+		if _, err := Build(t.Context(), req); err != nil {
+			t.Errorf("build after the mismatch: %v", err)
 		}
 	})
 }
