@@ -122,10 +122,14 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return err
 	}
+	if signer != nil && len(cacheFrom) > 0 {
+		return usagef("--cache-from cannot be used with --sign-key: an image copied from another repository would not carry this key's signature")
+	}
 	opts = append(opts, pf.supply.observe(job.cacheDir)...)
 	var cache *remoteCache
 	if !pf.noRemoteCache && job.locks == nil {
-		if cache, err = a.lookupRemoteCache(ctx, job, rf, pf.image, pf.tags, cacheFrom, pf.jobs, true, opts); err != nil {
+		lo := lookupOptions{image: pf.image, extra: pf.tags, cacheFrom: cacheFrom, docTypes: pf.supply.docTypes(), jobs: pf.jobs, fetch: true}
+		if cache, err = a.lookupRemoteCache(ctx, job, rf, lo, opts); err != nil {
 			return err
 		}
 	}
@@ -160,6 +164,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 			// repository (mounted on the same registry), without them.
 			if from := cache.from[i]; from != nil {
 				reqs[i].MountFrom = append(reqs[i].MountFrom, *from)
+				reqs[i].Referrers = cache.refs[i]
 			} else {
 				reqs[i].Present = []name.Repository{*cache.repos[i]}
 			}

@@ -39,8 +39,23 @@ type remoteCache struct {
 	arts  []oci.Artifact // the hits' images, read lazily from the registry
 	// from is, for a hit found through --cache-from, the repository that
 	// has the image (nil for a hit in the spec's own repository).
-	from  []*name.Repository
+	from []*name.Repository
+	// refs are, for a hit found through --cache-from, the documents
+	// (SBOM, provenance) attached to it there, copied with it.
+	refs  [][]v1.Image
 	ropts []remote.Option
+}
+
+// lookupOptions are the settings of lookupRemoteCache.
+type lookupOptions struct {
+	image     string            // --image: the repository bare tags belong to
+	extra     []string          // --tag
+	cacheFrom []name.Repository // --cache-from, after each spec's own
+	// docTypes are the artifact types of the documents the push attaches;
+	// a --cache-from hit must have some of them to be copied.
+	docTypes []string
+	jobs     int  // lookups at once
+	fetch    bool // push: read each hit's image; else plan --changed
 }
 
 // lookup looks key up in repo; with fetch, a hit's manifest (and an
@@ -77,7 +92,8 @@ func (c *remoteCache) lookup(ctx context.Context, repo name.Repository, key stri
 // tag; opts must be the options the build will get (they are part of the
 // key). A lookup that fails or finds a record that does not check is a
 // warning: that spec is built. jobs bounds the lookups at once.
-func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registryFlags, image string, extra []string, cacheFrom []name.Repository, jobs int, fetch bool, opts []compose.Option) (*remoteCache, error) {
+func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registryFlags, lo lookupOptions, opts []compose.Option) (*remoteCache, error) {
+	image, extra, cacheFrom, jobs, fetch := lo.image, lo.extra, lo.cacheFrom, lo.jobs, lo.fetch
 	ropts, err := registry.RemoteOptions(rf.cfg)
 	if err != nil {
 		return nil, err
@@ -95,7 +111,7 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 	ropts = append(ropts, remote.Reuse(puller), remote.Reuse(pusher))
 	n := len(job.specs)
 	c := &remoteCache{repos: make([]*name.Repository, n), hits: make([]*v1.Descriptor, n), arts: make([]oci.Artifact, n),
-		from: make([]*name.Repository, n), keys: make([]*compose.Result, n), ropts: ropts}
+		from: make([]*name.Repository, n), refs: make([][]v1.Image, n), keys: make([]*compose.Result, n), ropts: ropts}
 	warnings := make([]error, n)
 	// The repository each spec's record is in: that of its first push tag.
 	for i, s := range job.specs {
@@ -166,6 +182,13 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 					continue
 				}
 				hit, art, err := c.lookup(ctx, repo, res.Key, fetch)
+				if hit != nil && k > 0 && fetch {
+					// Copied from another repository: with its documents,
+					// or not at all.
+					if c.refs[i], err = foreignDocs(ctx, rf.cfg, repo, hit.Digest, lo.docTypes); err != nil {
+						hit = nil
+					}
+				}
 				if err != nil && warnings[i] == nil {
 					warnings[i] = err
 				}
@@ -199,6 +222,24 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 		}
 	}
 	return c, ctx.Err()
+}
+
+// foreignDocs reads the documents of the given artifact types attached to
+// image d in repo (a --cache-from repository), to copy them with it. With
+// types wanted and none attached, the hit is refused: a copy without them
+// would be recorded in the spec's own repository and never get them.
+func foreignDocs(ctx context.Context, cfg registry.TransportConfig, repo name.Repository, d v1.Hash, types []string) ([]v1.Image, error) {
+	if len(types) == 0 {
+		return nil, nil
+	}
+	imgs, err := registry.AttachedImages(ctx, repo.Digest(d.String()), cfg, types...)
+	if err != nil {
+		return nil, fmt.Errorf("remote cache: %s@%s: %w", repo, d, err)
+	}
+	if len(imgs) == 0 {
+		return nil, fmt.Errorf("remote cache: %s@%s has no SBOM or provenance attached to copy", repo, d)
+	}
+	return imgs, nil
 }
 
 // listRecords starts listing the records of repos, each repository once
@@ -411,7 +452,7 @@ func (a *app) runPlanChanged(ctx context.Context, args []string, f *buildFlags) 
 	}
 	// Lookups wait on the network, not the CPU: as many at once as push's
 	// default --push-jobs.
-	c, err := a.lookupRemoteCache(ctx, job, &f.reg, "", nil, nil, 8, false, append(job.opts, compose.WithArchiveAsIs()))
+	c, err := a.lookupRemoteCache(ctx, job, &f.reg, lookupOptions{jobs: 8}, append(job.opts, compose.WithArchiveAsIs()))
 	if err != nil {
 		return err
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/attach"
+	"github.com/strata-build/strata/compose/provenance"
 	"github.com/strata-build/strata/compose/sbom"
 	"github.com/strata-build/strata/compose/sign"
 )
@@ -76,6 +77,20 @@ func (f *supplyFlags) register(c *cobra.Command, on bool) {
 
 // wanted reports whether any document is asked for.
 func (f *supplyFlags) wanted() bool { return f.sbom || f.provenance }
+
+// docTypes are the artifact types of the documents asked for.
+func (f *supplyFlags) docTypes() []string {
+	var out []string
+	if f.sbom {
+		if format, err := sbom.ParseFormat(f.sbomFormat); err == nil {
+			out = append(out, format.MediaType())
+		}
+	}
+	if f.provenance {
+		out = append(out, provenance.MediaType)
+	}
+	return out
+}
 
 // sbomMemo returns the command's layer inventories, kept in memory and
 // under CACHE/sbom, so that a later command whose layers come from the

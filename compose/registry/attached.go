@@ -39,6 +39,59 @@ func ReadAttached(ctx context.Context, ref name.Reference, cfg TransportConfig, 
 	if err != nil {
 		return nil, err
 	}
+	atts, err := attached(ref, ropts, artifactTypes)
+	if err != nil {
+		return nil, err
+	}
+	var out []AttachedDocument
+	for _, a := range atts {
+		ls, err := a.img.Layers()
+		if err != nil || len(ls) == 0 {
+			return nil, fmt.Errorf("reading referrer %s: no document (%v)", a.doc.Referrer, err)
+		}
+		rc, err := ls[0].Compressed()
+		if err != nil {
+			return nil, fmt.Errorf("reading referrer %s: %w", a.doc.Referrer, err)
+		}
+		a.doc.Data, err = io.ReadAll(io.LimitReader(rc, maxDocument))
+		rc.Close()
+		if err != nil {
+			return nil, fmt.Errorf("reading referrer %s: %w", a.doc.Referrer, err)
+		}
+		out = append(out, a.doc)
+	}
+	return out, nil
+}
+
+// AttachedImages returns the referrer manifests of the given artifact
+// types attached to the manifest ref names and, when it is an index, to
+// each of its manifests, as images (read lazily from ref's repository):
+// pushing them with an artifact copies its documents.
+func AttachedImages(ctx context.Context, ref name.Reference, cfg TransportConfig, artifactTypes ...string) ([]v1.Image, error) {
+	ropts, err := remoteOptions(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	atts, err := attached(ref, ropts, artifactTypes)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]v1.Image, len(atts))
+	for i, a := range atts {
+		out[i] = a.img
+	}
+	return out, nil
+}
+
+// attachedRef is one referrer found by attached.
+type attachedRef struct {
+	doc AttachedDocument // without Data
+	img v1.Image
+}
+
+// attached lists the referrers of the given artifact types of ref and, for
+// an index, of each of its manifests.
+func attached(ref name.Reference, ropts []remote.Option, artifactTypes []string) ([]attachedRef, error) {
 	desc, err := remote.Get(ref, ropts...)
 	if err != nil {
 		return nil, fmt.Errorf("reading %s: %w", ref.Name(), err)
@@ -65,7 +118,7 @@ func ReadAttached(ctx context.Context, ref name.Reference, cfg TransportConfig, 
 			subjects = append(subjects, s)
 		}
 	}
-	var out []AttachedDocument
+	var out []attachedRef
 	for _, s := range subjects {
 		d := ref.Context().Digest(s.digest.String())
 		refs, err := remote.Referrers(d, ropts...)
@@ -92,20 +145,7 @@ func ReadAttached(ctx context.Context, ref name.Reference, cfg TransportConfig, 
 			} else if r.ArtifactType = m.ArtifactType; !slices.Contains(artifactTypes, m.ArtifactType) {
 				continue
 			}
-			ls, err := img.Layers()
-			if err != nil || len(ls) == 0 {
-				return nil, fmt.Errorf("reading referrer %s: no document (%v)", r.Digest, err)
-			}
-			rc, err := ls[0].Compressed()
-			if err != nil {
-				return nil, fmt.Errorf("reading referrer %s: %w", r.Digest, err)
-			}
-			data, err := io.ReadAll(io.LimitReader(rc, maxDocument))
-			rc.Close()
-			if err != nil {
-				return nil, fmt.Errorf("reading referrer %s: %w", r.Digest, err)
-			}
-			out = append(out, AttachedDocument{Subject: s.digest.String(), Platform: s.platform, Referrer: r.Digest.String(), ArtifactType: r.ArtifactType, Data: data})
+			out = append(out, attachedRef{doc: AttachedDocument{Subject: s.digest.String(), Platform: s.platform, Referrer: r.Digest.String(), ArtifactType: r.ArtifactType}, img: img})
 		}
 	}
 	return out, nil
