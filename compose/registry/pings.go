@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"sync"
@@ -64,14 +65,16 @@ func (p *Pings) do(req *http.Request, send func(*http.Request) (*http.Response, 
 		return resp, nil
 	default:
 		body, rerr := io.ReadAll(io.LimitReader(resp.Body, maxPingBody+1))
-		resp.Body.Close()
 		if rerr != nil {
+			resp.Body.Close()
 			return nil, rerr
 		}
 		if len(body) > maxPingBody {
-			resp.Body = io.NopCloser(bytes.NewReader(body))
+			// Too big to keep: handed on whole, not kept.
+			resp.Body = readCloser{io.MultiReader(bytes.NewReader(body), resp.Body), resp.Body}
 			return resp, nil
 		}
+		resp.Body.Close()
 		a = &pingAnswer{status: resp.StatusCode, proto: resp.Proto, header: resp.Header.Clone(), body: body}
 	}
 	p.mu.Lock()
@@ -86,7 +89,7 @@ func (a *pingAnswer) response(req *http.Request) (*http.Response, error) {
 		return nil, a.err
 	}
 	return &http.Response{
-		Status:        http.StatusText(a.status),
+		Status:        fmt.Sprintf("%d %s", a.status, http.StatusText(a.status)),
 		StatusCode:    a.status,
 		Proto:         a.proto,
 		ProtoMajor:    1,
@@ -97,3 +100,11 @@ func (a *pingAnswer) response(req *http.Request) (*http.Response, error) {
 		Request:       req,
 	}, nil
 }
+
+// readCloser reads from r and closes c.
+type readCloser struct {
+	io.Reader
+	c io.Closer
+}
+
+func (r readCloser) Close() error { return r.c.Close() }

@@ -84,3 +84,33 @@ func mustRef(t *testing.T, s string) name.Reference {
 	}
 	return r
 }
+
+// TestPingsBigAnswer: an answer too big to keep is handed on whole and
+// asked for again next time; a kept answer has the whole status line.
+func TestPingsBigAnswer(t *testing.T) {
+	for _, size := range []int{10, maxPingBody + 10} {
+		body := strings.Repeat("x", size)
+		sent := 0
+		send := func(r *http.Request) (*http.Response, error) {
+			sent++
+			return &http.Response{StatusCode: 200, Status: "200 OK", Proto: "HTTP/1.1", Header: http.Header{},
+				Body: io.NopCloser(strings.NewReader(body)), Request: r}, nil
+		}
+		p := NewPings()
+		for range 2 {
+			req, _ := http.NewRequest(http.MethodGet, "http://reg.example/v2/", nil)
+			resp, err := p.do(req, send)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if len(got) != size || resp.Status != "200 OK" {
+				t.Errorf("size %d: answer %q with %d bytes", size, resp.Status, len(got))
+			}
+		}
+		if want := map[bool]int{true: 1, false: 2}[size <= maxPingBody]; sent != want {
+			t.Errorf("size %d: %d pings sent, want %d", size, sent, want)
+		}
+	}
+}
