@@ -85,6 +85,12 @@ type LayerResult struct {
 	// Cached is true when the layer came from the layer cache (nothing was
 	// compressed for it by this build).
 	Cached bool
+	// Registry is true when the layer is one a registry holds
+	// (WithKnownLayers); Cached is set too.
+	Registry bool
+	// Key is the content key of the spec layer it is ("" for a part of a
+	// split layer).
+	Key string
 }
 
 // Build composes the image described by s. Build runs spec.Validate and
@@ -400,6 +406,10 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 	if o.observer != nil && !dryRun {
 		observe = o.observer.Blob
 	}
+	var known func(string) v1.Layer
+	if o.known != nil && !dryRun && !o.keyOnly {
+		known = func(key string) v1.Layer { return o.known(s, key) }
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	for li := range s.Layers {
 		shared := !layer.PlatformDependent(&s.Layers[li])
@@ -426,6 +436,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 					Logger:   o.logger,
 					Tee:      tee,
 					Observe:  observe,
+					Known:    known,
 				})
 				if err != nil {
 					if len(plats) > 1 && !shared {

@@ -141,7 +141,7 @@ var _ oci.LocalBlob = localPlainLayer{}
 // describeLayer reads a built layer's digests and size. Docker gzip layers
 // are recorded with the OCI media type (same bytes).
 func describeLayer(name string, bl layer.Part) (LayerResult, error) {
-	lr := LayerResult{Name: name, Entries: bl.Entries, Cached: bl.Cached}
+	lr := LayerResult{Name: name, Entries: bl.Entries, Cached: bl.Cached, Registry: bl.Registry, Key: bl.Key}
 	var err error
 	if lr.DiffID, err = bl.Layer.DiffID(); err != nil {
 		return lr, fmt.Errorf("diffID: %w", err)

@@ -48,6 +48,8 @@ type options struct {
 	// layerTee, when set, receives a copy of every layer blob compressed
 	// (see WithLayerTee).
 	layerTee LayerTee
+	// known finds layers a registry holds (see WithKnownLayers).
+	known KnownLayers
 	// observer, when set, is shown the layer blobs written and the base
 	// layers read (see WithObserver).
 	observer Observer
@@ -239,6 +241,23 @@ type LayerTee func(ctx context.Context, s *spec.Spec) (layer.BlobTee, error)
 func WithLayerTee(t LayerTee) Option {
 	return func(o *options) error {
 		o.layerTee = t
+		return nil
+	}
+}
+
+// KnownLayers returns, for a layer of spec s (with defaults applied) that
+// is not in the layer cache, a layer with that content key that a registry
+// holds, or nil; see WithKnownLayers.
+type KnownLayers func(s *spec.Spec, key string) v1.Layer
+
+// WithKnownLayers lets Build use a layer a registry already holds instead
+// of compressing it (a push on a fresh runner reuses the unchanged layers
+// of a changed image, named by the registry cache). Such a layer is not
+// stored locally, so only a push should use it. Layers with split: auto
+// are never looked up.
+func WithKnownLayers(k KnownLayers) Option {
+	return func(o *options) error {
+		o.known = k
 		return nil
 	}
 }

@@ -12,8 +12,9 @@ type pushedLayer struct {
 	Name     string `json:"name"`
 	Digest   string `json:"digest"`
 	Size     int64  `json:"size"`
-	// Build is "built" (compressed by this run) or "cached" (taken from
-	// the layer cache).
+	// Build is "built" (compressed by this run), "cached" (taken from the
+	// layer cache) or "registry" (a layer the repository holds, named by
+	// the registry cache's records: nothing compressed).
 	Build string `json:"build"`
 	// Push is "uploaded" when any destination repository received its
 	// bytes, else "mounted" when any mounted it, else "skipped" (every
@@ -33,7 +34,10 @@ func pushedLayers(res *compose.Result, blobs []registry.BlobResult) []pushedLaye
 	for _, p := range res.Platforms {
 		for _, l := range p.Layers {
 			pl := pushedLayer{Platform: p.Platform.String(), Name: l.Name, Digest: l.Digest.String(), Size: l.Size, Build: "built", Push: "skipped"}
-			if l.Cached {
+			switch {
+			case l.Registry:
+				pl.Build = "registry"
+			case l.Cached:
 				pl.Build = "cached"
 			}
 			for _, b := range byDigest[pl.Digest] {

@@ -41,8 +41,12 @@ type remoteCache struct {
 	from []*name.Repository
 	// refs are, for a hit found through --cache-from, the documents
 	// (SBOM, provenance) attached to it there, copied with it.
-	refs  [][]v1.Image
-	ropts []remote.Option
+	refs [][]v1.Image
+	// layers are, by repository, the layers its records list by content
+	// key (read for the specs that missed; see readLayerTables).
+	layers map[string]map[string]remotecache.Layer
+	specs  map[*spec.Source]int // spec (by its source) → index, for WithKnownLayers
+	ropts  []remote.Option
 }
 
 // lookupOptions are the settings of lookupRemoteCache.
@@ -208,6 +212,9 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 		return nil, redacted(err, rf)
 	}
 	copy(c.keys, keys)
+	if fetch {
+		c.readLayerTables(ctx, listed, jobs)
+	}
 	// A push builds a spec whose lookup failed; plan --changed lists it.
 	then := "building it"
 	if !fetch {
@@ -302,6 +309,9 @@ func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.O
 	for k, i := range miss {
 		specs[k], paths[k] = job.specs[i], job.paths[i]
 	}
+	if c != nil && len(c.layers) > 0 {
+		opts = append(opts, compose.WithKnownLayers(c.knownLayer))
+	}
 	built, err := compose.BuildAll(ctx, specs, paths, job.cacheDir, opts...)
 	if err != nil {
 		return nil, err
@@ -359,7 +369,7 @@ func (c *remoteCache) record(ctx context.Context, a *app, rf *registryFlags, job
 		g.Go(func() error {
 			desc, err := artifactDescriptor(res.Artifact)
 			if err == nil {
-				err = remotecache.Record(ctx, *c.repos[i], res.Key, desc, c.ropts)
+				err = remotecache.Record(ctx, *c.repos[i], res.Key, desc, recordLayers(res), c.ropts)
 			}
 			warnings[i] = err
 			return nil

@@ -19,6 +19,7 @@ import (
 //
 //	cachepoison REPO garbage   # the record (blob and annotation) is not JSON
 //	cachepoison REPO missing   # the record names an image REPO lacks
+//	cachepoison REPO badlayers # its layers name blobs REPO lacks, or with another size
 //	cachepoison REPO wrongsize # the record names the image with another size
 func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
@@ -51,6 +52,31 @@ func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 		rc.Close()
 		var blob []byte
 		switch args[1] {
+		case "badlayers":
+			// The record stays valid; its layers name blobs the
+			// repository lacks, and one names another blob of another
+			// size.
+			var ann map[string]any
+			ts.Check(json.Unmarshal([]byte(m.Annotations[remotecache.RecordAnnotation]), &ann))
+			ls, _ := ann["layers"].([]any)
+			if len(ls) == 0 {
+				ts.Fatalf("cachepoison badlayers: %s lists no layers", t)
+			}
+			for k, l := range ls {
+				lm := l.(map[string]any)
+				if k == 0 {
+					lm["digest"] = "sha256:" + strings.Repeat("0", 64)
+				} else {
+					lm["digest"], lm["size"] = m.Layers[0].Digest.String(), m.Layers[0].Size+1
+				}
+			}
+			ab, err := json.Marshal(ann)
+			ts.Check(err)
+			m.Annotations[remotecache.RecordAnnotation] = string(ab)
+			mb, err := json.Marshal(m)
+			ts.Check(err)
+			ts.Check(remote.Put(repo.Tag(t), rawOCIManifest(mb)))
+			continue
 		case "garbage":
 			blob = []byte("{garbage")
 		case "missing":

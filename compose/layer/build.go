@@ -279,6 +279,14 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (_ *Built
 		}
 		return b, err
 	}
+	if req.Known != nil && store != nil && !req.DryRun {
+		if known, err := p.knownLayer(ctx, start); err != nil || known != nil {
+			if known != nil {
+				known.Entries = out.Entries
+			}
+			return known, err
+		}
+	}
 	digest, diffID, size, err := p.write(ctx, entries)
 	if err != nil {
 		return nil, err

@@ -61,6 +61,14 @@ type Request struct {
 	// is committed once the blob is stored. A tee that fails is dropped;
 	// the build goes on and stores the blob as always.
 	Tee func(ctx context.Context) (BlobTee, error)
+
+	// Known, when set, is asked for a layer that is not in the layer cache,
+	// by its content key, before it is compressed: a non-nil answer (a
+	// layer a registry already holds, from the registry cache) is used as
+	// it is, and nothing is written or stored. A layer with split: auto is
+	// never asked for. Its inputs are hashed ahead of the write to know the
+	// key.
+	Known func(key string) v1.Layer
 	// Observe, when set, is called for every layer blob this build writes
 	// to the store (not for layers or parts taken from the cache, nor for
 	// a dry run or KeyOnly) and returns the BlobObserver shown the blob's
@@ -94,6 +102,9 @@ type Built struct {
 	// Cached is true when the layer was taken from the layer cache and
 	// nothing was compressed.
 	Cached bool
+	// Registry is true when the layer is one a registry holds
+	// (Request.Known): nothing was compressed or stored; Cached is set too.
+	Registry bool
 	// Key is the layer's content key (see cache.go): a sha256 over the
 	// layer format, the created time, the layer's spec and every input's
 	// content hash. "" for an empty layer, or when the layer came from a
@@ -114,6 +125,11 @@ type Part struct {
 	Layer   v1.Layer
 	Entries []Entry // the part's tar entries, in layer order
 	Cached  bool    // taken from the layer cache, not compressed by this build
+	// Registry is set for a layer a registry holds (Built.Registry).
+	Registry bool
+	// Key is the layer's content key when the part is a whole spec layer
+	// ("" for the parts of a split layer).
+	Key string
 }
 
 // Emitted returns the image layers b becomes, in order: its parts, its one
@@ -125,7 +141,7 @@ func (b *Built) Emitted() []Part {
 	case b.Parts != nil:
 		return b.Parts
 	case b.Layer != nil:
-		return []Part{{Layer: b.Layer, Entries: b.Entries, Cached: b.Cached}}
+		return []Part{{Layer: b.Layer, Entries: b.Entries, Cached: b.Cached, Registry: b.Registry, Key: b.Key}}
 	}
 	return nil
 }

@@ -43,6 +43,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // ArtifactType is the artifact type of a cache record's manifest and the
@@ -73,6 +74,24 @@ type record struct {
 	Image v1.Descriptor `json:"image"`
 }
 
+// annotated is the record in the manifest's RecordAnnotation: the blob's
+// record and, since records carry them, the image's layers by content key
+// (absent from the blob, which older readers decode strictly).
+type annotated struct {
+	record
+	Layers []Layer `json:"layers,omitempty"`
+}
+
+// Layer is one layer of a recorded image: its content key (the layer
+// cache's key of the spec layer it was built from) and its descriptor.
+type Layer struct {
+	Key       string          `json:"key"`
+	MediaType types.MediaType `json:"mediaType"`
+	Digest    v1.Hash         `json:"digest"`
+	DiffID    v1.Hash         `json:"diffID"`
+	Size      int64           `json:"size"`
+}
+
 // Tag returns the tag of key's record in repo. key is a lowercase hex
 // sha256, as compose.Keys gives it.
 func Tag(repo name.Repository, key string) (name.Tag, error) {
@@ -99,13 +118,23 @@ func validKey(key string) bool {
 // of a manifest or index that repo has, with the platform of an image when
 // known, so that a push of a hit need not read the image's config). opts are the transport options
 // (registry.RemoteOptions); ctx is added to them here.
-func Record(ctx context.Context, repo name.Repository, key string, image v1.Descriptor, opts []remote.Option) error {
+func Record(ctx context.Context, repo name.Repository, key string, image v1.Descriptor, layers []Layer, opts []remote.Option) error {
 	tag, err := Tag(repo, key)
 	if err != nil {
 		return err
 	}
 	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
 	rb, err := json.Marshal(record{Key: key, Image: v1.Descriptor{MediaType: image.MediaType, Digest: image.Digest, Size: image.Size, Platform: image.Platform}})
+	if err != nil {
+		return fmt.Errorf("remote cache: %w", err)
+	}
+	var ls []Layer
+	for _, l := range layers {
+		if validKey(l.Key) && l.Digest.Algorithm == "sha256" && l.DiffID.Algorithm == "sha256" && l.Size > 0 {
+			ls = append(ls, l)
+		}
+	}
+	ab, err := json.Marshal(annotated{record: record{Key: key, Image: v1.Descriptor{MediaType: image.MediaType, Digest: image.Digest, Size: image.Size, Platform: image.Platform}}, Layers: ls})
 	if err != nil {
 		return fmt.Errorf("remote cache: %w", err)
 	}
@@ -127,7 +156,7 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 		ArtifactType:  ArtifactType,
 		Config:        desc(cfg, emptyType),
 		Layers:        []v1.Descriptor{desc(blob, ArtifactType)},
-		Annotations:   map[string]string{RecordAnnotation: string(rb)},
+		Annotations:   map[string]string{RecordAnnotation: string(ab)},
 	}
 	mb, err := json.Marshal(m)
 	if err != nil {
@@ -158,10 +187,11 @@ var _ remote.Taggable = rawManifest(nil)
 // repository); any other failure, a record that does not check included,
 // is an error, and the caller should build.
 func Lookup(ctx context.Context, repo name.Repository, key string, opts []remote.Option) (*v1.Descriptor, error) {
-	tag, d, err := readRecord(ctx, repo, key, opts)
-	if d == nil || err != nil {
+	tag, r, err := readRecord(ctx, repo, key, opts)
+	if r == nil || err != nil {
 		return nil, err
 	}
+	d := &r.Image
 	head, err := remote.Head(repo.Digest(d.Digest.String()), append(append([]remote.Option{}, opts...), remote.WithContext(ctx))...)
 	if err != nil {
 		return nil, notThere(tag, repo, *d, err)
@@ -177,10 +207,11 @@ func Lookup(ctx context.Context, repo name.Repository, key string, opts []remote
 // checked), which is returned, instead of by a separate HEAD request. The
 // returned descriptor's Platform is the one the record names, if any.
 func LookupImage(ctx context.Context, repo name.Repository, key string, opts []remote.Option) (*remote.Descriptor, error) {
-	tag, d, err := readRecord(ctx, repo, key, opts)
-	if d == nil || err != nil {
+	tag, r, err := readRecord(ctx, repo, key, opts)
+	if r == nil || err != nil {
 		return nil, err
 	}
+	d := &r.Image
 	got, err := remote.Get(repo.Digest(d.Digest.String()), append(append([]remote.Option{}, opts...), remote.WithContext(ctx))...)
 	if err != nil {
 		return nil, notThere(tag, repo, *d, err)
@@ -213,10 +244,48 @@ func sameImage(tag name.Tag, d, got v1.Descriptor) error {
 	return nil
 }
 
+// RecordedLayers reads the records of keys in repo (at most maxLayerRecords
+// of them, jobs at a time; records that do not check are skipped) and
+// returns the layers they list, by content key. A push on a fresh runner
+// uses it for an image the cache does not name (a changed service): its
+// unchanged layers are in the repository already, under the records of its
+// earlier images. Nothing here is confirmed by the registry: the caller
+// checks each layer it uses.
+func RecordedLayers(ctx context.Context, repo name.Repository, keys []string, jobs int, opts []remote.Option) map[string]Layer {
+	if len(keys) > maxLayerRecords {
+		keys = keys[:maxLayerRecords]
+	}
+	recs := make([]*annotated, len(keys))
+	var g errgroup.Group
+	g.SetLimit(max(jobs, 1))
+	for i, k := range keys {
+		g.Go(func() error {
+			_, recs[i], _ = readRecord(ctx, repo, k, opts)
+			return nil
+		})
+	}
+	g.Wait()
+	out := map[string]Layer{}
+	for _, r := range recs {
+		if r == nil {
+			continue
+		}
+		for _, l := range r.Layers {
+			if validKey(l.Key) && l.Digest.Algorithm == "sha256" && len(l.Digest.Hex) == 64 && l.DiffID.Algorithm == "sha256" && len(l.DiffID.Hex) == 64 && l.Size > 0 {
+				out[l.Key] = l
+			}
+		}
+	}
+	return out
+}
+
+// maxLayerRecords bounds how many records RecordedLayers reads.
+const maxLayerRecords = 32
+
 // readRecord reads and checks key's record in repo and returns the image
 // descriptor it names, not yet confirmed by the registry; nil and no error
 // when there is no record.
-func readRecord(ctx context.Context, repo name.Repository, key string, opts []remote.Option) (name.Tag, *v1.Descriptor, error) {
+func readRecord(ctx context.Context, repo name.Repository, key string, opts []remote.Option) (name.Tag, *annotated, error) {
 	tag, err := Tag(repo, key)
 	if err != nil {
 		return tag, nil, err
@@ -241,17 +310,23 @@ func readRecord(ctx context.Context, repo name.Repository, key string, opts []re
 	if m.ArtifactType != ArtifactType || len(m.Layers) != 1 || m.Layers[0].MediaType != ArtifactType || m.Layers[0].Size > maxRecord {
 		return tag, nil, bad("not a cache record (artifact type %q, %d blobs)", m.ArtifactType, len(m.Layers))
 	}
+	var r annotated
 	rb := []byte(m.Annotations[RecordAnnotation])
 	if len(rb) == 0 {
 		if rb, err = readBlob(repo, m.Layers[0], opts); err != nil {
 			return tag, nil, bad("%v", err)
 		}
-	}
-	var r record
-	dec := json.NewDecoder(bytes.NewReader(rb))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
-		return tag, nil, bad("record: %v", err)
+		dec := json.NewDecoder(bytes.NewReader(rb))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r.record); err != nil {
+			return tag, nil, bad("record: %v", err)
+		}
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(rb))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&r); err != nil {
+			return tag, nil, bad("record: %v", err)
+		}
 	}
 	switch {
 	case r.Key != key:
@@ -259,7 +334,7 @@ func readRecord(ctx context.Context, repo name.Repository, key string, opts []re
 	case r.Image.Digest.Algorithm != "sha256" || len(r.Image.Digest.Hex) != 64 || !r.Image.MediaType.IsImage() && !r.Image.MediaType.IsIndex():
 		return tag, nil, bad("record names %q (%s), not an image", r.Image.Digest, r.Image.MediaType)
 	}
-	return tag, &r.Image, nil
+	return tag, &r, nil
 }
 
 // Recorded lists the keys repo has records for, from one listing of its

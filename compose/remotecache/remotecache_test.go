@@ -93,7 +93,7 @@ func TestLookupDistribution(t *testing.T) {
 			t.Fatalf("Lookup(%s) before Record = %v, %v; want a miss", rp, got, err)
 		}
 	}
-	if err := Record(ctx, repo, keyA, img, nil); err != nil {
+	if err := Record(ctx, repo, keyA, img, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Lookup(ctx, repo, keyA, nil)
@@ -204,7 +204,7 @@ func TestRecordedDistribution(t *testing.T) {
 		t.Fatalf("Recorded(no records) = %v, %v; want none", got, err)
 	}
 	for _, k := range []string{keyA, keyB} {
-		if err := Record(ctx, repo, k, img, nil); err != nil {
+		if err := Record(ctx, repo, k, img, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -216,7 +216,7 @@ func TestRecordedDistribution(t *testing.T) {
 	// returns it (a push then need not read the image's config).
 	withPlat := img
 	withPlat.Platform = &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
-	if err := Record(ctx, repo, keyA, withPlat, nil); err != nil {
+	if err := Record(ctx, repo, keyA, withPlat, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := LookupImage(ctx, repo, keyA, nil); err != nil || got == nil || got.Platform == nil || got.Platform.String() != "linux/arm64/v8" {
@@ -224,6 +224,19 @@ func TestRecordedDistribution(t *testing.T) {
 	}
 	if got, err := LookupImage(ctx, repo, keyB, nil); err != nil || got == nil || got.Platform != nil {
 		t.Fatalf("LookupImage(record without platform) = %+v, %v; want no platform", got, err)
+	}
+	// Records list their image's layers by content key; RecordedLayers
+	// reads them back (a record without layers lists none).
+	lay := Layer{Key: strings.Repeat("c", 64), MediaType: types.OCILayer, Size: 42,
+		Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("d", 64)}, DiffID: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("e", 64)}}
+	notKey := lay
+	notKey.Key = "not-a-key"
+	if err := Record(ctx, repo, keyA, img, []Layer{lay, notKey}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ls := RecordedLayers(ctx, repo, []string{keyA, keyB, strings.Repeat("f", 64)}, 2, nil)
+	if len(ls) != 1 || ls[lay.Key] != lay {
+		t.Fatalf("RecordedLayers = %v; want only %v", ls, lay)
 	}
 	// A registry that refuses the listing is an error, not "no records".
 	bad, _ := name.NewRepository("127.0.0.1:1/mono/listed")
