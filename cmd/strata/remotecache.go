@@ -22,7 +22,7 @@ import (
 
 // Where a pushed image came from (the --json "source" of each image).
 const (
-	sourceBuilt      = "built"          // at least one layer was compressed
+	sourceBuilt      = "built"          // at least one layer was compressed or reused from the registry
 	sourceLocal      = "local-cache"    // every layer came from the local layer cache
 	sourceRegistry   = "registry-cache" // the registry cache named the image: nothing built
 	sourceUnchanged  = "unchanged"      // built or reused locally; the registry already had it
@@ -309,7 +309,7 @@ func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.O
 	for k, i := range miss {
 		specs[k], paths[k] = job.specs[i], job.paths[i]
 	}
-	if c != nil && len(c.layers) > 0 {
+	if c != nil && len(c.specs) > 0 {
 		opts = append(opts, compose.WithKnownLayers(c.knownLayer))
 	}
 	built, err := compose.BuildAll(ctx, specs, paths, job.cacheDir, opts...)
@@ -426,10 +426,23 @@ func (c *remoteCache) source(i int, res *compose.Result, art registry.PushedArti
 	switch {
 	case unchanged:
 		return sourceUnchanged
-	case res.BytesCompressed == 0:
+	case res.BytesCompressed == 0 && !reusedFromRegistry(res):
 		return sourceLocal
 	}
 	return sourceBuilt
+}
+
+// reusedFromRegistry reports whether any layer of res is one its
+// repository held (compose.WithKnownLayers).
+func reusedFromRegistry(res *compose.Result) bool {
+	for _, p := range res.Platforms {
+		for _, l := range p.Layers {
+			if l.Registry {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // bytesRead is what spec i read: its key pass and its build.

@@ -20,6 +20,7 @@ import (
 //	cachepoison REPO garbage   # the record (blob and annotation) is not JSON
 //	cachepoison REPO missing   # the record names an image REPO lacks
 //	cachepoison REPO badlayers # its layers name blobs REPO lacks, or with another size
+//	cachepoison REPO swaplayers # each layer key names another layer's blob
 //	cachepoison REPO wrongsize # the record names the image with another size
 func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
@@ -52,13 +53,34 @@ func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 		rc.Close()
 		var blob []byte
 		switch args[1] {
+		case "swaplayers":
+			// Each listed layer key names the next layer's blob, diffID and
+			// size: blobs the repository has, of other content.
+			var ls []map[string]any
+			ts.Check(json.Unmarshal([]byte(m.Annotations[remotecache.LayersAnnotation]), &ls))
+			if len(ls) < 2 {
+				ts.Fatalf("cachepoison swaplayers: %s lists %d layers", t, len(ls))
+			}
+			keys := make([]any, len(ls))
+			for k := range ls {
+				keys[k] = ls[(k+1)%len(ls)]["key"]
+			}
+			for k := range ls {
+				ls[k]["key"] = keys[k]
+			}
+			ab, err := json.Marshal(ls)
+			ts.Check(err)
+			m.Annotations[remotecache.LayersAnnotation] = string(ab)
+			mb, err := json.Marshal(m)
+			ts.Check(err)
+			ts.Check(remote.Put(repo.Tag(t), rawOCIManifest(mb)))
+			continue
 		case "badlayers":
 			// The record stays valid; its layers name blobs the
 			// repository lacks, and one names another blob of another
 			// size.
-			var ann map[string]any
-			ts.Check(json.Unmarshal([]byte(m.Annotations[remotecache.RecordAnnotation]), &ann))
-			ls, _ := ann["layers"].([]any)
+			var ls []any
+			ts.Check(json.Unmarshal([]byte(m.Annotations[remotecache.LayersAnnotation]), &ls))
 			if len(ls) == 0 {
 				ts.Fatalf("cachepoison badlayers: %s lists no layers", t)
 			}
@@ -70,9 +92,9 @@ func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 					lm["digest"], lm["size"] = m.Layers[0].Digest.String(), m.Layers[0].Size+1
 				}
 			}
-			ab, err := json.Marshal(ann)
+			ab, err := json.Marshal(ls)
 			ts.Check(err)
-			m.Annotations[remotecache.RecordAnnotation] = string(ab)
+			m.Annotations[remotecache.LayersAnnotation] = string(ab)
 			mb, err := json.Marshal(m)
 			ts.Check(err)
 			ts.Check(remote.Put(repo.Tag(t), rawOCIManifest(mb)))

@@ -280,7 +280,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (_ *Built
 		return b, err
 	}
 	if req.Known != nil && store != nil && !req.DryRun {
-		if known, err := p.knownLayer(ctx, start); err != nil || known != nil {
+		if known, err := p.knownLayer(ctx, start, entries); err != nil || known != nil {
 			if known != nil {
 				known.Entries = out.Entries
 			}

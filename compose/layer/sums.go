@@ -1,6 +1,7 @@
 package layer
 
 import (
+	"archive/tar"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,6 +12,8 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/strata-build/strata/internal/atomicfile"
 	"github.com/strata-build/strata/internal/blobstore"
@@ -172,12 +175,15 @@ func (p *planner) saveSums(start time.Time) {
 	}, nil)
 }
 
-// knownLayer hashes every input (those the sums record does not know) and
-// asks Request.Known for the layer by its content key: a layer a registry
-// holds is used as it is. It returns nil when Known has none; the inputs'
-// hashes then let the write check them.
-func (p *planner) knownLayer(ctx context.Context, start time.Time) (*Built, error) {
-	if err := p.hashInputs(ctx, p.inputs(false)); err != nil {
+// knownLayer asks Request.Known for the layer by its content key before
+// it is compressed: a layer a registry holds is used as it is, but only
+// once this build has tarred its own entries (no compression) and found
+// the layer's diffID, so a record naming another layer's blob is never
+// taken. The pass also hashes every input, which the write then checks. It
+// returns nil when Known has no such layer, or one with another diffID.
+func (p *planner) knownLayer(ctx context.Context, start time.Time, entries []*layerEntry) (*Built, error) {
+	diffID, err := p.tarDiffID(ctx, entries)
+	if err != nil {
 		return nil, err
 	}
 	key, ok := p.key(recContent)
@@ -188,6 +194,42 @@ func (p *planner) knownLayer(ctx context.Context, start time.Time) (*Built, erro
 	if l == nil {
 		return nil, nil
 	}
+	if d, err := l.DiffID(); err != nil || d != diffID {
+		return nil, nil
+	}
 	p.saveSums(start)
 	return &Built{Layer: l, Key: key, Cached: true, Registry: true, Read: p.read.Load()}, nil
+}
+
+// tarDiffID writes the entries' tar stream into sha256 only (no
+// compression, nothing stored) and returns the layer's diffID, hashing and
+// checking every input on the way as the write does.
+func (p *planner) tarDiffID(ctx context.Context, entries []*layerEntry) (v1.Hash, error) {
+	h := blobstore.NewHasher()
+	tw := tar.NewWriter(h)
+	buf := make([]byte, readBufSize)
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return v1.Hash{}, err
+		}
+		if err := tw.WriteHeader(e.header(p.req.Created)); err != nil {
+			return v1.Hash{}, fmt.Errorf("writing /%s: %w", e.target, err)
+		}
+		if e.kind != kindFile {
+			continue
+		}
+		sum, err := copyContent(ctx, p.req.Root, e.content, tw, buf, p.req.opened, false)
+		if err != nil {
+			return v1.Hash{}, err
+		}
+		if c := e.content; c.spool == nil {
+			c.sum, c.hasSum = sum, true
+			p.read.Add(c.stat.size)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return v1.Hash{}, fmt.Errorf("writing tar: %w", err)
+	}
+	p.shareSums()
+	return h.Sum(), nil
 }

@@ -35,6 +35,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -56,15 +57,25 @@ const ArtifactType = "application/vnd.strata.cache.v1+json"
 // reads.
 const RecordAnnotation = "dev.strata.cache.record"
 
+// LayersAnnotation is the record manifest's annotation that lists the
+// image's layers by content key (a JSON array of Layer), at most maxLayers
+// of them. It is apart from RecordAnnotation so that a reader that decodes
+// the record strictly is not disturbed by it.
+const LayersAnnotation = "dev.strata.cache.layers"
+
+// maxLayers bounds the layers a record lists (about 330 bytes each).
+const maxLayers = 1024
+
 // TagPrefix starts the tag of every cache record.
 const TagPrefix = "strata-cache-"
 
 // emptyType is the OCI empty descriptor's media type; its blob is "{}".
 const emptyType = "application/vnd.oci.empty.v1+json"
 
-// Limits on what Lookup reads: a record is a few hundred bytes.
+// Limits on what Lookup reads: a record is a few hundred bytes, and its
+// layer list up to maxLayers entries.
 const (
-	maxManifest = 8 << 10
+	maxManifest = 1 << 20
 	maxRecord   = 4 << 10
 )
 
@@ -74,12 +85,11 @@ type record struct {
 	Image v1.Descriptor `json:"image"`
 }
 
-// annotated is the record in the manifest's RecordAnnotation: the blob's
-// record and, since records carry them, the image's layers by content key
-// (absent from the blob, which older readers decode strictly).
+// annotated is a record as read: the record (from RecordAnnotation or the
+// blob) and the layers of LayersAnnotation.
 type annotated struct {
 	record
-	Layers []Layer `json:"layers,omitempty"`
+	Layers []Layer
 }
 
 // Layer is one layer of a recorded image: its content key (the layer
@@ -116,7 +126,10 @@ func validKey(key string) bool {
 
 // Record stores, in repo, the record that key built image (the descriptor
 // of a manifest or index that repo has, with the platform of an image when
-// known, so that a push of a hit need not read the image's config). opts are the transport options
+// known, so that a push of a hit need not read the image's config), and
+// the image's layers by content key (LayersAnnotation; entries that are
+// not valid, and any past maxLayers, are left out), which a later push of
+// a changed image reuses (RecordedLayers). opts are the transport options
 // (registry.RemoteOptions); ctx is added to them here.
 func Record(ctx context.Context, repo name.Repository, key string, image v1.Descriptor, layers []Layer, opts []remote.Option) error {
 	tag, err := Tag(repo, key)
@@ -130,13 +143,17 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 	}
 	var ls []Layer
 	for _, l := range layers {
-		if validKey(l.Key) && l.Digest.Algorithm == "sha256" && l.DiffID.Algorithm == "sha256" && l.Size > 0 {
+		if validLayer(l) && len(ls) < maxLayers {
 			ls = append(ls, l)
 		}
 	}
-	ab, err := json.Marshal(annotated{record: record{Key: key, Image: v1.Descriptor{MediaType: image.MediaType, Digest: image.Digest, Size: image.Size, Platform: image.Platform}}, Layers: ls})
-	if err != nil {
-		return fmt.Errorf("remote cache: %w", err)
+	ann := map[string]string{RecordAnnotation: string(rb)}
+	if len(ls) > 0 {
+		lb, err := json.Marshal(ls)
+		if err != nil {
+			return fmt.Errorf("remote cache: %w", err)
+		}
+		ann[LayersAnnotation] = string(lb)
 	}
 	cfg := static.NewLayer([]byte("{}"), emptyType)
 	blob := static.NewLayer(rb, ArtifactType)
@@ -156,11 +173,14 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 		ArtifactType:  ArtifactType,
 		Config:        desc(cfg, emptyType),
 		Layers:        []v1.Descriptor{desc(blob, ArtifactType)},
-		Annotations:   map[string]string{RecordAnnotation: string(ab)},
+		Annotations:   ann,
 	}
 	mb, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("remote cache: %w", err)
+	}
+	if len(mb) > maxManifest {
+		return fmt.Errorf("remote cache: the record of %s would be %d bytes, over the %d a reader takes", tag, len(mb), maxManifest)
 	}
 	if err := remote.Put(tag, rawManifest(mb), opts...); err != nil {
 		return fmt.Errorf("remote cache: writing %s: %w", tag, err)
@@ -252,6 +272,8 @@ func sameImage(tag name.Tag, d, got v1.Descriptor) error {
 // earlier images. Nothing here is confirmed by the registry: the caller
 // checks each layer it uses.
 func RecordedLayers(ctx context.Context, repo name.Repository, keys []string, jobs int, opts []remote.Option) map[string]Layer {
+	keys = slices.Clone(keys)
+	slices.Sort(keys)
 	if len(keys) > maxLayerRecords {
 		keys = keys[:maxLayerRecords]
 	}
@@ -271,7 +293,7 @@ func RecordedLayers(ctx context.Context, repo name.Repository, keys []string, jo
 			continue
 		}
 		for _, l := range r.Layers {
-			if validKey(l.Key) && l.Digest.Algorithm == "sha256" && len(l.Digest.Hex) == 64 && l.DiffID.Algorithm == "sha256" && len(l.DiffID.Hex) == 64 && l.Size > 0 {
+			if validLayer(l) {
 				out[l.Key] = l
 			}
 		}
@@ -279,8 +301,17 @@ func RecordedLayers(ctx context.Context, repo name.Repository, keys []string, jo
 	return out
 }
 
-// maxLayerRecords bounds how many records RecordedLayers reads.
+// maxLayerRecords bounds how many records RecordedLayers reads (the first
+// keys in sorted order, so every runner reads the same ones).
 const maxLayerRecords = 32
+
+// validLayer reports whether l is a layer strata could have recorded: a
+// content key, sha256 digests, a size, and the one media type strata
+// writes its layers with.
+func validLayer(l Layer) bool {
+	return validKey(l.Key) && l.Digest.Algorithm == "sha256" && len(l.Digest.Hex) == 64 &&
+		l.DiffID.Algorithm == "sha256" && len(l.DiffID.Hex) == 64 && l.Size > 0 && l.MediaType == types.OCILayer
+}
 
 // readRecord reads and checks key's record in repo and returns the image
 // descriptor it names, not yet confirmed by the registry; nil and no error
@@ -316,16 +347,17 @@ func readRecord(ctx context.Context, repo name.Repository, key string, opts []re
 		if rb, err = readBlob(repo, m.Layers[0], opts); err != nil {
 			return tag, nil, bad("%v", err)
 		}
-		dec := json.NewDecoder(bytes.NewReader(rb))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r.record); err != nil {
-			return tag, nil, bad("record: %v", err)
-		}
-	} else {
-		dec := json.NewDecoder(bytes.NewReader(rb))
-		dec.DisallowUnknownFields()
-		if err := dec.Decode(&r); err != nil {
-			return tag, nil, bad("record: %v", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(rb))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r.record); err != nil {
+		return tag, nil, bad("record: %v", err)
+	}
+	// The layer list only ever helps: one that does not decode is ignored.
+	if lb := m.Annotations[LayersAnnotation]; lb != "" {
+		var ls []Layer
+		if json.Unmarshal([]byte(lb), &ls) == nil {
+			r.Layers = ls
 		}
 	}
 	switch {
