@@ -406,9 +406,9 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 	if o.observer != nil && !dryRun {
 		observe = o.observer.Blob
 	}
-	var known func(string) v1.Layer
+	var known func(context.Context, string) v1.Layer
 	if o.known != nil && !dryRun && !o.keyOnly {
-		known = func(key string) v1.Layer { return o.known(s, key) }
+		known = func(ctx context.Context, key string) v1.Layer { return o.known(ctx, s, key) }
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for li := range s.Layers {

@@ -248,7 +248,7 @@ func WithLayerTee(t LayerTee) Option {
 // KnownLayers returns, for a layer of spec s (with defaults applied) that
 // is not in the layer cache, a layer with that content key that a registry
 // holds, or nil; see WithKnownLayers.
-type KnownLayers func(s *spec.Spec, key string) v1.Layer
+type KnownLayers func(ctx context.Context, s *spec.Spec, key string) v1.Layer
 
 // WithKnownLayers lets Build use a layer a registry already holds instead
 // of compressing it (a push on a fresh runner reuses the unchanged layers

@@ -56,7 +56,7 @@ func (c *remoteCache) readLayerTables(ctx context.Context, listed func(context.C
 // knownLayer is a compose.KnownLayers: the layer with content key key of
 // spec s, if a record of s's repository lists it and the repository has
 // its blob with the recorded size.
-func (c *remoteCache) knownLayer(s *spec.Spec, key string) v1.Layer {
+func (c *remoteCache) knownLayer(ctx context.Context, s *spec.Spec, key string) v1.Layer {
 	i, ok := c.specs[s.Source()]
 	if !ok || s.Source() == nil {
 		return nil
@@ -66,12 +66,19 @@ func (c *remoteCache) knownLayer(s *spec.Spec, key string) v1.Layer {
 	if !ok {
 		return nil
 	}
-	rl, err := remote.Layer(repo.Digest(l.Digest.String()), c.ropts...)
+	ref := repo.Digest(l.Digest.String())
+	// The HEAD is the build's to cancel; the layer, read later by the
+	// SBOM and the push, is not bound to the build's context.
+	head, err := remote.Layer(ref, append(append([]remote.Option{}, c.ropts...), remote.WithContext(ctx))...)
 	if err != nil {
 		return nil
 	}
-	if n, err := rl.Size(); err != nil || n != l.Size {
+	if n, err := head.Size(); err != nil || n != l.Size {
 		return nil // not there (a HEAD), or not that blob
+	}
+	rl, err := remote.Layer(ref, c.ropts...)
+	if err != nil {
+		return nil
 	}
 	return &registryLayer{rl: rl, l: l}
 }

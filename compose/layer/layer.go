@@ -68,7 +68,7 @@ type Request struct {
 	// it is, and nothing is written or stored. A layer with split: auto is
 	// never asked for. Its inputs are hashed ahead of the write to know the
 	// key.
-	Known func(key string) v1.Layer
+	Known func(ctx context.Context, key string) v1.Layer
 	// Observe, when set, is called for every layer blob this build writes
 	// to the store (not for layers or parts taken from the cache, nor for
 	// a dry run or KeyOnly) and returns the BlobObserver shown the blob's

@@ -190,7 +190,7 @@ func (p *planner) knownLayer(ctx context.Context, start time.Time, entries []*la
 	if !ok {
 		return nil, nil
 	}
-	l := p.req.Known(key)
+	l := p.req.Known(ctx, key)
 	if l == nil {
 		return nil, nil
 	}
