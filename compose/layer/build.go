@@ -370,50 +370,9 @@ func (p *planner) write(ctx context.Context, entries []*layerEntry) (digest, dif
 			}
 		}()
 	}
-	buf := make([]byte, readBufSize)
-	hook := p.req.beforeRead
-	if p.req.opened != nil {
-		hook = func(src string) {
-			p.req.opened(src)
-			if p.req.beforeRead != nil {
-				p.req.beforeRead(src)
-			}
-		}
-	}
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			ls.abort()
-			return digest, diffID, 0, err
-		}
-		h := e.header(p.req.Created)
-		if err := ls.tw.WriteHeader(h); err != nil {
-			ls.abort()
-			return digest, diffID, 0, fmt.Errorf("writing /%s: %w", e.target, err)
-		}
-		var ow io.Writer // the observer's copy of the content
-		if obs != nil {
-			ow = obs.Entry(h)
-		}
-		if e.kind == kindFile {
-			var w io.Writer = ls.tw
-			if ow != nil {
-				w = observedWriter{w: ls.tw, o: ow}
-			}
-			sum, err := copyContent(ctx, p.req.Root, e.content, w, buf, hook, ow != nil)
-			if err != nil {
-				ls.abort()
-				return digest, diffID, 0, err
-			}
-			if c := e.content; c.spool == nil {
-				c.sum, c.hasSum = sum, true
-				p.read.Add(c.stat.size)
-			}
-			if ow != nil {
-				obs.EndFile(sum)
-			}
-		} else if ow != nil {
-			obs.EndFile(emptySum) // a whiteout: a regular file without content
-		}
+	if err := p.tarEntries(ctx, ls.tw, entries, obs); err != nil {
+		ls.abort()
+		return digest, diffID, 0, err
 	}
 	if diffID, err = ls.close(); err != nil {
 		return digest, diffID, 0, err

@@ -207,25 +207,8 @@ func (p *planner) knownLayer(ctx context.Context, start time.Time, entries []*la
 func (p *planner) tarDiffID(ctx context.Context, entries []*layerEntry) (v1.Hash, error) {
 	h := blobstore.NewHasher()
 	tw := tar.NewWriter(h)
-	buf := make([]byte, readBufSize)
-	for _, e := range entries {
-		if err := ctx.Err(); err != nil {
-			return v1.Hash{}, err
-		}
-		if err := tw.WriteHeader(e.header(p.req.Created)); err != nil {
-			return v1.Hash{}, fmt.Errorf("writing /%s: %w", e.target, err)
-		}
-		if e.kind != kindFile {
-			continue
-		}
-		sum, err := copyContent(ctx, p.req.Root, e.content, tw, buf, p.req.opened, false)
-		if err != nil {
-			return v1.Hash{}, err
-		}
-		if c := e.content; c.spool == nil {
-			c.sum, c.hasSum = sum, true
-			p.read.Add(c.stat.size)
-		}
+	if err := p.tarEntries(ctx, tw, entries, nil); err != nil {
+		return v1.Hash{}, err
 	}
 	if err := tw.Close(); err != nil {
 		return v1.Hash{}, fmt.Errorf("writing tar: %w", err)

@@ -2,6 +2,7 @@ package layer
 
 import (
 	"archive/tar"
+	"context"
 	"fmt"
 	"io"
 	"path"
@@ -207,4 +208,55 @@ func (s *layerStream) close() (v1.Hash, error) {
 // abort stops the compressor goroutines after a failure.
 func (s *layerStream) abort() {
 	s.gz.Close()
+}
+
+// tarEntries writes the entries (headers and contents) to tw, hashing
+// every input and checking it against a hash known before (wrapping
+// errChanged), and shows them to obs when it is not nil. It is the one
+// loop of a layer's tar stream: the write and the diffID-only pass of
+// knownLayer both use it.
+func (p *planner) tarEntries(ctx context.Context, tw *tar.Writer, entries []*layerEntry, obs BlobObserver) error {
+	buf := make([]byte, readBufSize)
+	hook := p.req.beforeRead
+	if p.req.opened != nil {
+		hook = func(src string) {
+			p.req.opened(src)
+			if p.req.beforeRead != nil {
+				p.req.beforeRead(src)
+			}
+		}
+	}
+	for _, e := range entries {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		h := e.header(p.req.Created)
+		if err := tw.WriteHeader(h); err != nil {
+			return fmt.Errorf("writing /%s: %w", e.target, err)
+		}
+		var ow io.Writer // the observer's copy of the content
+		if obs != nil {
+			ow = obs.Entry(h)
+		}
+		if e.kind == kindFile {
+			var w io.Writer = tw
+			if ow != nil {
+				w = observedWriter{w: tw, o: ow}
+			}
+			sum, err := copyContent(ctx, p.req.Root, e.content, w, buf, hook, ow != nil)
+			if err != nil {
+				return err
+			}
+			if c := e.content; c.spool == nil {
+				c.sum, c.hasSum = sum, true
+				p.read.Add(c.stat.size)
+			}
+			if ow != nil {
+				obs.EndFile(sum)
+			}
+		} else if ow != nil {
+			obs.EndFile(emptySum) // a whiteout: a regular file without content
+		}
+	}
+	return nil
 }
