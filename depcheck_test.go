@@ -47,7 +47,7 @@ func TestDependencyFence(t *testing.T) {
 	ours := func(p string) string { return module + "/" + p }
 	for _, need := range []string{"spec", "spec/lock", "spec/discover", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
 		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local", "compose/store", "compose/remotecache",
-		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/fixture",
+		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/diffid", "internal/fixture",
 		"compose/sbom", "compose/provenance", "compose/sign", "compose/attach", "compose/locked"} {
 		if _, ok := pkgs[ours(need)]; !ok {
 			t.Fatalf("go list did not report %s", ours(need))
@@ -91,18 +91,19 @@ func TestDependencyFence(t *testing.T) {
 	// The rooms of compose, each with what it may import.
 	onlyOurs("internal/atomicfile")
 	onlyOurs("internal/ctxio")
+	onlyOurs("internal/diffid")
 	onlyOurs("internal/pinnedgzip")
 	onlyOurs("internal/blobstore", "internal/atomicfile")
 	onlyOurs("compose/layer", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip")
 	onlyOurs("compose/oci", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	onlyOurs("compose/base", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
-	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
+	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip", "internal/diffid")
 	// diff compares artifacts; it knows nothing of specs being composed.
 	onlyOurs("compose/diff", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
 	// The SBOM reads an image's layers; it knows nothing of specs or composing.
 	// It stores the inventories of layers it read in the cache, as every
 	// strata cache file is written: atomically.
-	onlyOurs("compose/sbom", "internal/ctxio", "internal/atomicfile")
+	onlyOurs("compose/sbom", "internal/ctxio", "internal/atomicfile", "internal/diffid")
 	// Provenance and signing are formats and crypto; nothing of strata's.
 	onlyOurs("compose/provenance")
 	onlyOurs("compose/sign")

@@ -16,6 +16,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/strata-build/strata/internal/ctxio"
+	"github.com/strata-build/strata/internal/diffid"
 )
 
 // Layer inventories. Scan needs from each layer only what its entries do to
@@ -218,21 +219,18 @@ func scanInventory(ctx context.Context, l v1.Layer, files bool, maxBinary int64)
 	// The inventory is kept by diffID, which a registry's config only
 	// claims: the stream is hashed to its end and must match it, so that a
 	// layer cannot leave its inventory under another layer's diffID.
-	hash := sha256.New()
-	tr := tar.NewReader(io.TeeReader(rc, hash))
+	want, err := l.DiffID()
+	if err != nil {
+		return nil, err
+	}
+	checked := diffid.Reader(rc, want)
+	tr := tar.NewReader(checked)
 	r := newRecorder(files, maxBinary)
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {
-			if _, err := io.Copy(hash, rc); err != nil {
+			if _, err := io.Copy(io.Discard, checked); err != nil {
 				return nil, err
-			}
-			want, err := l.DiffID()
-			if err != nil {
-				return nil, err
-			}
-			if got := hex.EncodeToString(hash.Sum(nil)); want.Algorithm != "sha256" || got != want.Hex {
-				return nil, fmt.Errorf("uncompressed content hashes to sha256:%s, but the config's diff_id is %s", got, want)
 			}
 			return &r.inv, nil
 		}
