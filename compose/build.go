@@ -408,7 +408,7 @@ func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 	}
 	var known func(context.Context, string) v1.Layer
 	if o.known != nil && !dryRun && !o.keyOnly {
-		known = func(ctx context.Context, key string) v1.Layer { return o.known(ctx, s, key) }
+		known = o.known(s)
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	for li := range s.Layers {

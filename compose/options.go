@@ -245,10 +245,11 @@ func WithLayerTee(t LayerTee) Option {
 	}
 }
 
-// KnownLayers returns, for a layer of spec s (with defaults applied) that
-// is not in the layer cache, a layer with that content key that a registry
-// holds, or nil; see WithKnownLayers.
-type KnownLayers func(ctx context.Context, s *spec.Spec, key string) v1.Layer
+// KnownLayers returns, for spec s (with defaults applied), the function
+// that finds a layer of s a registry holds by its content key (nil for
+// none), or nil when s has no such layers to look for (its layers are then
+// not tarred ahead of their write); see WithKnownLayers.
+type KnownLayers func(s *spec.Spec) func(ctx context.Context, key string) v1.Layer
 
 // WithKnownLayers lets Build use a layer a registry already holds instead
 // of compressing it (a push on a fresh runner reuses the unchanged layers

@@ -310,7 +310,7 @@ func (c *remoteCache) build(ctx context.Context, job *buildJob, opts []compose.O
 		specs[k], paths[k] = job.specs[i], job.paths[i]
 	}
 	if c != nil && len(c.specs) > 0 {
-		opts = append(opts, compose.WithKnownLayers(c.knownLayer))
+		opts = append(opts, compose.WithKnownLayers(c.knownLayers))
 	}
 	built, err := compose.BuildAll(ctx, specs, paths, job.cacheDir, opts...)
 	if err != nil {

@@ -2,13 +2,13 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"github.com/klauspost/compress/gzip"
 
 	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/remotecache"
@@ -31,36 +31,42 @@ func (c *remoteCache) readLayerTables(ctx context.Context, listed func(context.C
 	c.layers = map[string]map[string]remotecache.Layer{}
 	c.specs = map[*spec.Source]int{}
 	for i, k := range c.keys {
-		if k == nil || c.hits[i] != nil || c.repos[i] == nil {
+		if k == nil || c.hits[i] != nil || c.repos[i] == nil || k.Spec.Source() == nil {
 			continue
-		}
-		if src := k.Spec.Source(); src != nil {
-			c.specs[src] = i
 		}
 		repo := *c.repos[i]
-		if _, done := c.layers[repo.Name()]; done {
-			continue
+		if _, done := c.layers[repo.Name()]; !done {
+			c.layers[repo.Name()] = nil
+			if keys, ok := listed(ctx, repo); ok && len(keys) > 0 {
+				list := make([]string, 0, len(keys))
+				for key := range keys {
+					list = append(list, key)
+				}
+				c.layers[repo.Name()] = remotecache.RecordedLayers(ctx, repo, list, jobs, c.ropts)
+			}
 		}
-		keys, ok := listed(ctx, repo)
-		if !ok || len(keys) == 0 {
-			continue
+		// Only a spec whose repository lists layers is looked up (its
+		// layers are tarred ahead of the write for it).
+		if len(c.layers[repo.Name()]) > 0 {
+			c.specs[k.Spec.Source()] = i
 		}
-		var list []string
-		for key := range keys {
-			list = append(list, key)
-		}
-		c.layers[repo.Name()] = remotecache.RecordedLayers(ctx, repo, list, jobs, c.ropts)
 	}
 }
 
-// knownLayer is a compose.KnownLayers: the layer with content key key of
-// spec s, if a record of s's repository lists it and the repository has
-// its blob with the recorded size.
-func (c *remoteCache) knownLayer(ctx context.Context, s *spec.Spec, key string) v1.Layer {
+// knownLayers is a compose.KnownLayers: for a spec whose repository lists
+// layers, the lookup of one by content key (knownLayer); nil for others.
+func (c *remoteCache) knownLayers(s *spec.Spec) func(context.Context, string) v1.Layer {
 	i, ok := c.specs[s.Source()]
 	if !ok || s.Source() == nil {
 		return nil
 	}
+	return func(ctx context.Context, key string) v1.Layer { return c.knownLayer(ctx, i, key) }
+}
+
+// knownLayer is the layer with content key key of spec i, if a record of
+// its repository lists it and the repository has its blob with the
+// recorded size.
+func (c *remoteCache) knownLayer(ctx context.Context, i int, key string) v1.Layer {
 	repo := *c.repos[i]
 	l, ok := c.layers[repo.Name()][key]
 	if !ok {
@@ -80,42 +86,39 @@ func (c *remoteCache) knownLayer(ctx context.Context, s *spec.Spec, key string) 
 	if err != nil {
 		return nil
 	}
-	return &registryLayer{rl: rl, l: l}
+	return &registryLayer{rl: rl, l: l, repo: repo}
 }
 
 // registryLayer is a layer a registry holds, described by a record.
 type registryLayer struct {
-	rl v1.Layer
-	l  remotecache.Layer
+	rl   v1.Layer
+	l    remotecache.Layer
+	repo name.Repository
 }
 
 func (r *registryLayer) Digest() (v1.Hash, error)            { return r.l.Digest, nil }
 func (r *registryLayer) DiffID() (v1.Hash, error)            { return r.l.DiffID, nil }
 func (r *registryLayer) Size() (int64, error)                { return r.l.Size, nil }
 func (r *registryLayer) MediaType() (types.MediaType, error) { return r.l.MediaType, nil }
-func (r *registryLayer) Compressed() (io.ReadCloser, error)  { return r.rl.Compressed() }
-func (r *registryLayer) Uncompressed() (io.ReadCloser, error) {
+
+// Compressed reads the blob from the registry.
+func (r *registryLayer) Compressed() (io.ReadCloser, error) {
 	rc, err := r.rl.Compressed()
-	if err != nil {
-		return nil, err
-	}
-	zr, err := gzip.NewReader(rc)
-	if err != nil {
-		rc.Close()
-		return nil, err
-	}
-	return gzipReadCloser{zr, rc}, nil
+	return rc, r.gone(err)
 }
 
-// gzipReadCloser reads z and closes both it and the compressed stream.
-type gzipReadCloser struct {
-	*gzip.Reader
-	c io.Closer
+// Uncompressed reads the blob from the registry, gunzipped by ggcr.
+func (r *registryLayer) Uncompressed() (io.ReadCloser, error) {
+	rc, err := r.rl.Uncompressed()
+	return rc, r.gone(err)
 }
 
-func (g gzipReadCloser) Close() error {
-	g.Reader.Close()
-	return g.c.Close()
+// gone explains a failure to read the blob.
+func (r *registryLayer) gone(err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("layer %s, reused from %s through the registry cache, cannot be read (deleted since?); run again to build it: %w", r.l.Digest, r.repo, err)
 }
 
 // recordLayers lists the layers of res by content key, for its record.
