@@ -268,6 +268,16 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	if src := s.Source(); src != nil {
 		specDir = src.Dir
 	}
+	var store *blobstore.Store
+	if dryRun {
+		// Never created on disk: a dry run stores nothing.
+		store = blobstore.At(cacheDir)
+	} else if store, err = blobstore.Open(cacheDir); err != nil {
+		return nil, err
+	}
+	// The layers that need nothing of the base build while it is resolved.
+	lb := startLayers(ctx, s, root, ignore, store, dryRun, o)
+	defer lb.abort()
 	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger, Pin: o.basePins[s.Base], Dir: specDir})
 	if err != nil {
 		return nil, fmt.Errorf("resolving base %s: %w", s.Base, err)
@@ -293,20 +303,12 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 			len(names), strings.Join(names, ", "))
 	}
 
-	var store *blobstore.Store
-	if dryRun {
-		// Never created on disk: a dry run stores nothing.
-		store = blobstore.At(cacheDir)
-	} else if store, err = blobstore.Open(cacheDir); err != nil {
-		return nil, err
-	}
-
 	plats := make([]spec.Platform, len(rb.Platforms))
 	for i, pb := range rb.Platforms {
 		plats[i] = pb.Platform
 	}
 	if o.keyOnly {
-		layers, err := buildLayers(ctx, s, root, ignore, plats, store, dryRun, o)
+		layers, err := lb.finish(plats)
 		if err != nil {
 			return nil, err
 		}
@@ -319,7 +321,7 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	tctx, cancelTrees := context.WithCancel(ctx)
 	defer cancelTrees()
 	trees := startBaseTrees(tctx, s, rb, cacheDir, dryRun, o)
-	layers, err := buildLayers(ctx, s, root, ignore, plats, store, dryRun, o)
+	layers, err := lb.finish(plats)
 	if err != nil {
 		cancelTrees()
 		trees.wait()
@@ -382,109 +384,4 @@ func emptyPlatformWarnings(plats []PlatformResult) []string {
 		}
 	}
 	return out
-}
-
-// buildLayers builds every spec layer for every platform, each taking one
-// unit of the budget while it runs, and returns them indexed
-// [platform][layer]. A layer whose inputs do not depend on the platform is
-// built once and shared by all platforms.
-func buildLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer.Ignore, plats []spec.Platform,
-	store *blobstore.Store, dryRun bool, o *options) ([][]*layer.Built, error) {
-	out := make([][]*layer.Built, len(plats))
-	for i := range out {
-		out[i] = make([]*layer.Built, len(s.Layers))
-	}
-	build := layer.Build
-	if o.layerFunc != nil {
-		build = o.layerFunc
-	}
-	var tee func(context.Context) (layer.BlobTee, error)
-	if o.layerTee != nil && !dryRun {
-		tee = func(ctx context.Context) (layer.BlobTee, error) { return o.layerTee(ctx, s) }
-	}
-	var observe func(context.Context) layer.BlobObserver
-	if o.observer != nil && !dryRun {
-		observe = o.observer.Blob
-	}
-	var known func(context.Context, string) v1.Layer
-	if o.known != nil && !dryRun && !o.keyOnly {
-		known = o.known(s)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for li := range s.Layers {
-		shared := !layer.PlatformDependent(&s.Layers[li])
-		for pi, p := range plats {
-			if shared && pi > 0 {
-				break
-			}
-			g.Go(func() error {
-				if err := o.budget.Acquire(gctx, 1); err != nil {
-					return err
-				}
-				defer o.budget.Release(1)
-				bl, err := build(gctx, layer.Request{
-					Spec:     s,
-					Index:    li,
-					Root:     root,
-					Ignore:   ignore,
-					Platform: p,
-					Created:  o.created,
-					Store:    store,
-					DryRun:   dryRun,
-					KeyOnly:  o.keyOnly,
-					Budget:   o.budget,
-					Logger:   o.logger,
-					Tee:      tee,
-					Observe:  observe,
-					Known:    known,
-				})
-				if err != nil {
-					if len(plats) > 1 && !shared {
-						return fmt.Errorf("platform %s: %w", p, err)
-					}
-					return err
-				}
-				if bl == nil {
-					return fmt.Errorf("layer %d: no result", li)
-				}
-				o.logger.Debug("layer built", "layer", layerName(s, li, bl), "platform", p.String(),
-					"shared", shared, "entries", len(bl.Entries), "layers", len(bl.Emitted()))
-				if shared {
-					for k := range out {
-						out[k][li] = bl
-					}
-				} else {
-					out[pi][li] = bl
-				}
-				return nil
-			})
-		}
-	}
-	if err := g.Wait(); err != nil {
-		return nil, err
-	}
-	return out, nil
-}
-
-// layerBytes sums Read and Compressed over the distinct layer builds.
-func layerBytes(layers [][]*layer.Built) (read, compressed int64) {
-	seen := map[*layer.Built]bool{}
-	for _, ls := range layers {
-		for _, bl := range ls {
-			if bl != nil && !seen[bl] {
-				seen[bl] = true
-				read += bl.Read
-				compressed += bl.Compressed
-			}
-		}
-	}
-	return read, compressed
-}
-
-// layerName is the name a layer shows in history and reports.
-func layerName(s *spec.Spec, i int, bl *layer.Built) string {
-	if bl != nil && bl.Name != "" {
-		return bl.Name
-	}
-	return layer.Name(s, i)
 }

@@ -223,11 +223,15 @@ func NewTransport(cfg TransportConfig) (http.RoundTripper, error) {
 	base := cfg.Base
 	var skip http.RoundTripper
 	if base == nil {
-		roots, err := x509.SystemCertPool()
-		if err != nil || roots == nil {
-			roots = x509.NewCertPool()
-		}
+		// Without a CA file the roots stay nil: crypto/tls then loads the
+		// system pool on the first certificate it verifies, so a push to a
+		// plain-HTTP registry never reads the ~150 files of the system pool.
+		var roots *x509.CertPool
 		if cfg.CAFile != "" {
+			var err error
+			if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
+				roots = x509.NewCertPool()
+			}
 			// Checked before reading: a FIFO would hang the read.
 			if fi, err := os.Stat(cfg.CAFile); err == nil && !fi.Mode().IsRegular() {
 				return nil, fmt.Errorf("CA file %s: not a regular file", cfg.CAFile)
