@@ -11,7 +11,8 @@ import (
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
-	"github.com/strata-build/strata/compose/layer")
+	"github.com/strata-build/strata/compose/layer"
+)
 
 // A shared layer builds while the base is resolved: the resolver below
 // answers only once the shared layer has started (the old order, base
