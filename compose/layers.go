@@ -6,7 +6,6 @@ import (
 	"os"
 	"sync"
 
-	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/strata-build/strata/compose/layer"
@@ -22,12 +21,8 @@ import (
 // the registry otherwise). The layers that depend on the platform start
 // when finish learns the platforms.
 type layerBuild struct {
-	s      *spec.Spec
-	root   *os.Root
-	ignore *layer.Ignore
-	store  *blobstore.Store
-	dryRun bool
-	o      *options
+	req layer.Request // what every layer's request shares
+	o   *options
 
 	cancel context.CancelFunc
 	g      *errgroup.Group
@@ -44,8 +39,18 @@ func startLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 	store *blobstore.Store, dryRun bool, o *options) *layerBuild {
 	ctx, cancel := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(ctx)
-	lb := &layerBuild{s: s, root: root, ignore: ignore, store: store, dryRun: dryRun, o: o,
-		cancel: cancel, g: g, gctx: gctx, shared: make([]*layer.Built, len(s.Layers))}
+	req := layer.Request{Spec: s, Root: root, Ignore: ignore, Created: o.created, Store: store, DryRun: dryRun,
+		KeyOnly: o.keyOnly, Budget: o.budget, Logger: o.logger}
+	if o.layerTee != nil && !dryRun {
+		req.Tee = func(ctx context.Context) (layer.BlobTee, error) { return o.layerTee(ctx, s) }
+	}
+	if o.observer != nil && !dryRun {
+		req.Observe = o.observer.Blob
+	}
+	if o.known != nil && !dryRun && !o.keyOnly {
+		req.Known = o.known(s)
+	}
+	lb := &layerBuild{req: req, o: o, cancel: cancel, g: g, gctx: gctx, shared: make([]*layer.Built, len(s.Layers))}
 	for li := range s.Layers {
 		if layer.PlatformDependent(&s.Layers[li]) {
 			continue
@@ -64,10 +69,10 @@ func startLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 func (lb *layerBuild) finish(plats []spec.Platform) ([][]*layer.Built, error) {
 	out := make([][]*layer.Built, len(plats))
 	for i := range out {
-		out[i] = make([]*layer.Built, len(lb.s.Layers))
+		out[i] = make([]*layer.Built, len(lb.req.Spec.Layers))
 	}
-	for li := range lb.s.Layers {
-		if !layer.PlatformDependent(&lb.s.Layers[li]) {
+	for li := range lb.req.Spec.Layers {
+		if !layer.PlatformDependent(&lb.req.Spec.Layers[li]) {
 			continue
 		}
 		for pi, p := range plats {
@@ -116,54 +121,24 @@ func (lb *layerBuild) wait() error {
 // one builds layer li for platform p (the zero platform for a shared
 // layer, whose inputs never name it).
 func (lb *layerBuild) one(li int, p spec.Platform) (*layer.Built, error) {
-	s, o := lb.s, lb.o
-	if err := o.budget.Acquire(lb.gctx, 1); err != nil {
+	if err := lb.o.budget.Acquire(lb.gctx, 1); err != nil {
 		return nil, err
 	}
-	defer o.budget.Release(1)
+	defer lb.o.budget.Release(1)
 	build := layer.Build
-	if o.layerFunc != nil {
-		build = o.layerFunc
+	if lb.o.layerFunc != nil {
+		build = lb.o.layerFunc
 	}
-	var tee func(context.Context) (layer.BlobTee, error)
-	if o.layerTee != nil && !lb.dryRun {
-		tee = func(ctx context.Context) (layer.BlobTee, error) { return o.layerTee(ctx, s) }
-	}
-	var observe func(context.Context) layer.BlobObserver
-	if o.observer != nil && !lb.dryRun {
-		observe = o.observer.Blob
-	}
-	var known func(context.Context, string) v1.Layer
-	if o.known != nil && !lb.dryRun && !o.keyOnly {
-		known = o.known(s)
-	}
-	bl, err := build(lb.gctx, layer.Request{
-		Spec:     s,
-		Index:    li,
-		Root:     lb.root,
-		Ignore:   lb.ignore,
-		Platform: p,
-		Created:  o.created,
-		Store:    lb.store,
-		DryRun:   lb.dryRun,
-		KeyOnly:  o.keyOnly,
-		Budget:   o.budget,
-		Logger:   o.logger,
-		Tee:      tee,
-		Observe:  observe,
-		Known:    known,
-	})
+	req := lb.req
+	req.Index, req.Platform = li, p
+	bl, err := build(lb.gctx, req)
 	if err != nil {
 		return nil, err
 	}
 	if bl == nil {
 		return nil, fmt.Errorf("layer %d: no result", li)
 	}
-	plat := "all"
-	if p != (spec.Platform{}) {
-		plat = p.String()
-	}
-	o.logger.Debug("layer built", "layer", layerName(s, li, bl), "platform", plat,
+	lb.o.logger.Debug("layer built", "layer", layerName(req.Spec, li, bl), "platform", p.String(),
 		"entries", len(bl.Entries), "layers", len(bl.Emitted()))
 	return bl, nil
 }
