@@ -110,12 +110,27 @@ median() { sort -n | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 med() { cut -d' ' -f1 "$WORK/$1.times" | median; }
 rss() { cut -d' ' -f2 "$WORK/$1.times" | sort -n | tail -1 | awk '{printf "%.1f", $1/1024}'; }
 ratio() { awk -v a="$(med "$1")" -v b="$(med "$2")" 'BEGIN {printf "%.2f", a/b}'; }
-# measure LABEL CMD... — appends "seconds maxrss_kib" to $WORK/LABEL.times
+# regcpu — the registry's user+system CPU seconds so far.
+regcpu() { awk -v hz="$(getconf CLK_TCK)" '{printf "%.3f", ($14+$15)/hz}' "/proc/$REG_PID/stat"; }
+# measure LABEL CMD... — appends "seconds maxrss_kib cpu_seconds
+# registry_cpu_seconds" to $WORK/LABEL.times (cpu: the command and its
+# children, user+system; registry: what docker-registry spent meanwhile)
 # and keeps stdout in $WORK/LABEL.out.
 measure() {
-  local label=$1; shift
-  /usr/bin/time -f '%e %M' -o "$WORK/t.out" "$@" >"$WORK/$label.out" 2>"$WORK/err.out" || { cat "$WORK/err.out" >&2; exit 1; }
-  cat "$WORK/t.out" >> "$WORK/$label.times"
+  local label=$1 r0; shift
+  r0=$(regcpu)
+  /usr/bin/time -f '%e %M %U %S' -o "$WORK/t.out" "$@" >"$WORK/$label.out" 2>"$WORK/err.out" || { cat "$WORK/err.out" >&2; exit 1; }
+  awk -v r0="$r0" -v r1="$(regcpu)" '{printf "%s %s %.2f %.2f\n", $1, $2, $3+$4, r1-r0}' "$WORK/t.out" >> "$WORK/$label.times"
+}
+# cpu LABEL — "strata-or-peer CPU-s + registry CPU-s" medians of a label.
+cpu() { printf '%s + %s' "$(cut -d' ' -f3 "$WORK/$1.times" | median)" "$(cut -d' ' -f4 "$WORK/$1.times" | median)"; }
+# cpufloor LABEL PEER — the wall time the CPU alone needs: (client +
+# registry CPU-s) / cores, and its ratio to the peer's wall time.
+cpufloor() {
+  local c r
+  c=$(cut -d' ' -f3 "$WORK/$1.times" | median); r=$(cut -d' ' -f4 "$WORK/$1.times" | median)
+  awk -v c="$c" -v r="$r" -v n="$(nproc)" -v p="$(med "$2")" -v pc="$(cpu "$2")" \
+    'BEGIN {f=(c+r)/n; printf "  CPU-s: strata %.2f + registry %.2f; peer %s. On %d cores the CPU alone needs %.2f s = %.2f of the peer\n", c, r, pc, n, f, f/p}'
 }
 # jsonsum FILE KEY — the top-level number KEY of a push --json report.
 jsonsum() { python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2"; }
@@ -146,7 +161,7 @@ floor() {
   t0=$(date +%s.%N)
   find "$dir/blobs/sha256" -type f -size +1k | xargs -P 2 -I{} bash -c 'upload1 "$1" "bench/floor$RANDOM$RANDOM"' _ {}
   t1=$(date +%s.%N)
-  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f 0\n", b-a}' >> "$WORK/$label.times"
+  awk -v a="$t0" -v b="$t1" 'BEGIN {printf "%.3f 0 0 0\n", b-a}' >> "$WORK/$label.times"
 }
 # cstream DIR TAG — the peer: tar streamed into crane append on the base.
 cat > "$WORK/cstream" <<SH
@@ -214,6 +229,7 @@ row() { printf '%-44s strata %6.2f s  %7s MiB | peer %6.2f s  %7s MiB | ratio %s
 floorrow() { printf '  registry floor (its layers uploaded again with curl): %.2f s = %.2f of the peer\n' "$(med "$1")" "$(ratio "$1" "$2")"; }
 row "site, cold build + push (empty cache)"    sitecold  cranecold "<= 0.45, RSS <= 64 MiB"
 floorrow sitefloor cranecold
+cpufloor sitecold cranecold
 row "  same, --sbom=false --provenance=false"    sitebare  cranecold "(for comparison)"
 row "site, no-op re-push"                      sitenoop  cranenoop "<= 0.15"
 row "site split: auto, one file changed"       splitone  craneone  "<= 0.30"
@@ -222,11 +238,14 @@ awk -v u="$median_bytes" -v l="$(tail -1 "$WORK/splitone.bytes" | awk '{print $2
   'BEGIN {printf "  uploaded %.1f MB of the %.1f MB layer (%d parts): %.1f %%  (goal <= 10 %%)\n", u/1e6, l/1e6, n, 100*u/l}'
 row "binary (~17 MB) on the base, empty cache" bin       cranebin  "<= 0.60"
 floorrow binfloor cranebin
+cpufloor bin cranebin
 row "  same, --base-check removals"            binrm     cranebin  "(for comparison)"
 if [ "${SKIP_BIG:-}" != 1 ]; then
 row "1 GiB file, cold"                         big       cranebig  "<= 0.60, RSS <= 64 MiB"
 floorrow bigfloor cranebig
+cpufloor big cranebig
 fi
 row "20 services x 10 MB, cold, one call"      svc20     crane20   "<= 0.30, RSS <= 64 MiB"
 floorrow svc20floor crane20
+cpufloor svc20 crane20
 printf '%-44s strata %6.2f s  %7s MiB\n' "20 services, one changed" "$(med svc20one)" "$(rss svc20one)"
