@@ -15,7 +15,6 @@ import (
 	"github.com/strata-build/strata/compose/base"
 	"github.com/strata-build/strata/compose/layer"
 	"github.com/strata-build/strata/compose/oci"
-	"github.com/strata-build/strata/internal/blobstore"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -268,17 +267,17 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 	if src := s.Source(); src != nil {
 		specDir = src.Dir
 	}
-	var store *blobstore.Store
-	if dryRun {
-		// Never created on disk: a dry run stores nothing.
-		store = blobstore.At(cacheDir)
-	} else if store, err = blobstore.Open(cacheDir); err != nil {
-		return nil, err
+	// The layers that need nothing of the base build while it is resolved,
+	// unless the output holds one platform: a base with several is then
+	// refused before any layer is built, and nothing is stored.
+	var lb *layerBuild
+	defer func() { lb.abort() }()
+	if !o.singlePlatform {
+		if lb, err = startLayers(ctx, s, root, ignore, cacheDir, dryRun, o); err != nil {
+			return nil, err
+		}
 	}
-	// The layers that need nothing of the base build while it is resolved.
-	lb := startLayers(ctx, s, root, ignore, store, dryRun, o)
-	defer lb.abort()
-	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger, Pin: o.basePins[s.Base], Dir: specDir})
+	rb, err := base.Resolve(ctx, s.Base, want, cacheDir, base.Options{Remote: o.remote, Resolver: o.baseResolver, Logger: o.logger, Pin: o.basePins[s.Base], Dir: specDir, Tags: o.tags})
 	if err != nil {
 		return nil, fmt.Errorf("resolving base %s: %w", s.Base, err)
 	}
@@ -301,6 +300,11 @@ func composeImage(ctx context.Context, s *spec.Spec, cacheDir string, dryRun boo
 		}
 		return nil, s.Errorf(field, "the image would have %d platforms (%s), but the output holds one (a docker tarball); set platforms: to one of them, or write an OCI layout",
 			len(names), strings.Join(names, ", "))
+	}
+	if lb == nil {
+		if lb, err = startLayers(ctx, s, root, ignore, cacheDir, dryRun, o); err != nil {
+			return nil, err
+		}
 	}
 
 	plats := make([]spec.Platform, len(rb.Platforms))

@@ -34,9 +34,16 @@ type layerBuild struct {
 	shared []*layer.Built
 }
 
-// startLayers starts building s's platform-independent layers.
+// startLayers opens the layer store under cacheDir (a dry run never
+// creates it) and starts building s's platform-independent layers.
 func startLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer.Ignore,
-	store *blobstore.Store, dryRun bool, o *options) *layerBuild {
+	cacheDir string, dryRun bool, o *options) (_ *layerBuild, err error) {
+	store := blobstore.At(cacheDir)
+	if !dryRun {
+		if store, err = blobstore.Open(cacheDir); err != nil {
+			return nil, err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	req := layer.Request{Spec: s, Root: root, Ignore: ignore, Created: o.created, Store: store, DryRun: dryRun,
@@ -61,7 +68,7 @@ func startLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 			return err
 		})
 	}
-	return lb
+	return lb, nil
 }
 
 // finish builds the platform-dependent layers for plats, waits for every
@@ -86,8 +93,7 @@ func (lb *layerBuild) finish(plats []spec.Platform) ([][]*layer.Built, error) {
 			})
 		}
 	}
-	err := lb.wait()
-	if err != nil {
+	if err := lb.wait(); err != nil {
 		return nil, err
 	}
 	for li, bl := range lb.shared {
@@ -102,15 +108,17 @@ func (lb *layerBuild) finish(plats []spec.Platform) ([][]*layer.Built, error) {
 
 // abort cancels the builds still running and waits for them (each cleans
 // up after itself: nothing half-written stays in the store, and an upload
-// on the way is dropped). It is safe to call after finish.
+// on the way is dropped). It is safe to call after finish, and on nil.
 func (lb *layerBuild) abort() {
+	if lb == nil {
+		return
+	}
 	lb.cancel()
 	lb.wait()
 }
 
 // wait waits for every build started so far, once.
-func (lb *layerBuild) wait() error {
-	var err error
+func (lb *layerBuild) wait() (err error) {
 	lb.once.Do(func() {
 		err = lb.g.Wait()
 		lb.cancel()
