@@ -67,6 +67,7 @@ type options struct {
 	// flight lets the specs of one BuildAll read each base layer once to
 	// index it.
 	flight *basetree.Flight
+	tags   *base.Tags // resolves each base tag once per BuildAll
 }
 
 // BaseResolver returns the image or index a registry base reference names,
@@ -87,6 +88,7 @@ func makeOptions(opts ...Option) (*options, error) {
 	}
 	o.budget = semaphore.NewWeighted(int64(o.jobs))
 	o.flight = basetree.NewFlight()
+	o.tags = &base.Tags{}
 	return o, nil
 }
 

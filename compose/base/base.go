@@ -78,6 +78,9 @@ type Options struct {
 	// its reference: a tag is never resolved, so a cached base needs no
 	// request at all. Name still records the reference as written.
 	Pin v1.Hash
+	// Tags, when set, is shared by the resolutions of one command: a tag
+	// is resolved once and every spec gets the same digest.
+	Tags *Tags
 }
 
 // Resolve resolves location (a spec's base string) and narrows it to want.

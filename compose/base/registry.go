@@ -84,7 +84,7 @@ func fetchRegistryBase(ctx context.Context, ref name.Reference, cacheDir string,
 		if h, err = v1.NewHash(d.DigestStr()); err != nil {
 			return nil, nil, err
 		}
-	} else if h, err = f.resolveTag(ctx, ref, cacheDir); err != nil {
+	} else if h, err = o.Tags.resolve(ctx, ref.Name(), func() (v1.Hash, error) { return f.resolveTag(ctx, ref, cacheDir) }); err != nil {
 		return nil, nil, err
 	}
 	raw, err := f.manifest(ctx, h)
