@@ -229,6 +229,7 @@ type pusher struct {
 
 	mu      sync.Mutex
 	clients map[string]*clientEntry
+	refAPI  map[string]bool // registry → serves the referrers API (asked once)
 	// counters, under mu
 	uploaded, mounted, skipped int
 	bytes                      int64

@@ -58,7 +58,7 @@ func (p *pusher) updateReferrersTag(ctx context.Context, repo name.Repository, s
 	if err != nil {
 		return err
 	}
-	api, err := c.hasReferrersAPI(ctx, subject)
+	api, err := p.referrersAPI(ctx, c, repo, subject)
 	if err != nil || api {
 		return err
 	}
@@ -96,6 +96,30 @@ func (p *pusher) updateReferrersTag(ctx context.Context, repo name.Repository, s
 	}
 	p.opts.Progress(PushEvent{Kind: "tag", Repo: repo.Name(), Digest: subject.String(), Tag: repo.Tag(tag).Name(), Status: "referrers"})
 	return nil
+}
+
+// referrersAPI reports whether repo's registry serves the referrers API,
+// asking it once per push: the API is the registry's, so 20 images pushed
+// to one registry need one probe, not 20.
+func (p *pusher) referrersAPI(ctx context.Context, c *repoClient, repo name.Repository, subject v1.Hash) (bool, error) {
+	reg := repo.RegistryStr()
+	p.mu.Lock()
+	api, known := p.refAPI[reg]
+	p.mu.Unlock()
+	if known {
+		return api, nil
+	}
+	api, err := c.hasReferrersAPI(ctx, subject)
+	if err != nil {
+		return false, err
+	}
+	p.mu.Lock()
+	if p.refAPI == nil {
+		p.refAPI = map[string]bool{}
+	}
+	p.refAPI[reg] = api
+	p.mu.Unlock()
+	return api, nil
 }
 
 // hasReferrersAPI reports whether the registry serves the OCI 1.1 referrers

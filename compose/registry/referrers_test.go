@@ -88,3 +88,34 @@ func TestPush_Referrers(t *testing.T) {
 		s.Close()
 	}
 }
+
+// The referrers API is the registry's: a push of images with referrers to
+// several repositories of one registry asks for it once, and every
+// referrer is still findable.
+func TestPush_ReferrersProbeOncePerRegistry(t *testing.T) {
+	for _, api := range []bool{true, false} {
+		p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(api)))
+		s := httptest.NewServer(p)
+		host := strings.TrimPrefix(s.URL, "http://")
+		var reqs []PushRequest
+		for i, repo := range []string{"one", "two", "three"} {
+			img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), int64(50+i), true)
+			reqs = append(reqs, PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/"+repo+":v1"),
+				Referrers: []v1.Image{sbomReferrer(t, img, `{"n":"`+repo+`"}`)}})
+		}
+		if _, err := Push(context.Background(), reqs, PushOptions{Transport: fastRetries()}); err != nil {
+			t.Fatal(err)
+		}
+		if n := p.Count(http.MethodGet, "/referrers/", 0); n != 1 {
+			t.Errorf("api=%v: %d referrers probes, want 1", api, n)
+		}
+		for _, repo := range []string{"one", "two", "three"} {
+			docs, err := ReadAttached(context.Background(), tagsOf(t, host+"/"+repo+":v1")[0], fastRetries(), "application/spdx+json")
+			if err != nil || len(docs) != 1 || string(docs[0].Data) != `{"n":"`+repo+`"}` {
+				t.Errorf("api=%v: %s: ReadAttached %+v, %v", api, repo, docs, err)
+			}
+		}
+		p.Close()
+		s.Close()
+	}
+}
