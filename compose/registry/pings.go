@@ -24,12 +24,15 @@ const maxPingBody = 64 << 10
 // errors and other answers are not. The zero value is not ready: use
 // NewPings. It is safe for concurrent use.
 type Pings struct {
-	mu sync.Mutex
-	m  map[string]*pingAnswer // scheme://host → answer
+	mu       sync.Mutex
+	m        map[string]*pingAnswer   // scheme://host → answer
+	inflight map[string]chan struct{} // scheme://host → closed when its ping ends
 }
 
 // NewPings returns an empty Pings.
-func NewPings() *Pings { return &Pings{m: map[string]*pingAnswer{}} }
+func NewPings() *Pings {
+	return &Pings{m: map[string]*pingAnswer{}, inflight: map[string]chan struct{}{}}
+}
 
 type pingAnswer struct {
 	status int
@@ -45,15 +48,41 @@ func isPing(req *http.Request) bool {
 }
 
 // do answers the ping req from p, or sends it with send and keeps the
-// answer when it may be kept.
+// answer when it may be kept. Pings of one registry that start together
+// wait for the first one's answer (a push sets up its repositories eight at
+// a time); when that answer is not kept, the next of them sends its own.
 func (p *Pings) do(req *http.Request, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
 	key := req.URL.Scheme + "://" + req.URL.Host
-	p.mu.Lock()
-	a := p.m[key]
-	p.mu.Unlock()
-	if a != nil {
-		return a.response(req)
+	for {
+		p.mu.Lock()
+		a, wait := p.m[key], p.inflight[key]
+		if a == nil && wait == nil {
+			done := make(chan struct{})
+			p.inflight[key] = done
+			p.mu.Unlock()
+			defer func() {
+				p.mu.Lock()
+				delete(p.inflight, key)
+				p.mu.Unlock()
+				close(done)
+			}()
+			return p.send(key, req, send)
+		}
+		p.mu.Unlock()
+		if a != nil {
+			return a.response(req)
+		}
+		select {
+		case <-wait:
+		case <-req.Context().Done():
+			return nil, req.Context().Err()
+		}
 	}
+}
+
+// send sends the ping and keeps its answer under key when it may be kept.
+func (p *Pings) send(key string, req *http.Request, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
+	var a *pingAnswer
 	resp, err := send(req)
 	var rhe tls.RecordHeaderError
 	switch {

@@ -6,9 +6,11 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -113,4 +115,79 @@ func TestPingsBigAnswer(t *testing.T) {
 			t.Errorf("size %d: %d pings sent, want %d", size, sent, want)
 		}
 	}
+}
+
+// TestPingsConcurrent: pings of one registry that start together send one
+// request (a push sets up eight repositories at once); an answer that is
+// not kept (a 500) leaves each of them to send its own; a waiter whose
+// context ends stops waiting.
+func TestPingsConcurrent(t *testing.T) {
+	for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
+		var sent atomic.Int32
+		release := make(chan struct{})
+		send := func(r *http.Request) (*http.Response, error) {
+			if sent.Add(1) == 1 {
+				<-release // the first ping is slow: the others start meanwhile
+			}
+			return &http.Response{StatusCode: status, Status: http.StatusText(status), Proto: "HTTP/1.1", Header: http.Header{},
+				Body: io.NopCloser(strings.NewReader("{}")), Request: r}, nil
+		}
+		p := NewPings()
+		const n = 8
+		codes := make(chan int, n)
+		for range n {
+			go func() {
+				req, _ := http.NewRequest(http.MethodGet, "http://reg.example/v2/", nil)
+				resp, err := p.do(req, send)
+				if err != nil {
+					codes <- -1
+					return
+				}
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		for sent.Load() == 0 {
+			runtime.Gosched()
+		}
+		time.Sleep(20 * time.Millisecond) // the others are waiting now
+		close(release)
+		for range n {
+			if c := <-codes; c != status {
+				t.Errorf("status %d: a ping answered %d", status, c)
+			}
+		}
+		want := map[int]int32{http.StatusOK: 1, http.StatusInternalServerError: n}[status]
+		if sent.Load() != want {
+			t.Errorf("status %d: %d pings sent, want %d", status, sent.Load(), want)
+		}
+	}
+
+	p := NewPings()
+	block := make(chan struct{})
+	defer close(block)
+	go p.do(mustReq(t, context.Background()), func(r *http.Request) (*http.Response, error) { <-block; return nil, io.EOF }) //nolint:errcheck // the waiter is the test
+	for {
+		p.mu.Lock()
+		n := len(p.inflight)
+		p.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		runtime.Gosched()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.do(mustReq(t, ctx), nil); err != context.Canceled {
+		t.Errorf("cancelled waiter: %v", err)
+	}
+}
+
+func mustReq(t *testing.T, ctx context.Context) *http.Request {
+	t.Helper()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://reg.example/v2/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return req
 }
