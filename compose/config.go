@@ -110,7 +110,7 @@ func assemble(s *spec.Spec, baseName string, pb base.PlatformImage, layers []*la
 	}
 	// One media type family per manifest: a Docker-typed base's layer
 	// descriptors become OCI ones (same bytes, same digests).
-	if img, err = ociFamily(img); err != nil {
+	if img, err = oci.Family(img); err != nil {
 		return nil, nil, err
 	}
 

@@ -1,4 +1,4 @@
-package compose
+package oci
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
-	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/ctxio"
 )
 
@@ -22,14 +21,14 @@ var ociLayerTypes = map[types.MediaType]types.MediaType{
 	types.DockerForeignLayer:      types.OCIRestrictedLayer,
 }
 
-// ociFamily returns img with every layer descriptor of its OCI manifest in
+// Family returns img with every layer descriptor of its OCI manifest in
 // the OCI family: a base with Docker media types (schema 2) leaves its
 // layers' descriptors typed application/vnd.docker.image.rootfs.diff.tar.gzip
 // inside strata's OCI manifest, which umoci and other strict OCI tools
 // refuse. Only the descriptors' media types change; the layers keep their
 // bytes, digests and sizes. An image already in one family is returned as
 // it is, so its digest does not move.
-func ociFamily(img v1.Image) (v1.Image, error) {
+func Family(img v1.Image) (v1.Image, error) {
 	m, err := img.Manifest()
 	if err != nil {
 		return nil, fmt.Errorf("reading manifest: %w", err)
@@ -56,7 +55,7 @@ func ociFamily(img v1.Image) (v1.Image, error) {
 	return &ociTypedImage{Image: img, manifest: m, raw: raw, digest: digest, size: size, changed: changed}, nil
 }
 
-// ociTypedImage is an image whose manifest was rewritten by ociFamily; its
+// ociTypedImage is an image whose manifest was rewritten by Family; its
 // layers report the media types the manifest gives them.
 type ociTypedImage struct {
 	v1.Image
@@ -98,7 +97,7 @@ func (i *ociTypedImage) LayerByDigest(h v1.Hash) (v1.Layer, error) {
 }
 
 // retype wraps l to report its new media type, keeping a local blob
-// visible to the sinks (oci.LocalBlob).
+// visible to the sinks (LocalBlob).
 func (i *ociTypedImage) retype(l v1.Layer) (v1.Layer, error) {
 	d, err := l.Digest()
 	if err != nil {
@@ -109,7 +108,7 @@ func (i *ociTypedImage) retype(l v1.Layer) (v1.Layer, error) {
 		return l, nil
 	}
 	t := typedLayer{Layer: l, mediaType: mt}
-	if lb, ok := l.(oci.LocalBlob); ok {
+	if lb, ok := l.(LocalBlob); ok {
 		return localTypedLayer{t, lb}, nil
 	}
 	return t, nil
@@ -137,14 +136,14 @@ func (l typedLayer) UncompressedContext(ctx context.Context) (io.ReadCloser, err
 // localTypedLayer is a typedLayer whose blob is a local file.
 type localTypedLayer struct {
 	typedLayer
-	local oci.LocalBlob
+	local LocalBlob
 }
 
 // BlobPath returns the local blob's path.
 func (l localTypedLayer) BlobPath(ctx context.Context) (string, error) { return l.local.BlobPath(ctx) }
 
 var (
-	_ v1.Image      = (*ociTypedImage)(nil)
-	_ oci.LocalBlob = localTypedLayer{}
-	_ ctxio.Layer   = typedLayer{}
+	_ v1.Image    = (*ociTypedImage)(nil)
+	_ LocalBlob   = localTypedLayer{}
+	_ ctxio.Layer = typedLayer{}
 )
