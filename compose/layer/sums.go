@@ -181,16 +181,26 @@ func (p *planner) saveSums(start time.Time) {
 // the layer's diffID, so a record naming another layer's blob is never
 // taken. The pass also hashes every input, which the write then checks. It
 // returns nil when Known has no such layer, or one with another diffID.
+// When every input's hash is known already (the key pass or a sums
+// record), Known is asked first, and a layer it does not have (a changed
+// one) is written without that pass.
 func (p *planner) knownLayer(ctx context.Context, start time.Time, entries []*layerEntry) (*Built, error) {
+	key, early := p.key(recContent)
+	var l v1.Layer
+	if early {
+		if l = p.req.Known(ctx, key); l == nil {
+			return nil, nil
+		}
+	}
 	diffID, err := p.tarDiffID(ctx, entries)
 	if err != nil {
 		return nil, err
 	}
-	key, ok := p.key(recContent)
-	if !ok {
-		return nil, nil
+	if k, ok := p.key(recContent); !ok || early && k != key {
+		return nil, nil // (an input changed under the build: the write fails)
+	} else if !early {
+		key, l = k, p.req.Known(ctx, k)
 	}
-	l := p.req.Known(ctx, key)
 	if l == nil {
 		return nil, nil
 	}

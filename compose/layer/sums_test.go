@@ -3,6 +3,7 @@
 package layer
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 )
 
 // sumsFiles returns the paths in the store's one sums record ("" if none).
@@ -116,6 +119,39 @@ func TestSumsRecord(t *testing.T) {
 		}
 		if want := map[string]int{"src/a.txt": 1, "src/b.txt": 1}; fmt.Sprint(opened) != fmt.Sprint(want) {
 			t.Errorf("build after the key pass opened %v, want %v (no read ahead of the write)", opened, want)
+		}
+	})
+
+	// A push on a fresh runner asks the registry for each layer by key
+	// (Request.Known). With every input's hash known from the key pass, a
+	// changed layer the registry does not hold is not tarred ahead of its
+	// write: each input is read once.
+	t.Run("a layer the registry lacks is not read twice", func(t *testing.T) {
+		env := &statEnv{testEnv: newCacheEnv(t), late: true}
+		env.run(t)
+		touch(t, a(env))
+		opened := map[string]int{}
+		var mu sync.Mutex
+		req := env.request(cacheLayer)
+		req.Created = req.Created.Add(time.Hour)
+		req.now = func() time.Time { return time.Now().Add(time.Hour) }
+		req.DryRun, req.KeyOnly = true, true
+		if _, err := Build(t.Context(), req); err != nil {
+			t.Fatal(err)
+		}
+		req.DryRun, req.KeyOnly = false, false
+		req.opened = func(src string) { mu.Lock(); opened[src]++; mu.Unlock() }
+		var asked []string
+		req.Known = func(_ context.Context, key string) v1.Layer { asked = append(asked, key); return nil }
+		b, err := Build(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := map[string]int{"src/a.txt": 1, "src/b.txt": 1}; fmt.Sprint(opened) != fmt.Sprint(want) {
+			t.Errorf("build opened %v, want %v (no tar pass ahead of the write)", opened, want)
+		}
+		if len(asked) != 1 || asked[0] != b.Key {
+			t.Errorf("Known asked for %v, want once for the layer's key %s", asked, b.Key)
 		}
 	})
 
