@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"debug/buildinfo"
 	"encoding/hex"
+	"io"
 	"sort"
 )
 
@@ -26,8 +27,11 @@ type Module struct {
 
 // readGoBinary returns the build information of a Go binary, or nil for any
 // other file. Nothing is run: debug/buildinfo reads the file's sections.
-func readGoBinary(b []byte) *GoBinary {
-	bi, err := buildinfo.Read(bytes.NewReader(b))
+func readGoBinary(b []byte) *GoBinary { return readGoBinaryAt(bytes.NewReader(b)) }
+
+// readGoBinaryAt is readGoBinary for content read at offsets (a file).
+func readGoBinaryAt(r io.ReaderAt) *GoBinary {
+	bi, err := buildinfo.Read(r)
 	if err != nil {
 		return nil
 	}

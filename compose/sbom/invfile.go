@@ -27,6 +27,10 @@ import (
 // inventoryFormat starts every inventory file.
 const inventoryFormat = "strata-sbom-inventory 1\n"
 
+// InventoryFile is the inventory file of the layer with diffID d in the
+// directory of a Memo (a registry cache may bring it).
+func InventoryFile(dir string, d v1.Hash) string { return inventoryPath(dir, d) }
+
 // inventoryPath is the file of the layer with diffID d.
 func inventoryPath(dir string, d v1.Hash) string {
 	return filepath.Join(dir, d.Algorithm+"-"+d.Hex)

@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"os"
 	"path"
 	"strings"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
+	"github.com/strata-build/strata/internal/atomicfile"
 	"github.com/strata-build/strata/internal/ctxio"
 	"github.com/strata-build/strata/internal/diffid"
 )
@@ -92,8 +94,19 @@ func classify(h *tar.Header) op {
 
 // recorder builds a layer's inventory from its tar entries, in order.
 type recorder struct {
-	inv layerInv
-	buf []byte // copy buffer of read
+	inv   layerInv
+	buf   []byte    // copy buffer of read
+	spill string    // where larger executables are kept while read ("": memory)
+	open  *fileSink // the file being recorded, until finished
+}
+
+// close drops what an unfinished file kept (a read that failed or was
+// cancelled mid-file).
+func (r *recorder) close() {
+	if r.open != nil && r.open.spill != nil {
+		r.open.spill.Abort()
+	}
+	r.open = nil
 }
 
 // newRecorder starts an inventory; with files every regular file is hashed
@@ -118,6 +131,8 @@ func (r *recorder) entry(h *tar.Header) *fileSink {
 		return nil
 	}
 	s := &fileSink{r: r, op: o}
+	r.close()
+	r.open = s
 	if r.inv.files {
 		s.sha1 = sha1.New()
 		s.wantGo = o.size <= r.inv.maxBinary
@@ -158,9 +173,17 @@ type fileSink struct {
 	wantGo bool      // an executable is read for Go build information
 	head   [4]byte   // the first bytes, to tell an executable
 	nhead  int
-	exec   *bytes.Buffer // the whole content of an executable
-	db     *prefixBuffer // a package database's content
+	exec   *bytes.Buffer // the whole content of a small executable
+	// spill holds a larger executable's content, in a temporary file in
+	// the recorder's spill directory: a 100 MB binary is not held in memory
+	// to read its build information.
+	spill *atomicfile.File
+	db    *prefixBuffer // a package database's content
 }
+
+// spillMin is the size from which an executable's content goes to a
+// temporary file rather than memory, when the recorder has a directory.
+const spillMin = 1 << 20
 
 func (s *fileSink) Write(p []byte) (int, error) {
 	if s.sha1 != nil {
@@ -178,14 +201,37 @@ func (s *fileSink) Write(p []byte) (int, error) {
 		s.nhead += k
 		rest = p[k:]
 		if s.nhead == len(s.head) && s.wantGo && isExecutable(s.head[:]) {
-			s.exec = bytes.NewBuffer(make([]byte, 0, s.op.size))
-			s.exec.Write(s.head[:])
+			s.startExec()
 		}
 	}
 	if s.exec != nil {
 		s.exec.Write(rest)
+	} else if s.spill != nil {
+		if _, err := s.spill.Write(rest); err != nil {
+			s.spill.Abort() // no build information (the disk the cache is on failed)
+			s.spill = nil
+		}
 	}
 	return len(p), nil
+}
+
+// startExec starts keeping an executable's content: in a temporary file of
+// the spill directory from spillMin bytes, else (or when that fails) in
+// memory.
+func (s *fileSink) startExec() {
+	if dir := s.r.spill; dir != "" && s.op.size >= spillMin {
+		if err := os.MkdirAll(dir, 0o755); err == nil {
+			if f, err := atomicfile.Create(dir, "gobin-*"); err == nil {
+				if _, err := f.Write(s.head[:]); err == nil {
+					s.spill = f
+					return
+				}
+				f.Abort()
+			}
+		}
+	}
+	s.exec = bytes.NewBuffer(make([]byte, 0, s.op.size))
+	s.exec.Write(s.head[:])
 }
 
 // finish ends the file: sum is the sha256 of its content when the caller
@@ -201,16 +247,22 @@ func (s *fileSink) finish(sum *[sha256.Size]byte) {
 		}
 		if s.exec != nil {
 			o.goBin = readGoBinary(s.exec.Bytes())
+		} else if s.spill != nil {
+			o.goBin = readGoBinaryAt(s.spill.OS())
+			s.spill.Abort()
 		}
 	}
 	if s.db != nil {
 		o.db, o.hasDB = s.db.Bytes(), true
 	}
 	s.r.inv.ops = append(s.r.inv.ops, o)
+	if s.r.open == s {
+		s.r.open = nil
+	}
 }
 
 // scanInventory reads the inventory of l from its uncompressed stream.
-func scanInventory(ctx context.Context, l v1.Layer, files bool, maxBinary int64) (*layerInv, error) {
+func scanInventory(ctx context.Context, l v1.Layer, files bool, maxBinary int64, spill string) (*layerInv, error) {
 	rc, err := ctxio.Uncompressed(ctx, l)
 	if err != nil {
 		return nil, err
@@ -226,6 +278,8 @@ func scanInventory(ctx context.Context, l v1.Layer, files bool, maxBinary int64)
 	checked := diffid.Reader(rc, want)
 	tr := tar.NewReader(checked)
 	r := newRecorder(files, maxBinary)
+	r.spill = spill
+	defer r.close()
 	for {
 		h, err := tr.Next()
 		if err == io.EOF {

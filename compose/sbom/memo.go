@@ -88,7 +88,7 @@ func (m *Memo) put(d v1.Hash, inv *layerInv) {
 // strata added). Two calls for one layer read it once.
 func (m *Memo) inventory(ctx context.Context, l v1.Layer, files bool, maxBinary int64) (*layerInv, error) {
 	if m == nil {
-		return scanInventory(ctx, l, files, maxBinary)
+		return scanInventory(ctx, l, files, maxBinary, "")
 	}
 	d, err := l.DiffID()
 	if err != nil {
@@ -116,7 +116,7 @@ func (m *Memo) inventory(ctx context.Context, l v1.Layer, files bool, maxBinary 
 			return nil, ctx.Err()
 		}
 	}
-	inv, err := scanInventory(ctx, l, files, maxBinary)
+	inv, err := scanInventory(ctx, l, files, maxBinary, m.dir)
 	if err == nil {
 		m.put(d, inv)
 	}

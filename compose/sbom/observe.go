@@ -40,6 +40,7 @@ const watchQueue = 8
 // for the layers strata added.
 func (m *Memo) Observe() *BlobWatch {
 	w := &BlobWatch{memo: m, rec: newRecorder(true, defaultMaxBinarySize), work: make(chan func(), watchQueue), done: make(chan struct{})}
+	w.rec.spill = m.dir
 	w.file.w = w
 	go func() {
 		defer close(w.done)
@@ -104,6 +105,7 @@ func (w *BlobWatch) stop() bool {
 	w.over = true
 	close(w.work)
 	<-w.done
+	w.rec.close()
 	return true
 }
 
