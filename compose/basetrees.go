@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -50,6 +51,7 @@ func startBaseTrees(ctx context.Context, s *spec.Spec, rb *base.Resolved, cacheD
 	go func() {
 		defer close(bt.done)
 		bases := make([][]v1.Layer, len(rb.Platforms))
+		var diffIDs []v1.Hash
 		for i, pb := range rb.Platforms {
 			ls, err := pb.Image.Layers()
 			if err != nil {
@@ -57,6 +59,14 @@ func startBaseTrees(ctx context.Context, s *spec.Spec, rb *base.Resolved, cacheD
 				return
 			}
 			bases[i] = ls
+			for _, l := range ls {
+				if d, err := l.DiffID(); err == nil && !slices.Contains(diffIDs, d) {
+					diffIDs = append(diffIDs, d)
+				}
+			}
+		}
+		if o.baseFiles != nil && !dryRun && rb.Repo != nil && len(diffIDs) > 0 {
+			o.baseFiles(ctx, s, diffIDs)
 		}
 		bt.trees, bt.err = basetree.Index(ctx, bases, cacheDir, opts)
 	}()

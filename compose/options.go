@@ -50,6 +50,8 @@ type options struct {
 	layerTee LayerTee
 	// known finds layers a registry holds (see WithKnownLayers).
 	known KnownLayers
+	// baseFiles is called once a registry base is resolved (WithBaseFiles).
+	baseFiles BaseFiles
 	// observer, when set, is shown the layer blobs written and the base
 	// layers read (see WithObserver).
 	observer Observer
@@ -261,6 +263,21 @@ type KnownLayers func(s *spec.Spec) func(ctx context.Context, key string) v1.Lay
 func WithKnownLayers(k KnownLayers) Option {
 	return func(o *options) error {
 		o.known = k
+		return nil
+	}
+}
+
+// BaseFiles is called with a spec and the diffIDs of its registry base's
+// layers once the base is resolved, before they are read: it may put what
+// is known of them into the cache directory (the header index and SBOM
+// inventory files a registry cache keeps), so that they need not be read.
+type BaseFiles func(ctx context.Context, s *spec.Spec, diffIDs []v1.Hash)
+
+// WithBaseFiles sets the BaseFiles hook (a push: see
+// remotecache.GetBaseFiles). It is not called in a dry run.
+func WithBaseFiles(f BaseFiles) Option {
+	return func(o *options) error {
+		o.baseFiles = f
 		return nil
 	}
 }

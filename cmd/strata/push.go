@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -133,7 +134,13 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 			return err
 		}
 	}
+	var bases *baseFiles
+	if cache != nil {
+		bases = newBaseFiles(cache, job.specs, job.cacheDir, pf.supply.sbom)
+		opts = append(opts, bases.option()...)
+	}
 	results, err := cache.build(ctx, job, opts)
+	bases.printWarnings(a, rf)
 	if err != nil {
 		return redacted(err, rf)
 	}
@@ -204,7 +211,11 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return redacted(err, rf)
 	}
+	var published sync.WaitGroup
+	published.Go(func() { bases.publishAll(ctx, pf.jobs) })
 	cache.record(ctx, a, rf, job, results, pf.jobs)
+	published.Wait()
+	bases.printWarnings(a, rf)
 	if bf.json {
 		out := pushReport{BlobsUploaded: rep.BlobsUploaded, BlobsMounted: rep.BlobsMounted, BlobsSkipped: rep.BlobsSkipped, BytesUploaded: rep.BytesUploaded}
 		for i, art := range rep.Artifacts {

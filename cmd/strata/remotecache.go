@@ -47,6 +47,8 @@ type remoteCache struct {
 	layers map[string]map[string]remotecache.Layer
 	specs  map[*spec.Source]int // spec (by its source) → index, for WithKnownLayers
 	ropts  []remote.Option
+	// listing waits for one repository's listing (nil: not listed).
+	listing func(ctx context.Context, repo name.Repository) (*remotecache.Listing, bool)
 }
 
 // lookupOptions are the settings of lookupRemoteCache.
@@ -150,7 +152,14 @@ func (a *app) lookupRemoteCache(ctx context.Context, job *buildJob, rf *registry
 		for i := range job.specs {
 			all = append(all, where(i)...)
 		}
-		listed = c.listRecords(ctx, all, jobs)
+		c.listing = c.listRecords(ctx, all, jobs)
+		listed = func(ctx context.Context, repo name.Repository) (map[string]bool, bool) {
+			l, ok := c.listing(ctx, repo)
+			if !ok {
+				return nil, false
+			}
+			return l.Keys, true
+		}
 	}
 	// mayHave reports whether repo may have a record for key ("" for any).
 	mayHave := func(ctx context.Context, repo name.Repository, key string) bool {
@@ -250,13 +259,13 @@ func foreignDocs(ctx context.Context, cfg registry.TransportConfig, repo name.Re
 
 // listRecords starts listing the records of repos, each repository once
 // and in order, jobs at a time. The function it returns waits for one
-// repository's listing and gives the keys it has records for; ok is false
+// repository's listing and gives what it has records for; ok is false
 // when the listing failed (nothing is concluded; the lookups that follow
 // report what is wrong), the repository was not listed, or ctx ended first.
-func (c *remoteCache) listRecords(ctx context.Context, repos []name.Repository, jobs int) func(ctx context.Context, repo name.Repository) (map[string]bool, bool) {
+func (c *remoteCache) listRecords(ctx context.Context, repos []name.Repository, jobs int) func(ctx context.Context, repo name.Repository) (*remotecache.Listing, bool) {
 	type listing struct {
 		done chan struct{}
-		keys map[string]bool
+		list *remotecache.Listing
 	}
 	byRepo := map[string]*listing{}
 	var order []name.Repository
@@ -273,20 +282,20 @@ func (c *remoteCache) listRecords(ctx context.Context, repos []name.Repository, 
 			l := byRepo[r.Name()]
 			g.Go(func() error {
 				defer close(l.done)
-				l.keys, _ = remotecache.Recorded(ctx, r, c.ropts)
+				l.list, _ = remotecache.List(ctx, r, c.ropts)
 				return nil
 			})
 		}
 		g.Wait()
 	}()
-	return func(ctx context.Context, repo name.Repository) (map[string]bool, bool) {
+	return func(ctx context.Context, repo name.Repository) (*remotecache.Listing, bool) {
 		l := byRepo[repo.Name()]
 		if l == nil {
 			return nil, false
 		}
 		select {
 		case <-l.done:
-			return l.keys, l.keys != nil
+			return l.list, l.list != nil
 		case <-ctx.Done():
 			return nil, false
 		}

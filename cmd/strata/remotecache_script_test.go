@@ -22,6 +22,10 @@ import (
 //	cachepoison REPO badlayers # its layers name blobs REPO lacks, or with another size
 //	cachepoison REPO swaplayers # each layer key names another layer's blob
 //	cachepoison REPO wrongsize # the record names the image with another size
+//	cachepoison REPO basefiles # the base-files records hold a file of an unknown kind
+//
+// Base-files records are left alone by the other modes, and the image
+// records by basefiles.
 func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) != 2 {
 		ts.Fatalf("usage: cachepoison REPO garbage|missing|wrongsize")
@@ -33,10 +37,14 @@ func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 	n := 0
 	for _, t := range tags {
 		_, ok := strings.CutPrefix(t, remotecache.TagPrefix)
-		if !ok {
+		if !ok || strings.HasPrefix(t, remotecache.BaseTagPrefix) != (args[1] == "basefiles") {
 			continue
 		}
 		n++
+		if args[1] == "basefiles" {
+			poisonBaseFiles(ts, repo, t)
+			continue
+		}
 		got, err := remote.Get(repo.Tag(t))
 		ts.Check(err)
 		var m v1.Manifest
@@ -125,6 +133,39 @@ func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 	if n == 0 {
 		ts.Fatalf("cachepoison: no %s* tag in %s", remotecache.TagPrefix, repo)
 	}
+}
+
+// poisonBaseFiles rewrites the base-files record tag of repo: the same
+// files, plus one of a kind no reader takes (a path, as a hostile writer
+// would try).
+func poisonBaseFiles(ts *testscript.TestScript, repo name.Repository, tag string) {
+	got, err := remote.Get(repo.Tag(tag))
+	ts.Check(err)
+	var m v1.Manifest
+	ts.Check(json.Unmarshal(got.Manifest, &m))
+	l, err := remote.Layer(repo.Digest(m.Layers[0].Digest.String()))
+	ts.Check(err)
+	rc, err := l.Compressed()
+	ts.Check(err)
+	var bf map[string]any
+	ts.Check(json.NewDecoder(rc).Decode(&bf))
+	rc.Close()
+	files := bf["files"].([]any)
+	evil := map[string]any{}
+	for k, v := range files[0].(map[string]any) {
+		evil[k] = v
+	}
+	evil["kind"] = "../../../../tmp/evil"
+	bf["files"] = append(files, evil)
+	blob, err := json.Marshal(bf)
+	ts.Check(err)
+	bl := static.NewLayer(blob, remotecache.BaseFilesType)
+	ts.Check(remote.WriteLayer(repo, bl))
+	d, _ := bl.Digest()
+	m.Layers[0].Digest, m.Layers[0].Size = d, int64(len(blob))
+	mb, err := json.Marshal(m)
+	ts.Check(err)
+	ts.Check(remote.Put(repo.Tag(tag), rawOCIManifest(mb)))
 }
 
 // rawOCIManifest is an OCI manifest put as it is.

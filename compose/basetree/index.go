@@ -59,6 +59,10 @@ type treeRec struct {
 // changes it, so old files are simply rebuilt.
 const treeIndexFormat = "strata-treeindex 1\n"
 
+// IndexFile is where the header index of the layer with diffID is cached
+// under cacheDir (a registry cache may bring it: compose.WithBaseFiles).
+func IndexFile(cacheDir string, diffID v1.Hash) string { return treeIndexPath(cacheDir, diffID) }
+
 // treeIndexPath is where the header index of the layer with diffID is cached.
 func treeIndexPath(cacheDir string, diffID v1.Hash) string {
 	return filepath.Join(cacheDir, "treeindex", diffID.Algorithm+"-"+diffID.Hex+".gz")

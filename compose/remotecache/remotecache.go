@@ -28,12 +28,9 @@ package remotecache
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -377,40 +374,47 @@ func readRecord(ctx context.Context, repo name.Repository, key string, opts []re
 // A push uses it to skip hashing the inputs of a spec whose repository has
 // no record at all (a cold push to a new repository): no key of it can hit.
 func Recorded(ctx context.Context, repo name.Repository, opts []remote.Option) (map[string]bool, error) {
+	l, err := List(ctx, repo, opts)
+	if err != nil {
+		return nil, err
+	}
+	return l.Keys, nil
+}
+
+// Listing is what one listing of a repository's tags tells of its cache.
+type Listing struct {
+	// Keys are the input keys of the image records.
+	Keys map[string]bool
+	// Bases are the base keys (BaseKey) of the base-files records.
+	Bases map[string]bool
+}
+
+// List lists repo's records with one request (see Recorded). A repository
+// that does not exist has none.
+func List(ctx context.Context, repo name.Repository, opts []remote.Option) (*Listing, error) {
 	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
+	l := &Listing{Keys: map[string]bool{}, Bases: map[string]bool{}}
 	tags, err := remote.List(repo, opts...)
 	if notFound(err) {
-		return map[string]bool{}, nil
+		return l, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("remote cache: listing the tags of %s: %w", repo, err)
 	}
-	keys := map[string]bool{}
 	for _, t := range tags {
-		if k, ok := strings.CutPrefix(t, TagPrefix); ok && validKey(k) {
-			keys[k] = true
+		if k, ok := baseKeyOf(t); ok {
+			l.Bases[k] = true
+		} else if k, ok := strings.CutPrefix(t, TagPrefix); ok && validKey(k) {
+			l.Keys[k] = true
 		}
 	}
-	return keys, nil
+	return l, nil
 }
 
 // readBlob reads the small blob d from repo and checks its digest.
 func readBlob(repo name.Repository, d v1.Descriptor, opts []remote.Option) ([]byte, error) {
-	l, err := remote.Layer(repo.Digest(d.Digest.String()), opts...)
+	b, err := readBlobMax(repo, d, maxRecord, opts)
 	if err != nil {
-		return nil, fmt.Errorf("record blob: %w", err)
-	}
-	rc, err := l.Compressed()
-	if err != nil {
-		return nil, fmt.Errorf("record blob: %w", err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(io.LimitReader(rc, maxRecord+1))
-	if err != nil {
-		return nil, fmt.Errorf("record blob: %w", err)
-	}
-	sum := sha256.Sum256(b)
-	if int64(len(b)) != d.Size || d.Digest.Algorithm != "sha256" || hex.EncodeToString(sum[:]) != d.Digest.Hex {
-		return nil, fmt.Errorf("record blob %s does not match its digest", d.Digest)
+		return nil, fmt.Errorf("record %w", err)
 	}
 	return b, nil
 }
