@@ -7,7 +7,9 @@
 #            push, no-op re-push, and with split: auto one changed file;
 #            peer: tar | crane append -f - (streaming)
 #   big      one 1 GiB file (512 MiB random + 512 MiB text), cold; peer: the same
-#   binary   a ~17 MB Go binary (crane itself) on the base, cold; peer: crane append
+#   binary   a ~17 MB Go binary (crane itself) on the base, cold (a new
+#            repository), and a fresh runner's push of the next build to the
+#            repository an earlier runner pushed to; peer: crane append
 #   svc20    20 services x 10 MB in one strata push, cold; peer: 20 crane
 #            append processes, two at a time
 # Figures (wall medians, ratios, peak RSS, bytes uploaded from --json) are
@@ -73,6 +75,15 @@ layers:
 YAML
 cp -r "$WORK/ctx/site" "$WORK/ctx/split"
 cp "$CRANE" "$WORK/ctx/app" && chmod 755 "$WORK/ctx/app"
+mkdir -p "$WORK/ctx/next"
+cp "$CRANE" "$WORK/ctx/next/app" && chmod 755 "$WORK/ctx/next/app"
+cat > "$WORK/ctx/next.yaml" <<YAML
+base: $R/bench/base:1
+layers:
+  - name: app
+    files:
+      - {src: next/app, dest: /usr/local/bin/app}
+YAML
 cat > "$WORK/ctx/binary.yaml" <<YAML
 base: $R/bench/base:1
 layers:
@@ -200,6 +211,14 @@ for i in $(seq "$RUNS"); do
   # the base check only when the spec removes (the base is not downloaded)
   rm -rf "$WORK/cachebin"
   measure binrm "$STRATA" push --base-check removals --cache-dir "$WORK/cachebin" --tag "$R/bench/binrm$i:v1" "$WORK/ctx/binary.yaml"
+  # A fresh CI runner pushing the next build of the service: its
+  # repository exists (an earlier runner pushed there), the local cache is
+  # empty, the binary changed.
+  rm -rf "$WORK/cachebin"
+  "$STRATA" push --cache-dir "$WORK/cachebin" --tag "$R/bench/binnext$i:v0" "$WORK/ctx/next.yaml" >/dev/null 2>&1
+  printf 'build %s\n' "$i" >> "$WORK/ctx/next/app"
+  rm -rf "$WORK/cachebin"
+  measure binnext "$STRATA" push --cache-dir "$WORK/cachebin" --tag "$R/bench/binnext$i:v1" "$WORK/ctx/next.yaml"
   tar -C "$WORK/ctx" -cf "$WORK/app.tar" app
   measure cranebin "$CRANE" append -f "$WORK/app.tar" -b "$R/bench/base:1" -t "$R/bench/cranebin$i:v1"
 
@@ -240,6 +259,8 @@ row "binary (~17 MB) on the base, empty cache" bin       cranebin  "<= 0.60"
 floorrow binfloor cranebin
 cpufloor bin cranebin
 row "  same, --base-check removals"            binrm     cranebin  "(for comparison)"
+row "  fresh runner, next build, repo exists"   binnext   cranebin  "<= 0.60"
+cpufloor binnext cranebin
 if [ "${SKIP_BIG:-}" != 1 ]; then
 row "1 GiB file, cold"                         big       cranebig  "<= 0.60, RSS <= 64 MiB"
 floorrow bigfloor cranebig
