@@ -90,7 +90,9 @@ func makeOptions(opts ...Option) (*options, error) {
 	}
 	o.budget = semaphore.NewWeighted(int64(o.jobs))
 	o.flight = basetree.NewFlight()
-	o.tags = &base.Tags{}
+	if o.tags == nil {
+		o.tags = &base.Tags{}
+	}
 	return o, nil
 }
 
@@ -263,6 +265,17 @@ type KnownLayers func(s *spec.Spec) func(ctx context.Context, key string) v1.Lay
 func WithKnownLayers(k KnownLayers) Option {
 	return func(o *options) error {
 		o.known = k
+		return nil
+	}
+}
+
+// WithBaseTags shares t, a memo of what each base tag resolved to, between
+// calls of one command (a push's key pass and its build): each tag is then
+// resolved once, and both see the same digest. By default each BuildAll,
+// PlanAll or Keys call has a memo of its own.
+func WithBaseTags(t *base.Tags) Option {
+	return func(o *options) error {
+		o.tags = t
 		return nil
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/attach"
+	"github.com/strata-build/strata/compose/base"
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/compose/registry"
 )
@@ -118,7 +119,8 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	// A docker archive with nothing added is pushed as it is. Layers
 	// that are compressed are uploaded on the way.
 	streams := &pushStreams{cfg: rf.cfg, image: pf.image, tags: pf.tags}
-	opts := append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee))
+	// The key pass and the build resolve each base tag once, together.
+	opts := append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee), compose.WithBaseTags(&base.Tags{}))
 	cacheFrom, err := cacheFromRepos(pf.cacheFrom, pf.noRemoteCache)
 	if err != nil {
 		return err
