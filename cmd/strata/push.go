@@ -202,7 +202,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	progress, done := a.pushProgress(rf.stderr, false)
 	var uploads uploadCounter
 	start := time.Now()
-	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streamed: streams.uploaded()})
+	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streamed: streams.uploaded(), New: cache.newRepositories(ctx)})
 	done()
 	if rep != nil && len(rep.Artifacts) > len(results) {
 		rep.Artifacts = rep.Artifacts[:len(results)]

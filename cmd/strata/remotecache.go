@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -463,4 +464,22 @@ func (c *remoteCache) bytesRead(i int, res *compose.Result) int64 {
 		return c.keys[i].BytesRead
 	}
 	return c.keys[i].BytesRead + res.BytesRead
+}
+
+// newRepositories names the spec repositories the registry did not know
+// when they were listed (a push asks nothing first there).
+func (c *remoteCache) newRepositories(ctx context.Context) []string {
+	if c == nil || c.listing == nil {
+		return nil
+	}
+	var out []string
+	for _, r := range c.repos {
+		if r == nil || slices.Contains(out, r.Name()) {
+			continue
+		}
+		if l, ok := c.listing(ctx, *r); ok && l.Missing {
+			out = append(out, r.Name())
+		}
+	}
+	return out
 }

@@ -161,13 +161,20 @@ type PushOptions struct {
 	// Streamed lists blobs a Streamer already uploaded (Streamer.Uploaded):
 	// they count as uploaded to their repository and are not checked again.
 	Streamed []BlobResult
+	// New names repositories (as name.Repository.Name gives them) that did
+	// not exist when the caller listed them: there, blobs and manifests are
+	// pushed without asking first whether the repository has them, since
+	// it holds only what this push puts there (or what a writer racing it
+	// did, which pushing again does not harm). Tags are still asked for,
+	// for the report.
+	New []string
 }
 
 // Push pushes every request's artifact to its tags, in an order that never
 // leaves a tag pointing at an incomplete graph:
 //
 //  1. every blob (layers and configs) of every request: skipped when the
-//     repository has it (HEAD), mounted from a MountFrom repository or from
+//     repository has it (HEAD; not asked in a PushOptions.New repository), mounted from a MountFrom repository or from
 //     another destination repository on the same registry, else uploaded;
 //     a blob shared by several requests is uploaded at most once per
 //     registry;
@@ -197,7 +204,10 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if err != nil {
 		return nil, err
 	}
-	p := &pusher{opts: &o, rt: rt, clients: map[string]*clientEntry{}}
+	p := &pusher{opts: &o, rt: rt, clients: map[string]*clientEntry{}, newRepos: map[string]bool{}}
+	for _, r := range o.New {
+		p.newRepos[r] = true
+	}
 	if err := p.plan(reqs); err != nil {
 		return nil, err
 	}
@@ -226,6 +236,8 @@ type pusher struct {
 	blobs     []*blobJob // in first-seen order
 	manifests [][]*manifestJob
 	referrers []referrerJob
+
+	newRepos map[string]bool // PushOptions.New
 
 	mu      sync.Mutex
 	clients map[string]*clientEntry
@@ -319,9 +331,11 @@ func (p *pusher) pushManifest(ctx context.Context, m *manifestJob) error {
 	step := func(what string, err error) error {
 		return fmt.Errorf("%s: %s manifest %s: %w", m.repo.Name(), what, short(m.digest), rateLimited(m.repo, err))
 	}
-	_, ok, err := c.headManifest(ctx, m.digest.String())
-	if err != nil {
-		return step("checking", err)
+	ok := false
+	if !p.newRepos[m.repo.Name()] {
+		if _, ok, err = c.headManifest(ctx, m.digest.String()); err != nil {
+			return step("checking", err)
+		}
 	}
 	if ok {
 		p.opts.Progress(PushEvent{Kind: "manifest", Repo: m.repo.Name(), Digest: m.digest.String(), Status: "exists"})

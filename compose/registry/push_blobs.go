@@ -75,9 +75,11 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 			return nil
 		}
 	}
-	ok, err := c.headBlob(ctx, j.digest)
-	if err != nil {
-		return stepError(repo, "checking", j, err)
+	ok := false
+	if !p.newRepos[repo.Name()] {
+		if ok, err = c.headBlob(ctx, j.digest); err != nil {
+			return stepError(repo, "checking", j, err)
+		}
 	}
 	if ok {
 		p.count(&p.skipped, ev, "skipped", 0)

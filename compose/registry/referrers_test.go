@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/faultproxy"
@@ -117,5 +118,60 @@ func TestPush_ReferrersProbeOncePerRegistry(t *testing.T) {
 		}
 		p.Close()
 		s.Close()
+	}
+}
+
+// In a repository the caller knows is new, blobs and manifests are pushed
+// without a HEAD first (only tags are asked for, for the report), the
+// referrers tag is written without being read, and the result is the same
+// image, findable with its referrer. A second push, to what now exists,
+// asks again and uploads nothing.
+func TestPush_NewRepositoryAsksNothingFirst(t *testing.T) {
+	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	s := httptest.NewServer(p)
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 61, true)
+	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/fresh:v1"),
+		Referrers: []v1.Image{sbomReferrer(t, img, `{"new":true}`)}}
+	rep, err := Push(context.Background(), []PushRequest{req}, PushOptions{Transport: fastRetries(), New: []string{host + "/fresh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Count(http.MethodHead, "/blobs/|/manifests/sha256:", 0); n != 0 {
+		t.Errorf("%d HEADs of blobs or manifests in a new repository, want 0:\n%v", n, p.Log())
+	}
+	if n := p.Count(http.MethodHead, "/manifests/v1$", 0); n != 1 {
+		t.Errorf("%d HEADs of the tag, want 1", n)
+	}
+	if n := p.Count(http.MethodGet, "/manifests/sha256-", 0); n != 0 {
+		t.Errorf("the referrers tag was read (%d GETs) in a new repository", n)
+	}
+	if rep.BlobsSkipped != 0 || rep.BlobsUploaded == 0 || rep.Artifacts[0].Tags[0].Status != TagCreated {
+		t.Errorf("report: %d uploaded, %d skipped, tag %s", rep.BlobsUploaded, rep.BlobsSkipped, rep.Artifacts[0].Tags[0].Status)
+	}
+	d, _ := img.Digest()
+	got, err := remote.Image(tagsOf(t, host+"/fresh:v1")[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if gd, _ := got.Digest(); gd != d {
+		t.Errorf("pushed %s, want %s", gd, d)
+	}
+	if err := validate.Image(got); err != nil {
+		t.Errorf("validate: %v", err)
+	}
+	docs, err := ReadAttached(context.Background(), tagsOf(t, host+"/fresh:v1")[0], fastRetries(), "application/spdx+json")
+	if err != nil || len(docs) != 1 || string(docs[0].Data) != `{"new":true}` {
+		t.Errorf("ReadAttached %+v, %v", docs, err)
+	}
+	// Pushed again without New: everything is asked for and found.
+	p.ResetLog()
+	rep, err = Push(context.Background(), []PushRequest{req}, PushOptions{Transport: fastRetries()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.BlobsUploaded != 0 || rep.BlobsSkipped == 0 || p.Count(http.MethodHead, "/blobs/", 0) == 0 {
+		t.Errorf("second push: %d uploaded, %d skipped, %d blob HEADs", rep.BlobsUploaded, rep.BlobsSkipped, p.Count(http.MethodHead, "/blobs/", 0))
 	}
 }

@@ -50,6 +50,9 @@ func TestBaseFilesDistribution(t *testing.T) {
 	if got, err := GetBaseFiles(ctx, repo, base, []v1.Hash{diffID("a")}, nil); got != nil || err != nil {
 		t.Fatalf("GetBaseFiles before Put = %v, %v; want a miss", got, err)
 	}
+	if l, err := List(ctx, repo, nil); err != nil || !l.Missing {
+		t.Fatalf("List(a repository the registry does not know) = %+v, %v; want Missing", l, err)
+	}
 	files := []BaseFile{
 		{Kind: BaseIndex, DiffID: diffID("a"), Data: []byte("index of a")},
 		{Kind: BaseInventory, DiffID: diffID("a"), Data: []byte("inventory of a")},
@@ -60,7 +63,7 @@ func TestBaseFilesDistribution(t *testing.T) {
 	}
 	// One listing tells the base record from image records.
 	l, err := List(ctx, repo, nil)
-	if err != nil || len(l.Keys) != 0 || len(l.Bases) != 1 || !l.Bases[BaseKey(base)] {
+	if err != nil || l.Missing || len(l.Keys) != 0 || len(l.Bases) != 1 || !l.Bases[BaseKey(base)] {
 		t.Fatalf("List = %+v, %v; want only the base record %s", l, err, BaseKey(base))
 	}
 	got, err := GetBaseFiles(ctx, repo, base, []v1.Hash{diffID("a"), diffID("c")}, nil)

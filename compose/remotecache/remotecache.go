@@ -387,6 +387,8 @@ type Listing struct {
 	Keys map[string]bool
 	// Bases are the base keys (BaseKey) of the base-files records.
 	Bases map[string]bool
+	// Missing is set when the registry does not know the repository.
+	Missing bool
 }
 
 // List lists repo's records with one request (see Recorded). A repository
@@ -396,6 +398,7 @@ func List(ctx context.Context, repo name.Repository, opts []remote.Option) (*Lis
 	l := &Listing{Keys: map[string]bool{}, Bases: map[string]bool{}}
 	tags, err := remote.List(repo, opts...)
 	if notFound(err) {
+		l.Missing = true
 		return l, nil
 	} else if err != nil {
 		return nil, fmt.Errorf("remote cache: listing the tags of %s: %w", repo, err)
