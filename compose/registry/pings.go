@@ -50,34 +50,39 @@ func isPing(req *http.Request) bool {
 // do answers the ping req from p, or sends it with send and keeps the
 // answer when it may be kept. Pings of one registry that start together
 // wait for the first one's answer (a push sets up its repositories eight at
-// a time); when that answer is not kept, the next of them sends its own.
+// a time); when that answer is not kept (a 5xx, an error), they all send
+// their own at once.
 func (p *Pings) do(req *http.Request, send func(*http.Request) (*http.Response, error)) (*http.Response, error) {
 	key := req.URL.Scheme + "://" + req.URL.Host
-	for {
-		p.mu.Lock()
-		a, wait := p.m[key], p.inflight[key]
-		if a == nil && wait == nil {
-			done := make(chan struct{})
-			p.inflight[key] = done
-			p.mu.Unlock()
-			defer func() {
-				p.mu.Lock()
-				delete(p.inflight, key)
-				p.mu.Unlock()
-				close(done)
-			}()
-			return p.send(key, req, send)
-		}
+	p.mu.Lock()
+	a, wait := p.m[key], p.inflight[key]
+	if a == nil && wait == nil {
+		done := make(chan struct{})
+		p.inflight[key] = done
 		p.mu.Unlock()
-		if a != nil {
-			return a.response(req)
-		}
+		defer func() {
+			p.mu.Lock()
+			delete(p.inflight, key)
+			p.mu.Unlock()
+			close(done)
+		}()
+		return p.send(key, req, send)
+	}
+	p.mu.Unlock()
+	if a == nil {
 		select {
 		case <-wait:
 		case <-req.Context().Done():
 			return nil, req.Context().Err()
 		}
+		p.mu.Lock()
+		a = p.m[key]
+		p.mu.Unlock()
 	}
+	if a != nil {
+		return a.response(req)
+	}
+	return p.send(key, req, send)
 }
 
 // send sends the ping and keeps its answer under key when it may be kept.

@@ -123,11 +123,17 @@ func TestPingsBigAnswer(t *testing.T) {
 // context ends stops waiting.
 func TestPingsConcurrent(t *testing.T) {
 	for _, status := range []int{http.StatusOK, http.StatusInternalServerError} {
-		var sent atomic.Int32
+		var sent, running, most atomic.Int32
 		release := make(chan struct{})
 		send := func(r *http.Request) (*http.Response, error) {
+			n := running.Add(1)
+			defer running.Add(-1)
+			for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+			}
 			if sent.Add(1) == 1 {
 				<-release // the first ping is slow: the others start meanwhile
+			} else {
+				time.Sleep(20 * time.Millisecond) // long enough for the others to overlap
 			}
 			return &http.Response{StatusCode: status, Status: http.StatusText(status), Proto: "HTTP/1.1", Header: http.Header{},
 				Body: io.NopCloser(strings.NewReader("{}")), Request: r}, nil
@@ -160,6 +166,12 @@ func TestPingsConcurrent(t *testing.T) {
 		want := map[int]int32{http.StatusOK: 1, http.StatusInternalServerError: n}[status]
 		if sent.Load() != want {
 			t.Errorf("status %d: %d pings sent, want %d", status, sent.Load(), want)
+		}
+		// An answer not kept sends the waiters' own pings together, not
+		// one after the other (a registry answering 503 slowly would
+		// otherwise cost eight times its delay).
+		if status != http.StatusOK && most.Load() < 2 {
+			t.Errorf("status %d: the waiters' pings ran one at a time", status)
 		}
 	}
 
