@@ -76,7 +76,7 @@ func treeIndexPath(cacheDir string, diffID v1.Hash) string {
 // nil) returns a visitor for the layer, the layer is streamed even with a
 // cached index, the visitor shown every entry on the way and told Done at
 // the end; if that stream fails, the cached index still serves the check.
-func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save, onlyVisited bool, visit func(v1.Hash) LayerVisitor) ([]treeRec, error) {
+func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save, onlyVisited bool, visit func(v1.Hash) LayerVisitor, preloaded func(v1.Hash) []byte) ([]treeRec, error) {
 	diffID, err := l.DiffID()
 	if err != nil {
 		return nil, fmt.Errorf("base layer diffID: %w", err)
@@ -90,6 +90,13 @@ func baseLayerIndex(ctx context.Context, l v1.Layer, cacheDir string, save, only
 		return nil, nil // the check is skipped and no visitor wants the layer
 	}
 	cached, cerr := readTreeIndex(file)
+	if cerr != nil && preloaded != nil {
+		if data := preloaded(diffID); data != nil {
+			if recs, err := decodeTreeIndex(bytes.NewReader(data)); err == nil {
+				cached, cerr, save = recs, nil, false // used, never stored
+			}
+		}
+	}
 	if cerr == nil && v == nil {
 		return cached, nil
 	}
@@ -269,13 +276,20 @@ func readTreeIndex(file string) ([]treeRec, error) {
 
 // decodeTreeIndex decodes what encodeTreeIndex wrote. Records are
 // "KIND NAME \0 LINK \0"; the last line is "end COUNT", so a short file is
-// an error, and gzip's checksum catches corruption.
-func decodeTreeIndex(r io.Reader) ([]treeRec, error) {
+// an error, and gzip's checksum catches corruption. What it reads may come
+// from a registry (WithPreloaded): only known kinds and names and links of
+// at most maxTreeName bytes are taken, at most maxTreeEntries records, and
+// at most maxIndexBytes of decompressed input.
+func decodeTreeIndex(r io.Reader) ([]treeRec, error) { return decodeTreeIndexMax(r, maxIndexBytes) }
+
+// decodeTreeIndexMax is decodeTreeIndex with max decompressed bytes.
+func decodeTreeIndexMax(r io.Reader, max int64) ([]treeRec, error) {
 	zr, err := gzip.NewReader(r)
 	if err != nil {
 		return nil, err
 	}
-	br := bufio.NewReader(zr)
+	lr := &io.LimitedReader{R: zr, N: max + 1}
+	br := bufio.NewReader(lr)
 	head := make([]byte, len(treeIndexFormat))
 	if _, err := io.ReadFull(br, head); err != nil || string(head) != treeIndexFormat {
 		return nil, errors.New("not a tree index")
@@ -284,23 +298,26 @@ func decodeTreeIndex(r io.Reader) ([]treeRec, error) {
 	for {
 		kind, err := br.ReadByte()
 		if err != nil {
-			return nil, err
+			return nil, indexErr(lr, err)
 		}
 		if kind == '\n' {
 			break
 		}
-		name, err := br.ReadString(0)
-		if err != nil {
-			return nil, err
+		if !strings.ContainsRune(recKinds, rune(kind)) {
+			return nil, fmt.Errorf("tree index: unknown kind %q", kind)
 		}
-		link, err := br.ReadString(0)
+		name, err := readField(br)
 		if err != nil {
-			return nil, err
+			return nil, indexErr(lr, err)
+		}
+		link, err := readField(br)
+		if err != nil {
+			return nil, indexErr(lr, err)
 		}
 		if len(recs) >= maxTreeEntries {
 			return nil, errors.New("too many entries")
 		}
-		recs = append(recs, treeRec{kind: kind, name: name[:len(name)-1], link: link[:len(link)-1]})
+		recs = append(recs, treeRec{kind: kind, name: name, link: link})
 	}
 	tail, err := io.ReadAll(io.LimitReader(br, 64))
 	if err != nil {
@@ -310,6 +327,48 @@ func decodeTreeIndex(r io.Reader) ([]treeRec, error) {
 		return nil, errors.New("truncated tree index")
 	}
 	return recs, nil
+}
+
+// maxIndexBytes bounds an index's decompressed size (a million entries of
+// long names).
+const maxIndexBytes = 256 << 20
+
+// recKinds lists every treeRec kind.
+const recKinds = "dflhcbpwo"
+
+// readField reads one NUL-terminated field of at most maxTreeName bytes.
+func readField(br *bufio.Reader) (string, error) {
+	var b []byte
+	for {
+		c, err := br.ReadByte()
+		if err != nil {
+			return "", err
+		}
+		if c == 0 {
+			return string(b), nil
+		}
+		if len(b) >= maxTreeName {
+			return "", fmt.Errorf("tree index: a name or link over %d bytes", maxTreeName)
+		}
+		b = append(b, c)
+	}
+}
+
+// indexErr says that an index was too large rather than short when its
+// limit was reached.
+func indexErr(lr *io.LimitedReader, err error) error {
+	if lr.N <= 0 {
+		return errors.New("tree index: too large decompressed")
+	}
+	return err
+}
+
+// CheckIndex decodes an index file's bytes (as IndexFile holds them) and
+// reports whether it is one; a registry cache's copy is checked with it
+// before use.
+func CheckIndex(data []byte) error {
+	_, err := decodeTreeIndex(bytes.NewReader(data))
+	return err
 }
 
 // writeTreeIndex stores recs at file atomically.

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -69,13 +70,13 @@ func BenchmarkBaseTreeIndex(b *testing.B) {
 	ctx := context.Background()
 	b.Run("scan", func(b *testing.B) {
 		for b.Loop() {
-			if _, err := baseLayerIndex(ctx, l, b.TempDir(), false, false, nil); err != nil {
+			if _, err := baseLayerIndex(ctx, l, b.TempDir(), false, false, nil, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
 	cache := b.TempDir()
-	recs, err := baseLayerIndex(ctx, l, cache, true, false, nil)
+	recs, err := baseLayerIndex(ctx, l, cache, true, false, nil, nil)
 	if err != nil || len(recs) != n {
 		b.Fatalf("%d records, %v", len(recs), err)
 	}
@@ -85,7 +86,7 @@ func BenchmarkBaseTreeIndex(b *testing.B) {
 			b.Fatalf("index files %v", files)
 		}
 		for b.Loop() {
-			if _, err := baseLayerIndex(ctx, l, cache, true, false, nil); err != nil {
+			if _, err := baseLayerIndex(ctx, l, cache, true, false, nil, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -111,5 +112,50 @@ func TestShownEscapesControlCharacters(t *testing.T) {
 		if got := shown(in); got != want {
 			t.Errorf("shown(%q) = %q, want %q", in, got, want)
 		}
+	}
+}
+
+// An index file can come from a registry cache (CheckIndex, Preloaded):
+// the decoder takes only known kinds, names and links of at most
+// maxTreeName bytes, and a bounded decompressed size, so a crafted file is
+// an error, never a gigabyte of memory.
+func TestDecodeTreeIndexRefusesHostileFiles(t *testing.T) {
+	gz := func(body string) []byte {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write([]byte(treeIndexFormat + body))
+		zw.Close()
+		return buf.Bytes()
+	}
+	good, err := encodeTreeIndex([]treeRec{{kind: recDir, name: "etc"}, {kind: recSymlink, name: "lib", link: "usr/lib"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckIndex(good); err != nil {
+		t.Fatalf("a good index: %v", err)
+	}
+	for _, tc := range []struct {
+		name, err string
+		data      []byte
+	}{
+		{"unknown kind", `unknown kind 'x'`, gz("xetc\x00\x00\nend 1\n")},
+		{"name over maxTreeName", "over 4096 bytes", gz("f" + strings.Repeat("a", maxTreeName+1) + "\x00\x00\nend 1\n")},
+		{"link over maxTreeName", "over 4096 bytes", gz("letc\x00" + strings.Repeat("a", 1<<20) + "\x00\nend 1\n")},
+		{"short count", "truncated", gz("detc\x00\x00\nend 2\n")},
+		{"not gzip", "EOF", []byte("not gzip")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := CheckIndex(tc.data); err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("CheckIndex = %v, want an error with %q", err, tc.err)
+			}
+		})
+	}
+	// The decompressed size is bounded (here at 1 KiB instead of 256 MiB).
+	big := gz(strings.Repeat("detc\x00\x00", 1000) + "\nend 1000\n")
+	if _, err := decodeTreeIndexMax(bytes.NewReader(big), 1<<10); err == nil || !strings.Contains(err.Error(), "too large") {
+		t.Errorf("over the size limit: %v", err)
+	}
+	if recs, err := decodeTreeIndexMax(bytes.NewReader(big), 1<<20); err != nil || len(recs) != 1000 {
+		t.Errorf("under the size limit: %d records, %v", len(recs), err)
 	}
 }

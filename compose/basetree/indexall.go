@@ -41,6 +41,11 @@ type Options struct {
 	// are read, and the layer is read for it even when its header index is
 	// cached. With Flight, a layer is visited by the one call that reads it.
 	Visit func(diffID v1.Hash) LayerVisitor
+	// Preloaded, when set, gives the index file (as IndexFile holds it) of
+	// a layer known from elsewhere (a registry cache), or nil: a layer
+	// whose index is not cached is then not read; such an index is used
+	// for this call and never stored.
+	Preloaded func(diffID v1.Hash) []byte
 }
 
 // localLayer is implemented by registry base layers, which report whether
@@ -51,8 +56,11 @@ type localLayer interface {
 
 // needsDownload reports whether reading l's headers would fetch it from a
 // registry: its index is not cached and its blob is not either.
-func needsDownload(l v1.Layer, diffID v1.Hash, cacheDir string) bool {
+func needsDownload(l v1.Layer, diffID v1.Hash, cacheDir string, preloaded func(v1.Hash) []byte) bool {
 	if _, err := os.Stat(treeIndexPath(cacheDir, diffID)); err == nil {
+		return false
+	}
+	if preloaded != nil && preloaded(diffID) != nil {
 		return false
 	}
 	ll, ok := l.(localLayer)
@@ -91,7 +99,7 @@ func Index(ctx context.Context, bases [][]v1.Layer, cacheDir string, o Options) 
 	skip := false
 	if o.OnlyLocal {
 		for _, d := range order {
-			if needsDownload(jobs[d].layer, d, cacheDir) {
+			if needsDownload(jobs[d].layer, d, cacheDir, o.Preloaded) {
 				o.Logger.Debug("base checks skipped: the base's layers are not cached and no layer deletes or clears")
 				skip = true
 				break
@@ -115,7 +123,7 @@ func Index(ctx context.Context, bases [][]v1.Layer, cacheDir string, o Options) 
 				return nil, err
 			}
 			defer o.Budget.Release(1)
-			return baseLayerIndex(gctx, j.layer, cacheDir, o.Save, skip, o.Visit)
+			return baseLayerIndex(gctx, j.layer, cacheDir, o.Save, skip, o.Visit, o.Preloaded)
 		}
 		g.Go(func() error {
 			var recs []treeRec
