@@ -28,8 +28,28 @@ import (
 const inventoryFormat = "strata-sbom-inventory 1\n"
 
 // InventoryFile is the inventory file of the layer with diffID d in the
-// directory of a Memo (a registry cache may bring it).
+// directory of a Memo.
 func InventoryFile(dir string, d v1.Hash) string { return inventoryPath(dir, d) }
+
+// CheckInventory reports whether data is an inventory file of the layer
+// with diffID d, checked as Preload checks it.
+func CheckInventory(d v1.Hash, data []byte) error {
+	_, err := decodeInventory(d, data)
+	return err
+}
+
+// Preload makes data, an inventory file of the layer with diffID d (as
+// InventoryFile holds it) that came from elsewhere (a registry cache),
+// known to m for its life only: it is checked as a file of m's directory
+// is, and never stored.
+func (m *Memo) Preload(d v1.Hash, data []byte) error {
+	inv, err := decodeInventory(d, data)
+	if err != nil {
+		return err
+	}
+	m.remember(d, inv)
+	return nil
+}
 
 // inventoryPath is the file of the layer with diffID d.
 func inventoryPath(dir string, d v1.Hash) string {

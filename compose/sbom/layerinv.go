@@ -98,6 +98,9 @@ type recorder struct {
 	buf   []byte    // copy buffer of read
 	spill string    // where larger executables are kept while read ("": memory)
 	open  *fileSink // the file being recorded, until finished
+	// failed is why the inventory is not whole (a spill file could not be
+	// written): it is then neither kept nor served.
+	failed error
 }
 
 // close drops what an unfinished file kept (a read that failed or was
@@ -181,6 +184,9 @@ type fileSink struct {
 	db    *prefixBuffer // a package database's content
 }
 
+// spillPrefix starts the names of spill files (after atomicfile.TempPrefix).
+const spillPrefix = "gobin-"
+
 // spillMin is the size from which an executable's content goes to a
 // temporary file rather than memory, when the recorder has a directory.
 const spillMin = 1 << 20
@@ -208,8 +214,11 @@ func (s *fileSink) Write(p []byte) (int, error) {
 		s.exec.Write(rest)
 	} else if s.spill != nil {
 		if _, err := s.spill.Write(rest); err != nil {
-			s.spill.Abort() // no build information (the disk the cache is on failed)
+			s.spill.Abort()
 			s.spill = nil
+			if s.r.failed == nil {
+				s.r.failed = fmt.Errorf("keeping %s to read its Go build information: %w", s.op.path, err)
+			}
 		}
 	}
 	return len(p), nil
@@ -221,7 +230,7 @@ func (s *fileSink) Write(p []byte) (int, error) {
 func (s *fileSink) startExec() {
 	if dir := s.r.spill; dir != "" && s.op.size >= spillMin {
 		if err := os.MkdirAll(dir, 0o755); err == nil {
-			if f, err := atomicfile.Create(dir, "gobin-*"); err == nil {
+			if f, err := atomicfile.Create(dir, spillPrefix+"*"); err == nil {
 				if _, err := f.Write(s.head[:]); err == nil {
 					s.spill = f
 					return
@@ -286,7 +295,7 @@ func scanInventory(ctx context.Context, l v1.Layer, files bool, maxBinary int64,
 			if _, err := io.Copy(io.Discard, checked); err != nil {
 				return nil, err
 			}
-			return &r.inv, nil
+			return &r.inv, r.failed
 		}
 		if err != nil {
 			return nil, err

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/strata-build/strata/internal/atomicfile"
 )
 
 // Memo remembers the inventory of every layer (by diffID) that Scan read, or
@@ -28,6 +30,18 @@ type Memo struct {
 	// chunks recycles the copies of file content a BlobWatch hands to its
 	// worker.
 	chunks sync.Pool
+	// spillClean removes, once, the spill files a killed process left in dir.
+	spillClean sync.Once
+}
+
+// spillDir is where executables are kept while their build information is
+// read (dir; "" keeps them in memory). Its first call removes the spill
+// files a killed process left there.
+func (m *Memo) spillDir() string {
+	if m.dir != "" {
+		m.spillClean.Do(func() { atomicfile.RemoveStale(m.dir, spillPrefix, time.Now()) })
+	}
+	return m.dir
 }
 
 // BaseMemo is the name Memo had when it remembered base layers only; it is
@@ -116,7 +130,7 @@ func (m *Memo) inventory(ctx context.Context, l v1.Layer, files bool, maxBinary 
 			return nil, ctx.Err()
 		}
 	}
-	inv, err := scanInventory(ctx, l, files, maxBinary, m.dir)
+	inv, err := scanInventory(ctx, l, files, maxBinary, m.spillDir())
 	if err == nil {
 		m.put(d, inv)
 	}

@@ -40,7 +40,7 @@ const watchQueue = 8
 // for the layers strata added.
 func (m *Memo) Observe() *BlobWatch {
 	w := &BlobWatch{memo: m, rec: newRecorder(true, defaultMaxBinarySize), work: make(chan func(), watchQueue), done: make(chan struct{})}
-	w.rec.spill = m.dir
+	w.rec.spill = m.spillDir()
 	w.file.w = w
 	go func() {
 		defer close(w.done)
@@ -84,8 +84,8 @@ func (w *BlobWatch) EndFile(sum [sha256.Size]byte) {
 // Commit records the inventory for the blob's diffID once the blob is
 // stored complete.
 func (w *BlobWatch) Commit(diffID v1.Hash) {
-	if w.stop() {
-		w.memo.put(diffID, &w.rec.inv)
+	if w.stop() && w.rec.failed == nil {
+		w.memo.put(diffID, &w.rec.inv) // (one that failed is read again when needed)
 	}
 }
 

@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/strata-build/strata/internal/atomicfile"
 )
 
 // A Go binary of spillMin bytes or more is kept in a temporary file of the
@@ -107,6 +111,33 @@ func tarHeader(t *testing.T, b []byte, name string) *tar.Header {
 		}
 		if h.Name == name {
 			return h
+		}
+	}
+}
+
+// A spill file a killed process left behind (unclaimed, over a minute
+// old) is removed the first time a Memo of that directory spills.
+func TestLeftoverSpillFilesAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	old := filepath.Join(dir, atomicfile.TempPrefix+spillPrefix+"killed")
+	fresh := filepath.Join(dir, atomicfile.TempPrefix+spillPrefix+"live")
+	inv := filepath.Join(dir, "sha256-"+strings.Repeat("a", 64))
+	for _, p := range []string{old, fresh, inv} {
+		if err := os.WriteFile(p, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	then := time.Now().Add(-2 * atomicfile.OrphanAfter)
+	if err := os.Chtimes(old, then, then); err != nil {
+		t.Fatal(err)
+	}
+	NewMemo(dir).Observe().Abort()
+	if _, err := os.Stat(old); !os.IsNotExist(err) {
+		t.Errorf("the killed process's spill file is still there (%v)", err)
+	}
+	for _, p := range []string{fresh, inv} {
+		if _, err := os.Stat(p); err != nil {
+			t.Errorf("%s was removed: %v", filepath.Base(p), err)
 		}
 	}
 }
