@@ -66,7 +66,7 @@ func startBaseTrees(ctx context.Context, s *spec.Spec, rb *base.Resolved, cacheD
 			}
 		}
 		if o.baseFiles != nil && !dryRun && rb.Repo != nil && len(diffIDs) > 0 {
-			o.baseFiles(ctx, s, diffIDs)
+			opts.Preloaded = o.baseFiles(ctx, s, diffIDs)
 		}
 		bt.trees, bt.err = basetree.Index(ctx, bases, cacheDir, opts)
 	}()

@@ -281,10 +281,12 @@ func WithBaseTags(t *base.Tags) Option {
 }
 
 // BaseFiles is called with a spec and the diffIDs of its registry base's
-// layers once the base is resolved, before they are read: it may put what
-// is known of them into the cache directory (the header index and SBOM
-// inventory files a registry cache keeps), so that they need not be read.
-type BaseFiles func(ctx context.Context, s *spec.Spec, diffIDs []v1.Hash)
+// layers once the base is resolved, before they are read. It may return
+// the header index files of some of them (as basetree.IndexFile holds
+// them; nil for the others) known from elsewhere, a registry cache: those
+// layers are then not read for the base check, and the indexes are used
+// for this build only, never stored.
+type BaseFiles func(ctx context.Context, s *spec.Spec, diffIDs []v1.Hash) func(diffID v1.Hash) []byte
 
 // WithBaseFiles sets the BaseFiles hook (a push: see
 // remotecache.GetBaseFiles). It is not called in a dry run.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -18,7 +17,6 @@ import (
 	"github.com/strata-build/strata/compose/basetree"
 	"github.com/strata-build/strata/compose/remotecache"
 	"github.com/strata-build/strata/compose/sbom"
-	"github.com/strata-build/strata/internal/atomicfile"
 	"github.com/strata-build/strata/spec"
 )
 
@@ -27,30 +25,59 @@ import (
 // inventory) is kept in the local cache; a fresh runner has neither and
 // would download and gunzip the whole base again. A push therefore keeps
 // those files in the registry cache of the image's repository too
-// (remotecache.PutBaseFiles, after the push, when the repository did not
-// have them), and a push whose local cache lacks them takes them from
-// there (remotecache.GetBaseFiles, once the base is resolved, while the
-// layers build) instead of reading the base.
+// (remotecache.PutBaseFiles, after the push, when the repository's listing
+// does not show them for that base and its layers), and a push whose local
+// cache lacks them takes them from there once the base is resolved
+// (remotecache.GetBaseFiles), instead of reading the base.
+//
+// A record in one repository is trusted as that repository's image
+// records are: for pushes to that repository. So a push takes records
+// only when every spec it builds goes to one repository (a push of many
+// services to many repositories reads its bases, and still writes the
+// records), and what it takes is used for that push only: the index is
+// handed to the base check, the inventory to the SBOM memo, in memory;
+// neither is ever stored in the local cache.
 type baseFiles struct {
 	c        *remoteCache
 	specs    []*spec.Spec // the job's, in the order of c's slices
 	cacheDir string
-	sbom     bool // the push makes SBOMs: their inventories count
+	memo     *sbom.Memo // the push's SBOM memo; nil without SBOMs
+	// trusted is set when every spec the push builds goes to one
+	// repository: records are taken only then.
+	trusted bool
 
 	mu       sync.Mutex
 	warnings []error
-	publish  map[string]*basePublish // by repository and base
+	fetched  map[string]*baseFetch   // by repository and key: one read each
+	publish  map[string]*basePublish // by repository and key
 }
 
-// basePublish is what a push publishes for one repository and base.
+// baseFetch is one record's read, shared by the specs that need it.
+type baseFetch struct {
+	once  sync.Once
+	index map[v1.Hash][]byte // checked index files by diffID
+	ok    bool               // every file the push needs was there and checked
+}
+
+// basePublish is what a push publishes for one repository, base and set
+// of layers.
 type basePublish struct {
 	repo    name.Repository
 	base    string
 	diffIDs []v1.Hash
 }
 
-func newBaseFiles(c *remoteCache, specs []*spec.Spec, cacheDir string, sbom bool) *baseFiles {
-	return &baseFiles{c: c, specs: specs, cacheDir: cacheDir, sbom: sbom, publish: map[string]*basePublish{}}
+func newBaseFiles(c *remoteCache, specs []*spec.Spec, cacheDir string, memo *sbom.Memo) *baseFiles {
+	b := &baseFiles{c: c, specs: specs, cacheDir: cacheDir, memo: memo,
+		fetched: map[string]*baseFetch{}, publish: map[string]*basePublish{}}
+	repos := map[string]bool{}
+	for i, r := range c.repos {
+		if r != nil && c.hits[i] == nil {
+			repos[r.Name()] = true
+		}
+	}
+	b.trusted = len(repos) == 1
+	return b
 }
 
 // option is the push's compose.WithBaseFiles, nil without a registry cache.
@@ -61,34 +88,89 @@ func (b *baseFiles) option() []compose.Option {
 	return []compose.Option{compose.WithBaseFiles(b.hook)}
 }
 
-// hook fills the local cache with what the registry cache of s's
-// repository has for the layers diffIDs of its base, and notes what it
-// lacks, to publish after the push.
-func (b *baseFiles) hook(ctx context.Context, s *spec.Spec, diffIDs []v1.Hash) {
+// hook is the compose.BaseFiles of a push: it notes a record to publish
+// when s's repository lacks one for its base and layers, and otherwise,
+// when the push may trust it and the local cache lacks what it holds,
+// reads it and hands its files over.
+func (b *baseFiles) hook(ctx context.Context, s *spec.Spec, diffIDs []v1.Hash) func(v1.Hash) []byte {
 	repo := b.repoOf(s)
 	if repo == nil {
-		return
+		return nil
 	}
-	missing := b.missing(diffIDs)
-	if len(missing) == 0 {
-		return
+	key := repo.Name() + "\x00" + remotecache.BaseKey(s.Base, diffIDs)
+	l, ok := b.c.listing(ctx, *repo)
+	if !ok {
+		return nil // not listed: nothing is known, nothing is written
 	}
-	if l, ok := b.c.listing(ctx, *repo); ok && l.Bases[remotecache.BaseKey(s.Base)] {
-		files, err := remotecache.GetBaseFiles(ctx, *repo, s.Base, missing, b.c.ropts)
-		for _, f := range files {
-			if err == nil {
-				err = b.store(f)
-			}
+	if !l.Bases[remotecache.BaseKey(s.Base, diffIDs)] {
+		b.notePublish(key, *repo, s.Base, diffIDs)
+		return nil
+	}
+	if !b.trusted || len(b.missing(diffIDs)) == 0 {
+		return nil
+	}
+	b.mu.Lock()
+	f := b.fetched[key]
+	if f == nil {
+		f = &baseFetch{}
+		b.fetched[key] = f
+	}
+	b.mu.Unlock()
+	f.once.Do(func() { b.fetch(ctx, f, *repo, s.Base, diffIDs) })
+	if !f.ok {
+		b.notePublish(key, *repo, s.Base, diffIDs) // written again, whole
+		return nil
+	}
+	return func(d v1.Hash) []byte { return f.index[d] }
+}
+
+// fetch reads the record of base and diffIDs in repo into f. Every file
+// is checked (the index by its decoder, the inventory as the SBOM memo
+// checks its own files), and only a record that holds every file the push
+// needs is used: its inventories go to the SBOM memo, for this push, and
+// its indexes to the base check. A record missing some (written by a push
+// without SBOMs) is not used, and is written again after this push.
+func (b *baseFiles) fetch(ctx context.Context, f *baseFetch, repo name.Repository, base string, diffIDs []v1.Hash) {
+	files, err := remotecache.GetBaseFiles(ctx, repo, base, diffIDs, b.c.ropts)
+	index, inv := map[v1.Hash][]byte{}, map[v1.Hash][]byte{}
+	for _, bf := range files {
+		switch bf.Kind {
+		case remotecache.BaseIndex:
+			err = basetree.CheckIndex(bf.Data)
+			index[bf.DiffID] = bf.Data
+		case remotecache.BaseInventory:
+			err = sbom.CheckInventory(bf.DiffID, bf.Data)
+			inv[bf.DiffID] = bf.Data
 		}
 		if err != nil {
-			b.warn(fmt.Errorf("%s: base files of %s: %w; reading the base", repo, s.Base, err))
+			err = fmt.Errorf("the %s of %s: %w", bf.Kind, bf.DiffID, err)
+			break
 		}
-		if missing = b.missing(diffIDs); len(missing) == 0 {
+	}
+	if err != nil {
+		if ctx.Err() == nil {
+			b.warn(fmt.Errorf("%s: base files of %s: %w; reading the base", repo, base, err))
+		}
+		return
+	}
+	for _, d := range diffIDs {
+		if index[d] == nil || b.memo != nil && inv[d] == nil {
 			return
 		}
 	}
+	if b.memo != nil {
+		for d, data := range inv {
+			if err := b.memo.Preload(d, data); err != nil {
+				return // (checked above)
+			}
+		}
+	}
+	f.index, f.ok = index, true
+}
+
+func (b *baseFiles) notePublish(key string, repo name.Repository, base string, diffIDs []v1.Hash) {
 	b.mu.Lock()
-	b.publish[repo.Name()+"\x00"+s.Base] = &basePublish{repo: *repo, base: s.Base, diffIDs: diffIDs}
+	b.publish[key] = &basePublish{repo: repo, base: base, diffIDs: diffIDs}
 	b.mu.Unlock()
 }
 
@@ -103,17 +185,17 @@ func (b *baseFiles) repoOf(s *spec.Spec) *name.Repository {
 	return nil
 }
 
-// paths are the local files of layer d, by kind, in a fixed order.
+// baseFile is the kind and local path of one base file.
+type baseFile struct{ kind, path string }
+
+// paths are the local files of layer d the push needs, in a fixed order.
 func (b *baseFiles) paths(d v1.Hash) []baseFile {
 	out := []baseFile{{remotecache.BaseIndex, basetree.IndexFile(b.cacheDir, d)}}
-	if b.sbom {
+	if b.memo != nil {
 		out = append(out, baseFile{remotecache.BaseInventory, sbom.InventoryFile(filepath.Join(b.cacheDir, "sbom"), d)})
 	}
 	return out
 }
-
-// baseFile is the kind and local path of one base file.
-type baseFile struct{ kind, path string }
 
 // missing lists the layers of diffIDs with a local file missing.
 func (b *baseFiles) missing(diffIDs []v1.Hash) []v1.Hash {
@@ -129,27 +211,6 @@ func (b *baseFiles) missing(diffIDs []v1.Hash) []v1.Hash {
 	return out
 }
 
-// store writes f to its local file, unless there is one (the readers of
-// those files check their format; one that does not check is rebuilt).
-func (b *baseFiles) store(f remotecache.BaseFile) error {
-	p := ""
-	for _, lf := range b.paths(f.DiffID) {
-		if lf.kind == f.Kind {
-			p = lf.path
-		}
-	}
-	if p == "" {
-		return nil // an inventory, for a push that makes no SBOM
-	}
-	if _, err := os.Stat(p); err == nil {
-		return nil
-	}
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(p, 0o644, func(w io.Writer) error { _, err := w.Write(f.Data); return err }, nil)
-}
-
 func (b *baseFiles) warn(err error) {
 	b.mu.Lock()
 	b.warnings = append(b.warnings, err)
@@ -157,8 +218,11 @@ func (b *baseFiles) warn(err error) {
 }
 
 // publishAll publishes, after the push, the base files of every repository
-// whose registry cache lacked them (failures are warnings: the next fresh
-// runner reads the base).
+// whose registry cache lacked them for its base and layers, from the
+// local cache (what this push or an earlier one read of the base itself;
+// never a registry's copy). A set the local cache does not hold whole (the
+// base check was skipped) is not published. Failures are warnings: the
+// next fresh runner reads the base.
 func (b *baseFiles) publishAll(ctx context.Context, jobs int) {
 	if b == nil {
 		return
@@ -172,18 +236,16 @@ func (b *baseFiles) publishAll(ctx context.Context, jobs int) {
 				for _, lf := range b.paths(d) {
 					data, err := os.ReadFile(lf.path)
 					if errors.Is(err, fs.ErrNotExist) {
-						continue // not read by this push (the check was skipped)
+						return nil // not read by this push: nothing whole to publish
 					} else if err != nil {
-						b.warn(err)
+						b.warn(fmt.Errorf("%s: publishing the base files of %s: %w", p.repo, p.base, err))
 						return nil
 					}
 					files = append(files, remotecache.BaseFile{Kind: lf.kind, DiffID: d, Data: data})
 				}
 			}
-			if len(files) > 0 {
-				if err := remotecache.PutBaseFiles(ctx, p.repo, p.base, files, b.c.ropts); err != nil {
-					b.warn(fmt.Errorf("%s: %w", p.repo, err))
-				}
+			if err := remotecache.PutBaseFiles(ctx, p.repo, p.base, p.diffIDs, files, b.c.ropts); err != nil && ctx.Err() == nil {
+				b.warn(fmt.Errorf("%s: %w", p.repo, err))
 			}
 			return nil
 		})

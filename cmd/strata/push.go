@@ -14,6 +14,7 @@ import (
 	"github.com/strata-build/strata/compose/base"
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/compose/sbom"
 )
 
 // pushFlags are push's own flags.
@@ -138,7 +139,11 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	var bases *baseFiles
 	if cache != nil {
-		bases = newBaseFiles(cache, job.specs, job.cacheDir, pf.supply.sbom)
+		var memo *sbom.Memo
+		if pf.supply.sbom {
+			memo = pf.supply.sbomMemo(job.cacheDir)
+		}
+		bases = newBaseFiles(cache, job.specs, job.cacheDir, memo)
 		opts = append(opts, bases.option()...)
 	}
 	results, err := cache.build(ctx, job, opts)

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -25,15 +26,17 @@ import (
 // cache would read every base layer again: the whole base downloaded and
 // gunzipped for a spec that adds one binary. PutBaseFiles keeps those
 // files in the registry cache too, in the repository the image is pushed
-// to, under the tag strata-cache-base-<sha256 of the base reference>
-// (BaseTag): an OCI artifact of type BaseFilesType with one JSON blob.
-// GetBaseFiles reads them back, so that a fresh runner pushing the next
-// version of a service reads none of its base.
+// to, under the tag strata-cache-base-<key> (BaseTag; the key hashes the
+// base reference and the diffIDs it resolved to): an OCI artifact of type
+// BaseFilesType with one JSON blob. GetBaseFiles reads them back, so that a
+// fresh runner pushing the next version of a service reads none of its
+// base.
 //
 // Trust is the registry cache's: whoever can push to the repository can
 // write these, as they can write image records. A reader takes only files
-// of the two known kinds, for diffIDs it asks for, within size limits, and
-// the files' own readers check their format as they do for local files.
+// of the two known kinds, for the diffIDs it asks for, within size limits;
+// the caller checks each file as its reader checks local files, and uses
+// them for pushes to that repository only (see cmd/strata).
 
 // BaseFilesType is the artifact type of a base-files record and the media
 // type of its blob.
@@ -50,15 +53,18 @@ const (
 	BaseInventory = "sbom"      // the SBOM's inventory of the layer
 )
 
-// maxBaseFiles bounds the blob GetBaseFiles reads (the index of a base of
-// a few hundred thousand files).
-const maxBaseFiles = 64 << 20
+// maxBaseFiles bounds the blob GetBaseFiles reads and PutBaseFiles writes
+// (the index of a base of a few hundred thousand files).
+const maxBaseFiles = 16 << 20
 
 // BaseFile is one cached file about one base layer.
 type BaseFile struct {
-	Kind   string  `json:"kind"`
+	// Kind is BaseIndex or BaseInventory.
+	Kind string `json:"kind"`
+	// DiffID names the base layer the file is about.
 	DiffID v1.Hash `json:"diffID"`
-	Data   []byte  `json:"data"`
+	// Data is the file's bytes, as the local cache holds them.
+	Data []byte `json:"data"`
 }
 
 // baseFiles is the JSON blob of a base-files record.
@@ -67,23 +73,33 @@ type baseFiles struct {
 	Files []BaseFile `json:"files"`
 }
 
-// BaseKey is the key of base (a spec's base reference as written) in
-// BaseTag.
-func BaseKey(base string) string {
-	sum := sha256.Sum256([]byte(base))
-	return hex.EncodeToString(sum[:])
+// BaseKey is the key of base (a spec's base reference as written),
+// resolved to the layers diffIDs, in BaseTag: a base that moves, and each
+// platform of a multi-platform base, has a record of its own.
+func BaseKey(base string, diffIDs []v1.Hash) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "strata-base-files/1\n%s\n", base)
+	ids := make([]string, len(diffIDs))
+	for i, d := range diffIDs {
+		ids[i] = d.String()
+	}
+	slices.Sort(ids)
+	for _, d := range slices.Compact(ids) {
+		fmt.Fprintf(h, "%s\n", d)
+	}
+	return hex.EncodeToString(h.Sum(nil))
 }
 
-// BaseTag is the tag of base's record in repo.
-func BaseTag(repo name.Repository, base string) name.Tag {
-	return repo.Tag(BaseTagPrefix + BaseKey(base))
+// BaseTag is the tag of the record of base, resolved to diffIDs, in repo.
+func BaseTag(repo name.Repository, base string, diffIDs []v1.Hash) name.Tag {
+	return repo.Tag(BaseTagPrefix + BaseKey(base, diffIDs))
 }
 
-// PutBaseFiles stores files, what strata knows about the layers of base, in
-// repo (replacing what was there for base). opts are the transport options;
-// ctx is added to them here.
-func PutBaseFiles(ctx context.Context, repo name.Repository, base string, files []BaseFile, opts []remote.Option) error {
-	tag := BaseTag(repo, base)
+// PutBaseFiles stores files, what strata knows about the layers diffIDs of
+// base, in repo (replacing what was there). opts are the transport
+// options; ctx is added to them here.
+func PutBaseFiles(ctx context.Context, repo name.Repository, base string, diffIDs []v1.Hash, files []BaseFile, opts []remote.Option) error {
+	tag := BaseTag(repo, base, diffIDs)
 	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
 	b, err := json.Marshal(baseFiles{Base: base, Files: files})
 	if err != nil {
@@ -120,12 +136,12 @@ func PutBaseFiles(ctx context.Context, repo name.Repository, base string, files 
 	return nil
 }
 
-// GetBaseFiles reads base's record in repo and returns its files for the
-// layers in want (others are dropped). A missing record is (nil, nil);
-// a record that does not check is an error, which a caller reports as a
-// warning before reading the base itself.
-func GetBaseFiles(ctx context.Context, repo name.Repository, base string, want []v1.Hash, opts []remote.Option) ([]BaseFile, error) {
-	tag := BaseTag(repo, base)
+// GetBaseFiles reads the record of base, resolved to the layers diffIDs,
+// in repo and returns its files for those layers (others are dropped). A
+// missing record is (nil, nil); a record that does not check is an error,
+// which a caller reports as a warning before reading the base itself.
+func GetBaseFiles(ctx context.Context, repo name.Repository, base string, diffIDs []v1.Hash, opts []remote.Option) ([]BaseFile, error) {
+	tag := BaseTag(repo, base, diffIDs)
 	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
 	d, err := remote.Get(tag, opts...)
 	if notFound(err) {
@@ -158,7 +174,7 @@ func GetBaseFiles(ctx context.Context, repo name.Repository, base string, want [
 		return nil, fmt.Errorf("remote cache: %s holds the files of base %q, not %q", tag, bf.Base, base)
 	}
 	wanted := map[v1.Hash]bool{}
-	for _, h := range want {
+	for _, h := range diffIDs {
 		wanted[h] = true
 	}
 	var out []BaseFile

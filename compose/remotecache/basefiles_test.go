@@ -34,7 +34,7 @@ func putBaseRaw(t *testing.T, repo name.Repository, base string, blob []byte, ar
 	m, _ := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1, ArtifactType: artifactType,
 		Config: v1.Descriptor{MediaType: emptyType, Digest: cd, Size: 2},
 		Layers: []v1.Descriptor{{MediaType: types.MediaType(artifactType), Digest: bd, Size: int64(len(blob))}}})
-	if err := remote.Put(BaseTag(repo, base), rawManifest(m)); err != nil {
+	if err := remote.Put(BaseTag(repo, base, []v1.Hash{diffID("a")}), rawManifest(m)); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -47,7 +47,8 @@ func TestBaseFilesDistribution(t *testing.T) {
 		t.Fatal(err)
 	}
 	const base = "registry.example/base:1"
-	if got, err := GetBaseFiles(ctx, repo, base, []v1.Hash{diffID("a")}, nil); got != nil || err != nil {
+	ab := []v1.Hash{diffID("a"), diffID("b")}
+	if got, err := GetBaseFiles(ctx, repo, base, ab, nil); got != nil || err != nil {
 		t.Fatalf("GetBaseFiles before Put = %v, %v; want a miss", got, err)
 	}
 	if l, err := List(ctx, repo, nil); err != nil || !l.Missing {
@@ -58,20 +59,28 @@ func TestBaseFilesDistribution(t *testing.T) {
 		{Kind: BaseInventory, DiffID: diffID("a"), Data: []byte("inventory of a")},
 		{Kind: BaseIndex, DiffID: diffID("b"), Data: []byte("index of b")},
 	}
-	if err := PutBaseFiles(ctx, repo, base, files, nil); err != nil {
+	if err := PutBaseFiles(ctx, repo, base, ab, files, nil); err != nil {
 		t.Fatal(err)
 	}
 	// One listing tells the base record from image records.
 	l, err := List(ctx, repo, nil)
-	if err != nil || l.Missing || len(l.Keys) != 0 || len(l.Bases) != 1 || !l.Bases[BaseKey(base)] {
-		t.Fatalf("List = %+v, %v; want only the base record %s", l, err, BaseKey(base))
+	if err != nil || l.Missing || len(l.Keys) != 0 || len(l.Bases) != 1 || !l.Bases[BaseKey(base, ab)] {
+		t.Fatalf("List = %+v, %v; want only the base record %s", l, err, BaseKey(base, ab))
 	}
-	got, err := GetBaseFiles(ctx, repo, base, []v1.Hash{diffID("a"), diffID("c")}, nil)
-	if err != nil || len(got) != 2 || got[0].Kind != BaseIndex || !bytes.Equal(got[1].Data, []byte("inventory of a")) || got[1].DiffID != diffID("a") {
-		t.Fatalf("GetBaseFiles(a, c) = %+v, %v; want a's two files", got, err)
+	// The key is the base and its diffIDs, in any order.
+	got, err := GetBaseFiles(ctx, repo, base, []v1.Hash{diffID("b"), diffID("a"), diffID("a")}, nil)
+	if err != nil || len(got) != 3 || got[0].Kind != BaseIndex || !bytes.Equal(got[1].Data, []byte("inventory of a")) || got[1].DiffID != diffID("a") {
+		t.Fatalf("GetBaseFiles(b, a) = %+v, %v; want the three files", got, err)
 	}
-	if got, err := GetBaseFiles(ctx, repo, "registry.example/other:1", []v1.Hash{diffID("a")}, nil); got != nil || err != nil {
-		t.Fatalf("GetBaseFiles(another base) = %v, %v; want a miss", got, err)
+	// Another base, or the same base resolved to other layers (moved, or
+	// another platform), has no record.
+	for _, tc := range []struct {
+		base string
+		ids  []v1.Hash
+	}{{"registry.example/other:1", ab}, {base, []v1.Hash{diffID("a")}}, {base, []v1.Hash{diffID("a"), diffID("c")}}} {
+		if got, err := GetBaseFiles(ctx, repo, tc.base, tc.ids, nil); got != nil || err != nil {
+			t.Fatalf("GetBaseFiles(%s, %v) = %v, %v; want a miss", tc.base, tc.ids, got, err)
+		}
 	}
 
 	// Records that do not check are errors (the caller warns and reads the
