@@ -47,7 +47,7 @@ func startLayers(ctx context.Context, s *spec.Spec, root *os.Root, ignore *layer
 	ctx, cancel := context.WithCancel(ctx)
 	g, gctx := errgroup.WithContext(ctx)
 	req := layer.Request{Spec: s, Root: root, Ignore: ignore, Created: o.created, Store: store, DryRun: dryRun,
-		KeyOnly: o.keyOnly, Budget: o.budget, Logger: o.logger}
+		KeyOnly: o.keyOnly, Budget: o.budget, Logger: o.logger, Sums: o.sums}
 	if o.layerTee != nil && !dryRun {
 		req.Tee = func(ctx context.Context) (layer.BlobTee, error) { return o.layerTee(ctx, s) }
 	}

@@ -69,7 +69,8 @@ type options struct {
 	// flight lets the specs of one BuildAll read each base layer once to
 	// index it.
 	flight *basetree.Flight
-	tags   *base.Tags // resolves each base tag once per BuildAll
+	tags   *base.Tags  // resolves each base tag once per BuildAll
+	sums   *layer.Sums // input hashes shared across calls (WithLayerSums)
 }
 
 // BaseResolver returns the image or index a registry base reference names,
@@ -265,6 +266,16 @@ type KnownLayers func(s *spec.Spec) func(ctx context.Context, key string) v1.Lay
 func WithKnownLayers(k KnownLayers) Option {
 	return func(o *options) error {
 		o.known = k
+		return nil
+	}
+}
+
+// WithLayerSums shares s, the input hashes computed so far, between calls
+// of one command (a push's key pass and its build): an input hashed by the
+// first is not read again by the second ahead of its write.
+func WithLayerSums(s *layer.Sums) Option {
+	return func(o *options) error {
+		o.sums = s
 		return nil
 	}
 }

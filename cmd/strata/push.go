@@ -12,6 +12,7 @@ import (
 	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/attach"
 	"github.com/strata-build/strata/compose/base"
+	"github.com/strata-build/strata/compose/layer"
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/compose/registry"
 	"github.com/strata-build/strata/compose/sbom"
@@ -120,8 +121,10 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	// A docker archive with nothing added is pushed as it is. Layers
 	// that are compressed are uploaded on the way.
 	streams := &pushStreams{cfg: rf.cfg, image: pf.image, tags: pf.tags}
-	// The key pass and the build resolve each base tag once, together.
-	opts := append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee), compose.WithBaseTags(&base.Tags{}))
+	// The key pass and the build resolve each base tag once, together,
+	// and the build does not read again an input the key pass hashed.
+	opts := append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee),
+		compose.WithBaseTags(&base.Tags{}), compose.WithLayerSums(&layer.Sums{}))
 	cacheFrom, err := cacheFromRepos(pf.cacheFrom, pf.noRemoteCache)
 	if err != nil {
 		return err

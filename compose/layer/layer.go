@@ -69,6 +69,11 @@ type Request struct {
 	// never asked for. Its inputs are hashed ahead of the write to know the
 	// key.
 	Known func(ctx context.Context, key string) v1.Layer
+	// Sums, when set, is shared by the builds of one command (a push's key
+	// pass and its build): an input hashed by one is not read again by the
+	// next while its stat is unchanged, even within the racy window the
+	// sums record leaves out (see Sums).
+	Sums *Sums
 	// Observe, when set, is called for every layer blob this build writes
 	// to the store (not for layers or parts taken from the cache, nor for
 	// a dry run or KeyOnly) and returns the BlobObserver shown the blob's

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -85,7 +86,11 @@ func sumsPath(s *blobstore.Store, key string) string {
 // sums record has it the recorded hash. A missing or unreadable record
 // gives nothing.
 func (p *planner) loadSums() {
-	if p.req.Store == nil || len(p.keyLines) == 0 || !p.statUsable() {
+	if len(p.keyLines) == 0 {
+		return
+	}
+	defer p.req.Sums.give(p) // what this command hashed, after the record
+	if p.req.Store == nil || !p.statUsable() {
 		return
 	}
 	key := p.sumsKey()
@@ -135,7 +140,11 @@ func (p *planner) dropSumsOnChange(err *error) {
 // older than start by more than racyWindow. Failing to save only costs the
 // next build a read.
 func (p *planner) saveSums(start time.Time) {
-	if p.req.Store == nil || len(p.keyLines) == 0 || !p.statUsable() {
+	if len(p.keyLines) == 0 {
+		return
+	}
+	p.req.Sums.remember(p)
+	if p.req.Store == nil || !p.statUsable() {
 		return
 	}
 	if p.req.DryRun {
@@ -225,4 +234,61 @@ func (p *planner) tarDiffID(ctx context.Context, entries []*layerEntry) (v1.Hash
 	}
 	p.shareSums()
 	return h.Sum(), nil
+}
+
+// Sums remembers, for one command, every input hash its builds computed,
+// by the input's device and inode, with the size, mtime and ctime it was
+// read under. Unlike the sums record it keeps inputs changed within the
+// racy window: they were read moments ago by this same process, so the
+// command builds an input as it read it then (a file rewritten since, with
+// the same stat, is caught by the write pass, which hashes every byte it
+// puts in a layer and fails on a mismatch). The zero value is ready to
+// use; it is safe for concurrent use.
+type Sums struct {
+	mu sync.Mutex
+	m  map[[2]uint64]sumEntry
+}
+
+// remember records every input of p that has a hash.
+func (s *Sums) remember(p *planner) {
+	if s == nil || !p.statUsable() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range p.keyLines {
+		c := k.ref
+		if c == nil || !c.hasSum || c.spool != nil || c.stat.ctime == 0 {
+			continue
+		}
+		if s.m == nil {
+			s.m = map[[2]uint64]sumEntry{}
+		}
+		s.m[[2]uint64{c.stat.dev, c.stat.ino}] = sumEntry{Size: c.stat.size, Mtime: c.stat.mtime, Ctime: c.stat.ctime, Sum: hex.EncodeToString(c.sum[:])}
+	}
+}
+
+// give gives every input of p without a hash whose stat is as remembered
+// the remembered hash.
+func (s *Sums) give(p *planner) {
+	if s == nil || !p.statUsable() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range p.keyLines {
+		c := k.ref
+		if c == nil || c.hasSum || c.spool != nil || c.stat.ctime == 0 {
+			continue
+		}
+		e, ok := s.m[[2]uint64{c.stat.dev, c.stat.ino}]
+		if !ok || e.Size != c.stat.size || e.Mtime != c.stat.mtime || e.Ctime != c.stat.ctime {
+			continue
+		}
+		if b, err := hex.DecodeString(e.Sum); err == nil && len(b) == sha256.Size {
+			copy(c.sum[:], b)
+			c.hasSum = true
+			p.loadedSums++
+		}
+	}
 }

@@ -155,6 +155,41 @@ func TestSumsRecord(t *testing.T) {
 		}
 	})
 
+	// Within one command (a shared Sums), what the key pass hashed is
+	// taken by the build even for inputs written moments ago, which the
+	// sums record leaves out: a fresh runner's push of a binary just built
+	// reads it once for the key and once to write it, not three times.
+	t.Run("racy inputs, shared by one command", func(t *testing.T) {
+		for _, shared := range []bool{false, true} {
+			env := &statEnv{testEnv: newCacheEnv(t)} // files just written: racy
+			var sums *Sums
+			if shared {
+				sums = &Sums{}
+			}
+			req := env.request(cacheLayer)
+			req.Sums = sums
+			req.DryRun, req.KeyOnly = true, true
+			if _, err := Build(t.Context(), req); err != nil {
+				t.Fatal(err)
+			}
+			opened := map[string]int{}
+			var mu sync.Mutex
+			req.DryRun, req.KeyOnly = false, false
+			req.opened = func(src string) { mu.Lock(); opened[src]++; mu.Unlock() }
+			req.Known = func(context.Context, string) v1.Layer { return nil }
+			if _, err := Build(t.Context(), req); err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]int{"src/a.txt": 2, "src/b.txt": 2} // tarred for the key, then written
+			if shared {
+				want = map[string]int{"src/a.txt": 1, "src/b.txt": 1}
+			}
+			if fmt.Sprint(opened) != fmt.Sprint(want) {
+				t.Errorf("shared=%v: the build opened %v, want %v", shared, opened, want)
+			}
+		}
+	})
+
 	t.Run("wrong recorded hash is caught by the write", func(t *testing.T) {
 		env := &statEnv{testEnv: newCacheEnv(t), late: true}
 		env.run(t)
