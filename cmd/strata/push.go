@@ -210,7 +210,23 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	progress, done := a.pushProgress(rf.stderr, false)
 	var uploads uploadCounter
 	start := time.Now()
-	rep, err := registry.Push(ctx, reqs, registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streamed: streams.uploaded(), New: cache.newRepositories(ctx)})
+	// The registry cache's records need the images and their documents,
+	// not their tags: they are written while the tags are pushed. Signed
+	// images record after their tags (a hit moves tags only, so it must
+	// not find an image whose signature tag was never written).
+	recorded := false
+	record := func(ctx context.Context) {
+		recorded = true
+		var published sync.WaitGroup
+		published.Go(func() { bases.publishAll(ctx, pf.jobs) })
+		cache.record(ctx, a, rf, job, results, pf.jobs)
+		published.Wait()
+	}
+	po := registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streamed: streams.uploaded(), New: cache.newRepositories(ctx)}
+	if signer == nil {
+		po.BeforeTags = record
+	}
+	rep, err := registry.Push(ctx, reqs, po)
 	done()
 	if rep != nil && len(rep.Artifacts) > len(results) {
 		rep.Artifacts = rep.Artifacts[:len(results)]
@@ -221,10 +237,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if err != nil {
 		return redacted(err, rf)
 	}
-	var published sync.WaitGroup
-	published.Go(func() { bases.publishAll(ctx, pf.jobs) })
-	cache.record(ctx, a, rf, job, results, pf.jobs)
-	published.Wait()
+	if !recorded {
+		record(ctx)
+	}
 	bases.printWarnings(a, rf)
 	if bf.json {
 		out := pushReport{BlobsUploaded: rep.BlobsUploaded, BlobsMounted: rep.BlobsMounted, BlobsSkipped: rep.BlobsSkipped, BytesUploaded: rep.BytesUploaded}

@@ -168,6 +168,11 @@ type PushOptions struct {
 	// did, which pushing again does not harm). Tags are still asked for,
 	// for the report.
 	New []string
+	// BeforeTags, when set, is called once every blob, manifest and
+	// referrer is in place, and runs while the tags are pushed (a cache
+	// record that needs the image but not its tags); Push returns only
+	// after it has returned. It is not called when an earlier step fails.
+	BeforeTags func(ctx context.Context)
 }
 
 // Push pushes every request's artifact to its tags, in an order that never
@@ -219,6 +224,14 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	}
 	if err := p.pushReferrersTags(ctx); err != nil {
 		return nil, err
+	}
+	if o.BeforeTags != nil {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			o.BeforeTags(ctx)
+		}()
+		defer func() { <-done }()
 	}
 	if err := p.holdFloating(ctx); err != nil {
 		return nil, fmt.Errorf("%w (no tag was changed)", err)

@@ -6,8 +6,11 @@ import (
 	"log"
 	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -173,5 +176,44 @@ func TestPush_NewRepositoryAsksNothingFirst(t *testing.T) {
 	}
 	if rep.BlobsUploaded != 0 || rep.BlobsSkipped == 0 || p.Count(http.MethodHead, "/blobs/", 0) == 0 {
 		t.Errorf("second push: %d uploaded, %d skipped, %d blob HEADs", rep.BlobsUploaded, rep.BlobsSkipped, p.Count(http.MethodHead, "/blobs/", 0))
+	}
+}
+
+// BeforeTags runs once the image and its referrers are in place, while
+// the tags are pushed, and Push returns after it; a push that fails
+// earlier does not call it.
+func TestPush_BeforeTags(t *testing.T) {
+	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	s := httptest.NewServer(p)
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 71, true)
+	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/bt:v1"), Referrers: []v1.Image{sbomReferrer(t, img, `{}`)}}
+	d, _ := img.Digest()
+	var sawImage, sawReferrers, returned atomic.Bool
+	before := func(ctx context.Context) {
+		_, err := remote.Head(tagsOf(t, host+"/bt:v1")[0].Context().Digest(d.String()))
+		sawImage.Store(err == nil)
+		docs, err := ReadAttached(ctx, tagsOf(t, host+"/bt:v1")[0].Context().Digest(d.String()), fastRetries(), "application/spdx+json")
+		sawReferrers.Store(err == nil && len(docs) == 1)
+		time.Sleep(50 * time.Millisecond) // longer than the tag push
+		returned.Store(true)
+	}
+	if _, err := Push(context.Background(), []PushRequest{req}, PushOptions{Transport: fastRetries(), BeforeTags: before}); err != nil {
+		t.Fatal(err)
+	}
+	if !sawImage.Load() || !sawReferrers.Load() || !returned.Load() {
+		t.Errorf("BeforeTags: image there %v, referrer there %v, returned before Push %v", sawImage.Load(), sawReferrers.Load(), returned.Load())
+	}
+	// A failing manifest PUT: not called.
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile("/manifests/sha256:"), Action: faultproxy.Action{Status: 400, Code: "MANIFEST_INVALID"}})
+	called := false
+	img2 := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 72, true)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img2}, Tags: tagsOf(t, host+"/bt:v2")}},
+		PushOptions{Transport: fastRetries(), BeforeTags: func(context.Context) { called = true }}); err == nil {
+		t.Fatal("a push whose manifest fails succeeded")
+	}
+	if called {
+		t.Error("BeforeTags was called for a push that failed before its tags")
 	}
 }
