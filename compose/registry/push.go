@@ -165,8 +165,11 @@ type PushOptions struct {
 	// not exist when the caller listed them: there, blobs and manifests are
 	// pushed without asking first whether the repository has them, since
 	// it holds only what this push puts there (or what a writer racing it
-	// did, which pushing again does not harm). Tags are still asked for,
-	// for the report.
+	// did, which pushing again does not harm). One HEAD, of the largest
+	// blob this push has for it, confirms that: a first push that failed
+	// after its blobs leaves a repository without tags, which a listing
+	// reports as missing, and its rerun asks as usual. Tags and the
+	// referrers tag are still asked for.
 	New []string
 	// BeforeTags, when set, is called once every blob, manifest and
 	// referrer is in place, and runs while the tags are pushed (a cache
@@ -209,7 +212,7 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if err != nil {
 		return nil, err
 	}
-	p := &pusher{opts: &o, rt: rt, clients: map[string]*clientEntry{}, newRepos: map[string]bool{}}
+	p := &pusher{opts: &o, rt: rt, clients: map[string]*clientEntry{}, newRepos: map[string]bool{}, probes: map[string]*newProbe{}}
 	for _, r := range o.New {
 		p.newRepos[r] = true
 	}
@@ -251,6 +254,7 @@ type pusher struct {
 	referrers []referrerJob
 
 	newRepos map[string]bool // PushOptions.New
+	probes   map[string]*newProbe
 
 	mu      sync.Mutex
 	clients map[string]*clientEntry
@@ -345,7 +349,7 @@ func (p *pusher) pushManifest(ctx context.Context, m *manifestJob) error {
 		return fmt.Errorf("%s: %s manifest %s: %w", m.repo.Name(), what, short(m.digest), rateLimited(m.repo, err))
 	}
 	ok := false
-	if !p.newRepos[m.repo.Name()] {
+	if !p.stillNew(ctx, c, m.repo) {
 		if _, ok, err = c.headManifest(ctx, m.digest.String()); err != nil {
 			return step("checking", err)
 		}

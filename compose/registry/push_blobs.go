@@ -8,6 +8,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
@@ -76,7 +78,7 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 		}
 	}
 	ok := false
-	if !p.newRepos[repo.Name()] {
+	if !p.stillNew(ctx, c, repo) {
 		if ok, err = c.headBlob(ctx, j.digest); err != nil {
 			return stepError(repo, "checking", j, err)
 		}
@@ -190,4 +192,46 @@ func (c *progressReader) Read(b []byte) (int, error) {
 		c.f(c.n)
 	}
 	return n, err
+}
+
+// newProbe is the check that a repository listed as missing holds none of
+// the push's blobs.
+type newProbe struct {
+	once sync.Once
+	new  bool
+}
+
+// stillNew reports whether repo, which the caller listed as missing
+// (PushOptions.New), still holds none of this push's blobs: the largest
+// blob the push has for it, other than those streamed there by this
+// command, is asked for once.
+func (p *pusher) stillNew(ctx context.Context, c *repoClient, repo name.Repository) bool {
+	if !p.newRepos[repo.Name()] {
+		return false
+	}
+	p.mu.Lock()
+	pr := p.probes[repo.Name()]
+	if pr == nil {
+		pr = &newProbe{}
+		p.probes[repo.Name()] = pr
+	}
+	p.mu.Unlock()
+	pr.once.Do(func() {
+		var big *blobJob
+		for _, j := range p.blobs {
+			if big != nil && j.size <= big.size || !slices.ContainsFunc(j.repos, func(r name.Repository) bool { return r.Name() == repo.Name() }) {
+				continue
+			}
+			if !slices.ContainsFunc(p.opts.Streamed, func(b BlobResult) bool { return b.Repo == repo.Name() && b.Digest == j.digest.String() }) {
+				big = j
+			}
+		}
+		if big == nil {
+			pr.new = true
+			return
+		}
+		there, err := c.headBlob(ctx, big.digest)
+		pr.new = err == nil && !there
+	})
+	return pr.new
 }

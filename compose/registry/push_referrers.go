@@ -64,12 +64,11 @@ func (p *pusher) updateReferrersTag(ctx context.Context, repo name.Repository, s
 	}
 	tag := ReferrersTag(subject)
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
-	var raw []byte
-	ok := false
-	if !p.newRepos[repo.Name()] {
-		if raw, ok, err = c.getManifest(ctx, tag, string(types.OCIImageIndex)); err != nil {
-			return err
-		}
+	// Read even in a new repository: another push of the same subject may
+	// have written the tag since, and its referrers must be kept.
+	raw, ok, err := c.getManifest(ctx, tag, string(types.OCIImageIndex))
+	if err != nil {
+		return err
 	}
 	if ok {
 		if err := json.Unmarshal(raw, &idx); err != nil {

@@ -46,6 +46,9 @@ type Action struct {
 	ResetAfter int64
 	// Hang blocks until the client gives up (or the proxy is closed).
 	Hang bool
+	// Wait, when set, holds the request until it is closed, then forwards
+	// it (the client giving up or the proxy closing ends the wait too).
+	Wait chan struct{}
 }
 
 // Rule matches requests by method and path and applies an action to some of
@@ -194,6 +197,15 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if a := p.match(r); a != nil {
 		switch {
+		case a.Wait != nil:
+			e.Fault = "wait"
+			select {
+			case <-a.Wait:
+			case <-r.Context().Done():
+				return
+			case <-p.closed:
+				return
+			}
 		case a.Hang:
 			e.Fault = "hang"
 			e.End = time.Now()
