@@ -32,7 +32,7 @@ import (
 //
 // A record in one repository is trusted as that repository's image
 // records are: for pushes to that repository. So a push takes records
-// only when every spec it builds goes to one repository (a push of many
+// only when every image it builds is tagged in that one repository only (a push of many
 // services to many repositories reads its bases, and still writes the
 // records), and what it takes is used for that push only: the index is
 // handed to the base check, the inventory to the SBOM memo, in memory;
@@ -67,13 +67,23 @@ type basePublish struct {
 	diffIDs []v1.Hash
 }
 
-func newBaseFiles(c *remoteCache, specs []*spec.Spec, cacheDir string, memo *sbom.Memo) *baseFiles {
+// newBaseFiles is the push's use of base-files records. image and extra
+// are --image and --tag: every repository a built image is tagged in
+// counts for the one-repository rule, not only the one its record is in.
+func newBaseFiles(c *remoteCache, specs []*spec.Spec, cacheDir string, memo *sbom.Memo, image string, extra []string) *baseFiles {
 	b := &baseFiles{c: c, specs: specs, cacheDir: cacheDir, memo: memo,
 		fetched: map[string]*baseFetch{}, publish: map[string]*basePublish{}}
 	repos := map[string]bool{}
-	for i, r := range c.repos {
-		if r != nil && c.hits[i] == nil {
-			repos[r.Name()] = true
+	for i, s := range specs {
+		if c.hits[i] != nil {
+			continue
+		}
+		tags, err := (&compose.Result{Spec: s}).PushTags(image, extra)
+		if err != nil || len(tags) == 0 {
+			return b // the push reports it; nothing is trusted
+		}
+		for _, t := range tags {
+			repos[t.Repository.Name()] = true
 		}
 	}
 	b.trusted = len(repos) == 1

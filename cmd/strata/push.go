@@ -146,7 +146,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		if pf.supply.sbom {
 			memo = pf.supply.sbomMemo(job.cacheDir)
 		}
-		bases = newBaseFiles(cache, job.specs, job.cacheDir, memo)
+		bases = newBaseFiles(cache, job.specs, job.cacheDir, memo, pf.image, pf.tags)
 		opts = append(opts, bases.option()...)
 	}
 	results, err := cache.build(ctx, job, opts)
@@ -234,6 +234,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	if rep != nil {
 		a.printTagReport(rep)
 	}
+	bases.printWarnings(a, rf) // (the records may be written even when a tag failed)
 	if err != nil {
 		return redacted(err, rf)
 	}

@@ -1,7 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -23,6 +27,7 @@ import (
 //	cachepoison REPO swaplayers # each layer key names another layer's blob
 //	cachepoison REPO wrongsize # the record names the image with another size
 //	cachepoison REPO basefiles # the base-files records hold a file of an unknown kind
+//	cachepoison REPO evilinv   # their inventories, still well-formed, name evilpkg for basepkg
 //
 // Base-files records are left alone by the other modes, and the image
 // records by basefiles.
@@ -37,12 +42,12 @@ func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 	n := 0
 	for _, t := range tags {
 		_, ok := strings.CutPrefix(t, remotecache.TagPrefix)
-		if !ok || strings.HasPrefix(t, remotecache.BaseTagPrefix) != (args[1] == "basefiles") {
+		if !ok || strings.HasPrefix(t, remotecache.BaseTagPrefix) != (args[1] == "basefiles" || args[1] == "evilinv") {
 			continue
 		}
 		n++
-		if args[1] == "basefiles" {
-			poisonBaseFiles(ts, repo, t)
+		if args[1] == "basefiles" || args[1] == "evilinv" {
+			poisonBaseFiles(ts, repo, t, args[1] == "evilinv")
 			continue
 		}
 		got, err := remote.Get(repo.Tag(t))
@@ -138,7 +143,7 @@ func cachePoison(ts *testscript.TestScript, neg bool, args []string) {
 // poisonBaseFiles rewrites the base-files record tag of repo: the same
 // files, plus one of a kind no reader takes (a path, as a hostile writer
 // would try).
-func poisonBaseFiles(ts *testscript.TestScript, repo name.Repository, tag string) {
+func poisonBaseFiles(ts *testscript.TestScript, repo name.Repository, tag string, inv bool) {
 	got, err := remote.Get(repo.Tag(tag))
 	ts.Check(err)
 	var m v1.Manifest
@@ -151,6 +156,42 @@ func poisonBaseFiles(ts *testscript.TestScript, repo name.Repository, tag string
 	ts.Check(json.NewDecoder(rc).Decode(&bf))
 	rc.Close()
 	files := bf["files"].([]any)
+	if inv {
+		for _, f := range files {
+			fm := f.(map[string]any)
+			if fm["kind"] != remotecache.BaseInventory {
+				continue
+			}
+			data, _ := base64.StdEncoding.DecodeString(fm["data"].(string))
+			body := data[:len(data)-len("sha256 \n")-64]
+			var f2 map[string]any
+			js := body[len("strata-sbom-inventory 1\n"):]
+			ts.Check(json.Unmarshal(js, &f2))
+			for _, o := range f2["ops"].([]any) {
+				om := o.(map[string]any)
+				if db, ok := om["db"].(string); ok {
+					raw, _ := base64.StdEncoding.DecodeString(db)
+					om["db"] = base64.StdEncoding.EncodeToString(bytes.ReplaceAll(raw, []byte("basepkg"), []byte("evilpkg")))
+				}
+			}
+			nb, _ := json.Marshal(f2)
+			out := append([]byte("strata-sbom-inventory 1\n"), nb...)
+			out = append(out, '\n')
+			sum := sha256.Sum256(out)
+			out = append(out, []byte(fmt.Sprintf("sha256 %x\n", sum))...)
+			fm["data"] = out
+		}
+		blob, err := json.Marshal(bf)
+		ts.Check(err)
+		bl := static.NewLayer(blob, remotecache.BaseFilesType)
+		ts.Check(remote.WriteLayer(repo, bl))
+		d, _ := bl.Digest()
+		m.Layers[0].Digest, m.Layers[0].Size = d, int64(len(blob))
+		mb, err := json.Marshal(m)
+		ts.Check(err)
+		ts.Check(remote.Put(repo.Tag(tag), rawOCIManifest(mb)))
+		return
+	}
 	evil := map[string]any{}
 	for k, v := range files[0].(map[string]any) {
 		evil[k] = v
