@@ -7,6 +7,7 @@ import (
 	"crypto/sha1" // SPDX 2.3 requires a SHA1 checksum for every file
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
 	"io"
@@ -99,8 +100,11 @@ type recorder struct {
 	spill string    // where larger executables are kept while read ("": memory)
 	open  *fileSink // the file being recorded, until finished
 	// failed is why the inventory is not whole (a spill file could not be
-	// written): it is then neither kept nor served.
+	// written or read back): it is then neither kept nor served.
 	failed error
+	// wrapSpill, when set, wraps the writer of every spill file (a test
+	// seam: a disk that fills up).
+	wrapSpill func(io.Writer) io.Writer
 }
 
 // close drops what an unfinished file kept (a read that failed or was
@@ -213,15 +217,29 @@ func (s *fileSink) Write(p []byte) (int, error) {
 	if s.exec != nil {
 		s.exec.Write(rest)
 	} else if s.spill != nil {
-		if _, err := s.spill.Write(rest); err != nil {
-			s.spill.Abort()
-			s.spill = nil
-			if s.r.failed == nil {
-				s.r.failed = fmt.Errorf("keeping %s to read its Go build information: %w", s.op.path, err)
-			}
+		if n, err := s.spill.Write(rest); err != nil {
+			s.unspill(rest[n:], err)
 		}
 	}
 	return len(p), nil
+}
+
+// unspill moves an executable's content from its spill file, which could
+// not be written (a full disk), to memory: what the file holds, then rest.
+// If the file cannot be read back, the inventory is not whole (failed).
+func (s *fileSink) unspill(rest []byte, werr error) {
+	f := s.spill
+	s.spill = nil
+	defer f.Abort()
+	buf := make([]byte, f.Size(), s.op.size)
+	if _, err := f.OS().ReadAt(buf, 0); err != nil {
+		if s.r.failed == nil {
+			s.r.failed = fmt.Errorf("keeping %s to read its Go build information: %w", s.op.path, errors.Join(werr, err))
+		}
+		return
+	}
+	s.exec = bytes.NewBuffer(buf)
+	s.exec.Write(rest)
 }
 
 // startExec starts keeping an executable's content: in a temporary file of
@@ -231,6 +249,7 @@ func (s *fileSink) startExec() {
 	if dir := s.r.spill; dir != "" && s.op.size >= spillMin {
 		if err := os.MkdirAll(dir, 0o755); err == nil {
 			if f, err := atomicfile.Create(dir, spillPrefix+"*"); err == nil {
+				f.Wrap(s.r.wrapSpill)
 				if _, err := f.Write(s.head[:]); err == nil {
 					s.spill = f
 					return

@@ -4,6 +4,8 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -138,6 +140,65 @@ func TestLeftoverSpillFilesAreRemoved(t *testing.T) {
 	for _, p := range []string{fresh, inv} {
 		if _, err := os.Stat(p); err != nil {
 			t.Errorf("%s was removed: %v", filepath.Base(p), err)
+		}
+	}
+}
+
+// failAfter is a writer that takes n bytes, then fails (a disk filling up).
+type failAfter struct {
+	w io.Writer
+	n int
+}
+
+func (f *failAfter) Write(p []byte) (int, error) {
+	if f.n <= 0 {
+		return 0, errors.New("no space left on device")
+	}
+	k := min(len(p), f.n)
+	n, err := f.w.Write(p[:k])
+	f.n -= n
+	if err == nil && k < len(p) {
+		err = errors.New("no space left on device")
+	}
+	return n, err
+}
+
+// A spill file that cannot be written any more moves what it holds back
+// to memory: the build information is the same, the inventory is kept,
+// and no file is left.
+func TestSpillWriteFailureFallsBackToMemory(t *testing.T) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(exe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := readGoBinary(self)
+	b := tarOf(t, ent{name: "bin/"}, ent{name: "bin/go", body: string(self)})
+	dir := t.TempDir()
+	m := NewMemo(dir)
+	w := m.Observe()
+	w.rec.wrapSpill = func(f io.Writer) io.Writer { return &failAfter{w: f, n: spillMin + 12345} }
+	observe(t, w, b, 3)
+	inv := m.get(diffIDOf(b), true, defaultMaxBinarySize)
+	if inv == nil {
+		t.Fatal("the inventory was not kept")
+	}
+	var got *GoBinary
+	for _, o := range inv.ops {
+		if o.path == "bin/go" {
+			got = o.goBin
+		}
+	}
+	if got == nil || got.GoVersion != want.GoVersion || got.Path != want.Path || len(got.Deps) != len(want.Deps) {
+		t.Errorf("build information %+v, want %+v", got, want)
+	}
+	ents, _ := os.ReadDir(dir)
+	for _, e := range ents {
+		if strings.HasPrefix(e.Name(), atomicfile.TempPrefix) {
+			t.Errorf("left %s", e.Name())
 		}
 	}
 }
