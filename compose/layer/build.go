@@ -229,6 +229,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (_ *Built
 	}
 	shapeKey, _ := p.key(recShape)
 	if store != nil && hasRecord(store, recShape, shapeKey) {
+		p.unshareRacy() // a content hit below reads nothing
 		if err := p.hashInputs(ctx, p.inputs(false)); err != nil {
 			return nil, err
 		}
@@ -252,6 +253,7 @@ func buildLayerEntries(ctx context.Context, req Request, l spec.Layer) (_ *Built
 	} else if store != nil && !req.DryRun && p.splitBuiltBefore() {
 		// A split layer built before: hash first, so parts whose files
 		// are unchanged come from the part cache.
+		p.unshareRacy()
 		if err := p.hashInputs(ctx, p.inputs(false)); err != nil {
 			return nil, err
 		}

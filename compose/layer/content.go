@@ -40,6 +40,12 @@ type contentRef struct {
 
 	sum    [sha256.Size]byte // content hash, from the key pass or the write pass
 	hasSum bool
+	// sharedRacy is set when sum came from another build of this command
+	// (Sums) that read the input within the racy window: it is good for a
+	// key to look up and for a write, which checks it, but an input is read
+	// again before any cache hit that would skip the read (unshareRacy),
+	// and such a hash is never recorded.
+	sharedRacy bool
 
 	pin      string // sha256 (hex) a pinned plain file must have
 	pinField string // its spec field, for the error

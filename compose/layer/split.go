@@ -234,6 +234,7 @@ func (r *partRecord) layer(store *blobstore.Store) (*storedLayer, error) {
 // buildSplit writes a split layer's parts and records the whole layer as
 // buildLayerEntries records one layer.
 func (p *planner) buildSplit(ctx context.Context, start time.Time, statKey, shapeKey string, entries []*layerEntry) (*Built, error) {
+	p.unshareRacy() // a part found in the part cache is not read
 	rec, err := p.writeSplit(ctx, entries)
 	if err != nil {
 		return nil, err

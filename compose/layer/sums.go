@@ -143,7 +143,7 @@ func (p *planner) saveSums(start time.Time) {
 	if len(p.keyLines) == 0 {
 		return
 	}
-	p.req.Sums.remember(p)
+	p.req.Sums.remember(p, start)
 	if p.req.Store == nil || !p.statUsable() {
 		return
 	}
@@ -161,7 +161,7 @@ func (p *planner) saveSums(start time.Time) {
 	r := sumsRecord{Key: p.sumsKey()}
 	for _, k := range p.keyLines {
 		c := k.ref
-		if c == nil || !c.hasSum || c.spool != nil || c.stat.ctime == 0 || c.stat.ctime >= limit {
+		if c == nil || !c.hasSum || c.sharedRacy || c.spool != nil || c.stat.ctime == 0 || c.stat.ctime >= limit {
 			continue
 		}
 		r.Files = append(r.Files, sumEntry{Path: c.path, Dev: c.stat.dev, Ino: c.stat.ino, Size: c.stat.size,
@@ -246,11 +246,19 @@ func (p *planner) tarDiffID(ctx context.Context, entries []*layerEntry) (v1.Hash
 // use; it is safe for concurrent use.
 type Sums struct {
 	mu sync.Mutex
-	m  map[[2]uint64]sumEntry
+	m  map[[2]uint64]sharedSum
 }
 
-// remember records every input of p that has a hash.
-func (s *Sums) remember(p *planner) {
+// sharedSum is one input's hash in Sums; racy when the build that read it
+// started within the racy window of the input's ctime.
+type sharedSum struct {
+	sumEntry
+	racy bool
+}
+
+// remember records every input of p that has a hash, noting those whose
+// ctime was within the racy window of start (the build that read them).
+func (s *Sums) remember(p *planner, start time.Time) {
 	if s == nil || !p.statUsable() {
 		return
 	}
@@ -262,9 +270,10 @@ func (s *Sums) remember(p *planner) {
 			continue
 		}
 		if s.m == nil {
-			s.m = map[[2]uint64]sumEntry{}
+			s.m = map[[2]uint64]sharedSum{}
 		}
-		s.m[[2]uint64{c.stat.dev, c.stat.ino}] = sumEntry{Size: c.stat.size, Mtime: c.stat.mtime, Ctime: c.stat.ctime, Sum: hex.EncodeToString(c.sum[:])}
+		racy := c.sharedRacy || c.stat.ctime >= start.Add(-racyWindow).UnixNano()
+		s.m[[2]uint64{c.stat.dev, c.stat.ino}] = sharedSum{sumEntry{Size: c.stat.size, Mtime: c.stat.mtime, Ctime: c.stat.ctime, Sum: hex.EncodeToString(c.sum[:])}, racy}
 	}
 }
 
@@ -287,8 +296,20 @@ func (s *Sums) give(p *planner) {
 		}
 		if b, err := hex.DecodeString(e.Sum); err == nil && len(b) == sha256.Size {
 			copy(c.sum[:], b)
-			c.hasSum = true
+			c.hasSum, c.sharedRacy = true, e.racy
 			p.loadedSums++
+		}
+	}
+}
+
+// unshareRacy drops the hashes another build of this command took within
+// the racy window (see fileContent.sharedRacy): the inputs are hashed
+// again, by a read, before a cache hit that would not read them.
+func (p *planner) unshareRacy() {
+	for _, k := range p.keyLines {
+		if c := k.ref; c != nil && c.sharedRacy {
+			c.hasSum, c.sharedRacy = false, false
+			p.loadedSums--
 		}
 	}
 }
