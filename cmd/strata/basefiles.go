@@ -107,12 +107,13 @@ func (b *baseFiles) hook(ctx context.Context, s *spec.Spec, diffIDs []v1.Hash) f
 	if repo == nil {
 		return nil
 	}
-	key := repo.Name() + "\x00" + remotecache.BaseKey(s.Base, diffIDs)
+	bk := remotecache.BaseKey(s.Base, diffIDs)
+	key := repo.Name() + "\x00" + bk
 	l, ok := b.c.listing(ctx, *repo)
 	if !ok {
 		return nil // not listed: nothing is known, nothing is written
 	}
-	if !l.Bases[remotecache.BaseKey(s.Base, diffIDs)] {
+	if !l.Bases[bk] {
 		b.notePublish(key, *repo, s.Base, diffIDs)
 		return nil
 	}
