@@ -14,8 +14,6 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
-	"github.com/google/go-containerregistry/pkg/v1/static"
-	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
 // # Base files
@@ -108,32 +106,7 @@ func PutBaseFiles(ctx context.Context, repo name.Repository, base string, diffID
 	if len(b) > maxBaseFiles {
 		return fmt.Errorf("remote cache: the base files of %s would be %d bytes, over the %d a reader takes", base, len(b), maxBaseFiles)
 	}
-	cfg := static.NewLayer([]byte("{}"), emptyType)
-	blob := static.NewLayer(b, BaseFilesType)
-	for _, l := range []v1.Layer{cfg, blob} {
-		if err := remote.WriteLayer(repo, l, opts...); err != nil {
-			return fmt.Errorf("remote cache: writing %s: %w", tag, err)
-		}
-	}
-	desc := func(l v1.Layer, mt types.MediaType) v1.Descriptor {
-		d, _ := l.Digest()
-		n, _ := l.Size()
-		return v1.Descriptor{MediaType: mt, Digest: d, Size: n}
-	}
-	mb, err := json.Marshal(v1.Manifest{
-		SchemaVersion: 2,
-		MediaType:     types.OCIManifestSchema1,
-		ArtifactType:  BaseFilesType,
-		Config:        desc(cfg, emptyType),
-		Layers:        []v1.Descriptor{desc(blob, BaseFilesType)},
-	})
-	if err != nil {
-		return fmt.Errorf("remote cache: %w", err)
-	}
-	if err := remote.Put(tag, rawManifest(mb), opts...); err != nil {
-		return fmt.Errorf("remote cache: writing %s: %w", tag, err)
-	}
-	return nil
+	return putArtifact(repo, tag, BaseFilesType, b, nil, opts)
 }
 
 // GetBaseFiles reads the record of base, resolved to the layers diffIDs,

@@ -152,11 +152,19 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 		}
 		ann[LayersAnnotation] = string(lb)
 	}
+	return putArtifact(repo, tag, ArtifactType, rb, ann, opts)
+}
+
+// putArtifact puts, under tag in repo, an OCI artifact of artifactType
+// whose config is the empty descriptor and whose one blob is blob (of the
+// same media type), with the manifest annotations ann. A manifest over
+// maxManifest, which no reader would take, is refused.
+func putArtifact(repo name.Repository, tag name.Tag, artifactType string, blob []byte, ann map[string]string, opts []remote.Option) error {
 	cfg := static.NewLayer([]byte("{}"), emptyType)
-	blob := static.NewLayer(rb, ArtifactType)
-	for _, l := range []v1.Layer{cfg, blob} {
+	bl := static.NewLayer(blob, types.MediaType(artifactType))
+	for _, l := range []v1.Layer{cfg, bl} {
 		if err := remote.WriteLayer(repo, l, opts...); err != nil {
-			return fmt.Errorf("remote cache: writing record of %s: %w", tag, err)
+			return fmt.Errorf("remote cache: writing %s: %w", tag, err)
 		}
 	}
 	desc := func(l v1.Layer, mt types.MediaType) v1.Descriptor {
@@ -164,20 +172,19 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 		n, _ := l.Size()
 		return v1.Descriptor{MediaType: mt, Digest: d, Size: n}
 	}
-	m := v1.Manifest{
+	mb, err := json.Marshal(v1.Manifest{
 		SchemaVersion: 2,
 		MediaType:     types.OCIManifestSchema1,
-		ArtifactType:  ArtifactType,
+		ArtifactType:  artifactType,
 		Config:        desc(cfg, emptyType),
-		Layers:        []v1.Descriptor{desc(blob, ArtifactType)},
+		Layers:        []v1.Descriptor{desc(bl, types.MediaType(artifactType))},
 		Annotations:   ann,
-	}
-	mb, err := json.Marshal(m)
+	})
 	if err != nil {
 		return fmt.Errorf("remote cache: %w", err)
 	}
 	if len(mb) > maxManifest {
-		return fmt.Errorf("remote cache: the record of %s would be %d bytes, over the %d a reader takes", tag, len(mb), maxManifest)
+		return fmt.Errorf("remote cache: the manifest of %s would be %d bytes, over the %d a reader takes", tag, len(mb), maxManifest)
 	}
 	if err := remote.Put(tag, rawManifest(mb), opts...); err != nil {
 		return fmt.Errorf("remote cache: writing %s: %w", tag, err)
