@@ -181,23 +181,14 @@ func poisonBaseFiles(ts *testscript.TestScript, repo name.Repository, tag string
 			out = append(out, []byte(fmt.Sprintf("sha256 %x\n", sum))...)
 			fm["data"] = out
 		}
-		blob, err := json.Marshal(bf)
-		ts.Check(err)
-		bl := static.NewLayer(blob, remotecache.BaseFilesType)
-		ts.Check(remote.WriteLayer(repo, bl))
-		d, _ := bl.Digest()
-		m.Layers[0].Digest, m.Layers[0].Size = d, int64(len(blob))
-		mb, err := json.Marshal(m)
-		ts.Check(err)
-		ts.Check(remote.Put(repo.Tag(tag), rawOCIManifest(mb)))
-		return
+	} else {
+		evil := map[string]any{}
+		for k, v := range files[0].(map[string]any) {
+			evil[k] = v
+		}
+		evil["kind"] = "../../../../tmp/evil"
+		bf["files"] = append(files, evil)
 	}
-	evil := map[string]any{}
-	for k, v := range files[0].(map[string]any) {
-		evil[k] = v
-	}
-	evil["kind"] = "../../../../tmp/evil"
-	bf["files"] = append(files, evil)
 	blob, err := json.Marshal(bf)
 	ts.Check(err)
 	bl := static.NewLayer(blob, remotecache.BaseFilesType)
