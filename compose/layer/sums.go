@@ -107,12 +107,19 @@ func (p *planner) loadSums() {
 	for i := range r.Files {
 		byPath[r.Files[i].Path] = &r.Files[i]
 	}
+	p.takeSums(func(c *contentRef) (*sumEntry, bool) { return byPath[c.path], false })
+}
+
+// takeSums gives every input without a hash the hash find has for it,
+// when the stat find has with it is the input's own; racy marks a hash
+// shared within the racy window (contentRef.sharedRacy).
+func (p *planner) takeSums(find func(c *contentRef) (e *sumEntry, racy bool)) {
 	for _, k := range p.keyLines {
 		c := k.ref
 		if c == nil || c.hasSum || c.spool != nil || c.stat.ctime == 0 {
 			continue
 		}
-		e := byPath[c.path]
+		e, racy := find(c)
 		if e == nil || e.Dev != c.stat.dev || e.Ino != c.stat.ino || e.Size != c.stat.size || e.Mtime != c.stat.mtime || e.Ctime != c.stat.ctime {
 			continue
 		}
@@ -121,7 +128,7 @@ func (p *planner) loadSums() {
 			continue
 		}
 		copy(c.sum[:], b)
-		c.hasSum = true
+		c.hasSum, c.sharedRacy = true, racy
 		p.loadedSums++
 	}
 }
@@ -273,7 +280,8 @@ func (s *Sums) remember(p *planner, start time.Time) {
 			s.m = map[[2]uint64]sharedSum{}
 		}
 		racy := c.sharedRacy || c.stat.ctime >= start.Add(-racyWindow).UnixNano()
-		s.m[[2]uint64{c.stat.dev, c.stat.ino}] = sharedSum{sumEntry{Size: c.stat.size, Mtime: c.stat.mtime, Ctime: c.stat.ctime, Sum: hex.EncodeToString(c.sum[:])}, racy}
+		s.m[[2]uint64{c.stat.dev, c.stat.ino}] = sharedSum{sumEntry{Dev: c.stat.dev, Ino: c.stat.ino, Size: c.stat.size,
+			Mtime: c.stat.mtime, Ctime: c.stat.ctime, Sum: hex.EncodeToString(c.sum[:])}, racy}
 	}
 }
 
@@ -285,21 +293,13 @@ func (s *Sums) give(p *planner) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, k := range p.keyLines {
-		c := k.ref
-		if c == nil || c.hasSum || c.spool != nil || c.stat.ctime == 0 {
-			continue
-		}
+	p.takeSums(func(c *contentRef) (*sumEntry, bool) {
 		e, ok := s.m[[2]uint64{c.stat.dev, c.stat.ino}]
-		if !ok || e.Size != c.stat.size || e.Mtime != c.stat.mtime || e.Ctime != c.stat.ctime {
-			continue
+		if !ok {
+			return nil, false
 		}
-		if b, err := hex.DecodeString(e.Sum); err == nil && len(b) == sha256.Size {
-			copy(c.sum[:], b)
-			c.hasSum, c.sharedRacy = true, e.racy
-			p.loadedSums++
-		}
-	}
+		return &e.sumEntry, e.racy
+	})
 }
 
 // unshareRacy drops the hashes another build of this command took within
