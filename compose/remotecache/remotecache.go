@@ -162,10 +162,14 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 func putArtifact(repo name.Repository, tag name.Tag, artifactType string, blob []byte, ann map[string]string, opts []remote.Option) error {
 	cfg := static.NewLayer([]byte("{}"), emptyType)
 	bl := static.NewLayer(blob, types.MediaType(artifactType))
+	// The two blobs go up side by side: each is a HEAD and, when missing,
+	// three requests, and on a distant registry every round trip shows.
+	var g errgroup.Group
 	for _, l := range []v1.Layer{cfg, bl} {
-		if err := remote.WriteLayer(repo, l, opts...); err != nil {
-			return fmt.Errorf("remote cache: writing %s: %w", tag, err)
-		}
+		g.Go(func() error { return remote.WriteLayer(repo, l, opts...) })
+	}
+	if err := g.Wait(); err != nil {
+		return fmt.Errorf("remote cache: writing %s: %w", tag, err)
 	}
 	desc := func(l v1.Layer, mt types.MediaType) v1.Descriptor {
 		d, _ := l.Digest()
