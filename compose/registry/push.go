@@ -222,10 +222,18 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if err := p.pushBlobs(ctx); err != nil {
 		return nil, err
 	}
-	if err := p.pushManifests(ctx); err != nil {
+	if err := p.pushManifests(ctx, p.manifests); err != nil {
 		return nil, err
 	}
-	if err := p.pushReferrersTags(ctx); err != nil {
+	// The referrers' subjects are in place: what the referrers tags need
+	// is read while the referrers are pushed.
+	rctx, stopReads := context.WithCancel(ctx)
+	groups, waitReads := p.readReferrers(rctx)
+	defer func() { stopReads(); waitReads() }()
+	if err := p.pushManifests(ctx, [][]*manifestJob{p.refManifests}); err != nil {
+		return nil, err
+	}
+	if err := p.pushReferrersTags(ctx, groups); err != nil {
 		return nil, err
 	}
 	if o.BeforeTags != nil {
@@ -249,16 +257,19 @@ type pusher struct {
 	rt   http.RoundTripper
 
 	arts      []*artifactPlan
-	blobs     []*blobJob // in first-seen order
-	manifests [][]*manifestJob
-	referrers []referrerJob
+	blobs     []*blobJob       // in first-seen order
+	manifests [][]*manifestJob // images, then indexes level by level
+	// refManifests are the referrers' manifests, pushed once every
+	// subject is in place.
+	refManifests []*manifestJob
+	referrers    []referrerJob
 
 	newRepos map[string]bool // PushOptions.New
 	probes   map[string]*newProbe
 
 	mu      sync.Mutex
 	clients map[string]*clientEntry
-	refAPI  map[string]bool // registry → serves the referrers API (asked once)
+	refAPI  map[string]*apiProbe // registry → whether it serves the referrers API (asked once)
 	// counters, under mu
 	uploaded, mounted, skipped int
 	bytes                      int64
@@ -326,8 +337,8 @@ func (p *pusher) report() *PushReport {
 
 // pushManifests PUTs image manifests, then indexes level by level, each by
 // digest in every destination repository.
-func (p *pusher) pushManifests(ctx context.Context) error {
-	for _, level := range p.manifests {
+func (p *pusher) pushManifests(ctx context.Context, levels [][]*manifestJob) error {
+	for _, level := range levels {
 		g, gctx := errgroup.WithContext(ctx)
 		g.SetLimit(p.opts.Jobs)
 		for _, m := range level {

@@ -158,10 +158,7 @@ func (p *pusher) plan(reqs []PushRequest) error {
 			}
 		}
 	}
-	if len(refLevel) > 0 {
-		levels = append(levels, refLevel)
-	}
-	p.manifests = levels
+	p.manifests, p.refManifests = levels, refLevel
 	return nil
 }
 

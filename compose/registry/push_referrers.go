@@ -8,11 +8,13 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+	"golang.org/x/sync/errgroup"
 )
 
 // referrerJob is one referrer to list under its subject in one repository.
@@ -29,49 +31,123 @@ func ReferrersTag(subject v1.Hash) string {
 	return subject.Algorithm + "-" + subject.Hex
 }
 
+// referrerGroup is the referrers of one subject in one repository.
+type referrerGroup struct {
+	repo    name.Repository
+	subject v1.Hash
+	jobs    []referrerJob
+	read    referrersRead
+}
+
+// referrersRead is what was read ahead of a group's update: whether the
+// registry serves the referrers API and, if not, the referrers tag's index
+// (ok=false when there is none).
+type referrersRead struct {
+	done chan struct{}
+	api  bool
+	raw  []byte
+	ok   bool
+	err  error
+}
+
+// readReferrers groups the push's referrers by subject and starts reading,
+// for each group, what its update needs (the registry's referrers API, asked
+// once per registry, and the referrers tag), while the manifests are pushed:
+// two round trips fewer after them. wait returns once every read ended
+// (cancel ctx first to end them early).
+func (p *pusher) readReferrers(ctx context.Context) (groups []*referrerGroup, wait func()) {
+	byKey := map[string]*referrerGroup{}
+	for _, j := range p.referrers {
+		k := j.repo.Name() + "@" + j.subject.String()
+		g := byKey[k]
+		if g == nil {
+			g = &referrerGroup{repo: j.repo, subject: j.subject, read: referrersRead{done: make(chan struct{})}}
+			byKey[k] = g
+			groups = append(groups, g)
+		}
+		g.jobs = append(g.jobs, j)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var eg errgroup.Group
+		eg.SetLimit(p.opts.Jobs)
+		for _, g := range groups {
+			eg.Go(func() error {
+				defer close(g.read.done)
+				g.read.api, g.read.raw, g.read.ok, g.read.err = p.readReferrersTag(ctx, g.repo, g.subject)
+				return nil
+			})
+		}
+		eg.Wait()
+	}()
+	return groups, func() { <-done }
+}
+
+// readReferrersTag asks whether repo's registry serves the referrers API
+// and, if not, reads subject's referrers tag: even in a new repository,
+// since another push of the same subject may have written it since, and
+// its referrers must be kept. While the registry's answer is not known the
+// tag is read at the same time, for nothing if it has the API.
+func (p *pusher) readReferrersTag(ctx context.Context, repo name.Repository, subject v1.Hash) (api bool, raw []byte, ok bool, err error) {
+	c, err := p.client(ctx, repo)
+	if err != nil {
+		return false, nil, false, err
+	}
+	read := func() error {
+		raw, ok, err = c.getManifest(ctx, ReferrersTag(subject), string(types.OCIImageIndex))
+		return err
+	}
+	probe, known := p.referrersProbe(repo)
+	if !known {
+		var g errgroup.Group
+		g.Go(read)
+		api, err = probe.ask(ctx, c, subject)
+		if rerr := g.Wait(); err == nil && !api {
+			err = rerr
+		}
+		if err != nil || api {
+			return api, nil, false, err
+		}
+		return false, raw, ok, nil
+	}
+	if api, err = probe.ask(ctx, c, subject); err != nil || api {
+		return api, nil, false, err
+	}
+	return false, raw, ok, read()
+}
+
 // pushReferrersTags makes every pushed referrer findable: registries with
 // the referrers API index them on PUT; for the others the subject's
-// referrers tag is updated (read, merged, written back only if it changed,
-// so a repeated push writes nothing).
-func (p *pusher) pushReferrersTags(ctx context.Context) error {
-	type key struct{ repo, subject string }
-	groups := map[key][]referrerJob{}
-	var order []key
-	for _, j := range p.referrers {
-		k := key{j.repo.Name(), j.subject.String()}
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
-		}
-		groups[k] = append(groups[k], j)
-	}
-	for _, k := range order {
-		jobs := groups[k]
-		if err := p.updateReferrersTag(ctx, jobs[0].repo, jobs[0].subject, jobs); err != nil {
-			return fmt.Errorf("%s: listing referrers of %s: %w", k.repo, short(jobs[0].subject), err)
+// referrers tag is updated (read by readReferrers, merged, written back
+// only if it changed, so a repeated push writes nothing).
+func (p *pusher) pushReferrersTags(ctx context.Context, groups []*referrerGroup) error {
+	for _, g := range groups {
+		if err := p.updateReferrersTag(ctx, g); err != nil {
+			return fmt.Errorf("%s: listing referrers of %s: %w", g.repo.Name(), short(g.subject), err)
 		}
 	}
 	return nil
 }
 
-func (p *pusher) updateReferrersTag(ctx context.Context, repo name.Repository, subject v1.Hash, jobs []referrerJob) error {
-	c, err := p.client(ctx, repo)
+func (p *pusher) updateReferrersTag(ctx context.Context, g *referrerGroup) error {
+	select {
+	case <-g.read.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	rd := &g.read
+	if rd.err != nil || rd.api {
+		return rd.err
+	}
+	c, err := p.client(ctx, g.repo)
 	if err != nil {
 		return err
 	}
-	api, err := p.referrersAPI(ctx, c, repo, subject)
-	if err != nil || api {
-		return err
-	}
-	tag := ReferrersTag(subject)
+	tag := ReferrersTag(g.subject)
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
-	// Read even in a new repository: another push of the same subject may
-	// have written the tag since, and its referrers must be kept.
-	raw, ok, err := c.getManifest(ctx, tag, string(types.OCIImageIndex))
-	if err != nil {
-		return err
-	}
-	if ok {
-		if err := json.Unmarshal(raw, &idx); err != nil {
+	if rd.ok {
+		if err := json.Unmarshal(rd.raw, &idx); err != nil {
 			return fmt.Errorf("parsing the referrers tag %s: %w", tag, err)
 		}
 		if idx.MediaType != types.OCIImageIndex {
@@ -79,7 +155,7 @@ func (p *pusher) updateReferrersTag(ctx context.Context, repo name.Repository, s
 		}
 	}
 	changed := false
-	for _, j := range jobs {
+	for _, j := range g.jobs {
 		if !slices.ContainsFunc(idx.Manifests, func(d v1.Descriptor) bool { return d.Digest == j.desc.Digest }) {
 			idx.Manifests = append(idx.Manifests, j.desc)
 			changed = true
@@ -96,32 +172,51 @@ func (p *pusher) updateReferrersTag(ctx context.Context, repo name.Repository, s
 	if err := c.putManifest(ctx, tag, types.OCIImageIndex, out); err != nil {
 		return err
 	}
-	p.opts.Progress(PushEvent{Kind: "tag", Repo: repo.Name(), Digest: subject.String(), Tag: repo.Tag(tag).Name(), Status: "referrers"})
+	p.opts.Progress(PushEvent{Kind: "tag", Repo: g.repo.Name(), Digest: g.subject.String(), Tag: g.repo.Tag(tag).Name(), Status: "referrers"})
 	return nil
 }
 
-// referrersAPI reports whether repo's registry serves the referrers API,
-// asking it once per push: the API is the registry's, so 20 images pushed
-// to one registry need one probe, not 20.
-func (p *pusher) referrersAPI(ctx context.Context, c *repoClient, repo name.Repository, subject v1.Hash) (bool, error) {
+// apiProbe is the one question, per registry and push, whether the
+// registry serves the referrers API: 20 images pushed to one registry need
+// one probe, not 20.
+type apiProbe struct {
+	once sync.Once
+	done chan struct{}
+	api  bool
+	err  error
+}
+
+// referrersProbe returns repo's registry's probe; known is true when it
+// was asked for before (its answer may still be on the way).
+func (p *pusher) referrersProbe(repo name.Repository) (_ *apiProbe, known bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	reg := repo.RegistryStr()
-	p.mu.Lock()
-	api, known := p.refAPI[reg]
-	p.mu.Unlock()
-	if known {
-		return api, nil
+	if pr := p.refAPI[reg]; pr != nil {
+		return pr, true
 	}
-	api, err := c.hasReferrersAPI(ctx, subject)
-	if err != nil {
-		return false, err
-	}
-	p.mu.Lock()
 	if p.refAPI == nil {
-		p.refAPI = map[string]bool{}
+		p.refAPI = map[string]*apiProbe{}
 	}
-	p.refAPI[reg] = api
-	p.mu.Unlock()
-	return api, nil
+	pr := &apiProbe{done: make(chan struct{})}
+	p.refAPI[reg] = pr
+	return pr, false
+}
+
+// ask returns the answer, asking the registry through c the first time;
+// the others wait for that answer (or their ctx). A failed probe is the
+// answer for everyone: the push fails before any tag moves.
+func (pr *apiProbe) ask(ctx context.Context, c *repoClient, subject v1.Hash) (bool, error) {
+	pr.once.Do(func() {
+		defer close(pr.done)
+		pr.api, pr.err = c.hasReferrersAPI(ctx, subject)
+	})
+	select {
+	case <-pr.done:
+		return pr.api, pr.err
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
 }
 
 // hasReferrersAPI reports whether the registry serves the OCI 1.1 referrers
