@@ -125,6 +125,10 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	// and the build does not read again an input the key pass hashed.
 	opts := append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee),
 		compose.WithBaseTags(&base.Tags{}), compose.WithLayerSums(&layer.Sums{}))
+	// Each registry base resolves while the registry cache is listed.
+	pctx, stopPrefetch := context.WithCancel(ctx)
+	waitPrefetch := compose.PrefetchBases(pctx, job.specs, job.cacheDir, opts...)
+	defer func() { stopPrefetch(); waitPrefetch() }()
 	cacheFrom, err := cacheFromRepos(pf.cacheFrom, pf.noRemoteCache)
 	if err != nil {
 		return err

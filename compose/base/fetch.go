@@ -37,6 +37,10 @@ type baseFetcher struct {
 	mu       sync.Mutex
 	verified map[v1.Hash]bool
 	inflight map[v1.Hash]*sync.Mutex
+	// shared, when set, serialises work on one digest across every
+	// fetcher of the command (Options.Tags), so that a base resolved twice
+	// at once is fetched once.
+	shared *Tags
 }
 
 // newBaseFetcher returns a fetcher for repo. With a zero repo it serves only
@@ -49,7 +53,7 @@ func newBaseFetcher(repo name.Repository, store *blobstore.Store, o Options) *ba
 	}
 	return &baseFetcher{
 		repo: repo, store: store, ropts: ropts, logger: o.Logger,
-		verified: map[v1.Hash]bool{}, inflight: map[v1.Hash]*sync.Mutex{},
+		verified: map[v1.Hash]bool{}, inflight: map[v1.Hash]*sync.Mutex{}, shared: o.Tags,
 	}
 }
 
@@ -61,6 +65,9 @@ func (f *baseFetcher) opts(ctx context.Context) []remote.Option {
 // lock serialises work on one digest (two layers of different platforms
 // often share a blob) and returns the unlock function.
 func (f *baseFetcher) lock(h v1.Hash) func() {
+	if f.shared != nil {
+		return f.shared.lock(h)
+	}
 	f.mu.Lock()
 	m, ok := f.inflight[h]
 	if !ok {

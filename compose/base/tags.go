@@ -11,11 +11,31 @@ import (
 // resolved to. Specs on the same base then ask the registry once (20
 // services on one base sent 20 HEADs, each after a ping of its own), and
 // all of them build on the same base even if the tag moves meanwhile. A
-// failed resolution is not remembered: the next spec asks again. The zero
-// value is ready to use; a nil *Tags remembers nothing.
+// failed resolution is not remembered: the next spec asks again. Tags
+// also serialises the fetches of one manifest or blob across the command's
+// resolutions (compose.PrefetchBases resolves while a build may too): the
+// second finds the first's bytes in the cache. The zero value is ready to
+// use; a nil *Tags remembers nothing.
 type Tags struct {
-	mu sync.Mutex
-	m  map[string]*tagEntry
+	mu       sync.Mutex
+	m        map[string]*tagEntry
+	inflight map[v1.Hash]*sync.Mutex
+}
+
+// lock serialises work on digest h and returns the unlock function.
+func (t *Tags) lock(h v1.Hash) func() {
+	t.mu.Lock()
+	m, ok := t.inflight[h]
+	if !ok {
+		if t.inflight == nil {
+			t.inflight = map[v1.Hash]*sync.Mutex{}
+		}
+		m = &sync.Mutex{}
+		t.inflight[h] = m
+	}
+	t.mu.Unlock()
+	m.Lock()
+	return m.Unlock
 }
 
 type tagEntry struct {

@@ -1,0 +1,86 @@
+package compose
+
+import (
+	"context"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/strata-build/strata/compose/base"
+	"github.com/strata-build/strata/internal/fixture"
+	"github.com/strata-build/strata/spec"
+)
+
+// TestPrefetchBases: a base resolved ahead (PrefetchBases) while nothing
+// else runs is not asked for again by the build that shares its Tags: one
+// HEAD of the tag and one GET of the manifest and of the config for the
+// whole command, and the same image as a build without the prefetch.
+// Bases that are not in a registry, and specs that do not validate, are
+// left alone.
+func TestPrefetchBases(t *testing.T) {
+	reg := fixture.NewRegistry(t)
+	reg.Push(t, "lib/nginx:1", nginxBase(t, nil))
+	ctxDir := t.TempDir()
+	fixture.WriteTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
+	s := &spec.Spec{Base: reg.Host + "/lib/nginx:1", Context: ctxDir, Layers: []spec.Layer{{Files: []spec.File{add("/srv/a.txt")}}}}
+	specs := []*spec.Spec{s, s, {Base: "scratch", Context: ctxDir}, {Base: "", Context: ctxDir}}
+
+	plain, err := Build(context.Background(), s, t.TempDir(), WithRemote(remote.WithTransport(reg.Transport)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.Transport.Reset()
+	cache := t.TempDir()
+	opts := []Option{WithRemote(remote.WithTransport(reg.Transport)), WithBaseTags(&base.Tags{})}
+	PrefetchBases(context.Background(), specs, cache, opts...)()
+	prefetched := reg.Transport.Requests()
+	res, err := Build(context.Background(), s, cache, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Digest != plain.Digest {
+		t.Errorf("digest after a prefetch %s, want %s", res.Digest, plain.Digest)
+	}
+	log := reg.Transport.Requests()
+	count := func(log, prefix string) int {
+		n := 0
+		for _, l := range strings.Split(log, "\n") {
+			if strings.HasPrefix(l, prefix) {
+				n++
+			}
+		}
+		return n
+	}
+	if n := count(log, "HEAD "); n != 1 {
+		t.Errorf("%d HEADs, want 1 (the tag, once):\n%s", n, log)
+	}
+	seen := map[string]bool{}
+	for _, l := range strings.Split(log, "\n") {
+		if strings.Contains(l, "/manifests/sha256:") || strings.Contains(l, "/blobs/") {
+			if seen[l] {
+				t.Errorf("asked twice: %s\n%s", l, log)
+			}
+			seen[l] = true
+		}
+	}
+	if !strings.Contains(prefetched, "/manifests/sha256:") {
+		t.Errorf("the prefetch did not fetch the manifest:\n%s", prefetched)
+	}
+
+	// A build while the prefetch runs waits for its fetches rather than
+	// making them again.
+	for range 5 {
+		reg.Transport.Reset()
+		cache, opts := t.TempDir(), []Option{WithRemote(remote.WithTransport(reg.Transport)), WithBaseTags(&base.Tags{})}
+		wait := PrefetchBases(context.Background(), specs, cache, opts...)
+		if _, err := Build(context.Background(), s, cache, opts...); err != nil {
+			t.Fatal(err)
+		}
+		wait()
+		log := reg.Transport.Requests()
+		if n := strings.Count(log, "/manifests/"); n != 2 {
+			t.Errorf("%d manifest requests, want 2 (a HEAD and a GET):\n%s", n, log)
+		}
+	}
+}
