@@ -114,6 +114,19 @@ func fetchRegistryBase(ctx context.Context, ref name.Reference, cacheDir string,
 // with a warning, if its manifest is cached.
 func (f *baseFetcher) resolveTag(ctx context.Context, ref name.Reference, cacheDir string) (v1.Hash, error) {
 	refs := refIndex{dir: filepath.Join(cacheDir, "refs")}
+	if h, ok := refs.get(ref.Name()); !ok || !f.store.Has(h) {
+		// Nothing cached that a HEAD could confirm (a fresh runner): one
+		// GET answers what a HEAD and a GET by digest would in two round
+		// trips, and counts as one pull on registries that count them.
+		d, err := remote.Get(ref, f.opts(ctx)...)
+		if err == nil {
+			return f.keepResolution(refs, ref, d)
+		}
+		if !unreachable(ctx, err) {
+			return v1.Hash{}, err
+		}
+		return v1.Hash{}, fmt.Errorf("%w (no cached resolution of %s to use offline)", err, ref.Name())
+	}
 	desc, err := remote.Head(ref, f.opts(ctx)...)
 	if err == nil {
 		if err := refs.put(ref.Name(), desc.Digest); err != nil {
@@ -126,13 +139,7 @@ func (f *baseFetcher) resolveTag(ctx context.Context, ref name.Reference, cacheD
 		// or a better error.
 		d, gerr := remote.Get(ref, f.opts(ctx)...)
 		if gerr == nil {
-			if err := f.storeVerified(d.Digest, d.Manifest); err != nil {
-				return v1.Hash{}, fmt.Errorf("manifest %s: %w", d.Digest, err)
-			}
-			if err := refs.put(ref.Name(), d.Digest); err != nil {
-				return v1.Hash{}, err
-			}
-			return d.Digest, nil
+			return f.keepResolution(refs, ref, d)
 		}
 		err = gerr
 		if !unreachable(ctx, err) {
@@ -146,6 +153,18 @@ func (f *baseFetcher) resolveTag(ctx context.Context, ref name.Reference, cacheD
 	f.logger.Warn("registry unreachable; using the cached resolution of the base tag",
 		"ref", ref.Name(), "digest", h.String(), "error", err.Error())
 	return h, nil
+}
+
+// keepResolution stores the manifest a GET of ref gave and records what
+// ref resolved to, and returns the manifest's digest.
+func (f *baseFetcher) keepResolution(refs refIndex, ref name.Reference, d *remote.Descriptor) (v1.Hash, error) {
+	if err := f.storeVerified(d.Digest, d.Manifest); err != nil {
+		return v1.Hash{}, fmt.Errorf("manifest %s: %w", d.Digest, err)
+	}
+	if err := refs.put(ref.Name(), d.Digest); err != nil {
+		return v1.Hash{}, err
+	}
+	return d.Digest, nil
 }
 
 // unreachable reports whether err means the registry could not be talked to

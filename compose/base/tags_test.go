@@ -13,9 +13,9 @@ import (
 	"github.com/strata-build/strata/internal/fixture"
 )
 
-// Specs of one command on the same base tag resolve it once: one HEAD (and
-// one ping) for eight concurrent resolutions, all on the same digest, even
-// after the tag moved.
+// Specs of one command on the same base tag resolve it once: one request
+// for the tag (and one ping) for eight concurrent resolutions, all on the
+// same digest, even after the tag moved.
 func TestTagsResolveOncePerCommand(t *testing.T) {
 	r := fixture.NewRegistry(t)
 	d := r.Push(t, "shared:v1", fixture.Image(t, fixture.Platform(t, "linux/amd64"), 2, false))
@@ -36,9 +36,8 @@ func TestTagsResolveOncePerCommand(t *testing.T) {
 	if err := errors.Join(errs...); err != nil {
 		t.Fatal(err)
 	}
-	heads := strings.Count(r.Transport.Requests(), "HEAD /v2/shared/manifests/v1")
-	if heads != 1 {
-		t.Errorf("%d HEADs of the tag, want 1:\n%s", heads, r.Transport.Requests())
+	if n := strings.Count(r.Transport.Requests(), "/v2/shared/manifests/v1"); n != 1 {
+		t.Errorf("%d requests for the tag, want 1:\n%s", n, r.Transport.Requests())
 	}
 	// The tag moves: this command keeps building on what it resolved.
 	r.Push(t, "shared:v1", fixture.Image(t, fixture.Platform(t, "linux/amd64"), 3, false))
@@ -81,4 +80,26 @@ func TestTagsForgetFailures(t *testing.T) {
 		t.Errorf("cancelled waiter: %v", err)
 	}
 	close(block)
+}
+
+// A tag resolves in one round trip either way: with nothing cached (a
+// fresh runner) one GET brings the digest and the manifest; once the
+// manifest it last resolved to is cached, one HEAD confirms it, and the
+// manifest is read from the cache.
+func TestResolveTagOneRoundTrip(t *testing.T) {
+	r := fixture.NewRegistry(t)
+	d := r.Push(t, "app:v1", fixture.Image(t, fixture.Platform(t, "linux/amd64"), 4, false))
+	cache := t.TempDir()
+	for _, want := range []string{"GET /v2/app/manifests/v1", "HEAD /v2/app/manifests/v1"} {
+		r.Transport.Reset()
+		o := viaRegistry(t, r, cache, nil)
+		rb, err := resolveBase(context.Background(), r.Host+"/app:v1", nil, o)
+		if err != nil || rb.Platforms[0].Digest != d {
+			t.Fatalf("resolved %v, %v; want %s", rb, err, d)
+		}
+		log := r.Transport.Requests()
+		if n := strings.Count(log, "/manifests/"); n != 1 || !strings.Contains(log, want) {
+			t.Errorf("requests for the manifest: want one, %s:\n%s", want, log)
+		}
+	}
 }
