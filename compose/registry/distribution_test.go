@@ -7,15 +7,18 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"math/rand/v2"
 	"net/http/httptest"
 	"net/http/httputil"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -272,5 +275,55 @@ func TestDistribution_PartialPushThenRerun(t *testing.T) {
 	d, _ := img.Digest()
 	if fixture.ValidateRemote(t, host+"/part/app:v1") != d {
 		t.Error("wrong digest")
+	}
+}
+
+// In a repository listed as new, mounts and uploads start beside the probe
+// that confirms the listing, but the probe's own blob (the largest; here a
+// base layer mounted from the base's repository) is placed only after its
+// answer: mounted first, it would make the probe find it, and the push
+// would ask for every blob and manifest. The probe's HEAD is held back
+// until the other blobs have been mounted or their uploads started.
+func TestDistribution_NewRepositoryProbeNotFooledByOwnMount(t *testing.T) {
+	p, host := startDistribution(t)
+	noise := make([]byte, 32<<10)
+	rand.NewChaCha8([32]byte{1}).Read(noise)                      //nolint:errcheck // never fails
+	big := tarLayerOf(t, map[string]string{"big": string(noise)}) // the largest blob
+	small := tarLayerOf(t, map[string]string{"small": "s"})
+	base, err := mutate.AppendLayers(empty.Image, big, small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: base}, Tags: tagsOf(t, host+"/base:1")}}, PushOptions{Transport: fastRetries()}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(base, tarLayerOf(t, map[string]string{"app": "a"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	p.Add(&faultproxy.Rule{Method: "HEAD", Path: regexp.MustCompile("/fresh/blobs/"), Action: faultproxy.Action{Wait: hold}})
+	go func() {
+		for range 200 {
+			if p.Count("POST", `/fresh/blobs/uploads/`, 0) >= 3 {
+				break
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+		close(hold)
+	}()
+	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/fresh:v1"),
+		MountFrom: []name.Repository{tagsOf(t, host+"/base:1")[0].Context()}}}, PushOptions{Transport: fastRetries(), New: []string{host + "/fresh"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.BlobsMounted != 2 || rep.BlobsUploaded != 2 || rep.BlobsSkipped != 0 {
+		t.Errorf("mounted %d, uploaded %d, skipped %d blobs; want 2, 2, 0", rep.BlobsMounted, rep.BlobsUploaded, rep.BlobsSkipped)
+	}
+	if n := p.Count("HEAD", `/fresh/manifests/sha256:`, 0); n != 0 {
+		t.Errorf("%d manifest HEADs: the probe took the push's own mount for an earlier push's blob", n)
+	}
+	if n := p.Count("HEAD", `/fresh/blobs/`, 0); n != 1 {
+		t.Errorf("%d blob HEADs, want the probe's one", n)
 	}
 }

@@ -77,17 +77,27 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 			return nil
 		}
 	}
-	ok := false
-	if !p.stillNew(ctx, c, repo) {
-		if ok, err = c.headBlob(ctx, j.digest); err != nil {
-			return stepError(repo, "checking", j, err)
-		}
-	}
-	if ok {
+	skipped := func() error {
 		p.count(&p.skipped, ev, "skipped", 0)
 		ev.Status = "skipped"
 		p.opts.Progress(ev)
 		return nil
+	}
+	// In a repository listed as missing the upload starts (or the mount is
+	// asked for) beside the probe that confirms the listing, which is
+	// waited for only before bytes are sent: one round trip fewer.
+	listedNew := p.newRepos[repo.Name()]
+	if listedNew && p.probeFor(repo).target == j {
+		listedNew = p.stillNew(ctx, c, repo)
+	}
+	if !listedNew {
+		ok, err := c.headBlob(ctx, j.digest)
+		if err != nil {
+			return stepError(repo, "checking", j, err)
+		}
+		if ok {
+			return skipped()
+		}
 	}
 	attempts := p.opts.Transport.Attempts
 	for attempt := 1; ; attempt++ {
@@ -100,6 +110,18 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 			ev.Status = "mounted"
 			p.opts.Progress(ev)
 			return nil
+		}
+		if listedNew && !p.stillNew(ctx, c, repo) {
+			// Not new after all (a rerun after a failed push): the upload
+			// just started is left for the registry to expire.
+			listedNew = false
+			ok, err := c.headBlob(ctx, j.digest)
+			if err != nil {
+				return stepError(repo, "checking", j, err)
+			}
+			if ok {
+				return skipped()
+			}
 		}
 		err = p.upload(ctx, c, j, loc, ev)
 		if err == nil {
@@ -197,40 +219,49 @@ func (c *progressReader) Read(b []byte) (int, error) {
 // newProbe is the check that a repository listed as missing holds none of
 // the push's blobs.
 type newProbe struct {
-	once sync.Once
-	new  bool
+	// target is the blob asked for: the largest the push has for the
+	// repository, other than those streamed there by this command (nil:
+	// none, nothing to ask).
+	target *blobJob
+	once   sync.Once
+	new    bool
+}
+
+// probeFor returns repo's probe, choosing its target the first time.
+func (p *pusher) probeFor(repo name.Repository) *newProbe {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if pr := p.probes[repo.Name()]; pr != nil {
+		return pr
+	}
+	pr := &newProbe{}
+	for _, j := range p.blobs {
+		if pr.target != nil && j.size <= pr.target.size || !slices.ContainsFunc(j.repos, func(r name.Repository) bool { return r.Name() == repo.Name() }) {
+			continue
+		}
+		if !slices.ContainsFunc(p.opts.Streamed, func(b BlobResult) bool { return b.Repo == repo.Name() && b.Digest == j.digest.String() }) {
+			pr.target = j
+		}
+	}
+	p.probes[repo.Name()] = pr
+	return pr
 }
 
 // stillNew reports whether repo, which the caller listed as missing
-// (PushOptions.New), still holds none of this push's blobs: the largest
-// blob the push has for it, other than those streamed there by this
-// command, is asked for once.
+// (PushOptions.New), still holds none of this push's blobs: the probe's
+// target is asked for once. The target itself is placed only after that
+// answer (placeBlob), so the answer is never this push's own doing.
 func (p *pusher) stillNew(ctx context.Context, c *repoClient, repo name.Repository) bool {
 	if !p.newRepos[repo.Name()] {
 		return false
 	}
-	p.mu.Lock()
-	pr := p.probes[repo.Name()]
-	if pr == nil {
-		pr = &newProbe{}
-		p.probes[repo.Name()] = pr
-	}
-	p.mu.Unlock()
+	pr := p.probeFor(repo)
 	pr.once.Do(func() {
-		var big *blobJob
-		for _, j := range p.blobs {
-			if big != nil && j.size <= big.size || !slices.ContainsFunc(j.repos, func(r name.Repository) bool { return r.Name() == repo.Name() }) {
-				continue
-			}
-			if !slices.ContainsFunc(p.opts.Streamed, func(b BlobResult) bool { return b.Repo == repo.Name() && b.Digest == j.digest.String() }) {
-				big = j
-			}
-		}
-		if big == nil {
+		if pr.target == nil {
 			pr.new = true
 			return
 		}
-		there, err := c.headBlob(ctx, big.digest)
+		there, err := c.headBlob(ctx, pr.target.digest)
 		pr.new = err == nil && !there
 	})
 	return pr.new
