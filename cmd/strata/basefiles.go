@@ -234,7 +234,7 @@ func (b *baseFiles) warn(err error) {
 // never a registry's copy). A set the local cache does not hold whole (the
 // base check was skipped) is not published. Failures are warnings: the
 // next fresh runner reads the base.
-func (b *baseFiles) publishAll(ctx context.Context, jobs int) {
+func (b *baseFiles) publishAll(ctx context.Context, jobs int, put remotecache.Putter) {
 	if b == nil {
 		return
 	}
@@ -255,7 +255,7 @@ func (b *baseFiles) publishAll(ctx context.Context, jobs int) {
 					files = append(files, remotecache.BaseFile{Kind: lf.kind, DiffID: d, Data: data})
 				}
 			}
-			if err := remotecache.PutBaseFiles(ctx, p.repo, p.base, p.diffIDs, files, b.c.ropts); err != nil && ctx.Err() == nil {
+			if err := remotecache.PutBaseFiles(ctx, p.repo, p.base, p.diffIDs, files, b.c.ropts, put); err != nil && ctx.Err() == nil {
 				b.warn(fmt.Errorf("%s: %w", p.repo, err))
 			}
 			return nil

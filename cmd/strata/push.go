@@ -15,6 +15,7 @@ import (
 	"github.com/strata-build/strata/compose/layer"
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/compose/registry"
+	"github.com/strata-build/strata/compose/remotecache"
 	"github.com/strata-build/strata/compose/sbom"
 )
 
@@ -218,12 +219,18 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	// not their tags: they are written while the tags are pushed. Signed
 	// images record after their tags (a hit moves tags only, so it must
 	// not find an image whose signature tag was never written).
+	// Before the tags, they are written through the push's clients (no new
+	// authentication, two requests a blob).
 	recorded := false
-	record := func(ctx context.Context) {
+	record := func(ctx context.Context, w *registry.Writer) {
 		recorded = true
+		var put remotecache.Putter
+		if w != nil {
+			put = w
+		}
 		var published sync.WaitGroup
-		published.Go(func() { bases.publishAll(ctx, pf.jobs) })
-		cache.record(ctx, a, rf, job, results, pf.jobs)
+		published.Go(func() { bases.publishAll(ctx, pf.jobs, put) })
+		cache.record(ctx, a, rf, job, results, pf.jobs, put)
 		published.Wait()
 	}
 	po := registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streamed: streams.uploaded(), New: cache.newRepositories(ctx)}
@@ -243,7 +250,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		return redacted(err, rf)
 	}
 	if !recorded {
-		record(ctx)
+		record(ctx, nil)
 	}
 	bases.printWarnings(a, rf)
 	if bf.json {

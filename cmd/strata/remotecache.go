@@ -363,7 +363,7 @@ func (c *remoteCache) hit(i int) bool { return c != nil && c.hits[i] != nil }
 
 // record writes a cache record for every spec that was built and pushed
 // with a known key; a failure is a warning (the next runner builds again).
-func (c *remoteCache) record(ctx context.Context, a *app, rf *registryFlags, job *buildJob, results []*compose.Result, jobs int) {
+func (c *remoteCache) record(ctx context.Context, a *app, rf *registryFlags, job *buildJob, results []*compose.Result, jobs int, put remotecache.Putter) {
 	if c == nil {
 		return
 	}
@@ -379,7 +379,7 @@ func (c *remoteCache) record(ctx context.Context, a *app, rf *registryFlags, job
 		g.Go(func() error {
 			desc, err := artifactDescriptor(res.Artifact)
 			if err == nil {
-				err = remotecache.Record(ctx, *c.repos[i], res.Key, desc, recordLayers(res), c.ropts)
+				err = remotecache.Record(ctx, *c.repos[i], res.Key, desc, recordLayers(res), c.ropts, put)
 			}
 			warnings[i] = err
 			return nil

@@ -173,9 +173,10 @@ type PushOptions struct {
 	New []string
 	// BeforeTags, when set, is called once every blob, manifest and
 	// referrer is in place, and runs while the tags are pushed (a cache
-	// record that needs the image but not its tags); Push returns only
-	// after it has returned. It is not called when an earlier step fails.
-	BeforeTags func(ctx context.Context)
+	// record that needs the image but not its tags); w writes through the
+	// push's clients. Push returns only after it has returned. It is not
+	// called when an earlier step fails.
+	BeforeTags func(ctx context.Context, w *Writer)
 }
 
 // Push pushes every request's artifact to its tags, in an order that never
@@ -240,7 +241,7 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			o.BeforeTags(ctx)
+			o.BeforeTags(ctx, &Writer{p: p})
 		}()
 		defer func() { <-done }()
 	}

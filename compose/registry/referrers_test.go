@@ -198,7 +198,7 @@ func TestPush_BeforeTags(t *testing.T) {
 	started := make(chan struct{})
 	p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile("/manifests/v1$"), Action: faultproxy.Action{Wait: started}})
 	var sawImage, sawReferrers, returned atomic.Bool
-	before := func(ctx context.Context) {
+	before := func(ctx context.Context, _ *Writer) {
 		close(started)
 		_, err := remote.Head(tagsOf(t, host+"/bt:v1")[0].Context().Digest(d.String()))
 		sawImage.Store(err == nil)
@@ -221,7 +221,7 @@ func TestPush_BeforeTags(t *testing.T) {
 	called := false
 	img2 := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 72, true)
 	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img2}, Tags: tagsOf(t, host+"/bt:v2")}},
-		PushOptions{Transport: fastRetries(), BeforeTags: func(context.Context) { called = true }}); err == nil {
+		PushOptions{Transport: fastRetries(), BeforeTags: func(context.Context, *Writer) { called = true }}); err == nil {
 		t.Fatal("a push whose manifest fails succeeded")
 	}
 	if called {

@@ -95,8 +95,9 @@ func BaseTag(repo name.Repository, base string, diffIDs []v1.Hash) name.Tag {
 
 // PutBaseFiles stores files, what strata knows about the layers diffIDs of
 // base, in repo (replacing what was there). opts are the transport
-// options; ctx is added to them here.
-func PutBaseFiles(ctx context.Context, repo name.Repository, base string, diffIDs []v1.Hash, files []BaseFile, opts []remote.Option) error {
+// options; ctx is added to them here. put, when not nil, writes the record
+// instead of ggcr's remote with opts.
+func PutBaseFiles(ctx context.Context, repo name.Repository, base string, diffIDs []v1.Hash, files []BaseFile, opts []remote.Option, put Putter) error {
 	tag := BaseTag(repo, base, diffIDs)
 	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
 	b, err := json.Marshal(baseFiles{Base: base, Files: files})
@@ -106,7 +107,7 @@ func PutBaseFiles(ctx context.Context, repo name.Repository, base string, diffID
 	if len(b) > maxBaseFiles {
 		return fmt.Errorf("remote cache: the base files of %s would be %d bytes, over the %d a reader takes", base, len(b), maxBaseFiles)
 	}
-	return putArtifact(repo, tag, BaseFilesType, b, nil, opts)
+	return putArtifact(ctx, repo, tag, BaseFilesType, b, nil, opts, put)
 }
 
 // GetBaseFiles reads the record of base, resolved to the layers diffIDs,

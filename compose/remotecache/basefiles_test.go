@@ -59,7 +59,7 @@ func TestBaseFilesDistribution(t *testing.T) {
 		{Kind: BaseInventory, DiffID: diffID("a"), Data: []byte("inventory of a")},
 		{Kind: BaseIndex, DiffID: diffID("b"), Data: []byte("index of b")},
 	}
-	if err := PutBaseFiles(ctx, repo, base, ab, files, nil); err != nil {
+	if err := PutBaseFiles(ctx, repo, base, ab, files, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	// One listing tells the base record from image records.

@@ -31,6 +31,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -127,8 +128,9 @@ func validKey(key string) bool {
 // the image's layers by content key (LayersAnnotation; entries that are
 // not valid, and any past maxLayers, are left out), which a later push of
 // a changed image reuses (RecordedLayers). opts are the transport options
-// (registry.RemoteOptions); ctx is added to them here.
-func Record(ctx context.Context, repo name.Repository, key string, image v1.Descriptor, layers []Layer, opts []remote.Option) error {
+// (registry.RemoteOptions); ctx is added to them here. put, when not nil,
+// writes the record instead of ggcr's remote with opts.
+func Record(ctx context.Context, repo name.Repository, key string, image v1.Descriptor, layers []Layer, opts []remote.Option, put Putter) error {
 	tag, err := Tag(repo, key)
 	if err != nil {
 		return err
@@ -152,21 +154,44 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 		}
 		ann[LayersAnnotation] = string(lb)
 	}
-	return putArtifact(repo, tag, ArtifactType, rb, ann, opts)
+	return putArtifact(ctx, repo, tag, ArtifactType, rb, ann, opts, put)
+}
+
+// Putter writes a record's blobs and manifest through clients a push
+// already has (registry.Writer): a blob in two requests, without asking
+// first whether the repository has it, where ggcr's remote asks (a HEAD,
+// then three requests for a missing blob) and authenticates anew.
+type Putter interface {
+	// PutBlob uploads data, whose digest is h, into repo.
+	PutBlob(ctx context.Context, repo name.Repository, h v1.Hash, data []byte) error
+	// PutManifest puts raw, a manifest of media type mt, under tag.
+	PutManifest(ctx context.Context, tag name.Tag, mt types.MediaType, raw []byte) error
 }
 
 // putArtifact puts, under tag in repo, an OCI artifact of artifactType
 // whose config is the empty descriptor and whose one blob is blob (of the
-// same media type), with the manifest annotations ann. A manifest over
-// maxManifest, which no reader would take, is refused.
-func putArtifact(repo name.Repository, tag name.Tag, artifactType string, blob []byte, ann map[string]string, opts []remote.Option) error {
+// same media type), with the manifest annotations ann, through put (ggcr's
+// remote with opts when nil). A manifest over maxManifest, which no reader
+// would take, is refused.
+func putArtifact(ctx context.Context, repo name.Repository, tag name.Tag, artifactType string, blob []byte, ann map[string]string, opts []remote.Option, put Putter) error {
 	cfg := static.NewLayer([]byte("{}"), emptyType)
 	bl := static.NewLayer(blob, types.MediaType(artifactType))
-	// The two blobs go up side by side: each is a HEAD and, when missing,
-	// three requests, and on a distant registry every round trip shows.
+	// The two blobs go up side by side: on a distant registry every round
+	// trip shows.
 	var g errgroup.Group
 	for _, l := range []v1.Layer{cfg, bl} {
-		g.Go(func() error { return remote.WriteLayer(repo, l, opts...) })
+		g.Go(func() error {
+			if put == nil {
+				return remote.WriteLayer(repo, l, opts...)
+			}
+			h, _ := l.Digest()
+			rc, _ := l.Compressed()
+			b, err := io.ReadAll(rc)
+			if err != nil {
+				return err
+			}
+			return put.PutBlob(ctx, repo, h, b)
+		})
 	}
 	if err := g.Wait(); err != nil {
 		return fmt.Errorf("remote cache: writing %s: %w", tag, err)
@@ -190,7 +215,12 @@ func putArtifact(repo name.Repository, tag name.Tag, artifactType string, blob [
 	if len(mb) > maxManifest {
 		return fmt.Errorf("remote cache: the manifest of %s would be %d bytes, over the %d a reader takes", tag, len(mb), maxManifest)
 	}
-	if err := remote.Put(tag, rawManifest(mb), opts...); err != nil {
+	if put != nil {
+		err = put.PutManifest(ctx, tag, types.OCIManifestSchema1, mb)
+	} else {
+		err = remote.Put(tag, rawManifest(mb), opts...)
+	}
+	if err != nil {
 		return fmt.Errorf("remote cache: writing %s: %w", tag, err)
 	}
 	return nil

@@ -93,7 +93,7 @@ func TestLookupDistribution(t *testing.T) {
 			t.Fatalf("Lookup(%s) before Record = %v, %v; want a miss", rp, got, err)
 		}
 	}
-	if err := Record(ctx, repo, keyA, img, nil, nil); err != nil {
+	if err := Record(ctx, repo, keyA, img, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := Lookup(ctx, repo, keyA, nil)
@@ -204,7 +204,7 @@ func TestRecordedDistribution(t *testing.T) {
 		t.Fatalf("Recorded(no records) = %v, %v; want none", got, err)
 	}
 	for _, k := range []string{keyA, keyB} {
-		if err := Record(ctx, repo, k, img, nil, nil); err != nil {
+		if err := Record(ctx, repo, k, img, nil, nil, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -216,7 +216,7 @@ func TestRecordedDistribution(t *testing.T) {
 	// returns it (a push then need not read the image's config).
 	withPlat := img
 	withPlat.Platform = &v1.Platform{OS: "linux", Architecture: "arm64", Variant: "v8"}
-	if err := Record(ctx, repo, keyA, withPlat, nil, nil); err != nil {
+	if err := Record(ctx, repo, keyA, withPlat, nil, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := LookupImage(ctx, repo, keyA, nil); err != nil || got == nil || got.Platform == nil || got.Platform.String() != "linux/arm64/v8" {
@@ -231,7 +231,7 @@ func TestRecordedDistribution(t *testing.T) {
 		Digest: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("d", 64)}, DiffID: v1.Hash{Algorithm: "sha256", Hex: strings.Repeat("e", 64)}}
 	notKey := lay
 	notKey.Key = "not-a-key"
-	if err := Record(ctx, repo, keyA, img, []Layer{lay, notKey}, nil); err != nil {
+	if err := Record(ctx, repo, keyA, img, []Layer{lay, notKey}, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	ls := RecordedLayers(ctx, repo, []string{keyA, keyB, strings.Repeat("f", 64)}, 2, nil)

@@ -1,0 +1,74 @@
+package registry
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"github.com/google/go-containerregistry/pkg/v1/types"
+)
+
+// Writer puts small documents into a push's repositories through the
+// push's authenticated clients (see PushOptions.BeforeTags): no new ping
+// or token. Each blob takes two requests, a POST and then a PUT with the
+// bytes (the distribution API's monolithic upload), and nobody asks first
+// whether the repository has it: it is for documents that are new by
+// construction, such as the registry cache's records, and sending a small
+// blob again does no harm.
+type Writer struct {
+	p *pusher
+}
+
+// PutBlob uploads data, whose digest is h, into repo.
+func (w *Writer) PutBlob(ctx context.Context, repo name.Repository, h v1.Hash, data []byte) error {
+	c, err := w.p.client(ctx, repo)
+	if err != nil {
+		return err
+	}
+	for attempt := 1; ; attempt++ {
+		err := putSmallBlob(ctx, c, h, data)
+		if err == nil {
+			return nil
+		}
+		if attempt >= w.p.opts.Transport.Attempts || !retryableUpload(ctx, err) {
+			return fmt.Errorf("%s: uploading blob %s: %w", repo.Name(), short(h), err)
+		}
+		if err := sleep(ctx, backoff(w.p.opts.Transport.Backoff, attempt)); err != nil {
+			return err
+		}
+	}
+}
+
+// putSmallBlob starts an upload and finishes it with one PUT of data.
+func putSmallBlob(ctx context.Context, c *repoClient, h v1.Hash, data []byte) error {
+	_, loc, err := c.startUpload(ctx, v1.Hash{}, "")
+	if err != nil {
+		return err
+	}
+	u := *loc
+	q := u.Query()
+	q.Set("digest", h.String())
+	u.RawQuery = q.Encode()
+	resp, err := c.do(ctx, http.MethodPut, &u, bytes.NewReader(data), http.Header{"Content-Type": {"application/octet-stream"}})
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return transport.CheckError(resp, http.StatusCreated)
+}
+
+// PutManifest puts raw, a manifest of media type mt, under tag.
+func (w *Writer) PutManifest(ctx context.Context, tag name.Tag, mt types.MediaType, raw []byte) error {
+	c, err := w.p.client(ctx, tag.Context())
+	if err != nil {
+		return err
+	}
+	if err := c.putManifest(ctx, tag.TagStr(), mt, raw); err != nil {
+		return fmt.Errorf("%s: pushing manifest %s: %w", tag.Context().Name(), tag.TagStr(), err)
+	}
+	return nil
+}
