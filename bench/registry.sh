@@ -1,7 +1,10 @@
 # registry.sh — sourced by the bench scripts: starts a private
 # docker-registry (distribution 2.8, deletes enabled) on a free loopback
 # port under $WORK/registry, and sets R (its host:port) and REG_PID. The
-# caller stops it (kill "$REG_PID").
+# caller stops it (kill "$REG_PID"). With LATENCY_MS=N, R is instead a
+# bench/delayproxy in front of it that holds every chunk N ms each way (a
+# registry 2N ms away; PROXY_PID), so that round trips count as they do
+# against a registry elsewhere.
 PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 R=127.0.0.1:$PORT
 mkdir -p "$WORK/registry"
@@ -23,3 +26,11 @@ YAML
 docker-registry serve "$WORK/registry/config.yml" > "$WORK/registry/log" 2>&1 &
 REG_PID=$!
 for _ in $(seq 100); do curl -fsS -o /dev/null "http://$R/v2/" 2>/dev/null && break; sleep 0.1; done
+if [ -n "${LATENCY_MS:-}" ]; then
+  (cd "$ROOT" && go build -o "$WORK/delayproxy" ./bench/delayproxy)
+  PPORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+  "$WORK/delayproxy" -listen "127.0.0.1:$PPORT" -to "$R" -delay "${LATENCY_MS}ms" 2>"$WORK/registry/proxy.log" &
+  PROXY_PID=$!
+  R=127.0.0.1:$PPORT
+  for _ in $(seq 100); do curl -fsS -o /dev/null "http://$R/v2/" 2>/dev/null && break; sleep 0.1; done
+fi
