@@ -86,7 +86,7 @@ func TestCLI_NoSecretLeak(t *testing.T) {
 		t.Errorf("debug log does not show the redacted requests:\n%s", errOut)
 	}
 	// A failing upload puts the signed URL in the error message.
-	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Status: 400, Code: "DIGEST_INVALID"}})
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/blobs/uploads/`), Action: faultproxy.Action{Status: 400, Code: "DIGEST_INVALID"}})
 	code2, out2, errOut2 := runCLI(t, "copy", "--debug", src2+"/fixtures/img:1", host+"/leak/app:v2")
 	if code2 != 1 || !strings.Contains(errOut2, "uploading blob") {
 		t.Errorf("failing copy: exit %d\n%s", code2, errOut2)
@@ -110,7 +110,7 @@ func TestCLI_FailedUploadNoSecret(t *testing.T) {
 	// between its repositories, so a copy within one would upload nothing).
 	_, src := cliRegistry(t)
 	p.RewriteLocation(func(l string) string { return l + "&X-Amz-Signature=SEKRET" })
-	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Status: 400, Code: "DIGEST_INVALID"}})
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/blobs/uploads/`), Action: faultproxy.Action{Status: 400, Code: "DIGEST_INVALID"}})
 	code, _, errOut := runCLI(t, "copy", "--debug", src+"/fixtures/img:1", host+"/other/app:v1")
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\n%s", code, errOut)
@@ -165,14 +165,14 @@ func TestCLI_PartialPushThenRerun(t *testing.T) {
 	if n := p.Count("GET", `/manifests/v1$`, 200) + p.Count("PUT", `/manifests/v1$`, 0); n != 0 {
 		t.Errorf("the tag was touched %d times", n)
 	}
-	uploads := p.Count("PATCH", ``, 0)
+	uploads := p.Count("PUT", `/blobs/uploads/`, 0)
 	p.Clear()
 	p.ResetLog()
 	code, out, errOut := runCLI(t, "copy", "--json", src+"/fixtures/img:1", host+"/part/app:v1")
 	if code != 0 {
 		t.Fatalf("rerun: exit %d:\n%s", code, errOut)
 	}
-	if n := p.Count("PATCH", ``, 0); n != 0 || uploads != 3 {
+	if n := p.Count("PUT", `/blobs/uploads/`, 0); n != 0 || uploads != 3 {
 		t.Errorf("first run uploaded %d blobs, the rerun %d more", uploads, n)
 	}
 	if !strings.Contains(out, `"blobsUploaded":0,"blobsMounted":0,"blobsSkipped":3`) || !strings.Contains(out, `"status":"created"`) {

@@ -132,7 +132,7 @@ func TestDistribution_EndToEnd(t *testing.T) {
 	if n := p.Count("POST", `mount=`, 201); n != 2 {
 		t.Errorf("registry mounted %d blobs, want 2", n)
 	}
-	if n := p.Count("PATCH", ``, 0); n != 2 {
+	if n := uploads(p); n != 2 {
 		t.Errorf("registry received %d uploads, want 2", n)
 	}
 
@@ -269,7 +269,7 @@ func TestDistribution_PartialPushThenRerun(t *testing.T) {
 	if _, err := Push(context.Background(), req, PushOptions{Transport: fastRetries()}); err != nil {
 		t.Fatal(err)
 	}
-	if n := p.Count("PATCH", ``, 0); n != 0 {
+	if n := uploads(p); n != 0 {
 		t.Errorf("re-run uploaded %d blobs again", n)
 	}
 	d, _ := img.Digest()

@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -43,9 +44,25 @@ var steps = []struct {
 	{"PUT tag", "PUT", `/manifests/v1$`},
 }
 
-// cleanCounts is how many requests each step takes for a 2-layer image
-// pushed to one tag (3 blobs, 1 manifest, 1 tag).
-var cleanCounts = map[string]int{"HEAD blob": 3, "POST upload": 3, "PATCH upload": 3, "PUT blob": 3, "PUT manifest": 1, "PUT tag": 1}
+// cleanCounts is how many requests each step takes for stepImage pushed to
+// one tag: 3 blobs (the 2 layers sent with a PATCH each, the config with
+// its PUT alone), 1 manifest, 1 tag.
+var cleanCounts = map[string]int{"HEAD blob": 3, "POST upload": 3, "PATCH upload": 2, "PUT blob": 3, "PUT manifest": 1, "PUT tag": 1}
+
+// stepImage is an image with two layers over monolithicMax, so that a push
+// takes every step of both kinds of upload.
+func stepImage(t *testing.T) v1.Image {
+	t.Helper()
+	img, err := random.Image(monolithicMax+1<<10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return img
+}
+
+// uploads counts the blob uploads the registry was sent: each ends with
+// one PUT, with the bytes when they were not PATCHed.
+func uploads(p *faultproxy.Proxy) int { return p.Count("PUT", `/blobs/uploads/`, 0) }
 
 // TestFault_5xxEachStep: one 5xx on each step still ends in a valid image,
 // with at most 3 attempts of any step.
@@ -55,7 +72,7 @@ func TestFault_5xxEachStep(t *testing.T) {
 			t.Run(fmt.Sprintf("%s/%d", st.name, code), func(t *testing.T) {
 				p, host := pushRegistry(t)
 				p.Add(&faultproxy.Rule{Method: st.method, Path: faultproxy.PathRe(st.path), Nth: 1, Action: faultproxy.Action{Status: code}})
-				img := fixture.LinuxImage(t, 2)
+				img := stepImage(t)
 				_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/app:v1")}}, PushOptions{Transport: fastRetries()})
 				if err != nil {
 					t.Fatal(err)
@@ -81,10 +98,7 @@ func TestFault_5xxEachStep(t *testing.T) {
 func TestFault_ResetMidPatch(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.Add(&faultproxy.Rule{Method: "PATCH", Nth: 1, Action: faultproxy.Action{Reset: true, ResetAfter: 1024}})
-	img, err := random.Image(64<<10, 2)
-	if err != nil {
-		t.Fatal(err)
-	}
+	img := stepImage(t)
 	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/reset:v1")}}, PushOptions{Transport: fastRetries()})
 	if err != nil {
 		t.Fatal(err)
@@ -99,8 +113,8 @@ func TestFault_ResetMidPatch(t *testing.T) {
 	if n := p.Count("PUT", `/blobs/uploads/.*digest=`, 201); n != 3 {
 		t.Errorf("%d blob commits, want 3", n)
 	}
-	if n := p.Count("PATCH", ``, 0); n != 4 {
-		t.Errorf("%d PATCHes, want 4 (one reset)", n)
+	if n := p.Count("PATCH", ``, 0); n != 3 {
+		t.Errorf("%d PATCHes, want 3 (one reset)", n)
 	}
 }
 
@@ -180,8 +194,8 @@ func TestFault_PartialPushThenRerun(t *testing.T) {
 			t.Errorf("tag %s exists after a failed push", tg)
 		}
 	}
-	if n := p.Count("PATCH", ``, 0); n != 4 {
-		t.Errorf("first run: %d PATCHes, want 4", n)
+	if n := uploads(p); n != 4 {
+		t.Errorf("first run: %d uploads, want 4", n)
 	}
 	p.Clear()
 	p.ResetLog()
@@ -189,7 +203,7 @@ func TestFault_PartialPushThenRerun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if n := p.Count("PATCH", ``, 0); n != 0 {
+	if n := uploads(p); n != 0 {
 		t.Errorf("re-run uploaded %d blobs again", n)
 	}
 	if rep.BlobsSkipped != 4 || rep.BlobsUploaded != 0 {
@@ -244,12 +258,12 @@ func TestFault_RequestTimeout(t *testing.T) {
 	}
 }
 
-// TestFault_UploadTimeoutNotRetried (issue 13 point 9): a PATCH whose
+// TestFault_UploadTimeoutNotRetried (issue 13 point 9): an upload whose
 // response never starts fails after one attempt, as the docs say of
 // timeouts.
 func TestFault_UploadTimeoutNotRetried(t *testing.T) {
 	p, host := pushRegistry(t)
-	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Hang: true}})
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/blobs/uploads/`), Action: faultproxy.Action{Hang: true}})
 	cfg := fastRetries()
 	cfg.RequestTimeout = 200 * time.Millisecond
 	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/uphang:v1")}}, PushOptions{Transport: cfg, Jobs: 1})
@@ -361,11 +375,11 @@ func TestFault_NoSecretLeak(t *testing.T) {
 	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/f/auth:v1")}}, PushOptions{Transport: cfg}); err != nil {
 		t.Fatal(err)
 	}
-	// A failing PATCH puts the signed URL into an error.
-	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Status: 400, Code: "BLOB_UPLOAD_UNKNOWN"}})
+	// A failing upload puts the signed URL into an error.
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/blobs/uploads/`), Action: faultproxy.Action{Status: 400, Code: "BLOB_UPLOAD_UNKNOWN"}})
 	_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/f/auth:v2")}}, PushOptions{Transport: cfg})
 	if err == nil {
-		t.Fatal("push through a failing PATCH succeeded")
+		t.Fatal("push through a failing upload succeeded")
 	}
 	out := logBuf.String() + "\n" + err.Error() + "\n" + Redact(err.Error())
 	if !strings.Contains(logBuf.String(), "X-Amz-Signature=REDACTED") {
@@ -469,12 +483,12 @@ func TestFault_WrongDigestHeader(t *testing.T) {
 	}
 }
 
-// TestFault_TokenExpiry (F7): a 401 on one PATCH (an expired token) makes
+// TestFault_TokenExpiry (F7): a 401 on one upload (an expired token) makes
 // the push fetch a new token and succeed.
 func TestFault_TokenExpiry(t *testing.T) {
 	p, host := pushRegistry(t)
 	p.RequireAuth("alice", "pw", "TOKEN")
-	p.Add(&faultproxy.Rule{Method: "PATCH", Nth: 1, Action: faultproxy.Action{Status: 401, Code: "UNAUTHORIZED",
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/blobs/uploads/`), Nth: 1, Action: faultproxy.Action{Status: 401, Code: "UNAUTHORIZED",
 		Headers: map[string]string{"WWW-Authenticate": `Bearer realm="http://` + host + `/token",service="faultproxy"`}}})
 	cfg := fastRetries()
 	cfg.Keychain = userPassKeychain{"alice", "pw"}

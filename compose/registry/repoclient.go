@@ -191,11 +191,22 @@ func (c *repoClient) patch(ctx context.Context, loc *url.URL, body io.Reader, si
 
 // commit finishes the upload at loc as blob h.
 func (c *repoClient) commit(ctx context.Context, loc *url.URL, h v1.Hash) error {
+	return c.putBlob(ctx, loc, h, nil)
+}
+
+// putBlob finishes the upload at loc as blob h, sending data (all of the
+// blob, or what the PATCHes did not send) with the PUT.
+func (c *repoClient) putBlob(ctx context.Context, loc *url.URL, h v1.Hash, data []byte) error {
 	u := *loc
 	q := u.Query()
 	q.Set("digest", h.String())
 	u.RawQuery = q.Encode()
-	resp, err := c.do(ctx, http.MethodPut, &u, http.NoBody, nil)
+	var body io.Reader = http.NoBody
+	var hdr http.Header
+	if len(data) > 0 {
+		body, hdr = bytes.NewReader(data), http.Header{"Content-Type": {"application/octet-stream"}}
+	}
+	resp, err := c.do(ctx, http.MethodPut, &u, body, hdr)
 	if err != nil {
 		return err
 	}

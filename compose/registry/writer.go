@@ -1,14 +1,11 @@
 package registry
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"net/http"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
 )
 
@@ -49,16 +46,7 @@ func putSmallBlob(ctx context.Context, c *repoClient, h v1.Hash, data []byte) er
 	if err != nil {
 		return err
 	}
-	u := *loc
-	q := u.Query()
-	q.Set("digest", h.String())
-	u.RawQuery = q.Encode()
-	resp, err := c.do(ctx, http.MethodPut, &u, bytes.NewReader(data), http.Header{"Content-Type": {"application/octet-stream"}})
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	return transport.CheckError(resp, http.StatusCreated)
+	return c.putBlob(ctx, loc, h, data)
 }
 
 // PutManifest puts raw, a manifest of media type mt, under tag.
