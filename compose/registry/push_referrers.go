@@ -88,33 +88,46 @@ func (p *pusher) readReferrers(ctx context.Context) (groups []*referrerGroup, wa
 // and, if not, reads subject's referrers tag: even in a new repository,
 // since another push of the same subject may have written it since, and
 // its referrers must be kept. While the registry's answer is not known the
-// tag is read at the same time, for nothing if it has the API.
-func (p *pusher) readReferrersTag(ctx context.Context, repo name.Repository, subject v1.Hash) (api bool, raw []byte, ok bool, err error) {
+// tag is read at the same time; that read is stopped and forgotten, its
+// error included, if the registry has the API. (The probe runs once the
+// subjects are in place, beside the referrers' PUTs: a registry with the
+// API answers for a subject without referrers too, as the distribution
+// spec requires; one that answered 404 would get a referrers tag it does
+// not need, which clients never read there.)
+func (p *pusher) readReferrersTag(ctx context.Context, repo name.Repository, subject v1.Hash) (bool, []byte, bool, error) {
 	c, err := p.client(ctx, repo)
 	if err != nil {
 		return false, nil, false, err
 	}
-	read := func() error {
-		raw, ok, err = c.getManifest(ctx, ReferrersTag(subject), string(types.OCIImageIndex))
-		return err
-	}
+	tag, accept := ReferrersTag(subject), string(types.OCIImageIndex)
 	probe, known := p.referrersProbe(repo)
-	if !known {
-		var g errgroup.Group
-		g.Go(read)
-		api, err = probe.ask(ctx, c, subject)
-		if rerr := g.Wait(); err == nil && !api {
-			err = rerr
-		}
-		if err != nil || api {
+	if known {
+		if api, err := probe.ask(ctx, c, subject); err != nil || api {
 			return api, nil, false, err
 		}
-		return false, raw, ok, nil
+		raw, ok, err := c.getManifest(ctx, tag, accept)
+		return false, raw, ok, err
 	}
-	if api, err = probe.ask(ctx, c, subject); err != nil || api {
+	type read struct {
+		raw []byte
+		ok  bool
+		err error
+	}
+	rctx, stop := context.WithCancel(ctx)
+	defer stop()
+	got := make(chan read, 1)
+	go func() {
+		raw, ok, err := c.getManifest(rctx, tag, accept)
+		got <- read{raw, ok, err}
+	}()
+	api, err := probe.ask(ctx, c, subject)
+	if err != nil || api {
+		stop()
+		<-got
 		return api, nil, false, err
 	}
-	return false, raw, ok, read()
+	r := <-got
+	return false, r.raw, r.ok, r.err
 }
 
 // pushReferrersTags makes every pushed referrer findable: registries with
@@ -207,7 +220,7 @@ func (p *pusher) referrersProbe(repo name.Repository) (_ *apiProbe, known bool) 
 // the others wait for that answer (or their ctx). A failed probe is the
 // answer for everyone: the push fails before any tag moves.
 func (pr *apiProbe) ask(ctx context.Context, c *repoClient, subject v1.Hash) (bool, error) {
-	pr.once.Do(func() {
+	go pr.once.Do(func() {
 		defer close(pr.done)
 		pr.api, pr.err = c.hasReferrersAPI(ctx, subject)
 	})

@@ -8,6 +8,7 @@ import (
 	"net/http/httptest"
 	"regexp"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -226,5 +227,37 @@ func TestPush_BeforeTags(t *testing.T) {
 	}
 	if called {
 		t.Error("BeforeTags was called for a push that failed before its tags")
+	}
+}
+
+// On a registry with the referrers API, the referrers tag read beside the
+// probe (while its answer is unknown) is not needed: its failure, landing
+// after the probe's answer, does not fail the push (it did, through a
+// shared error variable; run with -race too).
+func TestPush_ReferrersTagReadNotNeededWithAPI(t *testing.T) {
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)), registry.WithReferrersSupport(true))
+	probed := make(chan struct{})
+	var once sync.Once
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case strings.Contains(r.URL.Path, "/referrers/"):
+			inner.ServeHTTP(w, r)
+			once.Do(func() { close(probed) })
+		case r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/manifests/sha256-"):
+			<-probed
+			time.Sleep(50 * time.Millisecond) // after the probe's answer
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errors":[{"code":"TAG_INVALID","message":"no such tag here"}]}`)
+		default:
+			inner.ServeHTTP(w, r)
+		}
+	}))
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 94, true)
+	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/api/app:v1"), Referrers: []v1.Image{sbomReferrer(t, img, `{}`)}}
+	if _, err := Push(context.Background(), []PushRequest{req}, PushOptions{Transport: fastRetries()}); err != nil {
+		t.Fatalf("push to a registry with the referrers API failed on a read it did not need: %v", err)
 	}
 }
