@@ -50,12 +50,18 @@ func newRepoClient(ctx context.Context, cfg TransportConfig, rt http.RoundTrippe
 }
 
 // checkRedirect refuses redirects to another host given as a private,
-// loopback or link-local IP literal (SSRF), and stops after 10 hops. A name
+// loopback or link-local IP literal (SSRF) and any redirect of a write to
+// another host, and stops after 10 hops. A name
 // on another host is checked when it is dialled (see guardDial): the
 // address it resolves to then decides.
 func checkRedirect(req *http.Request, via []*http.Request) error {
 	if len(via) >= 10 {
 		return errors.New("stopped after 10 redirects")
+	}
+	// What is written stays on the registry: a PUT, POST, PATCH or DELETE
+	// is never sent on to another host.
+	if m := via[0].Method; m != http.MethodGet && m != http.MethodHead && !sameHost(via[0].URL, req.URL) {
+		return fmt.Errorf("refusing to follow a %s redirect to another host %s", m, hostOnly(req.URL.Host))
 	}
 	return checkLocation(via[0].URL, req.URL)
 }
@@ -195,23 +201,41 @@ func (c *repoClient) commit(ctx context.Context, loc *url.URL, h v1.Hash) error 
 }
 
 // putBlob finishes the upload at loc as blob h, sending data (all of the
-// blob, or what the PATCHes did not send) with the PUT.
+// blob, or what the PATCHes did not send) with the PUT. The bytes are sent
+// once, as a PATCH's are: the request is not replayed by the transport
+// (the upload location may be spent by then; the caller starts a new
+// upload) and no redirect takes it elsewhere.
 func (c *repoClient) putBlob(ctx context.Context, loc *url.URL, h v1.Hash, data []byte) error {
 	u := *loc
 	q := u.Query()
 	q.Set("digest", h.String())
 	u.RawQuery = q.Encode()
-	var body io.Reader = http.NoBody
-	var hdr http.Header
-	if len(data) > 0 {
-		body, hdr = bytes.NewReader(data), http.Header{"Content-Type": {"application/octet-stream"}}
+	var resp *http.Response
+	var err error
+	if len(data) == 0 {
+		resp, err = c.do(ctx, http.MethodPut, &u, http.NoBody, nil)
+	} else {
+		var req *http.Request
+		if req, err = http.NewRequestWithContext(ctx, http.MethodPut, u.String(), io.NopCloser(bytes.NewReader(data))); err != nil {
+			return err
+		}
+		req.Header.Set("Content-Type", "application/octet-stream")
+		req.ContentLength = int64(len(data))
+		resp, err = c.client.Do(req)
 	}
-	resp, err := c.do(ctx, http.MethodPut, &u, body, hdr)
 	if err != nil {
 		return err
 	}
 	defer resp.Body.Close()
 	return transport.CheckError(resp, http.StatusCreated)
+}
+
+// cancelUpload asks the registry to drop the upload at loc, best effort:
+// registries expire abandoned uploads anyway.
+func (c *repoClient) cancelUpload(ctx context.Context, loc *url.URL) {
+	if resp, err := c.do(ctx, http.MethodDelete, loc, nil, nil); err == nil {
+		resp.Body.Close()
+	}
 }
 
 // manifestAccept lists the manifest media types strata reads.

@@ -1,0 +1,93 @@
+package registry
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/registry"
+
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/internal/fixture"
+	"github.com/strata-build/strata/internal/testregistry"
+)
+
+// What a push writes stays on the registry: a blob PUT carrying bytes (a
+// small blob's one request) or a manifest PUT answered with a 307 to
+// another host is not sent there, and the push fails. The other host
+// stands for a public one (PrivateRedirectHosts lifts only the SSRF guard
+// on dialling it).
+func TestPush_WritesNotRedirectedOffRegistry(t *testing.T) {
+	for _, what := range []string{"/blobs/uploads/", "/manifests/"} {
+		var stolen atomic.Int64
+		other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			n, _ := io.Copy(io.Discard, r.Body)
+			stolen.Add(n + 1)
+			w.WriteHeader(http.StatusCreated)
+		}))
+		otherHost := "localhost:" + strings.TrimPrefix(other.URL, "http://127.0.0.1:")
+		inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+		s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.Method == http.MethodPut && strings.Contains(r.URL.Path, what) {
+				http.Redirect(w, r, "http://"+otherHost+"/collect?"+r.URL.RawQuery, http.StatusTemporaryRedirect)
+				return
+			}
+			inner.ServeHTTP(w, r)
+		}))
+		cfg := fastRetries()
+		cfg.PrivateRedirectHosts = []string{otherHost}
+		_, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)},
+			Tags: tagsOf(t, strings.TrimPrefix(s.URL, "http://")+"/redir/app:v1")}}, PushOptions{Transport: cfg, Jobs: 1})
+		if err == nil {
+			t.Errorf("%s: the push succeeded through a redirect off the registry", what)
+		}
+		if n := stolen.Load(); n > 0 {
+			t.Errorf("%s: %d requests or bytes reached %s, off the registry", what, n, otherHost)
+		}
+		s.Close()
+		other.Close()
+	}
+}
+
+// A small blob's PUT that the registry committed but whose answer was lost
+// (a proxy answers 502) is not sent again to its spent upload: the push
+// starts a fresh upload (or finds the blob there) and succeeds.
+func TestDistribution_SmallBlobCommitAnswerLost(t *testing.T) {
+	r := testregistry.Start(t, launchProgram)
+	u, _ := url.Parse("http://" + r.Host)
+	rp := httputil.NewSingleHostReverseProxy(u)
+	var fired atomic.Bool
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method == http.MethodPut && strings.Contains(req.URL.Path, "/blobs/uploads/") && req.ContentLength > 0 && fired.CompareAndSwap(false, true) {
+			rec := httptest.NewRecorder()
+			rp.ServeHTTP(rec, req) // the registry commits the blob...
+			if rec.Code != http.StatusCreated {
+				t.Errorf("the first PUT got %d from the registry, want 201", rec.Code)
+			}
+			w.WriteHeader(http.StatusBadGateway) // ...and the client is told 502
+			return
+		}
+		rp.ServeHTTP(w, req)
+	}))
+	defer s.Close()
+	img := fixture.LinuxImage(t, 1) // every blob is under monolithicMax
+	ref := strings.TrimPrefix(s.URL, "http://") + "/mono/app:v1"
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, ref)}},
+		PushOptions{Transport: fastRetries(), Jobs: 1}); err != nil {
+		t.Fatalf("one lost answer to a committed small blob failed the push: %v", err)
+	}
+	if !fired.Load() {
+		t.Fatal("no small blob was uploaded")
+	}
+	d, _ := img.Digest()
+	if got := fixture.ValidateRemote(t, ref); got != d {
+		t.Errorf("pushed %s, want %s", got, d)
+	}
+}
