@@ -17,6 +17,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -24,6 +25,7 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/tarball"
 	"github.com/google/go-containerregistry/pkg/v1/types"
@@ -303,14 +305,16 @@ func TestDistribution_NewRepositoryProbeNotFooledByOwnMount(t *testing.T) {
 	}
 	hold := make(chan struct{})
 	p.Add(&faultproxy.Rule{Method: "HEAD", Path: regexp.MustCompile("/fresh/blobs/"), Action: faultproxy.Action{Wait: hold}})
+	var beside atomic.Bool // the other blobs' POSTs went out while the probe was held
 	go func() {
-		for range 200 {
+		defer close(hold)
+		for range 400 {
 			if p.Count("POST", `/fresh/blobs/uploads/`, 0) >= 3 {
-				break
+				beside.Store(true)
+				return
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		close(hold)
 	}()
 	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/fresh:v1"),
 		MountFrom: []name.Repository{tagsOf(t, host+"/base:1")[0].Context()}}}, PushOptions{Transport: fastRetries(), New: []string{host + "/fresh"}})
@@ -325,5 +329,46 @@ func TestDistribution_NewRepositoryProbeNotFooledByOwnMount(t *testing.T) {
 	}
 	if n := p.Count("HEAD", `/fresh/blobs/`, 0); n != 1 {
 		t.Errorf("%d blob HEADs, want the probe's one", n)
+	}
+	if !beside.Load() {
+		t.Error("the other blobs' mounts and uploads waited for the probe")
+	}
+}
+
+// The rerun of a first push into a new repository that failed at its
+// manifests sends no blob again; the uploads it started beside the probe
+// before learning the repository was not new are dropped (DELETE), not
+// left open. (Its base layers may be reported mounted rather than
+// skipped: their mounts went out beside the probe.)
+func TestDistribution_RerunIntoNewRepositoryDropsItsUploads(t *testing.T) {
+	p, host := startDistribution(t)
+	base, err := random.Image(64<<10, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: base}, Tags: tagsOf(t, host+"/base:1")}}, PushOptions{Transport: fastRetries()}); err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.AppendLayers(base, tarLayerOf(t, map[string]string{"app": "a"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/rerun:v1"), MountFrom: []name.Repository{tagsOf(t, host+"/base:1")[0].Context()}}
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile("/manifests/sha256:"), Action: faultproxy.Action{Status: 400, Code: "MANIFEST_INVALID"}})
+	o := PushOptions{Transport: fastRetries(), New: []string{host + "/rerun"}}
+	if _, err := Push(context.Background(), []PushRequest{req}, o); err == nil {
+		t.Fatal("the first push did not fail")
+	}
+	p.Clear()
+	p.ResetLog()
+	rep, err := Push(context.Background(), []PushRequest{req}, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.BlobsUploaded != 0 || rep.BlobsMounted+rep.BlobsSkipped != 4 || uploads(p) != 0 {
+		t.Errorf("the rerun uploaded %d blobs (%d PUTs), mounted %d, skipped %d; want nothing sent again", rep.BlobsUploaded, uploads(p), rep.BlobsMounted, rep.BlobsSkipped)
+	}
+	if started, dropped := p.Count("POST", `/rerun/blobs/uploads/`, 202), p.Count("DELETE", `/rerun/blobs/uploads/`, 0); started != dropped {
+		t.Errorf("the rerun started %d uploads and dropped %d", started, dropped)
 	}
 }

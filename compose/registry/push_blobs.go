@@ -113,24 +113,32 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 		}
 		if listedNew && !p.stillNew(ctx, c, repo) {
 			// Not new after all (a rerun after a failed push): the upload
-			// just started is left for the registry to expire.
+			// just started is dropped if the blob is there.
 			listedNew = false
 			ok, err := c.headBlob(ctx, j.digest)
 			if err != nil {
 				return stepError(repo, "checking", j, err)
 			}
 			if ok {
+				c.cancelUpload(ctx, loc)
 				return skipped()
 			}
 		}
 		err = p.upload(ctx, c, j, loc, ev)
+		if err != nil && uploadGone(err) {
+			// A commit whose answer was lost and that was sent again finds
+			// its upload spent: the blob may be there all the same.
+			if ok, herr := c.headBlob(ctx, j.digest); herr == nil && ok {
+				err = nil
+			}
+		}
 		if err == nil {
 			p.count(&p.uploaded, ev, "uploaded", j.size)
 			ev.Status, ev.Done = "uploaded", j.size
 			p.opts.Progress(ev)
 			return nil
 		}
-		if attempt >= attempts || !retryableUpload(ctx, err) {
+		if attempt >= attempts || !retryableUpload(ctx, err) && !uploadGone(err) {
 			return stepError(repo, "uploading", j, err)
 		}
 		if err := sleep(ctx, backoff(p.opts.Transport.Backoff, attempt)); err != nil {
@@ -180,6 +188,24 @@ func (p *pusher) upload(ctx context.Context, c *repoClient, j *blobJob, loc *url
 		return fmt.Errorf("blob is %d bytes, expected %d", cr.n, j.size)
 	}
 	return c.commit(ctx, next, j.digest)
+}
+
+// uploadGone reports whether err says the upload location is no more
+// (BLOB_UPLOAD_UNKNOWN, or a 404): a fresh upload may still succeed.
+func uploadGone(err error) bool {
+	var te *transport.Error
+	if !errors.As(err, &te) {
+		return false
+	}
+	if te.StatusCode == http.StatusNotFound {
+		return true
+	}
+	for _, d := range te.Errors {
+		if d.Code == transport.BlobUploadUnknownErrorCode {
+			return true
+		}
+	}
+	return false
 }
 
 // retryableUpload reports whether an upload failure deserves a fresh
