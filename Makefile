@@ -1,7 +1,8 @@
 # strata — build and test entry points. `make test` is what CI runs.
 GO        ?= go
 BIN       := $(CURDIR)/.bin
-TOOLS     := docker-registry skopeo umoci
+# (gcc: the race detector needs cgo.)
+TOOLS     := docker-registry skopeo umoci gcc
 STATICCHECK_VERSION := v0.8.2
 # cosign and oras check strata's signatures and referrers in the tests.
 # cosign v3.1.3 is the newest that builds with Go 1.26 (its go.mod says go
@@ -9,15 +10,15 @@ STATICCHECK_VERSION := v0.8.2
 COSIGN_VERSION      := v3.1.3
 ORAS_VERSION        := v1.3.6
 
-.PHONY: all build test tools vet lint unit fuzz bench clean
+.PHONY: all build test tools vet lint unit race fuzz bench clean
 
 all: build
 
 build:
 	$(GO) build ./...
 
-## test: everything CI checks — tools, vet, staticcheck, unit + e2e tests (fuzz seed corpora included).
-test: tools vet lint unit
+## test: everything CI checks — tools, vet, staticcheck, unit + e2e tests (fuzz seed corpora included), the push's concurrency under the race detector.
+test: tools vet lint unit race
 
 ## tools: install the external checkers the tests drive (real registry, skopeo, umoci; cosign and oras into .bin).
 tools: $(BIN)/cosign $(BIN)/oras
@@ -26,7 +27,7 @@ tools: $(BIN)/cosign $(BIN)/oras
 	  echo "make: installing missing tools:$$missing"; \
 	  if [ "$$(id -u)" != 0 ]; then echo "make: need root to apt-get install$$missing" >&2; exit 1; fi; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-	    docker-registry skopeo umoci >/dev/null || { echo "make: apt-get install failed" >&2; exit 1; }; \
+	    $$missing >/dev/null || { echo "make: apt-get install failed" >&2; exit 1; }; \
 	fi; \
 	for t in $(TOOLS); do command -v $$t >/dev/null 2>&1 || { echo "make: $$t still missing" >&2; exit 1; }; done
 
@@ -49,6 +50,10 @@ $(BIN)/staticcheck:
 ## unit: all Go tests. Fuzz targets run their seed corpora here.
 unit:
 	$(GO) test -count=1 -timeout 12m ./...
+
+## race: the packages whose requests run side by side (push, base fetches, registry cache), under the race detector.
+race:
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 5m ./compose/registry/ ./compose/base/ ./compose/remotecache/
 
 ## fuzz: a short real fuzzing run of every target (not part of `make test`).
 fuzz:

@@ -9,9 +9,6 @@ import (
 	"github.com/strata-build/strata/spec"
 )
 
-// prefetchJobs bounds the base resolutions PrefetchBases runs at once.
-const prefetchJobs = 4
-
 // PrefetchBases starts resolving, in the background, the registry base of
 // each spec (its tag, manifest and config, which land in the cache under
 // cacheDir), so that a build that first waits on something else (a push
@@ -19,8 +16,8 @@ const prefetchJobs = 4
 // registry that is three round trips off the critical path. Pass the
 // options Build will get: with WithBaseTags the build takes the very
 // digests resolved here. Failures are dropped: the build that needs the
-// base reports them. wait returns once every resolution has ended; cancel
-// ctx to end them early.
+// base reports them. At most WithJobs resolutions run at once. wait returns
+// once every resolution has ended; cancel ctx to end them early.
 func PrefetchBases(ctx context.Context, specs []*spec.Spec, cacheDir string, opts ...Option) (wait func()) {
 	o, err := makeOptions(opts...)
 	if err != nil || o.baseResolver != nil || cacheDir == "" {
@@ -54,7 +51,7 @@ func PrefetchBases(ctx context.Context, specs []*spec.Spec, cacheDir string, opt
 	go func() {
 		defer close(done)
 		var g errgroup.Group
-		g.SetLimit(prefetchJobs)
+		g.SetLimit(o.jobs) // WithJobs: resolutions at once
 		for _, j := range jobs {
 			g.Go(func() error {
 				_, _ = base.Resolve(ctx, j.s.Base, j.want, cacheDir, base.Options{Remote: o.remote, Logger: o.logger, Pin: o.basePins[j.s.Base], Tags: o.tags})

@@ -2,8 +2,11 @@ package compose
 
 import (
 	"context"
+	"net/http"
 	"strings"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -70,21 +73,51 @@ func TestPrefetchBases(t *testing.T) {
 	}
 
 	// A build while the prefetch runs waits for its fetches rather than
-	// making them again.
-	for range 5 {
-		reg.Transport.Reset()
-		cache, opts := t.TempDir(), []Option{WithRemote(remote.WithTransport(reg.Transport)), WithBaseTags(&base.Tags{})}
-		wait := PrefetchBases(context.Background(), specs, cache, opts...)
-		if _, err := Build(context.Background(), s, cache, opts...); err != nil {
-			t.Fatal(err)
-		}
-		wait()
-		log := reg.Transport.Requests()
-		if n := strings.Count(log, "/manifests/"); n != 1 {
-			t.Errorf("%d manifest requests, want 1:\n%s", n, log)
-		}
-		if n := count(log, "GET /v2/lib/nginx/blobs/"); n != 3 {
-			t.Errorf("%d blob GETs, want 3 (the config and two layers, once each):\n%s", n, log)
-		}
+	// making them again: the prefetch's config GET is held until the build
+	// has had all the time it needs to ask for the config itself.
+	reg.Transport.Reset()
+	hold := &holdConfig{next: reg.Transport, release: make(chan struct{})}
+	cache, opts = t.TempDir(), []Option{WithRemote(remote.WithTransport(hold)), WithBaseTags(&base.Tags{})}
+	wait := PrefetchBases(context.Background(), specs, cache, opts...)
+	built := make(chan error, 1)
+	go func() {
+		_, err := Build(context.Background(), s, cache, opts...)
+		built <- err
+	}()
+	time.Sleep(200 * time.Millisecond)
+	close(hold.release)
+	if err := <-built; err != nil {
+		t.Fatal(err)
+	}
+	wait()
+	if n := hold.configs.Load(); n != 1 {
+		t.Errorf("the config was asked for %d times, want once:\n%s", n, reg.Transport.Requests())
+	}
+}
+
+// holdConfig holds every blob GET made before release is closed (before
+// it, only the base's config is asked for; its layers are read by the
+// build's base check, after the config), counting them.
+type holdConfig struct {
+	next    http.RoundTripper
+	release chan struct{}
+	configs atomic.Int32
+}
+
+func (h *holdConfig) RoundTrip(r *http.Request) (*http.Response, error) {
+	if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/blobs/") && !h.released() {
+		h.configs.Add(1)
+		<-h.release
+	}
+	return h.next.RoundTrip(r)
+}
+
+// released reports whether release is closed.
+func (h *holdConfig) released() bool {
+	select {
+	case <-h.release:
+		return true
+	default:
+		return false
 	}
 }

@@ -276,6 +276,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	return nil
 }
 
+// The push's writer puts the registry cache's records.
+var _ remotecache.Putter = (*registry.Writer)(nil)
+
 // cacheFromRepos parses the --cache-from repositories.
 func cacheFromRepos(args []string, off bool) ([]name.Repository, error) {
 	if off && len(args) > 0 {

@@ -35,7 +35,7 @@ func (w *Writer) PutBlob(ctx context.Context, repo name.Repository, h v1.Hash, d
 			return fmt.Errorf("%s: uploading blob %s: %w", repo.Name(), short(h), err)
 		}
 		if err := sleep(ctx, backoff(w.p.opts.Transport.Backoff, attempt)); err != nil {
-			return err
+			return fmt.Errorf("%s: uploading blob %s: %w", repo.Name(), short(h), err)
 		}
 	}
 }

@@ -31,7 +31,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -174,23 +173,23 @@ type Putter interface {
 // remote with opts when nil). A manifest over maxManifest, which no reader
 // would take, is refused.
 func putArtifact(ctx context.Context, repo name.Repository, tag name.Tag, artifactType string, blob []byte, ann map[string]string, opts []remote.Option, put Putter) error {
-	cfg := static.NewLayer([]byte("{}"), emptyType)
+	empty := []byte("{}")
+	cfg := static.NewLayer(empty, emptyType)
 	bl := static.NewLayer(blob, types.MediaType(artifactType))
-	// The two blobs go up side by side: on a distant registry every round
-	// trip shows.
+	// The two blobs go up side by side (two goroutines a record): on a
+	// distant registry every round trip shows.
 	var g errgroup.Group
-	for _, l := range []v1.Layer{cfg, bl} {
+	for i, l := range []v1.Layer{cfg, bl} {
+		data := [][]byte{empty, blob}[i]
 		g.Go(func() error {
 			if put == nil {
 				return remote.WriteLayer(repo, l, opts...)
 			}
-			h, _ := l.Digest()
-			rc, _ := l.Compressed()
-			b, err := io.ReadAll(rc)
+			h, err := l.Digest()
 			if err != nil {
 				return err
 			}
-			return put.PutBlob(ctx, repo, h, b)
+			return put.PutBlob(ctx, repo, h, data)
 		})
 	}
 	if err := g.Wait(); err != nil {
