@@ -220,6 +220,9 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if err := p.plan(reqs); err != nil {
 		return nil, err
 	}
+	cctx, stopChecks := context.WithCancel(ctx)
+	waitChecks := p.checkManifests(cctx)
+	defer func() { stopChecks(); waitChecks() }()
 	if err := p.pushBlobs(ctx); err != nil {
 		return nil, err
 	}
@@ -267,6 +270,7 @@ type pusher struct {
 
 	newRepos map[string]bool // PushOptions.New
 	probes   map[string]*newProbe
+	checks   map[*manifestJob]*manifestCheck // set before the blobs, then read-only
 
 	mu      sync.Mutex
 	clients map[string]*clientEntry
@@ -360,8 +364,11 @@ func (p *pusher) pushManifest(ctx context.Context, m *manifestJob) error {
 	step := func(what string, err error) error {
 		return fmt.Errorf("%s: %s manifest %s: %w", m.repo.Name(), what, short(m.digest), rateLimited(m.repo, err))
 	}
-	ok := false
-	if !p.stillNew(ctx, c, m.repo) {
+	ok, asked, err := p.manifestThere(ctx, m)
+	if err != nil {
+		return step("checking", err)
+	}
+	if !asked && !p.stillNew(ctx, c, m.repo) {
 		if _, ok, err = c.headManifest(ctx, m.digest.String()); err != nil {
 			return step("checking", err)
 		}

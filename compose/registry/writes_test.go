@@ -11,10 +11,12 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/internal/faultproxy"
 	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/internal/testregistry"
 )
@@ -89,5 +91,49 @@ func TestDistribution_SmallBlobCommitAnswerLost(t *testing.T) {
 	d, _ := img.Digest()
 	if got := fixture.ValidateRemote(t, ref); got != d {
 		t.Errorf("pushed %s, want %s", got, d)
+	}
+}
+
+// In a repository that exists, each manifest's HEAD goes out while the
+// blobs are pushed (the uploads are held here until it has): the
+// manifests step waits on answers, not on new requests. A manifest the
+// repository has is still not written again.
+func TestPush_ManifestChecksBesideBlobs(t *testing.T) {
+	p, host := pushRegistry(t)
+	old := fixture.LinuxImage(t, 1)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: old}, Tags: tagsOf(t, host+"/early:v0")}}, PushOptions{Transport: fastRetries()}); err != nil {
+		t.Fatal(err)
+	}
+	p.ResetLog()
+	hold := make(chan struct{})
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/early/blobs/uploads/`), Action: faultproxy.Action{Wait: hold}})
+	var beside atomic.Bool
+	go func() {
+		defer close(hold)
+		for range 400 {
+			if p.Count("HEAD", `/early/manifests/sha256:`, 0) > 0 {
+				beside.Store(true)
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 95, true)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/early:v1")}}, PushOptions{Transport: fastRetries()}); err != nil {
+		t.Fatal(err)
+	}
+	if !beside.Load() {
+		t.Error("the manifest's HEAD waited for the blobs")
+	}
+	if n := p.Count("HEAD", `/early/manifests/sha256:`, 0); n != 1 {
+		t.Errorf("%d manifest HEADs, want 1", n)
+	}
+	p.Clear()
+	p.ResetLog()
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/early:v1")}}, PushOptions{Transport: fastRetries()}); err != nil {
+		t.Fatal(err)
+	}
+	if n := p.Count("PUT", `/manifests/`, 0); n != 0 {
+		t.Errorf("a repeated push wrote %d manifests", n)
 	}
 }

@@ -1,0 +1,70 @@
+package registry
+
+import (
+	"context"
+	"slices"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// manifestCheck is the HEAD of one manifest, asked for ahead of the
+// manifests step.
+type manifestCheck struct {
+	done chan struct{}
+	ok   bool // the repository has the manifest
+	err  error
+}
+
+// checkManifests asks, while the blobs are pushed, whether each repository
+// not listed as new (PushOptions.New) already has each manifest to push
+// there: the manifests step then waits on answers instead of asking, one
+// round trip less for the images and one for their referrers. A manifest
+// is named by its digest, so an answer cannot go stale. It returns a
+// function that waits for the checks; cancel ctx first to end them early.
+func (p *pusher) checkManifests(ctx context.Context) (wait func()) {
+	var todo []*manifestJob
+	p.checks = map[*manifestJob]*manifestCheck{}
+	for _, level := range slices.Concat(p.manifests, [][]*manifestJob{p.refManifests}) {
+		for _, m := range level {
+			if !p.newRepos[m.repo.Name()] {
+				p.checks[m] = &manifestCheck{done: make(chan struct{})}
+				todo = append(todo, m)
+			}
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var g errgroup.Group
+		g.SetLimit(p.opts.Jobs)
+		for _, m := range todo {
+			chk := p.checks[m]
+			g.Go(func() error {
+				defer close(chk.done)
+				c, err := p.client(ctx, m.repo)
+				if err == nil {
+					_, chk.ok, err = c.headManifest(ctx, m.digest.String())
+				}
+				chk.err = err
+				return nil
+			})
+		}
+		g.Wait()
+	}()
+	return func() { <-done }
+}
+
+// manifestThere reports whether m's repository has m, from its early check;
+// asked is false when there was none (the caller asks).
+func (p *pusher) manifestThere(ctx context.Context, m *manifestJob) (there, asked bool, err error) {
+	chk := p.checks[m]
+	if chk == nil {
+		return false, false, nil
+	}
+	select {
+	case <-chk.done:
+		return chk.ok, true, chk.err
+	case <-ctx.Done():
+		return false, true, ctx.Err()
+	}
+}
