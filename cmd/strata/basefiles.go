@@ -15,6 +15,7 @@ import (
 
 	"github.com/strata-build/strata/compose"
 	"github.com/strata-build/strata/compose/basetree"
+	"github.com/strata-build/strata/compose/registry"
 	"github.com/strata-build/strata/compose/remotecache"
 	"github.com/strata-build/strata/compose/sbom"
 	"github.com/strata-build/strata/spec"
@@ -255,7 +256,8 @@ func (b *baseFiles) publishAll(ctx context.Context, jobs int, put remotecache.Pu
 					files = append(files, remotecache.BaseFile{Kind: lf.kind, DiffID: d, Data: data})
 				}
 			}
-			if err := remotecache.PutBaseFiles(ctx, p.repo, p.base, p.diffIDs, files, b.c.ropts, put); err != nil && ctx.Err() == nil {
+			// (A push that failed is reported as such, not its record.)
+			if err := remotecache.PutBaseFiles(ctx, p.repo, p.base, p.diffIDs, files, b.c.ropts, put); err != nil && ctx.Err() == nil && !errors.Is(err, registry.ErrPushFailed) {
 				b.warn(fmt.Errorf("%s: %w", p.repo, err))
 			}
 			return nil

@@ -387,7 +387,8 @@ func (c *remoteCache) record(ctx context.Context, a *app, rf *registryFlags, job
 	}
 	g.Wait()
 	for i, w := range warnings {
-		if w != nil {
+		// A push that failed is reported as such, not its records.
+		if w != nil && !errors.Is(w, registry.ErrPushFailed) {
 			fmt.Fprintf(a.stderr, "strata: warning: %s: %v; a fresh runner will build it again\n", job.paths[i], redacted(w, rf))
 		}
 	}

@@ -171,11 +171,14 @@ type PushOptions struct {
 	// reports as missing, and its rerun asks as usual. Tags and the
 	// referrers tag are still asked for.
 	New []string
-	// BeforeTags, when set, is called once every blob, manifest and
-	// referrer is in place, and runs while the tags are pushed (a cache
-	// record that needs the image but not its tags); w writes through the
-	// push's clients. Push returns only after it has returned. It is not
-	// called when an earlier step fails.
+	// BeforeTags, when set, is called once the images' blobs and manifests
+	// are in place, and runs while the referrers and then the tags are
+	// pushed (a cache record that needs the image and its documents, but
+	// not its tags). w writes through the push's clients: its blobs go up
+	// at once, its manifests only once every referrer is in place, and
+	// none if the push fails before its tags (ErrPushFailed). Push returns
+	// only after it has returned. It is not called when an earlier step
+	// fails.
 	BeforeTags func(ctx context.Context, w *Writer)
 }
 
@@ -221,13 +224,26 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 		return nil, err
 	}
 	cctx, stopChecks := context.WithCancel(ctx)
-	waitChecks := p.checkManifests(cctx)
-	defer func() { stopChecks(); waitChecks() }()
+	waitManifests, waitTags := p.checkManifests(cctx), p.checkTags(cctx)
+	defer func() { stopChecks(); waitManifests(); waitTags() }()
 	if err := p.pushBlobs(ctx); err != nil {
 		return nil, err
 	}
 	if err := p.pushManifests(ctx, p.manifests); err != nil {
 		return nil, err
+	}
+	// The images are in place: BeforeTags starts, its blobs going up while
+	// the referrers are pushed, its manifests once they are (Writer).
+	var w *Writer
+	if o.BeforeTags != nil {
+		w = &Writer{p: p, gate: make(chan struct{})}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			o.BeforeTags(ctx, w)
+		}()
+		// A push that fails before its tags lets no manifest through.
+		defer func() { w.settle(false); <-done }()
 	}
 	// The referrers' subjects are in place: what the referrers tags need
 	// is read while the referrers are pushed.
@@ -240,13 +256,8 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if err := p.pushReferrersTags(ctx, groups); err != nil {
 		return nil, err
 	}
-	if o.BeforeTags != nil {
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			o.BeforeTags(ctx, &Writer{p: p})
-		}()
-		defer func() { <-done }()
+	if w != nil {
+		w.settle(true)
 	}
 	if err := p.holdFloating(ctx); err != nil {
 		return nil, fmt.Errorf("%w (no tag was changed)", err)
@@ -270,7 +281,9 @@ type pusher struct {
 
 	newRepos map[string]bool // PushOptions.New
 	probes   map[string]*newProbe
-	checks   map[*manifestJob]*manifestCheck // set before the blobs, then read-only
+	// checks and tagChecks are set before the blobs, then read-only.
+	checks    map[*manifestJob]*manifestCheck
+	tagChecks map[tagKey]*tagCheck
 
 	mu      sync.Mutex
 	clients map[string]*clientEntry
@@ -435,16 +448,9 @@ func (p *pusher) pushTag(ctx context.Context, a *artifactPlan, tag name.Tag) (*T
 		return nil, err
 	}
 	r := &TagResult{Tag: tag.Name(), Digest: a.digest.String()}
-	prev, ok, err := c.headManifest(ctx, tag.TagStr())
+	prev, ok, err := p.tagNow(ctx, a, tag)
 	if err != nil {
-		return nil, fmt.Errorf("%s: checking tag %s: %w", tag.Context().Name(), tag.TagStr(), err)
-	}
-	if ok && prev != a.digest {
-		// The report says where a tag moved from: take that from the
-		// manifest's bytes, not from a header a registry may get wrong.
-		if prev, err = c.manifestDigest(ctx, tag.TagStr()); err != nil {
-			return nil, fmt.Errorf("%s: reading tag %s: %w", tag.Context().Name(), tag.TagStr(), err)
-		}
+		return nil, err
 	}
 	switch {
 	case ok && prev == a.digest:

@@ -2,8 +2,11 @@ package registry
 
 import (
 	"context"
+	"fmt"
 	"slices"
 
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
 )
 
@@ -67,4 +70,93 @@ func (p *pusher) manifestThere(ctx context.Context, m *manifestJob) (there, aske
 	case <-ctx.Done():
 		return false, true, ctx.Err()
 	}
+}
+
+// tagCheck is what a tag pointed at, read ahead of the tags step.
+type tagCheck struct {
+	done chan struct{}
+	prev v1.Hash // the digest it pointed at, when ok
+	ok   bool    // the tag exists
+	err  error
+}
+
+// tagKey names one tag of one artifact.
+type tagKey struct {
+	a   *artifactPlan
+	tag name.Tag
+}
+
+// checkTags reads, while the blobs are pushed, what each tag points at:
+// the tags step then puts a tag that is to be created or moved at once,
+// one round trip less (two for a tag that moves, whose previous digest is
+// read from the manifest's bytes). A tag read as already at its digest is
+// read again at the tags step, so that a push never leaves alone, as
+// unchanged, a tag another writer moved meanwhile; a moved tag reports
+// where it pointed when the push began. It returns a function that waits
+// for the reads; cancel ctx first to end them early.
+func (p *pusher) checkTags(ctx context.Context) (wait func()) {
+	var todo []tagKey
+	p.tagChecks = map[tagKey]*tagCheck{}
+	for _, a := range p.arts {
+		for _, t := range a.tags {
+			k := tagKey{a, t}
+			if p.tagChecks[k] == nil {
+				p.tagChecks[k] = &tagCheck{done: make(chan struct{})}
+				todo = append(todo, k)
+			}
+		}
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var g errgroup.Group
+		g.SetLimit(p.opts.Jobs)
+		for _, k := range todo {
+			chk := p.tagChecks[k]
+			g.Go(func() error {
+				defer close(chk.done)
+				chk.prev, chk.ok, chk.err = p.readTag(ctx, k.a, k.tag)
+				return nil
+			})
+		}
+		g.Wait()
+	}()
+	return func() { <-done }
+}
+
+// readTag returns the digest tag points at (ok is false when there is no
+// such tag), read from the manifest's bytes when it is not a's: the
+// report says where a tag moved from, and a registry's digest header may
+// be wrong.
+func (p *pusher) readTag(ctx context.Context, a *artifactPlan, tag name.Tag) (v1.Hash, bool, error) {
+	c, err := p.client(ctx, tag.Context())
+	if err != nil {
+		return v1.Hash{}, false, err
+	}
+	prev, ok, err := c.headManifest(ctx, tag.TagStr())
+	if err != nil {
+		return v1.Hash{}, false, fmt.Errorf("%s: checking tag %s: %w", tag.Context().Name(), tag.TagStr(), err)
+	}
+	if ok && prev != a.digest {
+		if prev, err = c.manifestDigest(ctx, tag.TagStr()); err != nil {
+			return v1.Hash{}, false, fmt.Errorf("%s: reading tag %s: %w", tag.Context().Name(), tag.TagStr(), err)
+		}
+	}
+	return prev, ok, nil
+}
+
+// tagNow returns what tag points at for the tags step: the early read,
+// unless it failed or found the tag at a's digest (then it is read again).
+func (p *pusher) tagNow(ctx context.Context, a *artifactPlan, tag name.Tag) (v1.Hash, bool, error) {
+	if chk := p.tagChecks[tagKey{a, tag}]; chk != nil {
+		select {
+		case <-chk.done:
+		case <-ctx.Done():
+			return v1.Hash{}, false, ctx.Err()
+		}
+		if chk.err == nil && !(chk.ok && chk.prev == a.digest) {
+			return chk.prev, chk.ok, nil
+		}
+	}
+	return p.readTag(ctx, a, tag)
 }

@@ -1,7 +1,10 @@
 package registry
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -16,6 +19,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
+	"github.com/google/go-containerregistry/pkg/v1/types"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/strata-build/strata/compose/oci"
@@ -183,8 +187,10 @@ func TestPush_NewRepositoryAsksNothingFirst(t *testing.T) {
 	}
 }
 
-// BeforeTags runs once the image and its referrers are in place, while
-// the tags are pushed, and Push returns after it; a push that fails
+// BeforeTags runs once the image is in place, while the referrers and the
+// tags are pushed, and Push returns after it: its writer's blobs go up at
+// once, its manifests only once the referrers are in place; a push that
+// fails at its referrers lets none through (ErrPushFailed); one that fails
 // earlier does not call it.
 func TestPush_BeforeTags(t *testing.T) {
 	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
@@ -194,17 +200,30 @@ func TestPush_BeforeTags(t *testing.T) {
 	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 71, true)
 	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/bt:v1"), Referrers: []v1.Image{sbomReferrer(t, img, `{}`)}}
 	d, _ := img.Digest()
-	// The tag PUT waits until BeforeTags has started: called after the
-	// tags instead of with them, the push would never end.
+	repo := tagsOf(t, host+"/bt:v1")[0].Context()
+	doc := []byte(`{"n":1}`)
+	dh, _, _ := v1.SHA256(bytes.NewReader(doc))
+	manifest := func() []byte {
+		raw, _ := json.Marshal(v1.Manifest{SchemaVersion: 2, MediaType: types.OCIManifestSchema1,
+			Config: v1.Descriptor{MediaType: "application/vnd.oci.empty.v1+json", Digest: dh, Size: int64(len(doc))},
+			Layers: []v1.Descriptor{{MediaType: "application/x-test", Digest: dh, Size: int64(len(doc))}}})
+		return raw
+	}
+	// The referrers' step and the tag PUT wait until BeforeTags has
+	// started: called after them, the push would never end.
 	started := make(chan struct{})
-	p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile("/manifests/v1$"), Action: faultproxy.Action{Wait: started}})
-	var sawImage, sawReferrers, returned atomic.Bool
-	before := func(ctx context.Context, _ *Writer) {
-		close(started)
-		_, err := remote.Head(tagsOf(t, host+"/bt:v1")[0].Context().Digest(d.String()))
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile("/manifests/(v1|sha256-)"), Action: faultproxy.Action{Wait: started}})
+	var sawImage, blobEarly, referrerFirst, returned atomic.Bool
+	before := func(ctx context.Context, w *Writer) {
+		_, err := remote.Head(repo.Digest(d.String()))
 		sawImage.Store(err == nil)
-		docs, err := ReadAttached(ctx, tagsOf(t, host+"/bt:v1")[0].Context().Digest(d.String()), fastRetries(), "application/spdx+json")
-		sawReferrers.Store(err == nil && len(docs) == 1)
+		blobEarly.Store(w.PutBlob(ctx, repo, dh, doc) == nil)
+		close(started)
+		if err := w.PutManifest(ctx, repo.Tag("rec"), types.OCIManifestSchema1, manifest()); err != nil {
+			t.Errorf("PutManifest: %v", err)
+		}
+		docs, err := ReadAttached(ctx, repo.Digest(d.String()), fastRetries(), "application/spdx+json")
+		referrerFirst.Store(err == nil && len(docs) == 1)
 		time.Sleep(50 * time.Millisecond) // longer than the tag push
 		returned.Store(true)
 	}
@@ -213,8 +232,29 @@ func TestPush_BeforeTags(t *testing.T) {
 	if _, err := Push(ctx, []PushRequest{req}, PushOptions{Transport: fastRetries(), BeforeTags: before}); err != nil {
 		t.Fatal(err)
 	}
-	if !sawImage.Load() || !sawReferrers.Load() || !returned.Load() {
-		t.Errorf("BeforeTags: image there %v, referrer there %v, returned before Push %v", sawImage.Load(), sawReferrers.Load(), returned.Load())
+	if !sawImage.Load() || !blobEarly.Load() || !referrerFirst.Load() || !returned.Load() {
+		t.Errorf("BeforeTags: image there %v, blob put before the referrers %v, referrer there before its manifest %v, returned before Push %v",
+			sawImage.Load(), blobEarly.Load(), referrerFirst.Load(), returned.Load())
+	}
+	if _, err := remote.Head(repo.Tag("rec")); err != nil {
+		t.Errorf("the writer's manifest is not there: %v", err)
+	}
+	// A push that fails at its referrers: called, but nothing is let through.
+	p.Clear()
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile("/manifests/sha256-"), Action: faultproxy.Action{Status: 400, Code: "MANIFEST_INVALID"}})
+	img3 := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 73, true)
+	var putErr error
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img3}, Tags: tagsOf(t, host+"/bt:v3"), Referrers: []v1.Image{sbomReferrer(t, img3, `{}`)}}},
+		PushOptions{Transport: fastRetries(), BeforeTags: func(ctx context.Context, w *Writer) {
+			putErr = w.PutManifest(ctx, repo.Tag("rec3"), types.OCIManifestSchema1, manifest())
+		}}); err == nil {
+		t.Fatal("a push whose referrers tag fails succeeded")
+	}
+	if !errors.Is(putErr, ErrPushFailed) {
+		t.Errorf("PutManifest after a failed push: %v, want ErrPushFailed", putErr)
+	}
+	if _, err := remote.Head(repo.Tag("rec3")); err == nil {
+		t.Error("a failed push let a manifest through")
 	}
 	// A failing manifest PUT: not called.
 	p.Clear()
@@ -226,7 +266,7 @@ func TestPush_BeforeTags(t *testing.T) {
 		t.Fatal("a push whose manifest fails succeeded")
 	}
 	if called {
-		t.Error("BeforeTags was called for a push that failed before its tags")
+		t.Error("BeforeTags was called for a push that failed before its images were in place")
 	}
 }
 

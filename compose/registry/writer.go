@@ -2,7 +2,9 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -18,6 +20,23 @@ import (
 // blob again does no harm.
 type Writer struct {
 	p *pusher
+	// gate is closed once the push settles whether manifests may go in
+	// (ok): when every referrer is in place, or when the push failed.
+	gate chan struct{}
+	once sync.Once
+	ok   bool
+}
+
+// ErrPushFailed is what Writer.PutManifest returns, having written
+// nothing, when the push failed before its tags.
+var ErrPushFailed = errors.New("registry: the push failed before its tags")
+
+// settle lets the manifests through (ok) or refuses them, once.
+func (w *Writer) settle(ok bool) {
+	w.once.Do(func() {
+		w.ok = ok
+		close(w.gate)
+	})
 }
 
 // PutBlob uploads data, whose digest is h, into repo.
@@ -49,8 +68,17 @@ func putSmallBlob(ctx context.Context, c *repoClient, h v1.Hash, data []byte) er
 	return c.putBlob(ctx, loc, h, data)
 }
 
-// PutManifest puts raw, a manifest of media type mt, under tag.
+// PutManifest puts raw, a manifest of media type mt, under tag, once every
+// referrer of the push is in place (it waits for that).
 func (w *Writer) PutManifest(ctx context.Context, tag name.Tag, mt types.MediaType, raw []byte) error {
+	select {
+	case <-w.gate:
+		if !w.ok {
+			return ErrPushFailed
+		}
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 	c, err := w.p.client(ctx, tag.Context())
 	if err != nil {
 		return err
