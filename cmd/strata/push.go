@@ -216,11 +216,12 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	var uploads uploadCounter
 	start := time.Now()
 	// The registry cache's records need the images and their documents,
-	// not their tags: they are written while the tags are pushed. Signed
-	// images record after their tags (a hit moves tags only, so it must
-	// not find an image whose signature tag was never written).
-	// Before the tags, they are written through the push's clients (no new
-	// authentication, two requests a blob).
+	// not their tags: they go through the push's writer (no new
+	// authentication, two requests a blob), their blobs while the
+	// referrers are pushed and their manifests once the referrers are in
+	// place, beside the tags. Signed images record after their tags (a hit
+	// moves tags only, so it must not find an image whose signature tag
+	// was never written).
 	recorded := false
 	record := func(ctx context.Context, w *registry.Writer) {
 		recorded = true

@@ -79,7 +79,7 @@ func (p *pusher) holdFloating(ctx context.Context) error {
 			tags, read := lists[repo.Name()]
 			if !read {
 				var err error
-				if tags, err = p.listTags(ctx, repo); err != nil {
+				if err = p.withSlot(ctx, func() (err error) { tags, err = p.listTags(ctx, repo); return err }); err != nil {
 					return err
 				}
 				lists[repo.Name()] = tags

@@ -24,6 +24,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/strata-build/strata/compose/oci"
 )
@@ -216,7 +217,8 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if err != nil {
 		return nil, err
 	}
-	p := &pusher{opts: &o, rt: rt, clients: map[string]*clientEntry{}, newRepos: map[string]bool{}, probes: map[string]*newProbe{}}
+	p := &pusher{opts: &o, rt: rt, clients: map[string]*clientEntry{}, newRepos: map[string]bool{}, probes: map[string]*newProbe{},
+		slots: semaphore.NewWeighted(int64(o.Jobs))}
 	for _, r := range o.New {
 		p.newRepos[r] = true
 	}
@@ -224,26 +226,31 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 		return nil, err
 	}
 	cctx, stopChecks := context.WithCancel(ctx)
-	waitManifests, waitTags := p.checkManifests(cctx), p.checkTags(cctx)
-	defer func() { stopChecks(); waitManifests(); waitTags() }()
+	waitManifests := p.checkManifests(cctx)
+	defer func() { stopChecks(); waitManifests() }()
 	if err := p.pushBlobs(ctx); err != nil {
 		return nil, err
 	}
 	if err := p.pushManifests(ctx, p.manifests); err != nil {
 		return nil, err
 	}
-	// The images are in place: BeforeTags starts, its blobs going up while
-	// the referrers are pushed, its manifests once they are (Writer).
+	// The images are in place: the tags are read, and BeforeTags starts,
+	// its blobs going up, while the referrers are pushed; its manifests
+	// go once they are (Writer).
+	tctx, stopTagReads := context.WithCancel(ctx)
+	waitTags := p.checkTags(tctx)
+	defer func() { stopTagReads(); waitTags() }()
 	var w *Writer
 	if o.BeforeTags != nil {
-		w = &Writer{p: p, gate: make(chan struct{})}
+		bctx, cancel := context.WithCancel(ctx)
+		w = newWriter(p, cancel)
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			o.BeforeTags(ctx, w)
+			o.BeforeTags(bctx, w)
 		}()
 		// A push that fails before its tags lets no manifest through.
-		defer func() { w.settle(false); <-done }()
+		defer func() { w.settle(false); <-done; cancel() }()
 	}
 	// The referrers' subjects are in place: what the referrers tags need
 	// is read while the referrers are pushed.
@@ -256,11 +263,11 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if err := p.pushReferrersTags(ctx, groups); err != nil {
 		return nil, err
 	}
-	if w != nil {
-		w.settle(true)
-	}
 	if err := p.holdFloating(ctx); err != nil {
 		return nil, fmt.Errorf("%w (no tag was changed)", err)
+	}
+	if w != nil {
+		w.settle(true)
 	}
 	err = p.pushTags(ctx)
 	return p.report(), err
@@ -279,7 +286,8 @@ type pusher struct {
 	refManifests []*manifestJob
 	referrers    []referrerJob
 
-	newRepos map[string]bool // PushOptions.New
+	slots    *semaphore.Weighted // Jobs: requests at once (withSlot)
+	newRepos map[string]bool     // PushOptions.New
 	probes   map[string]*newProbe
 	// checks and tagChecks are set before the blobs, then read-only.
 	checks    map[*manifestJob]*manifestCheck
@@ -370,16 +378,21 @@ func (p *pusher) pushManifests(ctx context.Context, levels [][]*manifestJob) err
 }
 
 func (p *pusher) pushManifest(ctx context.Context, m *manifestJob) error {
-	c, err := p.client(ctx, m.repo)
-	if err != nil {
-		return err
-	}
 	step := func(what string, err error) error {
 		return fmt.Errorf("%s: %s manifest %s: %w", m.repo.Name(), what, short(m.digest), rateLimited(m.repo, err))
 	}
 	ok, asked, err := p.manifestThere(ctx, m)
 	if err != nil {
 		return step("checking", err)
+	}
+	return p.withSlot(ctx, func() error { return p.placeManifest(ctx, m, ok, asked, step) })
+}
+
+// placeManifest puts m unless its repository has it (ok, when asked).
+func (p *pusher) placeManifest(ctx context.Context, m *manifestJob, ok, asked bool, step func(string, error) error) error {
+	c, err := p.client(ctx, m.repo)
+	if err != nil {
+		return err
 	}
 	if !asked && !p.stillNew(ctx, c, m.repo) {
 		if _, ok, err = c.headManifest(ctx, m.digest.String()); err != nil {
@@ -395,83 +408,6 @@ func (p *pusher) pushManifest(ctx context.Context, m *manifestJob) error {
 	}
 	p.opts.Progress(PushEvent{Kind: "manifest", Repo: m.repo.Name(), Digest: m.digest.String(), Status: "pushed"})
 	return nil
-}
-
-// pushTags applies every tag, after everything else has succeeded.
-func (p *pusher) pushTags(ctx context.Context) error {
-	type job struct {
-		art *artifactPlan
-		i   int
-	}
-	var jobs []job
-	for _, a := range p.arts {
-		a.result.Tags = make([]TagResult, 0, len(a.tags))
-		for i := range a.tags {
-			jobs = append(jobs, job{a, i})
-		}
-	}
-	results := make([]*TagResult, len(jobs))
-	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.opts.Jobs)
-	for k, j := range jobs {
-		g.Go(func() error {
-			r, err := p.pushTag(gctx, j.art, j.art.tags[j.i])
-			results[k] = r
-			return err
-		})
-	}
-	err := g.Wait()
-	for k, j := range jobs {
-		if results[k] != nil {
-			j.art.result.Tags = append(j.art.result.Tags, *results[k])
-		}
-	}
-	if err != nil {
-		var moved []string
-		for _, r := range results {
-			if r != nil && (r.Status == TagCreated || r.Status == TagMoved) {
-				moved = append(moved, r.Tag)
-			}
-		}
-		slices.Sort(moved)
-		if len(moved) == 0 {
-			return fmt.Errorf("%w (no tag was changed)", err)
-		}
-		return fmt.Errorf("%w (tags already changed: %v)", err, moved)
-	}
-	return nil
-}
-
-func (p *pusher) pushTag(ctx context.Context, a *artifactPlan, tag name.Tag) (*TagResult, error) {
-	c, err := p.client(ctx, tag.Context())
-	if err != nil {
-		return nil, err
-	}
-	r := &TagResult{Tag: tag.Name(), Digest: a.digest.String()}
-	prev, ok, err := p.tagNow(ctx, a, tag)
-	if err != nil {
-		return nil, err
-	}
-	switch {
-	case ok && prev == a.digest:
-		r.Status = TagUnchanged
-	case a.heldBy[tag.Name()] != "":
-		r.Status, r.HeldBy = TagHeld, a.heldBy[tag.Name()]
-		if ok {
-			r.Previous = prev.String()
-		}
-	case ok:
-		r.Status, r.Previous = TagMoved, prev.String()
-	default:
-		r.Status = TagCreated
-	}
-	if r.Status == TagCreated || r.Status == TagMoved {
-		if err := c.putManifest(ctx, tag.TagStr(), a.mediaType, a.raw); err != nil {
-			return nil, fmt.Errorf("%s: tagging %s: %w", tag.Context().Name(), tag.TagStr(), err)
-		}
-	}
-	p.opts.Progress(PushEvent{Kind: "tag", Repo: tag.Context().Name(), Digest: a.digest.String(), Tag: tag.Name(), Status: string(r.Status)})
-	return r, nil
 }
 
 // short abbreviates a digest for messages.

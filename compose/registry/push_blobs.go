@@ -12,6 +12,7 @@ import (
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"golang.org/x/sync/errgroup"
 )
@@ -21,7 +22,7 @@ func (p *pusher) pushBlobs(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(p.opts.Jobs)
 	for _, j := range p.blobs {
-		g.Go(func() error { return p.pushBlob(gctx, j) })
+		g.Go(func() error { return p.withSlot(gctx, func() error { return p.pushBlob(gctx, j) }) })
 	}
 	return g.Wait()
 }
@@ -246,6 +247,14 @@ func (p *pusher) count(c *int, ev PushEvent, status string, bytes int64) {
 	p.bytes += bytes
 	p.blobResults = append(p.blobResults, BlobResult{Repo: ev.Repo, Digest: ev.Digest, Size: ev.Size, Status: status, BytesUploaded: bytes})
 	p.mu.Unlock()
+}
+
+// placed reports whether this push put blob h in repo (uploaded, mounted
+// or found there).
+func (p *pusher) placed(repo name.Repository, h v1.Hash) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.ContainsFunc(p.blobResults, func(b BlobResult) bool { return b.Repo == repo.Name() && b.Digest == h.String() })
 }
 
 // progressReader reports how many bytes were read.

@@ -75,7 +75,10 @@ func (p *pusher) readReferrers(ctx context.Context) (groups []*referrerGroup, wa
 		for _, g := range groups {
 			eg.Go(func() error {
 				defer close(g.read.done)
-				g.read.api, g.read.raw, g.read.ok, g.read.err = p.readReferrersTag(ctx, g.repo, g.subject)
+				g.read.err = p.withSlot(ctx, func() (err error) {
+					g.read.api, g.read.raw, g.read.ok, err = p.readReferrersTag(ctx, g.repo, g.subject)
+					return err
+				})
 				return nil
 			})
 		}
@@ -108,6 +111,14 @@ func (p *pusher) readReferrersTag(ctx context.Context, repo name.Repository, sub
 		raw, ok, err := c.getManifest(ctx, tag, accept)
 		return false, raw, ok, err
 	}
+	if !p.slots.TryAcquire(1) {
+		// No second slot for the read: it waits for the answer.
+		if api, err := probe.ask(ctx, c, subject); err != nil || api {
+			return api, nil, false, err
+		}
+		raw, ok, err := c.getManifest(ctx, tag, accept)
+		return false, raw, ok, err
+	}
 	type read struct {
 		raw []byte
 		ok  bool
@@ -117,6 +128,7 @@ func (p *pusher) readReferrersTag(ctx context.Context, repo name.Repository, sub
 	defer stop()
 	got := make(chan read, 1)
 	go func() {
+		defer p.slots.Release(1)
 		raw, ok, err := c.getManifest(rctx, tag, accept)
 		got <- read{raw, ok, err}
 	}()
@@ -153,10 +165,6 @@ func (p *pusher) updateReferrersTag(ctx context.Context, g *referrerGroup) error
 	if rd.err != nil || rd.api {
 		return rd.err
 	}
-	c, err := p.client(ctx, g.repo)
-	if err != nil {
-		return err
-	}
 	tag := ReferrersTag(g.subject)
 	idx := v1.IndexManifest{SchemaVersion: 2, MediaType: types.OCIImageIndex}
 	if rd.ok {
@@ -182,7 +190,14 @@ func (p *pusher) updateReferrersTag(ctx context.Context, g *referrerGroup) error
 	if err != nil {
 		return err
 	}
-	if err := c.putManifest(ctx, tag, types.OCIImageIndex, out); err != nil {
+	err = p.withSlot(ctx, func() error {
+		c, err := p.client(ctx, g.repo)
+		if err == nil {
+			err = c.putManifest(ctx, tag, types.OCIImageIndex, out)
+		}
+		return err
+	})
+	if err != nil {
 		return err
 	}
 	p.opts.Progress(PushEvent{Kind: "tag", Repo: g.repo.Name(), Digest: g.subject.String(), Tag: g.repo.Tag(tag).Name(), Status: "referrers"})

@@ -209,10 +209,18 @@ func TestPush_BeforeTags(t *testing.T) {
 			Layers: []v1.Descriptor{{MediaType: "application/x-test", Digest: dh, Size: int64(len(doc))}}})
 		return raw
 	}
-	// The referrers' step and the tag PUT wait until BeforeTags has
-	// started: called after them, the push would never end.
-	started := make(chan struct{})
-	p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile("/manifests/(v1|sha256-)"), Action: faultproxy.Action{Wait: started}})
+	// The referrers tag and the tag PUT wait until BeforeTags has started
+	// (called after them, the push would never end), the referrers tag
+	// 100 ms more: a manifest the writer let through before the referrers
+	// were in place would arrive first.
+	started, late := make(chan struct{}), make(chan struct{})
+	go func() {
+		<-started
+		time.Sleep(100 * time.Millisecond)
+		close(late)
+	}()
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile("/manifests/v1$"), Action: faultproxy.Action{Wait: started}},
+		&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile("/manifests/sha256-"), Action: faultproxy.Action{Wait: late}})
 	var sawImage, blobEarly, referrerFirst, returned atomic.Bool
 	before := func(ctx context.Context, w *Writer) {
 		_, err := remote.Head(repo.Digest(d.String()))
@@ -238,6 +246,18 @@ func TestPush_BeforeTags(t *testing.T) {
 	}
 	if _, err := remote.Head(repo.Tag("rec")); err != nil {
 		t.Errorf("the writer's manifest is not there: %v", err)
+	}
+	var refTagEnd, recStart time.Time
+	for _, e := range p.Log() {
+		switch {
+		case e.Method == "PUT" && strings.Contains(e.Path, "/manifests/sha256-"):
+			refTagEnd = e.End
+		case e.Method == "PUT" && strings.HasSuffix(e.Path, "/manifests/rec"):
+			recStart = e.Time
+		}
+	}
+	if refTagEnd.IsZero() || recStart.IsZero() || recStart.Before(refTagEnd) {
+		t.Errorf("the writer's manifest went at %v, the referrers tag was in place at %v", recStart, refTagEnd)
 	}
 	// A push that fails at its referrers: called, but nothing is let through.
 	p.Clear()

@@ -16,31 +16,90 @@ import (
 // or token. Each blob takes two requests, a POST and then a PUT with the
 // bytes (the distribution API's monolithic upload), and nobody asks first
 // whether the repository has it: it is for documents that are new by
-// construction, such as the registry cache's records, and sending a small
-// blob again does no harm.
+// construction, such as the registry cache's records. A blob the push
+// itself placed in the repository, or that the Writer is already putting
+// there, is not sent again: distribution rewrites a repository's link to
+// a blob it receives again, and a manifest PUT that checks the blob
+// meanwhile fails.
 type Writer struct {
 	p *pusher
 	// gate is closed once the push settles whether manifests may go in
-	// (ok): when every referrer is in place, or when the push failed.
-	gate chan struct{}
-	once sync.Once
-	ok   bool
+	// (ok): when every referrer is in place, or when the push failed
+	// (then cancel ends what the writer still sends).
+	gate   chan struct{}
+	once   sync.Once
+	ok     bool
+	cancel context.CancelFunc
+
+	mu   sync.Mutex
+	puts map[string]*blobPut // repository@digest → its one upload
 }
 
-// ErrPushFailed is what Writer.PutManifest returns, having written
-// nothing, when the push failed before its tags.
+// blobPut is one upload of a blob by a Writer.
+type blobPut struct {
+	done chan struct{}
+	err  error
+}
+
+// ErrPushFailed is what a Writer returns, having written no manifest, when
+// the push failed before its tags.
 var ErrPushFailed = errors.New("registry: the push failed before its tags")
 
-// settle lets the manifests through (ok) or refuses them, once.
+// newWriter returns the writer of p's BeforeTags; cancel ends its context.
+func newWriter(p *pusher, cancel context.CancelFunc) *Writer {
+	return &Writer{p: p, gate: make(chan struct{}), cancel: cancel, puts: map[string]*blobPut{}}
+}
+
+// settle lets the manifests through (ok) or refuses them and ends what the
+// writer still sends, once.
 func (w *Writer) settle(ok bool) {
 	w.once.Do(func() {
 		w.ok = ok
 		close(w.gate)
+		if !ok {
+			w.cancel()
+		}
 	})
 }
 
-// PutBlob uploads data, whose digest is h, into repo.
+// refused reports whether the push failed before its tags.
+func (w *Writer) refused() bool {
+	select {
+	case <-w.gate:
+		return !w.ok
+	default:
+		return false
+	}
+}
+
+// PutBlob uploads data, whose digest is h, into repo, unless the push or
+// this writer already put it there.
 func (w *Writer) PutBlob(ctx context.Context, repo name.Repository, h v1.Hash, data []byte) error {
+	if w.p.placed(repo, h) {
+		return nil
+	}
+	key := repo.Name() + "@" + h.String()
+	w.mu.Lock()
+	bp := w.puts[key]
+	if bp != nil {
+		w.mu.Unlock()
+		select {
+		case <-bp.done:
+			return bp.err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	bp = &blobPut{done: make(chan struct{})}
+	w.puts[key] = bp
+	w.mu.Unlock()
+	bp.err = w.p.withSlot(ctx, func() error { return w.upload(ctx, repo, h, data) })
+	close(bp.done)
+	return bp.err
+}
+
+// upload sends data to repo as blob h, retrying as the transport allows.
+func (w *Writer) upload(ctx context.Context, repo name.Repository, h v1.Hash, data []byte) error {
 	c, err := w.p.client(ctx, repo)
 	if err != nil {
 		return err
@@ -49,6 +108,9 @@ func (w *Writer) PutBlob(ctx context.Context, repo name.Repository, h v1.Hash, d
 		err := putSmallBlob(ctx, c, h, data)
 		if err == nil {
 			return nil
+		}
+		if w.refused() {
+			return ErrPushFailed
 		}
 		if attempt >= w.p.opts.Transport.Attempts || !retryableUpload(ctx, err) {
 			return fmt.Errorf("%s: uploading blob %s: %w", repo.Name(), short(h), err)
@@ -79,11 +141,17 @@ func (w *Writer) PutManifest(ctx context.Context, tag name.Tag, mt types.MediaTy
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	c, err := w.p.client(ctx, tag.Context())
-	if err != nil {
+	err := w.p.withSlot(ctx, func() error {
+		c, err := w.p.client(ctx, tag.Context())
+		if err == nil {
+			err = c.putManifest(ctx, tag.TagStr(), mt, raw)
+		}
 		return err
-	}
-	if err := c.putManifest(ctx, tag.TagStr(), mt, raw); err != nil {
+	})
+	if err != nil {
+		if w.refused() {
+			return ErrPushFailed
+		}
 		return fmt.Errorf("%s: pushing manifest %s: %w", tag.Context().Name(), tag.TagStr(), err)
 	}
 	return nil

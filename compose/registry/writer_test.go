@@ -1,12 +1,14 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"log"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -76,5 +78,54 @@ func TestWriter(t *testing.T) {
 	}
 	if err := validate.Image(got); err != nil {
 		t.Errorf("the written artifact does not validate: %v", err)
+	}
+}
+
+// The Writer sends no blob twice into a repository: not one the push
+// placed there itself (here the referrer's empty config), which
+// distribution would link again while the push's own manifests are
+// checked against it (a push of 20 services failed so), and not one it is
+// already sending (two records at once put the same empty config).
+func TestWriter_NoBlobTwice(t *testing.T) {
+	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	s := httptest.NewServer(p)
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 82, true)
+	ref := sbomReferrer(t, img, `{}`)
+	refManifest, err := ref.Manifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	placedByPush := refManifest.Config.Digest
+	repo := tagsOf(t, host+"/nt:v1")[0].Context()
+	doc := []byte(`{"shared":true}`)
+	dh, _, _ := v1.SHA256(bytes.NewReader(doc))
+	var werr error
+	var writes sync.WaitGroup
+	before := func(ctx context.Context, w *Writer) {
+		if err := w.PutBlob(ctx, repo, placedByPush, []byte("{}")); err != nil {
+			werr = err
+		}
+		for range 4 {
+			writes.Go(func() {
+				if err := w.PutBlob(ctx, repo, dh, doc); err != nil {
+					werr = err
+				}
+			})
+		}
+		writes.Wait()
+	}
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/nt:v1"), Referrers: []v1.Image{ref}}},
+		PushOptions{Transport: fastRetries(), BeforeTags: before}); err != nil {
+		t.Fatal(err)
+	}
+	if werr != nil {
+		t.Fatal(werr)
+	}
+	for h, want := range map[v1.Hash]int{placedByPush: 1, dh: 1} {
+		if n := p.Count("PUT", `/nt/blobs/uploads/.*digest=`+strings.ReplaceAll(h.String(), ":", "%3A"), 0); n != want {
+			t.Errorf("blob %s: %d uploads, want %d", h, n, want)
+		}
 	}
 }

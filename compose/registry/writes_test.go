@@ -1,6 +1,7 @@
 package registry
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -15,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/strata-build/strata/compose/oci"
@@ -140,11 +142,12 @@ func TestPush_ManifestChecksBesideBlobs(t *testing.T) {
 	}
 }
 
-// Each tag is read while the blobs are pushed, and a tag to create or move
-// is put at once at the tags step. A tag read as already at the pushed
-// digest is read again there: moved meanwhile by another writer, it is
-// moved back (last writer wins, as always), not reported unchanged.
-func TestPush_TagsReadBesideBlobs(t *testing.T) {
+// Each tag is read once the images are in place, while their referrers
+// are pushed, and a tag to create or move is put at once at the tags step.
+// A tag read as already at the pushed digest is read again there: moved
+// meanwhile by another writer, it is moved back (last writer wins, as
+// always), not reported unchanged.
+func TestPush_TagsReadWithReferrers(t *testing.T) {
 	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
 	p := faultproxy.New(inner)
 	s, direct := httptest.NewServer(p), httptest.NewServer(inner)
@@ -154,16 +157,17 @@ func TestPush_TagsReadBesideBlobs(t *testing.T) {
 	a := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 96, true)
 	b := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 97, true)
 	push := func() (*PushReport, error) {
-		return Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: a}, Tags: tagsOf(t, host+"/tr:v1")}}, PushOptions{Transport: fastRetries()})
+		return Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: a}, Tags: tagsOf(t, host+"/tr:v1"),
+			Referrers: []v1.Image{sbomReferrer(t, a, `{}`)}}}, PushOptions{Transport: fastRetries()})
 	}
 	if _, err := push(); err != nil {
 		t.Fatal(err)
 	}
-	// Again, with the manifests step held until another writer has moved
+	// Again, with the referrers step held until another writer has moved
 	// the tag (after this push read it as already at a).
 	p.ResetLog()
 	hold := make(chan struct{})
-	p.Add(&faultproxy.Rule{Method: "HEAD", Path: faultproxy.PathRe(`/tr/manifests/sha256:`), Action: faultproxy.Action{Wait: hold}})
+	p.Add(&faultproxy.Rule{Method: "GET", Path: faultproxy.PathRe(`/tr/referrers/`), Action: faultproxy.Action{Wait: hold}})
 	moved := make(chan error, 1)
 	go func() {
 		defer close(hold)
@@ -174,7 +178,7 @@ func TestPush_TagsReadBesideBlobs(t *testing.T) {
 			}
 			time.Sleep(5 * time.Millisecond)
 		}
-		moved <- errors.New("the tag was not read while the manifests step was held")
+		moved <- errors.New("the tag was not read while the referrers step was held")
 	}()
 	rep, err := push()
 	if err != nil {
@@ -193,5 +197,81 @@ func TestPush_TagsReadBesideBlobs(t *testing.T) {
 	}
 	if n := p.Count("HEAD", `/tr/manifests/v1$`, 0); n != 2 {
 		t.Errorf("%d HEADs of the tag, want 2 (early, and again before leaving it alone)", n)
+	}
+}
+
+// A push that fails before its images are in place reads no tag (a GET of
+// a tag's manifest counts as a pull on some registries), and one whose
+// early HEAD of a manifest fails while the blobs go up asks again at the
+// manifests step.
+func TestPush_EarlyReadsFailSafe(t *testing.T) {
+	p, host := pushRegistry(t)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: fixture.LinuxImage(t, 1)}, Tags: tagsOf(t, host+"/fs:v1")}}, PushOptions{Transport: fastRetries()}); err != nil {
+		t.Fatal(err)
+	}
+	p.ResetLog()
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/fs/manifests/sha256:`), Action: faultproxy.Action{Status: 400, Code: "MANIFEST_INVALID"}})
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 199, true)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/fs:v1")}}, PushOptions{Transport: fastRetries()}); err == nil {
+		t.Fatal("the push succeeded through a failing manifest PUT")
+	}
+	if n := p.Count("", `/fs/manifests/v1$`, 0); n != 0 {
+		t.Errorf("a push that failed at its manifests read the tag %d times", n)
+	}
+	// The early HEAD fails (503, retries spent) while the blobs are held.
+	p.Clear()
+	hold := make(chan struct{})
+	p.Add(&faultproxy.Rule{Method: "HEAD", Path: faultproxy.PathRe(`/fs/manifests/sha256:`), Action: faultproxy.Action{Status: 503}},
+		&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/fs/blobs/uploads/`), Action: faultproxy.Action{Wait: hold}})
+	go func() {
+		defer close(hold)
+		for range 400 {
+			if p.Count("HEAD", `/fs/manifests/sha256:`, 503) >= 3 {
+				p.Clear() // the outage ends with the blobs
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	img2 := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 198, true)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img2}, Tags: tagsOf(t, host+"/fs:v2")}}, PushOptions{Transport: fastRetries()}); err != nil {
+		t.Errorf("a push failed on an outage that ended before its manifests step: %v", err)
+	}
+}
+
+// Jobs bounds the requests a push sends at once, its early reads and its
+// writer's included: with Jobs 1 the registry never sees two.
+func TestPush_JobsBoundsRequests(t *testing.T) {
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	var inflight, peak atomic.Int64
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n := inflight.Add(1)
+		for m := peak.Load(); n > m && !peak.CompareAndSwap(m, n); m = peak.Load() {
+		}
+		defer inflight.Add(-1)
+		time.Sleep(2 * time.Millisecond) // long enough to overlap anything sent beside
+		inner.ServeHTTP(w, r)
+	}))
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	push := func(img v1.Image, tag string, before func(context.Context, *Writer)) {
+		t.Helper()
+		if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/jb:"+tag),
+			Referrers: []v1.Image{sbomReferrer(t, img, `{}`)}}}, PushOptions{Transport: fastRetries(), Jobs: 1, BeforeTags: before}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	push(fixture.LinuxImage(t, 1), "v0", nil) // the repository exists: the early reads happen
+	peak.Store(0)
+	doc := []byte(`{"jobs":1}`)
+	dh, _, _ := v1.SHA256(bytes.NewReader(doc))
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 198, true)
+	push(img, "v0", func(ctx context.Context, w *Writer) {
+		if err := w.PutBlob(ctx, tagsOf(t, host+"/jb:x")[0].Context(), dh, doc); err != nil {
+			t.Error(err)
+		}
+	})
+	if n := peak.Load(); n != 1 {
+		t.Errorf("Jobs 1: the registry saw %d requests at once", n)
 	}
 }
