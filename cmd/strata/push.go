@@ -64,7 +64,7 @@ platform, tags and their status, blob counts, bytes uploaded).`,
 	bf.register(c)
 	c.Flags().StringArrayVar(&pf.tags, "tag", nil, "also push to `TAG` (a bare tag in the image repository, or a full reference; repeatable)")
 	c.Flags().StringVar(&pf.image, "image", "", "the `REPOSITORY` bare tags belong to (overrides the spec's image)")
-	c.Flags().IntVar(&pf.jobs, "push-jobs", 8, "blobs, manifests and tags pushed at once")
+	c.Flags().IntVar(&pf.jobs, "push-jobs", 8, "requests the push sends at once (blobs, manifests, tags, records)")
 	c.Flags().BoolVar(&pf.forceFloating, "force-floating", false, "move floating semver tags (2.1, 2) even below a higher release of their line")
 	pf.supply.register(c, true)
 	pf.supply.registerSign(c)

@@ -150,8 +150,9 @@ type PushOptions struct {
 	// Transport is the registry access policy (credentials, TLS, timeouts,
 	// retries).
 	Transport TransportConfig
-	// Jobs is how many blobs, manifests or tags are pushed at once (the
-	// caller's concurrency budget); 0 means 4.
+	// Jobs is how many requests the push sends at once (the caller's
+	// concurrency budget): blobs, manifests and tags, and the early reads,
+	// referrers and writer that run beside them; 0 means 4.
 	Jobs int
 	// Progress, when set, is called for every progress event, from several
 	// goroutines at once; it must be quick.
