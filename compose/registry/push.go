@@ -238,26 +238,40 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	// The images are in place: the tags are read, and BeforeTags starts,
 	// its blobs going up, while the referrers are pushed; its manifests
 	// go once they are (Writer).
+	// (On return everything still running is cancelled first, then waited
+	// for: the tag and referrers reads, and BeforeTags, whose writer lets
+	// no manifest through for a push that failed before its tags.)
 	tctx, stopTagReads := context.WithCancel(ctx)
 	waitTags := p.checkTags(tctx)
-	defer func() { stopTagReads(); waitTags() }()
 	var w *Writer
+	beforeDone := make(chan struct{})
 	if o.BeforeTags != nil {
 		bctx, cancel := context.WithCancel(ctx)
 		w = newWriter(p, cancel)
-		done := make(chan struct{})
 		go func() {
-			defer close(done)
+			defer close(beforeDone)
 			o.BeforeTags(bctx, w)
 		}()
-		// A push that fails before its tags lets no manifest through.
-		defer func() { w.settle(false); <-done; cancel() }()
+	} else {
+		close(beforeDone)
 	}
 	// The referrers' subjects are in place: what the referrers tags need
 	// is read while the referrers are pushed.
 	rctx, stopReads := context.WithCancel(ctx)
 	groups, waitReads := p.readReferrers(rctx)
-	defer func() { stopReads(); waitReads() }()
+	defer func() {
+		stopTagReads()
+		stopReads()
+		if w != nil {
+			w.settle(false)
+		}
+		waitTags()
+		waitReads()
+		<-beforeDone
+		if w != nil {
+			w.cancel()
+		}
+	}()
 	if err := p.pushManifests(ctx, [][]*manifestJob{p.refManifests}); err != nil {
 		return nil, err
 	}
@@ -290,7 +304,8 @@ type pusher struct {
 	slots    *semaphore.Weighted // Jobs: requests at once (withSlot)
 	newRepos map[string]bool     // PushOptions.New
 	probes   map[string]*newProbe
-	// checks and tagChecks are set before the blobs, then read-only.
+	// checks is set before the blobs, tagChecks once the images are in
+	// place; each before the goroutines that read it start.
 	checks    map[*manifestJob]*manifestCheck
 	tagChecks map[tagKey]*tagCheck
 

@@ -120,8 +120,12 @@ func (p *pusher) checkTags(ctx context.Context) (wait func()) {
 	var todo []tagKey
 	p.tagChecks = map[tagKey]*tagCheck{}
 	for _, a := range p.arts {
+		floating := floatingTags(a.version)
 		for _, t := range a.tags {
 			k := tagKey{a, t}
+			if _, ok := floating[t.TagStr()]; ok && !p.opts.ForceFloating {
+				continue // may be held: read once, at the tags step
+			}
 			if p.tagChecks[k] == nil {
 				p.tagChecks[k] = &tagCheck{done: make(chan struct{})}
 				todo = append(todo, k)

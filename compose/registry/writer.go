@@ -73,36 +73,78 @@ func (w *Writer) refused() bool {
 }
 
 // PutBlob uploads data, whose digest is h, into repo, unless the push or
-// this writer already put it there.
+// this writer already put it there. It is for a blob that is new by
+// construction (nobody asks first); see PutSharedBlob for one that may be
+// there already.
 func (w *Writer) PutBlob(ctx context.Context, repo name.Repository, h v1.Hash, data []byte) error {
+	return w.mapped(w.put(ctx, repo, h, data, false))
+}
+
+// PutSharedBlob is PutBlob for a blob the repository may hold already
+// (the empty config every artifact shares): unless the push placed it,
+// the repository is asked first, so that a blob it holds is not sent
+// again while someone else's manifest is checked against it.
+func (w *Writer) PutSharedBlob(ctx context.Context, repo name.Repository, h v1.Hash, data []byte) error {
+	return w.mapped(w.put(ctx, repo, h, data, true))
+}
+
+// mapped is err, or ErrPushFailed once the push failed before its tags
+// (whatever the writer's requests then ended with, a cancellation
+// included).
+func (w *Writer) mapped(err error) error {
+	if err != nil && w.refused() {
+		return ErrPushFailed
+	}
+	return err
+}
+
+// put is PutBlob (ask false) and PutSharedBlob (ask true). One put of a
+// blob into a repository runs at a time; the others wait for it, and try
+// again themselves if it failed.
+func (w *Writer) put(ctx context.Context, repo name.Repository, h v1.Hash, data []byte, ask bool) error {
 	if w.p.placed(repo, h) {
 		return nil
 	}
 	key := repo.Name() + "@" + h.String()
-	w.mu.Lock()
-	bp := w.puts[key]
-	if bp != nil {
+	for {
+		w.mu.Lock()
+		bp := w.puts[key]
+		if bp == nil {
+			bp = &blobPut{done: make(chan struct{})}
+			w.puts[key] = bp
+			w.mu.Unlock()
+			bp.err = w.p.withSlot(ctx, func() error { return w.upload(ctx, repo, h, data, ask) })
+			if bp.err != nil {
+				w.mu.Lock()
+				delete(w.puts, key) // the next put tries again
+				w.mu.Unlock()
+			}
+			close(bp.done)
+			return bp.err
+		}
 		w.mu.Unlock()
 		select {
 		case <-bp.done:
-			return bp.err
+			if bp.err == nil {
+				return nil
+			}
 		case <-ctx.Done():
 			return ctx.Err()
 		}
 	}
-	bp = &blobPut{done: make(chan struct{})}
-	w.puts[key] = bp
-	w.mu.Unlock()
-	bp.err = w.p.withSlot(ctx, func() error { return w.upload(ctx, repo, h, data) })
-	close(bp.done)
-	return bp.err
 }
 
-// upload sends data to repo as blob h, retrying as the transport allows.
-func (w *Writer) upload(ctx context.Context, repo name.Repository, h v1.Hash, data []byte) error {
+// upload sends data to repo as blob h, retrying as the transport allows;
+// with ask, unless repo holds it already.
+func (w *Writer) upload(ctx context.Context, repo name.Repository, h v1.Hash, data []byte, ask bool) error {
 	c, err := w.p.client(ctx, repo)
 	if err != nil {
 		return err
+	}
+	if ask {
+		if there, err := c.headBlob(ctx, h); err == nil && there {
+			return nil
+		}
 	}
 	for attempt := 1; ; attempt++ {
 		err := putSmallBlob(ctx, c, h, data)
@@ -110,7 +152,7 @@ func (w *Writer) upload(ctx context.Context, repo name.Repository, h v1.Hash, da
 			return nil
 		}
 		if w.refused() {
-			return ErrPushFailed
+			return err
 		}
 		if attempt >= w.p.opts.Transport.Attempts || !retryableUpload(ctx, err) {
 			return fmt.Errorf("%s: uploading blob %s: %w", repo.Name(), short(h), err)
@@ -139,7 +181,7 @@ func (w *Writer) PutManifest(ctx context.Context, tag name.Tag, mt types.MediaTy
 			return ErrPushFailed
 		}
 	case <-ctx.Done():
-		return ctx.Err()
+		return w.mapped(ctx.Err())
 	}
 	err := w.p.withSlot(ctx, func() error {
 		c, err := w.p.client(ctx, tag.Context())
@@ -149,10 +191,7 @@ func (w *Writer) PutManifest(ctx context.Context, tag name.Tag, mt types.MediaTy
 		return err
 	})
 	if err != nil {
-		if w.refused() {
-			return ErrPushFailed
-		}
-		return fmt.Errorf("%s: pushing manifest %s: %w", tag.Context().Name(), tag.TagStr(), err)
+		return w.mapped(fmt.Errorf("%s: pushing manifest %s: %w", tag.Context().Name(), tag.TagStr(), err))
 	}
 	return nil
 }

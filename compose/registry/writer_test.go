@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"net/http/httptest"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -127,5 +132,121 @@ func TestWriter_NoBlobTwice(t *testing.T) {
 		if n := p.Count("PUT", `/nt/blobs/uploads/.*digest=`+strings.ReplaceAll(h.String(), ":", "%3A"), 0); n != want {
 			t.Errorf("blob %s: %d uploads, want %d", h, n, want)
 		}
+	}
+	// A push without referrers places no empty config; the repository has
+	// one, so PutSharedBlob asks and sends nothing.
+	p.ResetLog()
+	img2 := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 83, true)
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img2}, Tags: tagsOf(t, host+"/nt:v2")}},
+		PushOptions{Transport: fastRetries(), BeforeTags: func(ctx context.Context, w *Writer) {
+			werr = w.PutSharedBlob(ctx, repo, placedByPush, []byte("{}"))
+		}}); err != nil || werr != nil {
+		t.Fatal(err, werr)
+	}
+	if n := p.Count("PUT", `/nt/blobs/uploads/.*digest=`+strings.ReplaceAll(placedByPush.String(), ":", "%3A"), 0); n != 0 {
+		t.Errorf("a shared blob the repository had was sent again (%d uploads)", n)
+	}
+}
+
+// A writer whose push failed before its tags answers ErrPushFailed for
+// everything it was still asked, however its requests ended (a cancelled
+// wait for a slot included): the caller reports the push, not its
+// records.
+func TestWriter_ErrorsAfterRefusal(t *testing.T) {
+	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	s := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && strings.Contains(r.URL.Path, "/manifests/sha256-") {
+			once.Do(func() { close(arrived) })
+			<-release
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusBadRequest)
+			io.WriteString(w, `{"errors":[{"code":"MANIFEST_INVALID","message":"injected"}]}`)
+			return
+		}
+		inner.ServeHTTP(w, r)
+	}))
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 601, true)
+	repo := tagsOf(t, host+"/wr:v1")[0].Context()
+	var mu sync.Mutex
+	var errs []error
+	add := func(e error) { mu.Lock(); errs = append(errs, e); mu.Unlock() }
+	doc := func(s string) ([]byte, v1.Hash) {
+		b := []byte(s)
+		h, _, _ := v1.SHA256(bytes.NewReader(b))
+		return b, h
+	}
+	before := func(ctx context.Context, w *Writer) {
+		<-arrived // the referrers tag PUT holds the one slot
+		var wg sync.WaitGroup
+		for i := range 3 {
+			wg.Go(func() { d, h := doc(fmt.Sprintf(`{"q":%d}`, i)); add(w.PutBlob(ctx, repo, h, d)) })
+		}
+		time.Sleep(50 * time.Millisecond)
+		close(release)
+		wg.Wait()
+		<-ctx.Done()
+		d, h := doc(`{"late":1}`)
+		add(w.PutBlob(ctx, repo, h, d))
+		add(w.PutManifest(ctx, repo.Tag("late"), types.OCIManifestSchema1, []byte(`{}`)))
+	}
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/wr:v1"),
+		Referrers: []v1.Image{sbomReferrer(t, img, `{}`)}}}, PushOptions{Transport: fastRetries(), Jobs: 1, BeforeTags: before}); err == nil {
+		t.Fatal("the push succeeded through a failing referrers tag")
+	}
+	if len(errs) != 5 {
+		t.Fatalf("%d answers, want 5", len(errs))
+	}
+	for _, e := range errs {
+		if !errors.Is(e, ErrPushFailed) {
+			t.Errorf("the writer of a refused push answered %v, want ErrPushFailed", e)
+		}
+	}
+}
+
+// A put that failed is not the answer for good: the next put of the blob
+// tries again, and a waiter on a put whose own caller gave up tries
+// itself.
+func TestWriter_FailedPutTriedAgain(t *testing.T) {
+	p, host := pushRegistry(t)
+	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 602, true)
+	repo := tagsOf(t, host+"/ds:v1")[0].Context()
+	doc, doc2 := []byte(`{"stale":1}`), []byte(`{"stale":2}`)
+	h, _, _ := v1.SHA256(bytes.NewReader(doc))
+	h2, _, _ := v1.SHA256(bytes.NewReader(doc2))
+	esc := func(h v1.Hash) string { return strings.ReplaceAll(h.String(), ":", "%3A") }
+	hold := make(chan struct{})
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile(`/ds/blobs/uploads/.*` + esc(h)), Times: 3, Action: faultproxy.Action{Status: 503}},
+		&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile(`/ds/blobs/uploads/.*` + esc(h2)), Times: 1, Action: faultproxy.Action{Wait: hold}})
+	var first, second, waiter error
+	before := func(ctx context.Context, w *Writer) {
+		first = w.PutBlob(ctx, repo, h, doc)  // 3 × 503: fails
+		second = w.PutBlob(ctx, repo, h, doc) // the registry is fine now
+		octx, cancel := context.WithCancel(ctx)
+		ownerDone, waiterDone := make(chan struct{}), make(chan struct{})
+		go func() { defer close(ownerDone); w.PutBlob(octx, repo, h2, doc2) }()
+		time.Sleep(50 * time.Millisecond)
+		go func() { defer close(waiterDone); waiter = w.PutBlob(ctx, repo, h2, doc2) }()
+		time.Sleep(50 * time.Millisecond)
+		cancel()
+		<-ownerDone
+		close(hold)
+		<-waiterDone
+	}
+	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/ds:v1")}},
+		PushOptions{Transport: fastRetries(), BeforeTags: before}); err != nil {
+		t.Fatal(err)
+	}
+	if first == nil {
+		t.Fatal("the first put did not fail")
+	}
+	if second != nil {
+		t.Errorf("the same blob, the registry fine again: %v", second)
+	}
+	if waiter != nil {
+		t.Errorf("a waiter whose context is alive: %v", waiter)
 	}
 }

@@ -161,8 +161,12 @@ func Record(ctx context.Context, repo name.Repository, key string, image v1.Desc
 // first whether the repository has it, where ggcr's remote asks (a HEAD,
 // then three requests for a missing blob) and authenticates anew.
 type Putter interface {
-	// PutBlob uploads data, whose digest is h, into repo.
+	// PutBlob uploads data, whose digest is h, into repo: a blob that is
+	// new by construction (the record itself).
 	PutBlob(ctx context.Context, repo name.Repository, h v1.Hash, data []byte) error
+	// PutSharedBlob is PutBlob for a blob repo may hold already (the empty
+	// config): it is not sent again if repo has it.
+	PutSharedBlob(ctx context.Context, repo name.Repository, h v1.Hash, data []byte) error
 	// PutManifest puts raw, a manifest of media type mt, under tag.
 	PutManifest(ctx context.Context, tag name.Tag, mt types.MediaType, raw []byte) error
 }
@@ -188,6 +192,9 @@ func putArtifact(ctx context.Context, repo name.Repository, tag name.Tag, artifa
 			h, err := l.Digest()
 			if err != nil {
 				return err
+			}
+			if l == cfg {
+				return put.PutSharedBlob(ctx, repo, h, data)
 			}
 			return put.PutBlob(ctx, repo, h, data)
 		})
