@@ -200,9 +200,12 @@ func TestWriter_ErrorsAfterRefusal(t *testing.T) {
 	if len(errs) != 5 {
 		t.Fatalf("%d answers, want 5", len(errs))
 	}
-	for _, e := range errs {
-		if !errors.Is(e, ErrPushFailed) {
-			t.Errorf("the writer of a refused push answered %v, want ErrPushFailed", e)
+	// The three waiting for the slot may get it in the moment between the
+	// failed request's end and the push settling: a blob sent then is
+	// sent. Any other answer, and every later one, is ErrPushFailed.
+	for i, e := range errs {
+		if !errors.Is(e, ErrPushFailed) && (e != nil || i >= 3) {
+			t.Errorf("answer %d of the writer of a refused push: %v, want ErrPushFailed", i, e)
 		}
 	}
 }
