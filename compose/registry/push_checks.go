@@ -35,28 +35,18 @@ func (p *pusher) checkManifests(ctx context.Context) (wait func()) {
 			}
 		}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var g errgroup.Group
-		g.SetLimit(p.opts.Jobs)
-		for _, m := range todo {
-			chk := p.checks[m]
-			g.Go(func() error {
-				defer close(chk.done)
-				chk.err = p.withSlot(ctx, func() error {
-					c, err := p.client(ctx, m.repo)
-					if err == nil {
-						_, chk.ok, err = c.headManifest(ctx, m.digest.String())
-					}
-					return err
-				})
-				return nil
-			})
+	return p.inBackground(ctx, len(todo), func(i int) error {
+		chk := p.checks[todo[i]]
+		c, err := p.client(ctx, todo[i].repo)
+		if err == nil {
+			_, chk.ok, err = c.headManifest(ctx, todo[i].digest.String())
 		}
-		g.Wait()
-	}()
-	return func() { <-done }
+		return err
+	}, func(i int, err error) {
+		chk := p.checks[todo[i]]
+		chk.err = err
+		close(chk.done)
+	})
 }
 
 // manifestThere reports whether m's repository has m, from its early check;
@@ -73,6 +63,26 @@ func (p *pusher) manifestThere(ctx context.Context, m *manifestJob) (there, aske
 	case <-ctx.Done():
 		return false, true, ctx.Err()
 	}
+}
+
+// inBackground runs task(i) for each i below n in the background, each
+// holding one of the push's slots, and gives finish each result. wait
+// returns once every task has finished; cancel ctx first to end them early.
+func (p *pusher) inBackground(ctx context.Context, n int, task func(i int) error, finish func(i int, err error)) (wait func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var g errgroup.Group
+		g.SetLimit(p.opts.Jobs)
+		for i := range n {
+			g.Go(func() error {
+				finish(i, p.withSlot(ctx, func() error { return task(i) }))
+				return nil
+			})
+		}
+		g.Wait()
+	}()
+	return func() { <-done }
 }
 
 // withSlot runs f holding one of the push's Jobs slots. Every request of a

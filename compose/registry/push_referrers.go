@@ -14,7 +14,6 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
 	"github.com/google/go-containerregistry/pkg/v1/types"
-	"golang.org/x/sync/errgroup"
 )
 
 // referrerJob is one referrer to list under its subject in one repository.
@@ -67,24 +66,14 @@ func (p *pusher) readReferrers(ctx context.Context) (groups []*referrerGroup, wa
 		}
 		g.jobs = append(g.jobs, j)
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var eg errgroup.Group
-		eg.SetLimit(p.opts.Jobs)
-		for _, g := range groups {
-			eg.Go(func() error {
-				defer close(g.read.done)
-				g.read.err = p.withSlot(ctx, func() (err error) {
-					g.read.api, g.read.raw, g.read.ok, err = p.readReferrersTag(ctx, g.repo, g.subject)
-					return err
-				})
-				return nil
-			})
-		}
-		eg.Wait()
-	}()
-	return groups, func() { <-done }
+	return groups, p.inBackground(ctx, len(groups), func(i int) (err error) {
+		g := groups[i]
+		g.read.api, g.read.raw, g.read.ok, err = p.readReferrersTag(ctx, g.repo, g.subject)
+		return err
+	}, func(i int, err error) {
+		groups[i].read.err = err
+		close(groups[i].read.done)
+	})
 }
 
 // readReferrersTag asks whether repo's registry serves the referrers API

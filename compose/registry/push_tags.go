@@ -132,25 +132,15 @@ func (p *pusher) checkTags(ctx context.Context) (wait func()) {
 			}
 		}
 	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var g errgroup.Group
-		g.SetLimit(p.opts.Jobs)
-		for _, k := range todo {
-			chk := p.tagChecks[k]
-			g.Go(func() error {
-				defer close(chk.done)
-				chk.err = p.withSlot(ctx, func() (err error) {
-					chk.prev, chk.ok, err = p.readTag(ctx, k.a, k.tag)
-					return err
-				})
-				return nil
-			})
-		}
-		g.Wait()
-	}()
-	return func() { <-done }
+	return p.inBackground(ctx, len(todo), func(i int) (err error) {
+		chk := p.tagChecks[todo[i]]
+		chk.prev, chk.ok, err = p.readTag(ctx, todo[i].a, todo[i].tag)
+		return err
+	}, func(i int, err error) {
+		chk := p.tagChecks[todo[i]]
+		chk.err = err
+		close(chk.done)
+	})
 }
 
 // readTag returns the digest tag points at (ok is false when there is no
