@@ -134,10 +134,7 @@ func TestPush_ReferrersProbeOncePerRegistry(t *testing.T) {
 // result is the same image, findable with its referrer. A second push, to what now exists,
 // asks again and uploads nothing.
 func TestPush_NewRepositoryAsksNothingFirst(t *testing.T) {
-	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	s := httptest.NewServer(p)
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
+	p, host := pushRegistry(t)
 	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 61, true)
 	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/fresh:v1"),
 		Referrers: []v1.Image{sbomReferrer(t, img, `{"new":true}`)}}
@@ -193,10 +190,7 @@ func TestPush_NewRepositoryAsksNothingFirst(t *testing.T) {
 // fails at its referrers lets none through (ErrPushFailed); one that fails
 // earlier does not call it.
 func TestPush_BeforeTags(t *testing.T) {
-	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	s := httptest.NewServer(p)
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
+	p, host := pushRegistry(t)
 	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 71, true)
 	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/bt:v1"), Referrers: []v1.Image{sbomReferrer(t, img, `{}`)}}
 	d, _ := img.Digest()

@@ -32,10 +32,7 @@ import (
 // bytes (no HEAD, no PATCH) and a manifest under a tag, through the push's
 // clients; what it wrote reads back as a valid artifact.
 func TestWriter(t *testing.T) {
-	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	s := httptest.NewServer(p)
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
+	p, host := pushRegistry(t)
 	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 81, true)
 	tag := tagsOf(t, host+"/w/app:v1")[0]
 	doc := []byte(`{"record":true}`)
@@ -92,10 +89,7 @@ func TestWriter(t *testing.T) {
 // checked against it (a push of 20 services failed so), and not one it is
 // already sending (two records at once put the same empty config).
 func TestWriter_NoBlobTwice(t *testing.T) {
-	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	s := httptest.NewServer(p)
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
+	p, host := pushRegistry(t)
 	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 82, true)
 	ref := sbomReferrer(t, img, `{}`)
 	refManifest, err := ref.Manifest()
