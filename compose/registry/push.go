@@ -218,7 +218,8 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if err != nil {
 		return nil, err
 	}
-	p := &pusher{opts: &o, rt: rt, clients: map[string]*clientEntry{}, newRepos: map[string]bool{}, probes: map[string]*newProbe{},
+	p := &pusher{opts: &o, rt: rt, clients: map[string]*clientEntry{}, newRepos: map[string]bool{},
+		probes: map[string]*newProbe{}, found: map[string]bool{},
 		slots: semaphore.NewWeighted(int64(o.Jobs))}
 	for _, r := range o.New {
 		p.newRepos[r] = true
@@ -312,6 +313,9 @@ type pusher struct {
 	mu      sync.Mutex
 	clients map[string]*clientEntry
 	refAPI  map[string]*apiProbe // registry → whether it serves the referrers API (asked once)
+	// found holds the manifests (repository@digest) their repository
+	// already had, which the push did not put (checkTags).
+	found map[string]bool
 	// counters, under mu
 	uploaded, mounted, skipped int
 	bytes                      int64
@@ -416,6 +420,9 @@ func (p *pusher) placeManifest(ctx context.Context, m *manifestJob, ok, asked bo
 		}
 	}
 	if ok {
+		p.mu.Lock()
+		p.found[m.repo.Name()+"@"+m.digest.String()] = true
+		p.mu.Unlock()
 		p.opts.Progress(PushEvent{Kind: "manifest", Repo: m.repo.Name(), Digest: m.digest.String(), Status: "exists"})
 		return nil
 	}

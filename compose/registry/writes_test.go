@@ -3,7 +3,6 @@ package registry
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
 	"log"
 	"net/http"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/faultproxy"
@@ -139,64 +137,6 @@ func TestPush_ManifestChecksBesideBlobs(t *testing.T) {
 	}
 	if n := p.Count("PUT", `/manifests/`, 0); n != 0 {
 		t.Errorf("a repeated push wrote %d manifests", n)
-	}
-}
-
-// Each tag is read once the images are in place, while their referrers
-// are pushed, and a tag to create or move is put at once at the tags step.
-// A tag read as already at the pushed digest is read again there: moved
-// meanwhile by another writer, it is moved back (last writer wins, as
-// always), not reported unchanged.
-func TestPush_TagsReadWithReferrers(t *testing.T) {
-	inner := registry.New(registry.Logger(log.New(io.Discard, "", 0)))
-	p := faultproxy.New(inner)
-	s, direct := httptest.NewServer(p), httptest.NewServer(inner)
-	defer s.Close()
-	defer direct.Close()
-	host, directHost := strings.TrimPrefix(s.URL, "http://"), strings.TrimPrefix(direct.URL, "http://")
-	a := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 96, true)
-	b := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 97, true)
-	push := func() (*PushReport, error) {
-		return Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: a}, Tags: tagsOf(t, host+"/tr:v1"),
-			Referrers: []v1.Image{sbomReferrer(t, a, `{}`)}}}, PushOptions{Transport: fastRetries()})
-	}
-	if _, err := push(); err != nil {
-		t.Fatal(err)
-	}
-	// Again, with the referrers step held until another writer has moved
-	// the tag (after this push read it as already at a).
-	p.ResetLog()
-	hold := make(chan struct{})
-	p.Add(&faultproxy.Rule{Method: "GET", Path: faultproxy.PathRe(`/tr/referrers/`), Action: faultproxy.Action{Wait: hold}})
-	moved := make(chan error, 1)
-	go func() {
-		defer close(hold)
-		for range 400 {
-			if p.Count("HEAD", `/tr/manifests/v1$`, 0) > 0 {
-				moved <- remote.Write(tagsOf(t, directHost+"/tr:v1")[0], b)
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
-		moved <- errors.New("the tag was not read while the referrers step was held")
-	}()
-	rep, err := push()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := <-moved; err != nil {
-		t.Fatal(err)
-	}
-	ad, _ := a.Digest()
-	bd, _ := b.Digest()
-	if got := fixture.ValidateRemote(t, host+"/tr:v1"); got != ad {
-		t.Errorf("v1 = %s, want %s (moved back)", got, ad)
-	}
-	if tr := rep.Artifacts[0].Tags; len(tr) != 1 || tr[0].Status != TagMoved || tr[0].Previous != bd.String() {
-		t.Errorf("tag report %+v, want moved from %s", tr, bd)
-	}
-	if n := p.Count("HEAD", `/tr/manifests/v1$`, 0); n != 2 {
-		t.Errorf("%d HEADs of the tag, want 2 (early, and again before leaving it alone)", n)
 	}
 }
 
