@@ -19,8 +19,9 @@
 # Env:   RUNS (3), CRANE (path to crane, else installed), SKIP_BIG=1 skips the
 #        1 GiB case, KEEP=1 keeps the work directory, LATENCY_MS=N puts the
 #        registry N ms away each way (bench/delayproxy; the CPU floors then
-#        leave the round trips out). Needs docker-registry (make tools) and
-#        bench/gentree.
+#        leave the round trips out), and HANDSHAKE_RTTS=2 with it makes each
+#        new connection wait two round trips (TCP and TLS, as to an HTTPS
+#        registry). Needs docker-registry (make tools) and bench/gentree.
 set -euo pipefail
 
 RUNS=${RUNS:-3}
@@ -244,7 +245,7 @@ for i in $(seq "$RUNS"); do
 done
 
 MB=$(awk -v b="$SITE_BYTES" 'BEGIN {printf "%.1f", b/1e6}')
-if [ -n "${LATENCY_MS:-}" ]; then echo "registry behind bench/delayproxy: ${LATENCY_MS} ms each way (round trip $((2 * LATENCY_MS)) ms)"; fi
+if [ -n "${LATENCY_MS:-}" ]; then echo "registry behind bench/delayproxy: ${LATENCY_MS} ms each way (round trip $((2 * LATENCY_MS)) ms); a new connection waits ${HANDSHAKE_RTTS:-0} round trips"; fi
 echo "site: 5,001 files, $MB MB on a ~50 MB base; $RUNS runs each (medians); $(nproc) CPUs; load $(cut -d' ' -f1-3 /proc/loadavg); $(go version | cut -d' ' -f3); docker-registry $(docker-registry --version 2>/dev/null | awk '{print $3}')"
 echo "(wall seconds, whole command; ratio = strata / peer, the issue's goals in brackets)"
 row() { printf '%-44s strata %6.2f s  %7s MiB | peer %6.2f s  %7s MiB | ratio %s  (goal %s)\n' "$1" "$(med "$2")" "$(rss "$2")" "$(med "$3")" "$(rss "$3")" "$(ratio "$2" "$3")" "$4"; }

@@ -4,7 +4,9 @@
 # caller stops it (kill "$REG_PID"). With LATENCY_MS=N, R is instead a
 # bench/delayproxy in front of it that holds every chunk N ms each way (a
 # registry 2N ms away; PROXY_PID), so that round trips count as they do
-# against a registry elsewhere.
+# against a registry elsewhere; HANDSHAKE_RTTS=2 (default 0) also makes each
+# new connection wait two round trips, as TCP and TLS 1.3 handshakes to an
+# HTTPS registry do.
 PORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 R=127.0.0.1:$PORT
 mkdir -p "$WORK/registry"
@@ -29,7 +31,7 @@ for _ in $(seq 100); do curl -fsS -o /dev/null "http://$R/v2/" 2>/dev/null && br
 if [ -n "${LATENCY_MS:-}" ]; then
   (cd "$ROOT" && go build -o "$WORK/delayproxy" ./bench/delayproxy)
   PPORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-  "$WORK/delayproxy" -listen "127.0.0.1:$PPORT" -to "$R" -delay "${LATENCY_MS}ms" 2>"$WORK/registry/proxy.log" &
+  "$WORK/delayproxy" -listen "127.0.0.1:$PPORT" -to "$R" -delay "${LATENCY_MS}ms" -handshake "${HANDSHAKE_RTTS:-0}" 2>"$WORK/registry/proxy.log" &
   PROXY_PID=$!
   R=127.0.0.1:$PPORT
   for _ in $(seq 100); do curl -fsS -o /dev/null "http://$R/v2/" 2>/dev/null && break; sleep 0.1; done

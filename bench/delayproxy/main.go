@@ -1,11 +1,13 @@
 // Command delayproxy makes a loopback registry answer like a distant one:
 // it forwards each TCP connection it accepts on -listen to -to and holds
 // every chunk of bytes for -delay in each direction, so every round trip
-// takes 2×delay more. Bandwidth is not limited. The bench scripts start it
-// (LATENCY_MS) to weigh round trips against CPU, which a registry on the
-// same machine hides.
+// takes 2×delay more. With -handshake N a new connection first waits N
+// round trips before anything goes through, as the TCP and TLS handshakes
+// of an HTTPS connection do (2 for TLS 1.3). Bandwidth is not limited.
+// The bench scripts start it (LATENCY_MS, HANDSHAKE_RTTS) to weigh round
+// trips against CPU, which a registry on the same machine hides.
 //
-// Usage: delayproxy -listen 127.0.0.1:PORT -to 127.0.0.1:PORT -delay 10ms
+// Usage: delayproxy -listen 127.0.0.1:PORT -to 127.0.0.1:PORT -delay 10ms [-handshake 2]
 package main
 
 import (
@@ -21,6 +23,7 @@ func main() {
 	listen := flag.String("listen", "127.0.0.1:0", "address to listen on (loopback)")
 	to := flag.String("to", "", "address to forward to")
 	delay := flag.Duration("delay", 10*time.Millisecond, "one-way delay added to every chunk")
+	handshake := flag.Int("handshake", 0, "round trips a new connection waits before its first bytes go through")
 	flag.Parse()
 	if *to == "" {
 		fmt.Fprintln(os.Stderr, "delayproxy: -to is required")
@@ -35,13 +38,15 @@ func main() {
 		if err != nil {
 			log.Fatalf("delayproxy: %v", err)
 		}
-		go serve(c.(*net.TCPConn), *to, *delay)
+		go serve(c.(*net.TCPConn), *to, *delay, time.Duration(*handshake)*2**delay)
 	}
 }
 
-// serve forwards c to addr both ways, each with the delay.
-func serve(c *net.TCPConn, addr string, delay time.Duration) {
+// serve forwards c to addr both ways, each with the delay, after the
+// handshake wait.
+func serve(c *net.TCPConn, addr string, delay, handshake time.Duration) {
 	defer c.Close()
+	time.Sleep(handshake)
 	u, err := net.Dial("tcp", addr)
 	if err != nil {
 		return

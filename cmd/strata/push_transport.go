@@ -63,6 +63,7 @@ func (a *app) transportConfig(f *registryFlags) (registry.TransportConfig, error
 	cfg := registry.TransportConfig{
 		Secrets:              a.secrets,
 		Pings:                registry.NewPings(),
+		Conns:                registry.NewConns(),
 		Keychain:             authn.DefaultKeychain,
 		CredentialsFrom:      a.dockerConfigPath(),
 		SkipTLSVerify:        f.skipVerify,

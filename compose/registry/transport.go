@@ -86,6 +86,9 @@ type TransportConfig struct {
 	// Pings, when set, keeps each registry's ping answer for every
 	// transport made from this config (see Pings).
 	Pings *Pings
+	// Conns, when set (and Base is not), is the connection pool of every
+	// transport made from this config (see Conns).
+	Conns *Conns
 }
 
 // withDefaults fills in the zero fields.
@@ -223,33 +226,48 @@ func NewTransport(cfg TransportConfig) (http.RoundTripper, error) {
 	base := cfg.Base
 	var skip http.RoundTripper
 	if base == nil {
-		// Without a CA file the roots stay nil: crypto/tls then loads the
-		// system pool on the first certificate it verifies, so a push to a
-		// plain-HTTP registry never reads the ~150 files of the system pool.
-		var roots *x509.CertPool
-		if cfg.CAFile != "" {
-			var err error
-			if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
-				roots = x509.NewCertPool()
-			}
-			// Checked before reading: a FIFO would hang the read.
-			if fi, err := os.Stat(cfg.CAFile); err == nil && !fi.Mode().IsRegular() {
-				return nil, fmt.Errorf("CA file %s: not a regular file", cfg.CAFile)
-			}
-			pem, err := os.ReadFile(cfg.CAFile)
-			if err != nil {
-				return nil, fmt.Errorf("reading CA file: %w", err)
-			}
-			if !roots.AppendCertsFromPEM(pem) {
-				return nil, fmt.Errorf("CA file %s: no PEM certificates found", cfg.CAFile)
-			}
+		mk := func() (http.RoundTripper, http.RoundTripper, error) { return networkTransports(cfg) }
+		var err error
+		if cfg.Conns != nil {
+			base, skip, err = cfg.Conns.get(mk)
+		} else {
+			base, skip, err = mk()
 		}
-		base = newHTTPTransport(cfg, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
-		if len(cfg.SkipTLSVerify) > 0 {
-			skip = newHTTPTransport(cfg, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // asked for per host
+		if err != nil {
+			return nil, err
 		}
 	}
 	return &policyTransport{cfg: cfg, inner: base, skipVerify: skip}, nil
+}
+
+// networkTransports returns the network transport for cfg and, when some
+// hosts skip TLS verification, the one for those hosts.
+func networkTransports(cfg TransportConfig) (base, skip http.RoundTripper, err error) {
+	// Without a CA file the roots stay nil: crypto/tls then loads the
+	// system pool on the first certificate it verifies, so a push to a
+	// plain-HTTP registry never reads the ~150 files of the system pool.
+	var roots *x509.CertPool
+	if cfg.CAFile != "" {
+		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
+			roots = x509.NewCertPool()
+		}
+		// Checked before reading: a FIFO would hang the read.
+		if fi, err := os.Stat(cfg.CAFile); err == nil && !fi.Mode().IsRegular() {
+			return nil, nil, fmt.Errorf("CA file %s: not a regular file", cfg.CAFile)
+		}
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, nil, fmt.Errorf("reading CA file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return nil, nil, fmt.Errorf("CA file %s: no PEM certificates found", cfg.CAFile)
+		}
+	}
+	base = newHTTPTransport(cfg, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	if len(cfg.SkipTLSVerify) > 0 {
+		skip = newHTTPTransport(cfg, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // asked for per host
+	}
+	return base, skip, nil
 }
 
 func newHTTPTransport(cfg TransportConfig, tc *tls.Config) *http.Transport {
