@@ -420,9 +420,7 @@ func (p *pusher) placeManifest(ctx context.Context, m *manifestJob, ok, asked bo
 		}
 	}
 	if ok {
-		p.mu.Lock()
-		p.found[m.repo.Name()+"@"+m.digest.String()] = true
-		p.mu.Unlock()
+		p.noteFound(m.repo, m.digest)
 		p.opts.Progress(PushEvent{Kind: "manifest", Repo: m.repo.Name(), Digest: m.digest.String(), Status: "exists"})
 		return nil
 	}
@@ -431,6 +429,20 @@ func (p *pusher) placeManifest(ctx context.Context, m *manifestJob, ok, asked bo
 	}
 	p.opts.Progress(PushEvent{Kind: "manifest", Repo: m.repo.Name(), Digest: m.digest.String(), Status: "pushed"})
 	return nil
+}
+
+// noteFound records that repo had the manifest d before the push.
+func (p *pusher) noteFound(repo name.Repository, d v1.Hash) {
+	p.mu.Lock()
+	p.found[repo.Name()+"@"+d.String()] = true
+	p.mu.Unlock()
+}
+
+// wasFound reports whether repo had the manifest d before the push.
+func (p *pusher) wasFound(repo name.Repository, d v1.Hash) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.found[repo.Name()+"@"+d.String()]
 }
 
 // short abbreviates a digest for messages.

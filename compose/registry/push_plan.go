@@ -117,7 +117,7 @@ func (p *pusher) plan(reqs []PushRequest) error {
 			// An image the registry already has (a registry cache hit)
 			// needs nothing but its tags there.
 			if slices.ContainsFunc(req.Present, func(r name.Repository) bool { return r.Name() == repo.Name() }) {
-				p.found[repo.Name()+"@"+a.digest.String()] = true
+				p.noteFound(repo, a.digest)
 				continue
 			}
 			place := func(n node, level int) {

@@ -128,10 +128,7 @@ func (p *pusher) checkTags(ctx context.Context) (wait func()) {
 			if _, ok := floating[t.TagStr()]; ok && !p.opts.ForceFloating {
 				continue // may be held: read once, at the tags step
 			}
-			p.mu.Lock()
-			found := p.found[t.Context().Name()+"@"+a.digest.String()]
-			p.mu.Unlock()
-			if found {
+			if p.wasFound(t.Context(), a.digest) {
 				continue // likely in place already: read once, at the tags step
 			}
 			if p.tagChecks[k] == nil {
