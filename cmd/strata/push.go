@@ -234,7 +234,8 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		cache.record(ctx, a, rf, job, results, pf.jobs, put)
 		published.Wait()
 	}
-	po := registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streamed: streams.uploaded(), New: cache.newRepositories(ctx)}
+	po := registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streamed: streams.uploaded(), New: cache.newRepositories(ctx),
+		Listed: cache.listedTags(ctx)}
 	if signer == nil {
 		po.BeforeTags = record
 	}

@@ -469,6 +469,24 @@ func (c *remoteCache) bytesRead(i int, res *compose.Result) int64 {
 
 // newRepositories names the spec repositories the registry did not know
 // when they were listed (a push asks nothing first there).
+// listedTags returns the tags each listed repository had (for
+// registry.PushOptions.Listed); nil without a listing.
+func (c *remoteCache) listedTags(ctx context.Context) map[string]map[string]bool {
+	if c == nil || c.listing == nil {
+		return nil
+	}
+	out := map[string]map[string]bool{}
+	for _, r := range c.repos {
+		if r == nil || out[r.Name()] != nil {
+			continue
+		}
+		if l, ok := c.listing(ctx, *r); ok && !l.Missing {
+			out[r.Name()] = l.Tags
+		}
+	}
+	return out
+}
+
 func (c *remoteCache) newRepositories(ctx context.Context) []string {
 	if c == nil || c.listing == nil {
 		return nil

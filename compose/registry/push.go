@@ -173,6 +173,12 @@ type PushOptions struct {
 	// reports as missing, and its rerun asks as usual. Tags and the
 	// referrers tag are still asked for.
 	New []string
+	// Listed holds the tags repositories had when the caller listed them
+	// (repository name, as name.Repository.Name gives it → tag → true); a
+	// repository it lacks was not listed. It only decides when a tag of an
+	// image its repository already had is read (see checkTags): one the
+	// listing shows, most often in place, is read once, at the tags step.
+	Listed map[string]map[string]bool
 	// BeforeTags, when set, is called once the images' blobs and manifests
 	// are in place, and runs while the referrers and then the tags are
 	// pushed (a cache record that needs the image and its documents, but
@@ -314,7 +320,8 @@ type pusher struct {
 	clients map[string]*clientEntry
 	refAPI  map[string]*apiProbe // registry → whether it serves the referrers API (asked once)
 	// found holds the manifests (repository@digest) their repository
-	// already had, which the push did not put (checkTags).
+	// already had, which the push did not put; checkTags asks it about
+	// the artifacts' own manifests.
 	found map[string]bool
 	// counters, under mu
 	uploaded, mounted, skipped int

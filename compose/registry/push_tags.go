@@ -105,19 +105,19 @@ type tagKey struct {
 }
 
 // checkTags reads, once the images are in place and while their
-// referrers are pushed, what each tag of an image the push put points at:
-// the tags step then puts a tag that is to be created or moved at once,
-// one round trip less (two for a tag that moves, whose previous digest is
-// read from the manifest's bytes, a GET a registry may count as a pull: a
-// push that fails before its images are in place spends none). A tag read
-// as already at its digest is read again at the tags step, so that a push
-// never leaves alone a tag another writer moved meanwhile; a tag created
-// or moved reports what it was when the images were in place. Tags that
-// are read only at the tags step, once: a floating tag that may be held
-// (it reports where it still points), and a tag of an image its
-// repository already had (a re-push, whose tags are most often in place
-// already: read early, each would be read twice). It returns a function
-// that waits for the reads; cancel ctx first to end them early.
+// referrers are pushed, what each tag points at: the tags step then puts a
+// tag that is to be created or moved at once, one round trip less (two for
+// a tag that moves, whose previous digest is read from the manifest's
+// bytes, a GET a registry may count as a pull: a push that fails before
+// its images are in place spends none). A tag read as already at its
+// digest is read again at the tags step, so that a push never leaves alone
+// a tag another writer moved meanwhile; a tag created or moved reports
+// what it was when the images were in place. Tags read only at the tags
+// step, once: a floating tag that may be held (it reports where it still
+// points), and a tag of an image its repository already had (a re-push, a
+// registry cache hit) that PushOptions.Listed shows there, most often in
+// place already (read early, it would be read twice). It returns a
+// function that waits for the reads; cancel ctx first to end them early.
 func (p *pusher) checkTags(ctx context.Context) (wait func()) {
 	var todo []tagKey
 	p.tagChecks = map[tagKey]*tagCheck{}
@@ -128,7 +128,7 @@ func (p *pusher) checkTags(ctx context.Context) (wait func()) {
 			if _, ok := floating[t.TagStr()]; ok && !p.opts.ForceFloating {
 				continue // may be held: read once, at the tags step
 			}
-			if p.wasFound(t.Context(), a.digest) {
+			if p.wasFound(t.Context(), a.digest) && p.opts.Listed[t.Context().Name()][t.TagStr()] {
 				continue // likely in place already: read once, at the tags step
 			}
 			if p.tagChecks[k] == nil {

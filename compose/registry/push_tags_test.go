@@ -50,6 +50,44 @@ func (r *tagRig) push(t *testing.T, repo string) (*PushReport, error) {
 		Referrers: []v1.Image{sbomReferrer(t, r.a, `{}`)}}}, PushOptions{Transport: fastRetries()})
 }
 
+// pushListed pushes a, with an SBOM referrer, to tr:TAG for each of tags,
+// with PushOptions.Listed showing the listed tags in tr.
+func (r *tagRig) pushListed(t *testing.T, tags []string, listed ...string) (*PushReport, error) {
+	var refs []string
+	for _, tag := range tags {
+		refs = append(refs, r.host+"/tr:"+tag)
+	}
+	l := map[string]bool{}
+	for _, tag := range listed {
+		l[tag] = true
+	}
+	ts := tagsOf(t, refs...)
+	return Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: r.a}, Tags: ts,
+		Referrers: []v1.Image{sbomReferrer(t, r.a, `{}`)}}},
+		PushOptions{Transport: fastRetries(), Listed: map[string]map[string]bool{ts[0].Context().Name(): l}})
+}
+
+// tagReads counts the HEADs of tr:tag that started before the referrers
+// API GET (held by the test) ended, and those that started after.
+func (r *tagRig) tagReads(tag string) (early, late int) {
+	var refEnd time.Time
+	for _, e := range r.p.Log() {
+		if e.Method == "GET" && strings.Contains(e.Path, "/tr/referrers/") {
+			refEnd = e.End
+		}
+	}
+	for _, e := range r.p.Log() {
+		if e.Method == "HEAD" && strings.HasSuffix(e.Path, "/tr/manifests/"+tag) {
+			if e.Time.Before(refEnd) {
+				early++
+			} else {
+				late++
+			}
+		}
+	}
+	return early, late
+}
+
 // writeDirect is another writer putting img at repo:v1.
 func (r *tagRig) writeDirect(t *testing.T, repo string, img v1.Image) error {
 	return remote.Write(tagsOf(t, r.directHost+"/"+repo+":v1")[0], img)
@@ -96,11 +134,12 @@ func TestPush_TagsReadWithReferrers(t *testing.T) {
 	}
 }
 
-// A re-push of an image the repository has reads its tag once, at the tags
-// step (a tag most often in place already would otherwise be read twice):
-// moved meanwhile by another writer, it is moved back (last writer wins,
-// as always), not reported unchanged.
-func TestPush_RepushReadsTagOnce(t *testing.T) {
+// A re-push of an image the repository has reads a tag the caller's
+// listing shows (PushOptions.Listed) once, at the tags step: such a tag is
+// most often in place, and read early it would be read twice. Moved
+// meanwhile by another writer, it is moved back (last writer wins, as
+// always), not reported unchanged.
+func TestPush_RepushListedTagReadOnce(t *testing.T) {
 	r := newTagRig(t)
 	if _, err := r.push(t, "tr"); err != nil {
 		t.Fatal(err)
@@ -111,20 +150,15 @@ func TestPush_RepushReadsTagOnce(t *testing.T) {
 	moved := make(chan error, 1)
 	go func() {
 		defer close(hold)
-		// The referrers step is held: the image manifest was found, and
-		// no tag is read before the tags step.
+		// The referrers step is held once the image manifest was found;
+		// another writer moves the tag meanwhile.
 		if !until(func() bool { return r.p.Count("HEAD", `/tr/manifests/sha256:`, 0) > 0 }) {
 			moved <- errors.New("the image manifest was not asked for")
 			return
 		}
-		time.Sleep(100 * time.Millisecond)
-		if n := r.p.Count("HEAD", `/tr/manifests/v1$`, 0); n != 0 {
-			moved <- errors.New("the tag was read before the tags step")
-			return
-		}
 		moved <- r.writeDirect(t, "tr", r.b)
 	}()
-	rep, err := r.push(t, "tr")
+	rep, err := r.pushListed(t, []string{"v1"}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,13 +171,13 @@ func TestPush_RepushReadsTagOnce(t *testing.T) {
 	if tr := rep.Artifacts[0].Tags; len(tr) != 1 || tr[0].Status != TagMoved || tr[0].Previous != r.bDigest.String() {
 		t.Errorf("tag report %+v, want moved from %s", tr, r.bDigest)
 	}
-	if n := r.p.Count("HEAD", `/tr/manifests/v1$`, 0); n != 1 {
-		t.Errorf("%d HEADs of the tag, want 1", n)
+	if early, late := r.tagReads("v1"); early != 0 || late != 1 {
+		t.Errorf("the tag was read %d times while the referrers were held and %d after, want 0 and 1", early, late)
 	}
 	// With nobody else writing, a re-push reads the tag once and leaves it.
 	r.p.Clear()
 	r.p.ResetLog()
-	rep, err = r.push(t, "tr")
+	rep, err = r.pushListed(t, []string{"v1"}, "v1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,6 +186,50 @@ func TestPush_RepushReadsTagOnce(t *testing.T) {
 	}
 	if n := r.p.Count("HEAD", `/tr/manifests/v1$`, 0); n != 1 {
 		t.Errorf("%d HEADs of the tag, want 1", n)
+	}
+}
+
+// A re-push's tag the listing does not show (a new per-commit tag on an
+// image the repository has) is read early, while the referrers go up, and
+// created at once at the tags step; a tag of a repository without a
+// listing is read early too.
+func TestPush_RepushNewTagReadEarly(t *testing.T) {
+	r := newTagRig(t)
+	if _, err := r.push(t, "tr"); err != nil {
+		t.Fatal(err)
+	}
+	r.p.ResetLog()
+	hold := make(chan struct{})
+	r.p.Add(&faultproxy.Rule{Method: "GET", Path: faultproxy.PathRe(`/tr/referrers/`), Action: faultproxy.Action{Wait: hold}})
+	read := make(chan bool, 1)
+	go func() {
+		defer close(hold)
+		read <- until(func() bool { return r.p.Count("HEAD", `/tr/manifests/v2$`, 0) > 0 })
+	}()
+	rep, err := r.pushListed(t, []string{"v1", "v2"}, "v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !<-read {
+		t.Fatal("the new tag was not read while the referrers were held")
+	}
+	if tr := rep.Artifacts[0].Tags; len(tr) != 2 || tr[0].Status != TagUnchanged || tr[1].Status != TagCreated {
+		t.Errorf("tag report %+v, want v1 unchanged, v2 created", tr)
+	}
+	if early, late := r.tagReads("v1"); early != 0 || late != 1 {
+		t.Errorf("v1 was read %d times while the referrers were held and %d after, want 0 and 1", early, late)
+	}
+	if early, late := r.tagReads("v2"); early != 1 || late != 0 {
+		t.Errorf("v2 was read %d times while the referrers were held and %d after, want 1 and 0", early, late)
+	}
+	// No listing: the tag in place is read early, and again.
+	r.p.Clear()
+	r.p.ResetLog()
+	if _, err := r.push(t, "tr"); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.p.Count("HEAD", `/tr/manifests/v1$`, 0); n != 2 {
+		t.Errorf("without a listing: %d HEADs of the tag, want 2", n)
 	}
 }
 
@@ -206,8 +284,8 @@ func TestPush_EarlyTagAtDigestReadAgain(t *testing.T) {
 }
 
 // An artifact a repository is known to hold (PushRequest.Present, a
-// registry cache hit) is neither checked nor uploaded there, and its tag is
-// read once, at the tags step.
+// registry cache hit) is neither checked nor uploaded there, and its tag,
+// listed there, is read once, at the tags step.
 func TestPush_PresentReadsTagOnce(t *testing.T) {
 	r := newTagRig(t)
 	if _, err := r.push(t, "tr"); err != nil {
@@ -216,7 +294,8 @@ func TestPush_PresentReadsTagOnce(t *testing.T) {
 	r.p.ResetLog()
 	tags := tagsOf(t, r.host+"/tr:v1")
 	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: r.a}, Tags: tags,
-		Present: []name.Repository{tags[0].Context()}}}, PushOptions{Transport: fastRetries()})
+		Present: []name.Repository{tags[0].Context()}}},
+		PushOptions{Transport: fastRetries(), Listed: map[string]map[string]bool{tags[0].Context().Name(): {"v1": true}}})
 	if err != nil {
 		t.Fatal(err)
 	}

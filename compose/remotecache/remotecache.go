@@ -434,6 +434,9 @@ type Listing struct {
 	Keys map[string]bool
 	// Bases are the base keys (BaseKey) of the base-files records.
 	Bases map[string]bool
+	// Tags are every tag the repository had, records included (a push
+	// takes a tag listed as likely in place: registry.PushOptions.Listed).
+	Tags map[string]bool
 	// Missing is set when the registry does not know the repository.
 	Missing bool
 }
@@ -442,7 +445,7 @@ type Listing struct {
 // that does not exist has none.
 func List(ctx context.Context, repo name.Repository, opts []remote.Option) (*Listing, error) {
 	opts = append(append([]remote.Option{}, opts...), remote.WithContext(ctx))
-	l := &Listing{Keys: map[string]bool{}, Bases: map[string]bool{}}
+	l := &Listing{Keys: map[string]bool{}, Bases: map[string]bool{}, Tags: map[string]bool{}}
 	tags, err := remote.List(repo, opts...)
 	if notFound(err) {
 		l.Missing = true
@@ -451,6 +454,7 @@ func List(ctx context.Context, repo name.Repository, opts []remote.Option) (*Lis
 		return nil, fmt.Errorf("remote cache: listing the tags of %s: %w", repo, err)
 	}
 	for _, t := range tags {
+		l.Tags[t] = true
 		if k, ok := baseKeyOf(t); ok {
 			l.Bases[k] = true
 		} else if k, ok := strings.CutPrefix(t, TagPrefix); ok && validKey(k) {
