@@ -2,6 +2,7 @@ package registry
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -71,5 +73,72 @@ func TestConnsShared(t *testing.T) {
 		if got := opened.Load(); got != tc.want {
 			t.Errorf("Conns %v: %d connections opened, want %d", tc.conns != nil, got, tc.want)
 		}
+	}
+}
+
+// TestConnsSettingsDiffer: a transport made with a Conns from a config
+// whose network settings differ (here the request timeout) gets
+// connections of its own.
+func TestConnsSettingsDiffer(t *testing.T) {
+	var opened atomic.Int64
+	s := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	s.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+		if st == http.StateNew {
+			opened.Add(1)
+		}
+	}
+	s.Start()
+	t.Cleanup(s.Close)
+	conns := NewConns()
+	for i, timeout := range []time.Duration{time.Minute, time.Minute, 2 * time.Minute} {
+		rt, err := NewTransport(TransportConfig{Conns: conns, RequestTimeout: timeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := (&http.Client{Transport: rt}).Get(s.URL + "/x")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if want := []int64{1, 1, 2}[i]; opened.Load() != want {
+			t.Errorf("after transport %d: %d connections, want %d", i+1, opened.Load(), want)
+		}
+	}
+}
+
+// TestConnsRedirectNeverReusesRegistryConn: a redirect off the registry to
+// a host the command already talks to (a loopback one here) is dialled
+// anew under the private-address guard and refused; it never takes an
+// idle connection opened for a registry request.
+func TestConnsRedirectNeverReusesRegistryConn(t *testing.T) {
+	var hits atomic.Int32
+	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
+	t.Cleanup(other.Close)
+	reg := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/storage/blob", http.StatusTemporaryRedirect)
+	}))
+	t.Cleanup(reg.Close)
+	cfg := TransportConfig{Conns: NewConns()}
+	for _, step := range []string{"a request to the other host as a registry", "a redirect to it"} {
+		rt, err := NewTransport(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c := &http.Client{Transport: rt}
+		if step == "a redirect to it" {
+			_, err := c.Get(reg.URL + "/v2/r/blobs/sha256:0")
+			if !errors.Is(err, ErrPrivateAddress) {
+				t.Fatalf("%s: err = %v, want %v", step, err, ErrPrivateAddress)
+			}
+			continue
+		}
+		resp, err := c.Get(other.URL + "/v2/")
+		if err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		resp.Body.Close()
+	}
+	if hits.Load() != 1 {
+		t.Errorf("%d requests reached the other host, want 1 (the registry request)", hits.Load())
 	}
 }

@@ -223,51 +223,50 @@ func (c TransportConfig) registry(reg name.Registry) name.Registry {
 // replayed are not retried here; Push retries those uploads as a whole.
 func NewTransport(cfg TransportConfig) (http.RoundTripper, error) {
 	cfg = cfg.withDefaults()
-	base := cfg.Base
-	var skip http.RoundTripper
-	if base == nil {
-		mk := func() (http.RoundTripper, http.RoundTripper, error) { return networkTransports(cfg) }
+	nets := netTransports{base: cfg.Base, off: cfg.Base}
+	if cfg.Base == nil {
 		var err error
 		if cfg.Conns != nil {
-			base, skip, err = cfg.Conns.get(mk)
+			nets, err = cfg.Conns.get(cfg)
 		} else {
-			base, skip, err = mk()
+			nets, err = networkTransports(cfg)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	return &policyTransport{cfg: cfg, inner: base, skipVerify: skip}, nil
+	return &policyTransport{cfg: cfg, inner: nets.base, skipVerify: nets.skip, off: nets.off}, nil
 }
 
-// networkTransports returns the network transport for cfg and, when some
-// hosts skip TLS verification, the one for those hosts.
-func networkTransports(cfg TransportConfig) (base, skip http.RoundTripper, err error) {
+// networkTransports returns the network transports for cfg (see Conns).
+func networkTransports(cfg TransportConfig) (netTransports, error) {
 	// Without a CA file the roots stay nil: crypto/tls then loads the
 	// system pool on the first certificate it verifies, so a push to a
 	// plain-HTTP registry never reads the ~150 files of the system pool.
 	var roots *x509.CertPool
 	if cfg.CAFile != "" {
+		var err error
 		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
 			roots = x509.NewCertPool()
 		}
 		// Checked before reading: a FIFO would hang the read.
 		if fi, err := os.Stat(cfg.CAFile); err == nil && !fi.Mode().IsRegular() {
-			return nil, nil, fmt.Errorf("CA file %s: not a regular file", cfg.CAFile)
+			return netTransports{}, fmt.Errorf("CA file %s: not a regular file", cfg.CAFile)
 		}
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
-			return nil, nil, fmt.Errorf("reading CA file: %w", err)
+			return netTransports{}, fmt.Errorf("reading CA file: %w", err)
 		}
 		if !roots.AppendCertsFromPEM(pem) {
-			return nil, nil, fmt.Errorf("CA file %s: no PEM certificates found", cfg.CAFile)
+			return netTransports{}, fmt.Errorf("CA file %s: no PEM certificates found", cfg.CAFile)
 		}
 	}
-	base = newHTTPTransport(cfg, &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12})
+	tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	n := netTransports{base: newHTTPTransport(cfg, tc), off: newHTTPTransport(cfg, tc.Clone())}
 	if len(cfg.SkipTLSVerify) > 0 {
-		skip = newHTTPTransport(cfg, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // asked for per host
+		n.skip = newHTTPTransport(cfg, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // asked for per host
 	}
-	return base, skip, nil
+	return n, nil
 }
 
 func newHTTPTransport(cfg TransportConfig, tc *tls.Config) *http.Transport {
@@ -319,6 +318,9 @@ type policyTransport struct {
 	cfg        TransportConfig
 	inner      http.RoundTripper
 	skipVerify http.RoundTripper
+	// off carries the requests a redirect sent off the registry
+	// (markRedirect): their connections are all dialled under guardDial.
+	off http.RoundTripper
 	// plainHosts are insecure-listed hosts found to speak plain HTTP.
 	plainHosts sync.Map
 }
@@ -374,6 +376,9 @@ func (t *policyTransport) roundTrip(req *http.Request) (*http.Response, error) {
 		return nil, fmt.Errorf("%w for %s: use TLS, or allow it with --insecure-registry %s", ErrPlainHTTP, host, host)
 	}
 	inner := t.inner
+	if _, marked := req.Context().Value(offRegistryKey{}).(string); marked {
+		inner = t.off
+	}
 	if t.skipVerify != nil && hostListed(t.cfg.SkipTLSVerify, host) {
 		inner = t.skipVerify
 	}
