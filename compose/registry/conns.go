@@ -16,15 +16,13 @@ import (
 // listed in SkipTLSVerify, and one for requests a redirect sent off the
 // registry, whose connections are all dialled under the private-address
 // guard (guardDial) and never serve a registry request, nor the other
-// way round. The first transport made sets the pools up; one made from a
-// config whose network settings (CA file, request timeout, skipped
-// verification) differ gets pools of its own. It is safe for concurrent
+// way round (hosts in SkipTLSVerify have such a pair of pools too).
+// Configs whose network settings (CA file, request timeout, skipped
+// verification) differ get pools of their own. It is safe for concurrent
 // use.
 type Conns struct {
-	once sync.Once
-	key  string // the network settings the pools were made for
-	nets netTransports
-	err  error
+	mu   sync.Mutex
+	nets map[string]netTransports // network settings (networkKey) → pools
 }
 
 // NewConns returns an empty Conns.
@@ -32,9 +30,10 @@ func NewConns() *Conns { return &Conns{} }
 
 // netTransports are the network transports under one policyTransport.
 type netTransports struct {
-	base http.RoundTripper // the registries
-	skip http.RoundTripper // hosts listed in SkipTLSVerify (nil: none)
-	off  http.RoundTripper // requests a redirect sent off the registry
+	base    http.RoundTripper // the registries
+	skip    http.RoundTripper // hosts listed in SkipTLSVerify (nil: none)
+	off     http.RoundTripper // requests a redirect sent off the registry
+	offSkip http.RoundTripper // those of them to hosts listed in SkipTLSVerify
 }
 
 // networkKey names the settings of cfg that its network transports are
@@ -43,17 +42,22 @@ func networkKey(cfg TransportConfig) string {
 	return fmt.Sprintf("%q %d %t", cfg.CAFile, cfg.RequestTimeout, len(cfg.SkipTLSVerify) > 0)
 }
 
-// get returns the shared transports for cfg, made on first use, or
-// transports of cfg's own when its network settings differ from those the
-// shared ones were made for.
+// get returns the transports shared by every config with cfg's network
+// settings, made on first use.
 func (c *Conns) get(cfg TransportConfig) (netTransports, error) {
 	key := networkKey(cfg)
-	c.once.Do(func() {
-		c.key = key
-		c.nets, c.err = networkTransports(cfg)
-	})
-	if key != c.key {
-		return networkTransports(cfg)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n, ok := c.nets[key]; ok {
+		return n, nil
 	}
-	return c.nets, c.err
+	n, err := networkTransports(cfg)
+	if err != nil {
+		return n, err
+	}
+	if c.nets == nil {
+		c.nets = map[string]netTransports{}
+	}
+	c.nets[key] = n
+	return n, nil
 }

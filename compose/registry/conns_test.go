@@ -3,6 +3,7 @@ package registry
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -109,8 +110,15 @@ func TestConnsSettingsDiffer(t *testing.T) {
 // TestConnsRedirectNeverReusesRegistryConn: a redirect off the registry to
 // a host the command already talks to (a loopback one here) is dialled
 // anew under the private-address guard and refused; it never takes an
-// idle connection opened for a registry request.
+// idle connection opened for a registry request, also when the host is
+// one whose certificate is not verified (a pool of its own).
 func TestConnsRedirectNeverReusesRegistryConn(t *testing.T) {
+	for _, skipVerify := range []bool{false, true} {
+		t.Run(fmt.Sprintf("skip-tls-verify=%t", skipVerify), func(t *testing.T) { redirectNeverReuses(t, skipVerify) })
+	}
+}
+
+func redirectNeverReuses(t *testing.T, skipVerify bool) {
 	var hits atomic.Int32
 	other := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hits.Add(1) }))
 	t.Cleanup(other.Close)
@@ -119,6 +127,9 @@ func TestConnsRedirectNeverReusesRegistryConn(t *testing.T) {
 	}))
 	t.Cleanup(reg.Close)
 	cfg := TransportConfig{Conns: NewConns()}
+	if skipVerify {
+		cfg.SkipTLSVerify = []string{strings.TrimPrefix(other.URL, "http://")}
+	}
 	for _, step := range []string{"a request to the other host as a registry", "a redirect to it"} {
 		rt, err := NewTransport(cfg)
 		if err != nil {

@@ -17,17 +17,25 @@ var ErrPrivateAddress = errors.New("registry: redirect to a private address refu
 // host other than the one that answered (see guardDial).
 type offRegistryKey struct{}
 
-// markRedirect marks req when it follows a redirect to another host or
-// port: its connection may then not go to a private address, whatever the
-// host's spelling (localhost, a name resolving to 10.0.0.1, ...). The
-// registry the user named is never marked, so a registry on a private
-// network or on loopback keeps working.
+// markRedirect marks req when a redirect sent it to a host or port other
+// than the one the chain of redirects started at (the registry; a second
+// hop on the same outside host is marked too): its connection may then
+// not go to a private address, whatever the host's spelling (localhost, a
+// name resolving to 10.0.0.1, ...). The registry the user named is never
+// marked, so a registry on a private network or on loopback keeps
+// working.
 //
 // A request that goes through an HTTP proxy is left to the proxy's policy:
 // the connection is then to the proxy, not to the host.
 func (t *policyTransport) markRedirect(req *http.Request) *http.Request {
-	if req.Response == nil || req.Response.Request == nil || sameHost(req.Response.Request.URL, req.URL) ||
-		hostListed(t.cfg.PrivateRedirectHosts, req.URL.Host) {
+	if req.Response == nil || req.Response.Request == nil {
+		return req
+	}
+	first := req.Response.Request
+	for first.Response != nil && first.Response.Request != nil {
+		first = first.Response.Request
+	}
+	if sameHost(first.URL, req.URL) || hostListed(t.cfg.PrivateRedirectHosts, req.URL.Host) {
 		return req
 	}
 	if ht, ok := t.inner.(*http.Transport); ok && ht.Proxy != nil {

@@ -154,3 +154,38 @@ func TestCAFileFIFO(t *testing.T) {
 		t.Fatal("NewTransport hangs on a FIFO")
 	}
 }
+
+// TestMarkRedirect: a request is marked (dialled only to public addresses)
+// when the chain of redirects it ends has left the host it started at,
+// a second hop on the same outside host included; a hop back to the
+// registry, and a host allowed with --allow-private-redirect, are not.
+func TestMarkRedirect(t *testing.T) {
+	chain := func(urls ...string) *http.Request {
+		var prev *http.Request
+		for _, u := range urls {
+			r := httptest.NewRequest("GET", u, nil)
+			if prev != nil {
+				r.Response = &http.Response{Request: prev}
+			}
+			prev = r
+		}
+		return prev
+	}
+	tp := &policyTransport{cfg: TransportConfig{PrivateRedirectHosts: []string{"store.internal:9000"}}}
+	for _, tc := range []struct {
+		urls   []string
+		marked bool
+	}{
+		{[]string{"https://reg.example/v2/"}, false},
+		{[]string{"https://reg.example/a", "https://reg.example/b"}, false},
+		{[]string{"https://reg.example/a", "https://cdn.example/b"}, true},
+		{[]string{"https://reg.example/a", "https://cdn.example/b", "https://cdn.example/c"}, true},
+		{[]string{"https://reg.example/a", "https://cdn.example/b", "https://reg.example/c"}, false},
+		{[]string{"https://reg.example/a", "http://store.internal:9000/b"}, false},
+	} {
+		_, marked := tp.markRedirect(chain(tc.urls...)).Context().Value(offRegistryKey{}).(string)
+		if marked != tc.marked {
+			t.Errorf("%v: marked %t, want %t", tc.urls, marked, tc.marked)
+		}
+	}
+}

@@ -224,6 +224,9 @@ func (c TransportConfig) registry(reg name.Registry) name.Registry {
 func NewTransport(cfg TransportConfig) (http.RoundTripper, error) {
 	cfg = cfg.withDefaults()
 	nets := netTransports{base: cfg.Base, off: cfg.Base}
+	if cfg.Base != nil && len(cfg.SkipTLSVerify) > 0 {
+		nets.skip, nets.offSkip = cfg.Base, cfg.Base
+	}
 	if cfg.Base == nil {
 		var err error
 		if cfg.Conns != nil {
@@ -235,7 +238,7 @@ func NewTransport(cfg TransportConfig) (http.RoundTripper, error) {
 			return nil, err
 		}
 	}
-	return &policyTransport{cfg: cfg, inner: nets.base, skipVerify: nets.skip, off: nets.off}, nil
+	return &policyTransport{cfg: cfg, inner: nets.base, skipVerify: nets.skip, off: nets.off, offSkip: nets.offSkip}, nil
 }
 
 // networkTransports returns the network transports for cfg (see Conns).
@@ -264,7 +267,8 @@ func networkTransports(cfg TransportConfig) (netTransports, error) {
 	tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
 	n := netTransports{base: newHTTPTransport(cfg, tc), off: newHTTPTransport(cfg, tc.Clone())}
 	if len(cfg.SkipTLSVerify) > 0 {
-		n.skip = newHTTPTransport(cfg, &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}) //nolint:gosec // asked for per host
+		skip := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // asked for per host
+		n.skip, n.offSkip = newHTTPTransport(cfg, skip), newHTTPTransport(cfg, skip.Clone())
 	}
 	return n, nil
 }
@@ -318,9 +322,10 @@ type policyTransport struct {
 	cfg        TransportConfig
 	inner      http.RoundTripper
 	skipVerify http.RoundTripper
-	// off carries the requests a redirect sent off the registry
-	// (markRedirect): their connections are all dialled under guardDial.
-	off http.RoundTripper
+	// off and offSkip carry the requests a redirect sent off the registry
+	// (markRedirect), offSkip those to hosts listed in SkipTLSVerify:
+	// their connections are all dialled under guardDial.
+	off, offSkip http.RoundTripper
 	// plainHosts are insecure-listed hosts found to speak plain HTTP.
 	plainHosts sync.Map
 }
@@ -375,11 +380,15 @@ func (t *policyTransport) roundTrip(req *http.Request) (*http.Response, error) {
 	if req.URL.Scheme == "http" && !isLoopback(host) && !t.cfg.insecure(host) {
 		return nil, fmt.Errorf("%w for %s: use TLS, or allow it with --insecure-registry %s", ErrPlainHTTP, host, host)
 	}
+	_, marked := req.Context().Value(offRegistryKey{}).(string)
+	skip := t.skipVerify != nil && hostListed(t.cfg.SkipTLSVerify, host)
 	inner := t.inner
-	if _, marked := req.Context().Value(offRegistryKey{}).(string); marked {
+	switch {
+	case marked && skip:
+		inner = t.offSkip
+	case marked:
 		inner = t.off
-	}
-	if t.skipVerify != nil && hostListed(t.cfg.SkipTLSVerify, host) {
+	case skip:
 		inner = t.skipVerify
 	}
 	t.cfg.Secrets.addAuthorization(req.Header.Get("Authorization"))
