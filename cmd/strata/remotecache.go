@@ -467,8 +467,6 @@ func (c *remoteCache) bytesRead(i int, res *compose.Result) int64 {
 	return c.keys[i].BytesRead + res.BytesRead
 }
 
-// newRepositories names the spec repositories the registry did not know
-// when they were listed (a push asks nothing first there).
 // listedTags returns the tags each listed repository had (for
 // registry.PushOptions.Listed); nil without a listing.
 func (c *remoteCache) listedTags(ctx context.Context) map[string]map[string]bool {
@@ -487,6 +485,8 @@ func (c *remoteCache) listedTags(ctx context.Context) map[string]map[string]bool
 	return out
 }
 
+// newRepositories names the spec repositories the registry did not know
+// when they were listed (a push asks nothing first there).
 func (c *remoteCache) newRepositories(ctx context.Context) []string {
 	if c == nil || c.listing == nil {
 		return nil

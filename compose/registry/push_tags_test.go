@@ -69,12 +69,16 @@ func (r *tagRig) pushListed(t *testing.T, tags []string, listed ...string) (*Pus
 
 // tagReads counts the HEADs of tr:tag that started before the referrers
 // API GET (held by the test) ended, and those that started after.
-func (r *tagRig) tagReads(tag string) (early, late int) {
+func (r *tagRig) tagReads(t *testing.T, tag string) (early, late int) {
+	t.Helper()
 	var refEnd time.Time
 	for _, e := range r.p.Log() {
 		if e.Method == "GET" && strings.Contains(e.Path, "/tr/referrers/") {
 			refEnd = e.End
 		}
+	}
+	if refEnd.IsZero() {
+		t.Fatal("no referrers API GET was logged")
 	}
 	for _, e := range r.p.Log() {
 		if e.Method == "HEAD" && strings.HasSuffix(e.Path, "/tr/manifests/"+tag) {
@@ -171,7 +175,7 @@ func TestPush_RepushListedTagReadOnce(t *testing.T) {
 	if tr := rep.Artifacts[0].Tags; len(tr) != 1 || tr[0].Status != TagMoved || tr[0].Previous != r.bDigest.String() {
 		t.Errorf("tag report %+v, want moved from %s", tr, r.bDigest)
 	}
-	if early, late := r.tagReads("v1"); early != 0 || late != 1 {
+	if early, late := r.tagReads(t, "v1"); early != 0 || late != 1 {
 		t.Errorf("the tag was read %d times while the referrers were held and %d after, want 0 and 1", early, late)
 	}
 	// With nobody else writing, a re-push reads the tag once and leaves it.
@@ -216,10 +220,10 @@ func TestPush_RepushNewTagReadEarly(t *testing.T) {
 	if tr := rep.Artifacts[0].Tags; len(tr) != 2 || tr[0].Status != TagUnchanged || tr[1].Status != TagCreated {
 		t.Errorf("tag report %+v, want v1 unchanged, v2 created", tr)
 	}
-	if early, late := r.tagReads("v1"); early != 0 || late != 1 {
+	if early, late := r.tagReads(t, "v1"); early != 0 || late != 1 {
 		t.Errorf("v1 was read %d times while the referrers were held and %d after, want 0 and 1", early, late)
 	}
-	if early, late := r.tagReads("v2"); early != 1 || late != 0 {
+	if early, late := r.tagReads(t, "v2"); early != 1 || late != 0 {
 		t.Errorf("v2 was read %d times while the referrers were held and %d after, want 1 and 0", early, late)
 	}
 	// No listing: the tag in place is read early, and again.
