@@ -13,8 +13,9 @@ import (
 // connect to a private, loopback, link-local or unspecified address.
 var ErrPrivateAddress = errors.New("registry: redirect to a private address refused")
 
-// offRegistryKey marks the context of a request that a redirect sent to a
-// host other than the one that answered (see guardDial).
+// offRegistryKey marks the context of a request that a redirect sent off
+// the registry: to a host other than the one its chain of redirects
+// started at (see markRedirect, guardDial).
 type offRegistryKey struct{}
 
 // markRedirect marks req when a redirect sent it to a host or port other
