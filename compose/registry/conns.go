@@ -1,9 +1,14 @@
 package registry
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
+	"net"
 	"net/http"
+	"os"
 	"sync"
+	"time"
 )
 
 // Conns is the network transports, and so the pools of open connections,
@@ -60,4 +65,55 @@ func (c *Conns) get(cfg TransportConfig) (netTransports, error) {
 	}
 	c.nets[key] = n
 	return n, nil
+}
+
+// networkTransports returns the network transports for cfg (see Conns).
+func networkTransports(cfg TransportConfig) (netTransports, error) {
+	// Without a CA file the roots stay nil: crypto/tls then loads the
+	// system pool on the first certificate it verifies, so a push to a
+	// plain-HTTP registry never reads the ~150 files of the system pool.
+	var roots *x509.CertPool
+	if cfg.CAFile != "" {
+		var err error
+		if roots, err = x509.SystemCertPool(); err != nil || roots == nil {
+			roots = x509.NewCertPool()
+		}
+		// Checked before reading: a FIFO would hang the read.
+		if fi, err := os.Stat(cfg.CAFile); err == nil && !fi.Mode().IsRegular() {
+			return netTransports{}, fmt.Errorf("CA file %s: not a regular file", cfg.CAFile)
+		}
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return netTransports{}, fmt.Errorf("reading CA file: %w", err)
+		}
+		if !roots.AppendCertsFromPEM(pem) {
+			return netTransports{}, fmt.Errorf("CA file %s: no PEM certificates found", cfg.CAFile)
+		}
+	}
+	tc := &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	n := netTransports{base: newHTTPTransport(cfg, tc), off: newHTTPTransport(cfg, tc.Clone())}
+	if len(cfg.SkipTLSVerify) > 0 {
+		skip := &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12} //nolint:gosec // asked for per host
+		n.skip, n.offSkip = newHTTPTransport(cfg, skip), newHTTPTransport(cfg, skip.Clone())
+	}
+	return n, nil
+}
+
+func newHTTPTransport(cfg TransportConfig, tc *tls.Config) *http.Transport {
+	return &http.Transport{
+		Proxy: http.ProxyFromEnvironment,
+		DialContext: (&net.Dialer{
+			Timeout:        cfg.RequestTimeout,
+			KeepAlive:      30 * time.Second,
+			ControlContext: guardDial,
+		}).DialContext,
+		TLSClientConfig:       tc,
+		ForceAttemptHTTP2:     true,
+		MaxIdleConns:          100,
+		MaxIdleConnsPerHost:   50,
+		IdleConnTimeout:       90 * time.Second,
+		TLSHandshakeTimeout:   min(cfg.RequestTimeout, 10*time.Second),
+		ResponseHeaderTimeout: cfg.RequestTimeout,
+		ExpectContinueTimeout: time.Second,
+	}
 }
