@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -308,13 +307,7 @@ func TestDistribution_NewRepositoryProbeNotFooledByOwnMount(t *testing.T) {
 	var beside atomic.Bool // the other blobs' POSTs went out while the probe was held
 	go func() {
 		defer close(hold)
-		for range 400 {
-			if p.Count("POST", `/fresh/blobs/uploads/`, 0) >= 3 {
-				beside.Store(true)
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		beside.Store(until(func() bool { return p.Count("POST", `/fresh/blobs/uploads/`, 0) >= 3 }))
 	}()
 	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/fresh:v1"),
 		MountFrom: []name.Repository{tagsOf(t, host+"/base:1")[0].Context()}}}, PushOptions{Transport: fastRetries(), New: []string{host + "/fresh"}})

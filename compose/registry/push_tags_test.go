@@ -97,6 +97,36 @@ func (r *tagRig) writeDirect(t *testing.T, repo string, img v1.Image) error {
 	return remote.Write(tagsOf(t, r.directHost+"/"+repo+":v1")[0], img)
 }
 
+// pushedOnce pushes a to tr:v1 and clears the proxy's log: the repository
+// then holds the image, and its tag is in place.
+func (r *tagRig) pushedOnce(t *testing.T) {
+	t.Helper()
+	if _, err := r.push(t, "tr"); err != nil {
+		t.Fatal(err)
+	}
+	r.p.ResetLog()
+}
+
+// holdReferrers holds the referrers API GET of tr, and so the push's
+// referrers step, until the returned channel is closed.
+func (r *tagRig) holdReferrers() chan struct{} {
+	hold := make(chan struct{})
+	r.p.Add(&faultproxy.Rule{Method: "GET", Path: faultproxy.PathRe(`/tr/referrers/`), Action: faultproxy.Action{Wait: hold}})
+	return hold
+}
+
+// wantMovedBack checks that tr:v1 is at a again and that rep says the
+// push moved it there from b.
+func (r *tagRig) wantMovedBack(t *testing.T, rep *PushReport) {
+	t.Helper()
+	if got := fixture.ValidateRemote(t, r.host+"/tr:v1"); got != r.aDigest {
+		t.Errorf("v1 = %s, want %s (moved back)", got, r.aDigest)
+	}
+	if tr := rep.Artifacts[0].Tags; len(tr) != 1 || tr[0].Status != TagMoved || tr[0].Previous != r.bDigest.String() {
+		t.Errorf("tag report %+v, want moved from %s", tr, r.bDigest)
+	}
+}
+
 // until polls cond for up to two seconds.
 func until(cond func() bool) bool {
 	for range 400 {
@@ -113,8 +143,7 @@ func until(cond func() bool) bool {
 // without reading it again.
 func TestPush_TagsReadWithReferrers(t *testing.T) {
 	r := newTagRig(t)
-	hold := make(chan struct{})
-	r.p.Add(&faultproxy.Rule{Method: "GET", Path: faultproxy.PathRe(`/tr/referrers/`), Action: faultproxy.Action{Wait: hold}})
+	hold := r.holdReferrers()
 	read := make(chan bool, 1)
 	go func() {
 		defer close(hold)
@@ -145,12 +174,8 @@ func TestPush_TagsReadWithReferrers(t *testing.T) {
 // always), not reported unchanged.
 func TestPush_RepushListedTagReadOnce(t *testing.T) {
 	r := newTagRig(t)
-	if _, err := r.push(t, "tr"); err != nil {
-		t.Fatal(err)
-	}
-	r.p.ResetLog()
-	hold := make(chan struct{})
-	r.p.Add(&faultproxy.Rule{Method: "GET", Path: faultproxy.PathRe(`/tr/referrers/`), Action: faultproxy.Action{Wait: hold}})
+	r.pushedOnce(t)
+	hold := r.holdReferrers()
 	moved := make(chan error, 1)
 	go func() {
 		defer close(hold)
@@ -169,12 +194,7 @@ func TestPush_RepushListedTagReadOnce(t *testing.T) {
 	if err := <-moved; err != nil {
 		t.Fatal(err)
 	}
-	if got := fixture.ValidateRemote(t, r.host+"/tr:v1"); got != r.aDigest {
-		t.Errorf("v1 = %s, want %s (moved back)", got, r.aDigest)
-	}
-	if tr := rep.Artifacts[0].Tags; len(tr) != 1 || tr[0].Status != TagMoved || tr[0].Previous != r.bDigest.String() {
-		t.Errorf("tag report %+v, want moved from %s", tr, r.bDigest)
-	}
+	r.wantMovedBack(t, rep)
 	if early, late := r.tagReads(t, "v1"); early != 0 || late != 1 {
 		t.Errorf("the tag was read %d times while the referrers were held and %d after, want 0 and 1", early, late)
 	}
@@ -199,12 +219,8 @@ func TestPush_RepushListedTagReadOnce(t *testing.T) {
 // listing is read early too.
 func TestPush_RepushNewTagReadEarly(t *testing.T) {
 	r := newTagRig(t)
-	if _, err := r.push(t, "tr"); err != nil {
-		t.Fatal(err)
-	}
-	r.p.ResetLog()
-	hold := make(chan struct{})
-	r.p.Add(&faultproxy.Rule{Method: "GET", Path: faultproxy.PathRe(`/tr/referrers/`), Action: faultproxy.Action{Wait: hold}})
+	r.pushedOnce(t)
+	hold := r.holdReferrers()
 	read := make(chan bool, 1)
 	go func() {
 		defer close(hold)
@@ -276,12 +292,7 @@ func TestPush_EarlyTagAtDigestReadAgain(t *testing.T) {
 	if err := <-moved; err != nil {
 		t.Fatal(err)
 	}
-	if got := fixture.ValidateRemote(t, r.host+"/tr:v1"); got != r.aDigest {
-		t.Errorf("v1 = %s, want %s (moved back)", got, r.aDigest)
-	}
-	if tr := rep.Artifacts[0].Tags; len(tr) != 1 || tr[0].Status != TagMoved || tr[0].Previous != r.bDigest.String() {
-		t.Errorf("tag report %+v, want moved from %s", tr, r.bDigest)
-	}
+	r.wantMovedBack(t, rep)
 	if n := r.p.Count("HEAD", `/tr/manifests/v1$`, 0); n != 2 {
 		t.Errorf("%d HEADs of the tag, want 2 (early, and again before leaving it alone)", n)
 	}
@@ -292,10 +303,7 @@ func TestPush_EarlyTagAtDigestReadAgain(t *testing.T) {
 // listed there, is read once, at the tags step.
 func TestPush_PresentReadsTagOnce(t *testing.T) {
 	r := newTagRig(t)
-	if _, err := r.push(t, "tr"); err != nil {
-		t.Fatal(err)
-	}
-	r.p.ResetLog()
+	r.pushedOnce(t)
 	tags := tagsOf(t, r.host+"/tr:v1")
 	rep, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: r.a}, Tags: tags,
 		Present: []name.Repository{tags[0].Context()}}},

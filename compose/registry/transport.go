@@ -222,10 +222,7 @@ func (c TransportConfig) registry(reg name.Registry) name.Registry {
 // replayed are not retried here; Push retries those uploads as a whole.
 func NewTransport(cfg TransportConfig) (http.RoundTripper, error) {
 	cfg = cfg.withDefaults()
-	nets := netTransports{base: cfg.Base, off: cfg.Base}
-	if cfg.Base != nil && len(cfg.SkipTLSVerify) > 0 {
-		nets.skip, nets.offSkip = cfg.Base, cfg.Base
-	}
+	nets := netTransports{base: cfg.Base, skip: cfg.Base, off: cfg.Base, offSkip: cfg.Base} // tests: one transport
 	if cfg.Base == nil {
 		var err error
 		if cfg.Conns != nil {

@@ -112,13 +112,7 @@ func TestPush_ManifestChecksBesideBlobs(t *testing.T) {
 	var beside atomic.Bool
 	go func() {
 		defer close(hold)
-		for range 400 {
-			if p.Count("HEAD", `/early/manifests/sha256:`, 0) > 0 {
-				beside.Store(true)
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
-		}
+		beside.Store(until(func() bool { return p.Count("HEAD", `/early/manifests/sha256:`, 0) > 0 }))
 	}()
 	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 95, true)
 	if _, err := Push(context.Background(), []PushRequest{{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/early:v1")}}, PushOptions{Transport: fastRetries()}); err != nil {
@@ -165,12 +159,8 @@ func TestPush_EarlyReadsFailSafe(t *testing.T) {
 		&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/fs/blobs/uploads/`), Action: faultproxy.Action{Wait: hold}})
 	go func() {
 		defer close(hold)
-		for range 400 {
-			if p.Count("HEAD", `/fs/manifests/sha256:`, 503) >= 3 {
-				p.Clear() // the outage ends with the blobs
-				return
-			}
-			time.Sleep(5 * time.Millisecond)
+		if until(func() bool { return p.Count("HEAD", `/fs/manifests/sha256:`, 503) >= 3 }) {
+			p.Clear() // the outage ends with the blobs
 		}
 	}()
 	img2 := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 198, true)
