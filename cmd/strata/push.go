@@ -121,7 +121,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	// not built (a --locked push checks every build, so it builds).
 	// A docker archive with nothing added is pushed as it is. Layers
 	// that are compressed are uploaded on the way.
-	streams := &pushStreams{cfg: rf.cfg, image: pf.image, tags: pf.tags}
+	sctx, stopStreams := context.WithCancel(ctx)
+	streams := &pushStreams{ctx: sctx, cfg: rf.cfg, image: pf.image, tags: pf.tags}
+	defer func() { stopStreams(); streams.wait() }()
 	// The key pass and the build resolve each base tag once, together,
 	// and the build does not read again an input the key pass hashed.
 	opts := append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee),
@@ -234,7 +236,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		cache.record(ctx, a, rf, job, results, pf.jobs, put)
 		published.Wait()
 	}
-	po := registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streamed: streams.uploaded(), New: cache.newRepositories(ctx),
+	po := registry.PushOptions{Transport: rf.cfg, Jobs: pf.jobs, Progress: uploads.wrap(progress), ForceFloating: pf.forceFloating, Streams: streams.all(), New: cache.newRepositories(ctx),
 		Listed: cache.listedTags(ctx)}
 	if signer == nil {
 		po.BeforeTags = record

@@ -17,6 +17,9 @@ import (
 // repository); the push then counts those blobs as uploaded, and mounts
 // them into the spec's other repositories.
 type pushStreams struct {
+	// ctx bounds every upload, from its start to its commit, which ends
+	// after the build (see lazyTee.Commit): the command's, not a build's.
+	ctx   context.Context
 	cfg   registry.TransportConfig
 	image string   // --image
 	tags  []string // --tag
@@ -29,8 +32,9 @@ type pushStreams struct {
 // push reports that error itself).
 var errNoDestination = errors.New("no destination")
 
-// tee is a compose.LayerTee.
-func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, error) {
+// tee is a compose.LayerTee. The upload is bound to p.ctx, not to the
+// layer build's ctx, which ends with the build while the commit goes on.
+func (p *pushStreams) tee(_ context.Context, s *spec.Spec) (layer.BlobTee, error) {
 	image := p.image
 	if image == "" {
 		image = s.Image
@@ -50,7 +54,7 @@ func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, err
 		p.streams[repo.Name()] = st
 	}
 	p.mu.Unlock()
-	return &lazyTee{ctx: ctx, st: st}, nil
+	return &lazyTee{ctx: p.ctx, st: st}, nil
 }
 
 // streamMin is the compressed size a layer must reach to be streamed. A
@@ -90,13 +94,15 @@ func (t *lazyTee) Write(p []byte) (int, error) {
 	return t.bs.Write(p)
 }
 
-// Commit finishes a started upload; a layer too small to stream is left
-// to the push.
-func (t *lazyTee) Commit(ctx context.Context, h v1.Hash, size int64) error {
-	if t.bs == nil {
-		return nil
+// Commit finishes a started upload in the background (the build goes on
+// while the registry takes the stream's end and checks the digest; the
+// push waits for it where it needs the blob); a layer too small to stream
+// is left to the push.
+func (t *lazyTee) Commit(_ context.Context, h v1.Hash, size int64) error {
+	if t.bs != nil {
+		t.bs.CommitLater(t.ctx, h, size)
 	}
-	return t.bs.Commit(ctx, h, size)
+	return nil
 }
 
 // Abort drops the upload, if one started.
@@ -106,13 +112,20 @@ func (t *lazyTee) Abort() {
 	}
 }
 
-// uploaded lists every blob the streams committed.
-func (p *pushStreams) uploaded() []registry.BlobResult {
+// all returns every Streamer, for PushOptions.Streams.
+func (p *pushStreams) all() []*registry.Streamer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	var out []registry.BlobResult
+	var out []*registry.Streamer
 	for _, st := range p.streams {
-		out = append(out, st.Uploaded()...)
+		out = append(out, st)
 	}
 	return out
+}
+
+// wait waits for every upload still being committed.
+func (p *pushStreams) wait() {
+	for _, st := range p.all() {
+		st.Wait()
+	}
 }

@@ -160,9 +160,12 @@ type PushOptions struct {
 	// ForceFloating moves floating semver tags even below a higher release
 	// of their line (see PushRequest.Version).
 	ForceFloating bool
-	// Streamed lists blobs a Streamer already uploaded (Streamer.Uploaded):
-	// they count as uploaded to their repository and are not checked again.
-	Streamed []BlobResult
+	// Streams are the Streamers that uploaded blobs beside the push: a
+	// blob one of them committed to its repository, or is committing
+	// (CommitLater, waited for outside the Jobs budget), counts as
+	// uploaded there and is not checked again; one whose commit failed is
+	// placed as usual.
+	Streams []*Streamer
 	// New names repositories (as name.Repository.Name gives them) that did
 	// not exist when the caller listed them: there, blobs and manifests are
 	// pushed without asking first whether the repository has them, since

@@ -20,11 +20,60 @@ import (
 // pushBlobs places every blob in every destination repository.
 func (p *pusher) pushBlobs(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
-	g.SetLimit(p.opts.Jobs)
+	// A blob still being committed by a Streamer is waited for outside
+	// the budget, so that the others go up meanwhile.
+	waits, n := map[*blobJob]bool{}, 0
 	for _, j := range p.blobs {
-		g.Go(func() error { return p.withSlot(gctx, func() error { return p.pushBlob(gctx, j) }) })
+		if slices.ContainsFunc(j.repos, func(r name.Repository) bool { return p.streamStarted(r, j) }) {
+			waits[j] = true
+			n++
+		}
+	}
+	g.SetLimit(p.opts.Jobs + n)
+	for _, j := range p.blobs {
+		if waits[j] {
+			g.Go(func() error {
+				for _, r := range j.repos {
+					p.streamed(gctx, r, j)
+				}
+				return p.withSlot(gctx, func() error { return p.pushBlob(gctx, j) })
+			})
+		}
+	}
+	for _, j := range p.blobs {
+		if !waits[j] {
+			g.Go(func() error { return p.withSlot(gctx, func() error { return p.pushBlob(gctx, j) }) })
+		}
 	}
 	return g.Wait()
+}
+
+// streamer returns the Streamer of repo (PushOptions.Streams), or nil.
+func (p *pusher) streamer(repo name.Repository) *Streamer {
+	for _, st := range p.opts.Streams {
+		if st.Repository().Name() == repo.Name() {
+			return st
+		}
+	}
+	return nil
+}
+
+// streamStarted reports whether a Streamer uploaded, or is uploading, j
+// into repo.
+func (p *pusher) streamStarted(repo name.Repository, j *blobJob) bool {
+	st := p.streamer(repo)
+	return st != nil && st.Started(j.digest.String())
+}
+
+// streamed reports whether a Streamer uploaded j into repo, waiting for a
+// commit in progress.
+func (p *pusher) streamed(ctx context.Context, repo name.Repository, j *blobJob) bool {
+	st := p.streamer(repo)
+	if st == nil {
+		return false
+	}
+	b, ok := st.Blob(ctx, j.digest.String())
+	return ok && b.Size == j.size
 }
 
 // pushBlob places one blob in its repositories of one registry: the first
@@ -70,13 +119,11 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 		return err
 	}
 	ev := PushEvent{Kind: "blob", Repo: repo.Name(), Digest: j.digest.String(), Size: j.size}
-	for _, b := range p.opts.Streamed {
-		if b.Repo == ev.Repo && b.Digest == ev.Digest && b.Size == j.size {
-			p.count(&p.uploaded, ev, "uploaded", j.size)
-			ev.Status, ev.Done = "uploaded", j.size
-			p.opts.Progress(ev)
-			return nil
-		}
+	if p.streamed(ctx, repo, j) {
+		p.count(&p.uploaded, ev, "uploaded", j.size)
+		ev.Status, ev.Done = "uploaded", j.size
+		p.opts.Progress(ev)
+		return nil
 	}
 	skipped := func() error {
 		p.count(&p.skipped, ev, "skipped", 0)
@@ -296,7 +343,7 @@ func (p *pusher) probeFor(repo name.Repository) *newProbe {
 		if pr.target != nil && j.size <= pr.target.size || !slices.ContainsFunc(j.repos, func(r name.Repository) bool { return r.Name() == repo.Name() }) {
 			continue
 		}
-		if !slices.ContainsFunc(p.opts.Streamed, func(b BlobResult) bool { return b.Repo == repo.Name() && b.Digest == j.digest.String() }) {
+		if !p.streamStarted(repo, j) {
 			pr.target = j
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"sync"
 	"sync/atomic"
 
@@ -20,8 +21,9 @@ import (
 // PUT ?digest=). The registry checks the digest; a blob whose stream
 // failed is simply not there, and a later Push uploads it the ordinary way.
 //
-// Pass Uploaded to PushOptions.Streamed so the push counts those blobs as
-// uploaded instead of checking them again.
+// Pass the Streamer to PushOptions.Streams so the push counts those blobs
+// as uploaded instead of checking them again; a blob committed with
+// CommitLater is waited for there, while the push places the others.
 type Streamer struct {
 	repo name.Repository
 	cfg  TransportConfig
@@ -32,12 +34,16 @@ type Streamer struct {
 
 	mu   sync.Mutex
 	done []BlobResult
+	// pending holds, by digest, a channel per CommitLater, closed when
+	// that commit has ended.
+	pending map[string][]chan struct{}
+	later   sync.WaitGroup
 }
 
 // NewStreamer returns a Streamer for repo with the access policy of cfg.
 // It connects on the first Begin.
 func NewStreamer(repo name.Repository, cfg TransportConfig) *Streamer {
-	return &Streamer{repo: repo, cfg: cfg}
+	return &Streamer{repo: repo, cfg: cfg.withDefaults()}
 }
 
 // Begin starts one blob upload. Write the blob's bytes to the returned
@@ -78,14 +84,42 @@ func errPatchEnded(err error) error {
 	return errors.New("upload ended before the blob did")
 }
 
-// Uploaded lists the blobs committed so far.
-func (s *Streamer) Uploaded() []BlobResult {
+// Repository is the repository the Streamer uploads into.
+func (s *Streamer) Repository() name.Repository { return s.repo }
+
+// Started reports whether an upload of the blob digest was committed, or
+// is being committed (CommitLater).
+func (s *Streamer) Started(digest string) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]BlobResult, len(s.done))
-	copy(out, s.done)
-	return out
+	return len(s.pending[digest]) > 0 || slices.ContainsFunc(s.done, func(b BlobResult) bool { return b.Digest == digest })
 }
+
+// Blob waits until no commit of the blob digest is in progress, then
+// reports whether one succeeded. It gives up, reporting none, when ctx
+// ends first.
+func (s *Streamer) Blob(ctx context.Context, digest string) (BlobResult, bool) {
+	s.mu.Lock()
+	chs := slices.Clone(s.pending[digest])
+	s.mu.Unlock()
+	for _, ch := range chs {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return BlobResult{}, false
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := slices.IndexFunc(s.done, func(b BlobResult) bool { return b.Digest == digest })
+	if i < 0 {
+		return BlobResult{}, false
+	}
+	return s.done[i], true
+}
+
+// Wait waits for every CommitLater to end.
+func (s *Streamer) Wait() { s.later.Wait() }
 
 // BlobStream is one blob upload in progress; see Streamer.Begin. Its
 // methods are not safe for concurrent use.
@@ -121,6 +155,30 @@ func (b *BlobStream) Commit(ctx context.Context, h v1.Hash, size int64) error {
 	b.s.done = append(b.s.done, BlobResult{Repo: b.s.repo.Name(), Digest: h.String(), Size: size, Status: "uploaded", BytesUploaded: size})
 	b.s.mu.Unlock()
 	return nil
+}
+
+// CommitLater is Commit in the background: it returns at once, so the
+// caller goes on while the registry takes the end of the stream and checks
+// the digest. A push given the Streamer (PushOptions.Streams) waits for the
+// outcome where it needs the blob, and uploads it the ordinary way if the
+// commit failed. ctx bounds the commit; Streamer.Wait waits for it.
+func (b *BlobStream) CommitLater(ctx context.Context, h v1.Hash, size int64) {
+	s := b.s
+	ch := make(chan struct{})
+	s.mu.Lock()
+	if s.pending == nil {
+		s.pending = map[string][]chan struct{}{}
+	}
+	s.pending[h.String()] = append(s.pending[h.String()], ch)
+	s.mu.Unlock()
+	s.later.Add(1)
+	go func() {
+		defer s.later.Done()
+		defer close(ch)
+		if b.Commit(ctx, h, size) != nil {
+			b.Abort()
+		}
+	}()
 }
 
 // Abort ends the stream without committing; the registry drops the

@@ -1,0 +1,187 @@
+package registry
+
+import (
+	"context"
+	"io"
+	"log"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/registry"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+
+	"github.com/strata-build/strata/compose/oci"
+	"github.com/strata-build/strata/internal/faultproxy"
+	"github.com/strata-build/strata/internal/fixture"
+)
+
+// streamRig is a registry behind a fault proxy, an image, and its first
+// layer streamed into repository st (not yet committed).
+type streamRig struct {
+	p        *faultproxy.Proxy
+	host     string
+	img      v1.Image
+	layer    v1.Hash
+	size     int64
+	others   []v1.Hash // the config and the other layers
+	streamer *Streamer
+	bs       *BlobStream
+}
+
+func newStreamRig(t *testing.T) *streamRig {
+	t.Helper()
+	r := &streamRig{p: faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))}
+	s := httptest.NewServer(r.p)
+	t.Cleanup(s.Close)
+	r.host = strings.TrimPrefix(s.URL, "http://")
+	r.img = fixture.LinuxImage(t, 3)
+	ls, err := r.img.Layers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.layer, err = ls[0].Digest(); err != nil {
+		t.Fatal(err)
+	}
+	if r.size, err = ls[0].Size(); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := r.img.ConfigName()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.others = append(fixture.LayerDigests(t, r.img)[1:], cfg)
+	repo, err := name.NewRepository(r.host + "/st")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.streamer = NewStreamer(repo, fastRetries())
+	if r.bs, err = r.streamer.Begin(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rc, err := ls[0].Compressed()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(r.bs, rc); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// commitPath matches the final PUT of an upload of blob d.
+func commitPath(d v1.Hash) *regexp.Regexp {
+	return regexp.MustCompile(`/blobs/uploads/.*digest=` + regexp.QuoteMeta(strings.ReplaceAll(d.String(), ":", "%3A")))
+}
+
+// push pushes the image to st:v1 with the rig's Streamer, one request
+// at a time (a wait for the Streamer must not take the one slot).
+func (r *streamRig) push(t *testing.T) (*PushReport, error) {
+	t.Helper()
+	req := PushRequest{Artifact: oci.Artifact{Image: r.img}, Tags: tagsOf(t, r.host+"/st:v1")}
+	return Push(context.Background(), []PushRequest{req}, PushOptions{Transport: fastRetries(), Jobs: 1, Streams: []*Streamer{r.streamer}})
+}
+
+// wantUploaded checks that rep counts the streamed layer as uploaded,
+// with its size, and that the image is whole in the registry.
+func (r *streamRig) wantUploaded(t *testing.T, rep *PushReport) {
+	t.Helper()
+	for _, b := range rep.Blobs {
+		if b.Digest == r.layer.String() && (b.Status != "uploaded" || b.BytesUploaded != r.size) {
+			t.Errorf("the streamed layer is reported %s with %d bytes, want uploaded with %d", b.Status, b.BytesUploaded, r.size)
+		}
+	}
+	want, err := r.img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fixture.ValidateRemote(t, r.host+"/st:v1"); got != want {
+		t.Errorf("st:v1 = %s, want %s", got, want)
+	}
+}
+
+// A layer committed in the background (CommitLater) is waited for by the
+// push, which meanwhile uploads the image's other blobs, pushes no
+// manifest before the commit has ended, and does not upload the layer
+// again.
+func TestStreamer_CommitLaterPushWaits(t *testing.T) {
+	r := newStreamRig(t)
+	hold := make(chan struct{})
+	r.p.Add(&faultproxy.Rule{Method: "PUT", Path: commitPath(r.layer), Action: faultproxy.Action{Wait: hold}})
+	r.bs.CommitLater(context.Background(), r.layer, r.size)
+	if !r.streamer.Started(r.layer.String()) {
+		t.Fatal("Started does not know the layer being committed")
+	}
+	type result struct {
+		rep *PushReport
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		rep, err := r.push(t)
+		done <- result{rep, err}
+	}()
+	othersUp := until(func() bool {
+		for _, d := range r.others {
+			if r.p.Count("PUT", commitPath(d).String(), 201) == 0 {
+				return false
+			}
+		}
+		return true
+	})
+	manifests := r.p.Count("PUT", `/manifests/`, 0)
+	close(hold)
+	res := <-done
+	if res.err != nil {
+		t.Fatal(res.err)
+	}
+	if !othersUp {
+		t.Error("the other blobs were not uploaded while the layer's commit was held")
+	}
+	if manifests != 0 {
+		t.Errorf("%d manifests were pushed before the layer's commit ended", manifests)
+	}
+	if n := r.p.Count("PATCH", "", 0) + r.p.Count("PUT", commitPath(r.layer).String(), 0); n != 2 {
+		t.Errorf("%d PATCH and commit requests for the layer; want the stream's two", n)
+	}
+	r.streamer.Wait()
+	r.wantUploaded(t, res.rep)
+}
+
+// A background commit that fails leaves the blob to the push, which
+// uploads it the ordinary way.
+func TestStreamer_CommitLaterFailureUploadsAgain(t *testing.T) {
+	r := newStreamRig(t)
+	r.p.Add(&faultproxy.Rule{Method: "PUT", Path: commitPath(r.layer), Times: 1, Action: faultproxy.Action{Status: 400, Code: "DIGEST_INVALID"}})
+	r.bs.CommitLater(context.Background(), r.layer, r.size)
+	r.streamer.Wait()
+	if _, ok := r.streamer.Blob(context.Background(), r.layer.String()); ok {
+		t.Fatal("Blob reports a failed commit as uploaded")
+	}
+	rep, err := r.push(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := r.p.Count("PUT", commitPath(r.layer).String(), 201); n != 1 {
+		t.Errorf("the layer was committed %d times by the push; want once", n)
+	}
+	r.wantUploaded(t, rep)
+}
+
+// Blob gives up waiting when its context ends.
+func TestStreamer_BlobWaitEndsWithContext(t *testing.T) {
+	r := newStreamRig(t)
+	t.Cleanup(r.streamer.Wait)
+	hold := make(chan struct{})
+	defer close(hold)
+	r.p.Add(&faultproxy.Rule{Method: "PUT", Path: commitPath(r.layer), Action: faultproxy.Action{Wait: hold}})
+	r.bs.CommitLater(context.Background(), r.layer, r.size)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, ok := r.streamer.Blob(ctx, r.layer.String()); ok {
+		t.Error("Blob reports a commit still held as uploaded")
+	}
+}
