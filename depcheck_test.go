@@ -47,7 +47,7 @@ func TestDependencyFence(t *testing.T) {
 	ours := func(p string) string { return module + "/" + p }
 	for _, need := range []string{"spec", "spec/lock", "spec/discover", "schema", "cmd/strata", "compose", "compose/layer", "compose/base",
 		"compose/basetree", "compose/diff", "compose/oci", "compose/registry", "compose/registry/local", "compose/store", "compose/remotecache",
-		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/diffid", "internal/fixture",
+		"internal/blobstore", "internal/atomicfile", "internal/pinnedgzip", "internal/ctxio", "internal/diffid", "internal/fixture", "internal/readahead",
 		"compose/sbom", "compose/provenance", "compose/sign", "compose/attach", "compose/locked"} {
 		if _, ok := pkgs[ours(need)]; !ok {
 			t.Fatalf("go list did not report %s", ours(need))
@@ -92,11 +92,12 @@ func TestDependencyFence(t *testing.T) {
 	onlyOurs("internal/atomicfile")
 	onlyOurs("internal/ctxio")
 	onlyOurs("internal/diffid")
+	onlyOurs("internal/readahead")
 	onlyOurs("internal/pinnedgzip")
 	onlyOurs("internal/blobstore", "internal/atomicfile")
 	onlyOurs("compose/layer", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/pinnedgzip")
 	onlyOurs("compose/oci", "spec", "schema", "internal/blobstore", "internal/atomicfile", "internal/ctxio")
-	onlyOurs("compose/base", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip")
+	onlyOurs("compose/base", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip", "internal/readahead")
 	onlyOurs("compose/basetree", "spec", "schema", "compose/layer", "internal/blobstore", "internal/atomicfile", "internal/ctxio", "internal/pinnedgzip", "internal/diffid")
 	// diff compares artifacts; it knows nothing of specs being composed.
 	onlyOurs("compose/diff", "spec", "schema", "compose/oci", "internal/blobstore", "internal/atomicfile", "internal/ctxio")

@@ -339,8 +339,8 @@ func TestCachedLayersLinkedIntoLayout(t *testing.T) {
 // TestBaseStreamVerifiesDigest: a base layer streamed for its headers
 // (gzip decompressed by klauspost/compress) gives the layer's exact bytes,
 // and a registry that serves other bytes under the layer's digest (here
-// another valid gzip layer) makes the stream fail at its end, never
-// succeed.
+// another valid gzip layer, or the layer's own bytes cut short) makes the
+// stream fail, never succeed.
 func TestBaseStreamVerifiesDigest(t *testing.T) {
 	r := fixture.NewRegistry(t)
 	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 7, true)
@@ -356,11 +356,15 @@ func TestBaseStreamVerifiesDigest(t *testing.T) {
 	wantTar, _ := io.ReadAll(urc)
 	urc.Close()
 
-	for _, tamper := range []bool{false, true} {
+	lrc, _ := ls[0].Compressed()
+	ownBytes, _ := io.ReadAll(lrc)
+	lrc.Close()
+	for _, body := range [][]byte{nil, otherBytes, ownBytes[:len(ownBytes)/2]} {
+		tamper := body != nil
 		o := viaRegistry(t, r, "", nil)
 		var rt http.RoundTripper = r.Transport
 		if tamper {
-			rt = swapBlob{next: r.Transport, digest: want.String(), body: otherBytes}
+			rt = swapBlob{next: r.Transport, digest: want.String(), body: body}
 		}
 		o.Remote = []remote.Option{remote.WithTransport(rt), remote.WithRetryBackoff(remote.Backoff{Steps: 1})}
 		rb, err := resolveBase(context.Background(), r.Host+"/streamed@"+d.String(), nil, o)

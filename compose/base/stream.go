@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/strata-build/strata/internal/ctxio"
+	"github.com/strata-build/strata/internal/readahead"
 )
 
 // StreamUncompressed opens the layer's uncompressed bytes for one pass
@@ -35,21 +36,48 @@ func (l *cachedLayer) StreamUncompressed(ctx context.Context) (io.ReadCloser, er
 	if err != nil {
 		return nil, fmt.Errorf("fetching blob %s: %w", l.desc.Digest, err)
 	}
-	br := bufio.NewReaderSize(ctxio.Reader(ctx, crc), 64<<10)
+	net := readahead.New(ctxio.Reader(ctx, crc), aheadChunk, aheadDepth)
+	br := bufio.NewReaderSize(net, 64<<10)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
 			crc.Close()
+			net.Close()
 			return nil, fmt.Errorf("fetching blob %s: %w", l.desc.Digest, err)
 		}
-		return readCloser{zr, crc}, nil
+		un := readahead.New(zr, aheadChunk, aheadDepth)
+		return readCloser{un, closeAll{crc, net, un}}, nil
 	}
 	crc.Close()
+	net.Close()
 	rc, err := rl.Uncompressed()
 	if err != nil {
 		return nil, fmt.Errorf("fetching blob %s: %w", l.desc.Digest, err)
 	}
 	return readCloser{ctxio.Reader(ctx, rc), rc}, nil
+}
+
+// The read ahead of a streamed base layer: the network read and the
+// compressed digest, the decompression, and the caller's work (the diffID
+// and the tar headers) each run on a goroutine of their own, a few chunks
+// apart.
+const (
+	aheadChunk = 256 << 10
+	aheadDepth = 4
+)
+
+// closeAll closes each in order (the source first, so that a read ahead
+// blocked in it returns), returning the first error.
+type closeAll []io.Closer
+
+func (cs closeAll) Close() error {
+	var first error
+	for _, c := range cs {
+		if err := c.Close(); err != nil && first == nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // readCloser reads from r and closes c.
