@@ -243,6 +243,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	}
 	rep, err := registry.Push(ctx, reqs, po)
 	done()
+	for _, w := range streams.warnings() {
+		fmt.Fprintf(a.stderr, "strata: warning: %v (the push uploaded the layer again)\n", redacted(w, rf))
+	}
 	if rep != nil && len(rep.Artifacts) > len(results) {
 		rep.Artifacts = rep.Artifacts[:len(results)]
 	}

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -26,15 +28,17 @@ type pushStreams struct {
 
 	mu      sync.Mutex
 	streams map[string]*registry.Streamer
+	failed  []error // streams that failed before their commit (see warnings)
 }
 
 // errNoDestination drops the tee of a spec with no tag to push to (the
 // push reports that error itself).
 var errNoDestination = errors.New("no destination")
 
-// tee is a compose.LayerTee. The upload is bound to p.ctx, not to the
-// layer build's ctx, which ends with the build while the commit goes on.
-func (p *pushStreams) tee(_ context.Context, s *spec.Spec) (layer.BlobTee, error) {
+// tee is a compose.LayerTee. The upload ends with the layer build's ctx
+// until the layer is committed, and from then on only with p.ctx: the
+// build ends while the commit goes on.
+func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, error) {
 	image := p.image
 	if image == "" {
 		image = s.Image
@@ -54,7 +58,8 @@ func (p *pushStreams) tee(_ context.Context, s *spec.Spec) (layer.BlobTee, error
 		p.streams[repo.Name()] = st
 	}
 	p.mu.Unlock()
-	return &lazyTee{ctx: p.ctx, st: st}, nil
+	sctx, cancel := context.WithCancel(p.ctx)
+	return &lazyTee{p: p, ctx: sctx, cancel: cancel, detach: context.AfterFunc(ctx, cancel), st: st}, nil
 }
 
 // streamMin is the compressed size a layer must reach to be streamed. A
@@ -67,10 +72,15 @@ const streamMin = 1 << 20
 // lazyTee holds a layer's first streamMin compressed bytes and starts its
 // upload only when the layer is larger.
 type lazyTee struct {
-	ctx context.Context
-	st  *registry.Streamer
-	buf []byte
-	bs  *registry.BlobStream
+	p *pushStreams
+	// ctx is the upload's; cancel ends it, and detach stops the build's
+	// ctx from ending it (false once that has happened).
+	ctx    context.Context
+	cancel context.CancelFunc
+	detach func() bool
+	st     *registry.Streamer
+	buf    []byte
+	bs     *registry.BlobStream
 }
 
 func (t *lazyTee) Write(p []byte) (int, error) {
@@ -81,17 +91,37 @@ func (t *lazyTee) Write(p []byte) (int, error) {
 		}
 		bs, err := t.st.Begin(t.ctx)
 		if err != nil {
-			return 0, err
+			return 0, t.fail(err)
 		}
 		t.bs = bs
 		if len(t.buf) > 0 {
 			if _, err := bs.Write(t.buf); err != nil {
-				return 0, err
+				return 0, t.fail(t.streaming(err))
 			}
 			t.buf = nil
 		}
 	}
-	return t.bs.Write(p)
+	n, err := t.bs.Write(p)
+	if err != nil {
+		return n, t.fail(t.streaming(err))
+	}
+	return n, nil
+}
+
+// streaming says where a write of the stream failed.
+func (t *lazyTee) streaming(err error) error {
+	return fmt.Errorf("%s: uploading a layer while it was compressed: %w", t.st.Repository().Name(), err)
+}
+
+// fail notes err for warnings, unless the upload was cancelled (its
+// build failed, or the command ends).
+func (t *lazyTee) fail(err error) error {
+	if t.ctx.Err() == nil {
+		t.p.mu.Lock()
+		t.p.failed = append(t.p.failed, err)
+		t.p.mu.Unlock()
+	}
+	return err
 }
 
 // Commit finishes a started upload in the background (the build goes on
@@ -99,14 +129,24 @@ func (t *lazyTee) Write(p []byte) (int, error) {
 // push waits for it where it needs the blob); a layer too small to stream
 // is left to the push.
 func (t *lazyTee) Commit(_ context.Context, h v1.Hash, size int64) error {
-	if t.bs != nil {
-		t.bs.CommitLater(t.ctx, h, size)
+	if !t.detach() {
+		t.Abort() // the build was cancelled
+		return nil
 	}
+	if t.bs == nil {
+		t.cancel()
+		return nil
+	}
+	// t.cancel is left to the command's end (p.ctx), which also ends the
+	// commit if it is still running then.
+	t.bs.CommitLater(t.ctx, h, size)
 	return nil
 }
 
 // Abort drops the upload, if one started.
 func (t *lazyTee) Abort() {
+	t.detach()
+	t.cancel()
 	if t.bs != nil {
 		t.bs.Abort()
 	}
@@ -119,6 +159,18 @@ func (p *pushStreams) all() []*registry.Streamer {
 	var out []*registry.Streamer
 	for _, st := range p.streams {
 		out = append(out, st)
+	}
+	return out
+}
+
+// warnings lists the uploads that failed, during the build or at their
+// commit: the push uploaded those layers again, the ordinary way.
+func (p *pushStreams) warnings() []error {
+	p.mu.Lock()
+	out := slices.Clone(p.failed)
+	p.mu.Unlock()
+	for _, st := range p.all() {
+		out = append(out, st.Failures()...)
 	}
 	return out
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -11,8 +12,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/strata-build/strata/compose/registry"
 	"github.com/strata-build/strata/internal/faultproxy"
+	"github.com/strata-build/strata/spec"
 )
 
 // streamSpec writes a spec with one 6 MiB layer (random and text) pushed
@@ -144,6 +148,31 @@ func TestCLI_StreamedPushDigests(t *testing.T) {
 	checkCache(t, cache)
 }
 
+// TestCLI_StreamedCommitOutlivesBuild: the registry's answer to the
+// streamed layer's final PUT comes only after the build is over; the
+// commit, sent in the background, still completes and the layer goes up
+// once.
+func TestCLI_StreamedCommitOutlivesBuild(t *testing.T) {
+	p, host := cliRegistry(t)
+	specPath := streamSpec(t, host)
+	hold := make(chan struct{})
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: faultproxy.PathRe(`/blobs/uploads/.*digest=`), Nth: 1, Action: faultproxy.Action{Wait: hold}})
+	time.AfterFunc(300*time.Millisecond, func() { close(hold) })
+	code, out, errOut := runCLI(t, "push", "--cache-dir", t.TempDir(), specPath)
+	if code != 0 || tagDigest(t, host, "web/site:v1") != strings.TrimSpace(out) {
+		t.Fatalf("push: exit %d, pushed %q\n%s", code, out, errOut)
+	}
+	var large int
+	for _, e := range p.Log() {
+		if e.Method == "PATCH" && e.BytesIn > 1<<20 {
+			large++
+		}
+	}
+	if large != 1 {
+		t.Errorf("the layer was sent %d times, want once", large)
+	}
+}
+
 // TestCLI_StreamedPushFailure: when every upload is cut mid-stream, the
 // push fails, no tag moves, and the cache holds only complete blobs; a
 // rerun pushes the layout build's digest. When only the streamed upload is
@@ -178,8 +207,51 @@ func TestCLI_StreamedPushFailure(t *testing.T) {
 	if code != 0 || strings.TrimSpace(out) != want {
 		t.Fatalf("push after one cut stream: exit %d, pushed %q, want %s\n%s", code, out, want, errOut)
 	}
+	if !strings.Contains(errOut, "strata: warning: "+host2+"/web/site: uploading a layer while it was compressed: ") ||
+		!strings.Contains(errOut, "(the push uploaded the layer again)") {
+		t.Errorf("the cut stream is not warned about:\n%s", errOut)
+	}
 	// (The config and the documents are small: each goes up with its PUT.)
 	if n := p2.Count("PATCH", "", 0); n != 2 {
 		t.Errorf("%d PATCH requests; want the cut stream and the layer's second upload", n)
+	}
+}
+
+// TestLazyTee_BuildCancelEndsStalledStream: a build cancelled (another
+// spec failed) while the registry has stopped reading its layer's upload
+// is not held by the upload: the blocked write returns at once.
+func TestLazyTee_BuildCancelEndsStalledStream(t *testing.T) {
+	p, host := cliRegistry(t)
+	hold := make(chan struct{})
+	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Wait: hold}})
+	streams := &pushStreams{ctx: context.Background(), cfg: registry.TransportConfig{Backoff: time.Millisecond}}
+	defer streams.wait()
+	s := &spec.Spec{Image: host + "/web/site", Tags: []string{"v1"}}
+	bctx, cancel := context.WithCancel(context.Background())
+	tee, err := streams.tee(bctx, s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { close(hold); tee.Abort() }()
+	done := make(chan error, 1)
+	go func() {
+		chunk := make([]byte, 1<<20)
+		for range 64 { // far more than the sockets buffer
+			if _, err := tee.Write(chunk); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- nil
+	}()
+	time.Sleep(200 * time.Millisecond)
+	cancel()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("64 MiB were written to an upload the registry does not read")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the write was still blocked 10 s after the build was cancelled")
 	}
 }

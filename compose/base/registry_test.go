@@ -1,20 +1,15 @@
 package base
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net/http"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/google/go-containerregistry/pkg/v1/validate"
 
 	"github.com/strata-build/strata/compose/oci"
@@ -334,79 +329,4 @@ func TestCachedLayersLinkedIntoLayout(t *testing.T) {
 			t.Errorf("layer %s has %d links, want 2 (cache + layout)", l, st.Nlink)
 		}
 	}
-}
-
-// TestBaseStreamVerifiesDigest: a base layer streamed for its headers
-// (gzip decompressed by klauspost/compress) gives the layer's exact bytes,
-// and a registry that serves other bytes under the layer's digest (here
-// another valid gzip layer, or the layer's own bytes cut short) makes the
-// stream fail, never succeed.
-func TestBaseStreamVerifiesDigest(t *testing.T) {
-	r := fixture.NewRegistry(t)
-	img := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 7, true)
-	d := r.Push(t, "streamed:v1", img)
-	other := fixture.Image(t, fixture.Platform(t, "linux/amd64"), 8, true)
-	ols, _ := other.Layers()
-	orc, _ := ols[0].Compressed()
-	otherBytes, _ := io.ReadAll(orc)
-	orc.Close()
-	want := fixture.LayerDigests(t, img)[0]
-	ls, _ := img.Layers()
-	urc, _ := ls[0].Uncompressed()
-	wantTar, _ := io.ReadAll(urc)
-	urc.Close()
-
-	lrc, _ := ls[0].Compressed()
-	ownBytes, _ := io.ReadAll(lrc)
-	lrc.Close()
-	for _, body := range [][]byte{nil, otherBytes, ownBytes[:len(ownBytes)/2]} {
-		tamper := body != nil
-		o := viaRegistry(t, r, "", nil)
-		var rt http.RoundTripper = r.Transport
-		if tamper {
-			rt = swapBlob{next: r.Transport, digest: want.String(), body: body}
-		}
-		o.Remote = []remote.Option{remote.WithTransport(rt), remote.WithRetryBackoff(remote.Backoff{Steps: 1})}
-		rb, err := resolveBase(context.Background(), r.Host+"/streamed@"+d.String(), nil, o)
-		if err != nil {
-			t.Fatal(err)
-		}
-		bls, _ := rb.Platforms[0].Image.Layers()
-		sl, ok := bls[0].(interface {
-			StreamUncompressed(context.Context) (io.ReadCloser, error)
-		})
-		if !ok {
-			t.Fatalf("base layer %T cannot stream", bls[0])
-		}
-		rc, err := sl.StreamUncompressed(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(rc)
-		rc.Close()
-		switch {
-		case !tamper && (err != nil || !bytes.Equal(got, wantTar)):
-			t.Errorf("stream = %d bytes, %v; want the layer's %d bytes", len(got), err, len(wantTar))
-		case tamper && err == nil:
-			t.Errorf("a blob with the wrong bytes streamed without error (%d bytes)", len(got))
-		}
-	}
-}
-
-// swapBlob serves body for GETs of the blob digest.
-type swapBlob struct {
-	next   http.RoundTripper
-	digest string
-	body   []byte
-}
-
-func (s swapBlob) RoundTrip(r *http.Request) (*http.Response, error) {
-	resp, err := s.next.RoundTrip(r)
-	if err == nil && r.Method == http.MethodGet && strings.HasSuffix(r.URL.Path, "/blobs/"+s.digest) {
-		resp.Body.Close()
-		resp.Body = io.NopCloser(bytes.NewReader(s.body))
-		resp.ContentLength = int64(len(s.body))
-		resp.Header.Set("Content-Length", strconv.Itoa(len(s.body)))
-	}
-	return resp, err
 }

@@ -36,20 +36,19 @@ func (l *cachedLayer) StreamUncompressed(ctx context.Context) (io.ReadCloser, er
 	if err != nil {
 		return nil, fmt.Errorf("fetching blob %s: %w", l.desc.Digest, err)
 	}
-	net := readahead.New(ctxio.Reader(ctx, crc), aheadChunk, aheadDepth)
-	br := bufio.NewReaderSize(net, 64<<10)
+	br := bufio.NewReaderSize(ctxio.Reader(ctx, crc), 64<<10)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
+		ahead := readahead.New(br, aheadChunk, aheadDepth)
+		zr, err := gzip.NewReader(ahead)
 		if err != nil {
 			crc.Close()
-			net.Close()
+			ahead.Close()
 			return nil, fmt.Errorf("fetching blob %s: %w", l.desc.Digest, err)
 		}
 		un := readahead.New(zr, aheadChunk, aheadDepth)
-		return readCloser{un, closeAll{crc, net, un}}, nil
+		return readCloser{un, closeAll{crc, ahead, un}}, nil
 	}
 	crc.Close()
-	net.Close()
 	rc, err := rl.Uncompressed()
 	if err != nil {
 		return nil, fmt.Errorf("fetching blob %s: %w", l.desc.Digest, err)

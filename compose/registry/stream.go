@@ -37,6 +37,7 @@ type Streamer struct {
 	// pending holds, by digest, a channel per CommitLater, closed when
 	// that commit has ended.
 	pending map[string][]chan struct{}
+	failed  []error // CommitLater's, see Failures
 	later   sync.WaitGroup
 }
 
@@ -175,10 +176,24 @@ func (b *BlobStream) CommitLater(ctx context.Context, h v1.Hash, size int64) {
 	go func() {
 		defer s.later.Done()
 		defer close(ch)
-		if b.Commit(ctx, h, size) != nil {
+		if err := b.Commit(ctx, h, size); err != nil {
 			b.Abort()
+			if ctx.Err() == nil {
+				s.mu.Lock()
+				s.failed = append(s.failed, err)
+				s.mu.Unlock()
+			}
 		}
 	}()
+}
+
+// Failures lists the errors of the commits CommitLater sent that failed
+// (not those cut short by their context): each such blob was left to the
+// push to upload again.
+func (s *Streamer) Failures() []error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.failed)
 }
 
 // Abort ends the stream without committing; the registry drops the

@@ -161,6 +161,9 @@ func TestStreamer_CommitLaterFailureUploadsAgain(t *testing.T) {
 	if _, ok := r.streamer.Blob(context.Background(), r.layer.String()); ok {
 		t.Fatal("Blob reports a failed commit as uploaded")
 	}
+	if f := r.streamer.Failures(); len(f) != 1 || !strings.Contains(f[0].Error(), "committing blob "+r.layer.String()[:19]) {
+		t.Errorf("Failures = %v, want the commit's error", f)
+	}
 	rep, err := r.push(t)
 	if err != nil {
 		t.Fatal(err)
@@ -178,10 +181,17 @@ func TestStreamer_BlobWaitEndsWithContext(t *testing.T) {
 	hold := make(chan struct{})
 	defer close(hold)
 	r.p.Add(&faultproxy.Rule{Method: "PUT", Path: commitPath(r.layer), Action: faultproxy.Action{Wait: hold}})
-	r.bs.CommitLater(context.Background(), r.layer, r.size)
+	cctx, stop := context.WithCancel(context.Background())
+	r.bs.CommitLater(cctx, r.layer, r.size)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	if _, ok := r.streamer.Blob(ctx, r.layer.String()); ok {
 		t.Error("Blob reports a commit still held as uploaded")
+	}
+	// A commit cut short by its own context is no failure to warn of.
+	stop()
+	r.streamer.Wait()
+	if f := r.streamer.Failures(); len(f) != 0 {
+		t.Errorf("Failures = %v after a cancelled commit, want none", f)
 	}
 }

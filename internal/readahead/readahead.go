@@ -12,8 +12,10 @@ import (
 	"sync"
 )
 
-// Reader reads r ahead in chunks of size bytes, at most depth of them
-// waiting. Close stops the read ahead (it does not close r) and waits for
+// Reader reads r ahead in chunks of up to size bytes, at most depth of
+// them waiting. A chunk is passed on once it holds minFill bytes (or size,
+// if smaller), or r has ended: a slow source is not held back until a
+// whole chunk has come. Close stops the read ahead (it does not close r) and waits for
 // its goroutine, which may be in one Read of r: close r's source first to
 // cut that short.
 type Reader struct {
@@ -31,6 +33,9 @@ type chunk struct {
 	b   []byte
 	err error
 }
+
+// minFill is what a chunk must hold before it is passed on (see Reader).
+const minFill = 32 << 10
 
 // errClosed is what a Read after Close returns.
 var errClosed = errors.New("readahead: read after close")
@@ -57,7 +62,7 @@ func (a *Reader) fill(r io.Reader) {
 		case <-a.stop:
 			return
 		}
-		n, err := fillChunk(r, b)
+		n, err := fillChunk(r, b, min(len(b), minFill))
 		if n > 0 {
 			select {
 			case a.full <- chunk{b: b[:n]}:
@@ -75,12 +80,13 @@ func (a *Reader) fill(r io.Reader) {
 	}
 }
 
-// fillChunk reads r into b until b is full or r returns an error, which
-// it returns as is (io.ReadFull would turn a source's own
-// io.ErrUnexpectedEOF, a truncated stream, into a plain end).
-func fillChunk(r io.Reader, b []byte) (int, error) {
+// fillChunk reads r into b until it holds least bytes or r returns an
+// error, which it returns with the bytes read. (io.ReadAtLeast would drop
+// an error that comes with the bytes that reach least, as a digest check
+// at a stream's end does.)
+func fillChunk(r io.Reader, b []byte, least int) (int, error) {
 	n := 0
-	for n < len(b) {
+	for n < least {
 		m, err := r.Read(b[n:])
 		n += m
 		if err != nil {

@@ -40,6 +40,7 @@ func TestReader(t *testing.T) {
 		{"truncated source", func() io.Reader {
 			return io.MultiReader(bytes.NewReader(data[:10000]), iotest.ErrReader(io.ErrUnexpectedEOF))
 		}, 4096, 2, data[:10000], io.ErrUnexpectedEOF},
+		{"error with the bytes that fill a chunk", func() io.Reader { return &lastErr{b: data[:8192], err: boom} }, 4096, 2, data[:8192], boom},
 		{"data with error", func() io.Reader { return iotest.DataErrReader(bytes.NewReader(data[:7000])) }, 512, 2, data[:7000], nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -117,4 +118,48 @@ func (c *countingReader) Read(p []byte) (int, error) {
 	n, err := c.r.Read(p)
 	c.n.Add(int64(n))
 	return n, err
+}
+
+// lastErr returns its bytes in reads of at most 1,000, err with the last
+// of them (as a digest check at a stream's end does), then io.EOF.
+type lastErr struct {
+	b    []byte
+	err  error
+	done bool
+}
+
+func (l *lastErr) Read(p []byte) (int, error) {
+	if l.done {
+		return 0, io.EOF
+	}
+	n := copy(p, l.b[:min(len(l.b), 1000)])
+	l.b = l.b[n:]
+	if len(l.b) == 0 {
+		l.done = true
+		return n, l.err
+	}
+	return n, nil
+}
+
+// TestReaderSlowSource: bytes are passed on once a chunk holds minFill of
+// them, not held back until the whole chunk has come.
+func TestReaderSlowSource(t *testing.T) {
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write(make([]byte, minFill+100)) // and then nothing more for now
+	r := New(pr, 1<<20, 2)
+	defer func() { pw.Close(); r.Close() }()
+	got := make(chan int, 1)
+	go func() {
+		n, _ := io.ReadAtLeast(r, make([]byte, minFill), minFill)
+		got <- n
+	}()
+	select {
+	case n := <-got:
+		if n < minFill {
+			t.Errorf("read %d bytes", n)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the bytes of a slow source were held back waiting for a whole chunk")
+	}
 }
