@@ -19,8 +19,9 @@ import (
 // repository); the push then counts those blobs as uploaded, and mounts
 // them into the spec's other repositories.
 type pushStreams struct {
-	// ctx bounds every upload, from its start to its commit, which ends
-	// after the build (see lazyTee.Commit): the command's, not a build's.
+	// ctx is the command's: every upload's context derives from it, and
+	// also ends with its layer's build until the layer is committed (see
+	// tee); the commit outlives the build.
 	ctx   context.Context
 	cfg   registry.TransportConfig
 	image string   // --image
