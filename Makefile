@@ -51,9 +51,10 @@ $(BIN)/staticcheck:
 unit:
 	$(GO) test -count=1 -timeout 12m ./...
 
-## race: the packages whose requests run side by side (push, base fetches, registry cache), under the race detector.
+## race: the packages whose requests run side by side (push, base fetches and their read-ahead, registry cache, the streamed layers' tee), under the race detector.
 race:
-	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 5m ./compose/registry/ ./compose/base/ ./compose/remotecache/
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 5m ./compose/registry/ ./compose/base/ ./compose/remotecache/ ./internal/readahead/
+	CGO_ENABLED=1 $(GO) test -race -count=1 -timeout 5m -run 'TestCLI_Stream|TestLazyTee' ./cmd/strata/
 
 ## fuzz: a short real fuzzing run of every target (not part of `make test`).
 fuzz:
