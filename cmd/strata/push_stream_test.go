@@ -105,6 +105,17 @@ func checkCache(t *testing.T, cache string) {
 	}
 }
 
+// bigPatches counts the PATCH requests that carried at least n bytes.
+func bigPatches(p *faultproxy.Proxy, n int64) int {
+	c := 0
+	for _, e := range p.Log() {
+		if e.Method == "PATCH" && e.BytesIn >= n {
+			c++
+		}
+	}
+	return c
+}
+
 // TestCLI_StreamedPushDigests: a cold push uploads the layer while it is
 // compressed (one upload, no HEAD check of the layer afterwards) and gives
 // exactly the digest of a build to an OCI layout.
@@ -136,13 +147,7 @@ func TestCLI_StreamedPushDigests(t *testing.T) {
 	if n := p.Count("HEAD", "/blobs/"+l.Digest, 0); n != 0 {
 		t.Errorf("the streamed layer was checked %d times after its upload", n)
 	}
-	var layerPatches int
-	for _, e := range p.Log() {
-		if e.Method == "PATCH" && e.BytesIn == l.Size {
-			layerPatches++
-		}
-	}
-	if layerPatches != 1 {
+	if layerPatches := bigPatches(p, l.Size); layerPatches != 1 {
 		t.Errorf("the layer was uploaded %d times, want once", layerPatches)
 	}
 	checkCache(t, cache)
@@ -162,13 +167,7 @@ func TestCLI_StreamedCommitOutlivesBuild(t *testing.T) {
 	if code != 0 || tagDigest(t, host, "web/site:v1") != strings.TrimSpace(out) {
 		t.Fatalf("push: exit %d, pushed %q\n%s", code, out, errOut)
 	}
-	var large int
-	for _, e := range p.Log() {
-		if e.Method == "PATCH" && e.BytesIn > 1<<20 {
-			large++
-		}
-	}
-	if large != 1 {
+	if large := bigPatches(p, 1<<20); large != 1 {
 		t.Errorf("the layer was sent %d times, want once", large)
 	}
 }
