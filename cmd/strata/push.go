@@ -122,7 +122,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	// A docker archive with nothing added is pushed as it is. Layers
 	// that are compressed are uploaded on the way.
 	sctx, stopStreams := context.WithCancel(ctx)
-	streams := &pushStreams{ctx: sctx, cfg: rf.cfg, image: pf.image, tags: pf.tags}
+	streams := &pushStreams{ctx: sctx, cfg: rf.cfg, image: pf.image, tags: pf.tags, sessions: uploadsPerImage(pf)}
 	defer func() { stopStreams(); streams.wait() }()
 	// The key pass and the build resolve each base tag once, together,
 	// and the build does not read again an input the key pass hashed.

@@ -27,9 +27,15 @@ type pushStreams struct {
 	image string   // --image
 	tags  []string // --tag
 
-	mu      sync.Mutex
-	streams map[string]*registry.Streamer
-	failed  []error // streams that failed before their commit (see warnings)
+	// sessions is how many upload sessions are opened ahead for each
+	// built image's small blobs while it builds (uploadsPerImage,
+	// registry.Streamer.Reserve).
+	sessions int
+
+	mu       sync.Mutex
+	streams  map[string]*registry.Streamer
+	reserved map[*spec.Spec]bool
+	failed   []error // streams that failed before their commit (see warnings)
 }
 
 // errNoDestination drops the tee of a spec with no tag to push to (the
@@ -58,9 +64,27 @@ func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, err
 		st = registry.NewStreamer(repo, p.cfg)
 		p.streams[repo.Name()] = st
 	}
+	if !p.reserved[s] {
+		if p.reserved == nil {
+			p.reserved = map[*spec.Spec]bool{}
+		}
+		p.reserved[s] = true
+		st.Reserve(p.ctx, p.sessions)
+	}
 	p.mu.Unlock()
 	sctx, cancel := context.WithCancel(p.ctx)
 	return &lazyTee{p: p, ctx: sctx, cancel: cancel, detach: context.AfterFunc(ctx, cancel), st: st}, nil
+}
+
+// uploadsPerImage is how many small blobs a built image most often
+// uploads: its config, its documents, and the registry cache's records
+// (the image's, and its base's when the repository lacks it).
+func uploadsPerImage(pf *pushFlags) int {
+	n := 1 + len(pf.supply.docTypes())
+	if !pf.noRemoteCache {
+		n += 2
+	}
+	return n
 }
 
 // streamMin is the compressed size a layer must reach to be streamed. A

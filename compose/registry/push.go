@@ -294,6 +294,9 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if w != nil {
 		w.settle(true)
 	}
+	// The sessions opened ahead that no blob took are deleted beside the
+	// tags.
+	defer p.dropSessions(ctx)()
 	err = p.pushTags(ctx)
 	return p.report(), err
 }

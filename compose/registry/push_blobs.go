@@ -58,6 +58,37 @@ func (p *pusher) streamer(repo name.Repository) *Streamer {
 	return nil
 }
 
+// spareSession returns, for the first attempt at one of the push's own
+// blobs, an upload session a Streamer opened ahead in repo, or nil.
+func (p *pusher) spareSession(repo name.Repository, j *blobJob, attempt int) *url.URL {
+	if !j.own {
+		return nil
+	}
+	return p.spareFor(repo, attempt)
+}
+
+// spareFor returns, for a first attempt, an upload session a Streamer
+// opened ahead in repo, or nil.
+func (p *pusher) spareFor(repo name.Repository, attempt int) *url.URL {
+	if attempt > 1 {
+		return nil
+	}
+	if st := p.streamer(repo); st != nil {
+		return st.takeSession()
+	}
+	return nil
+}
+
+// dropSessions deletes, in the background, the sessions the Streamers
+// opened ahead that no blob took; the returned function waits for that.
+func (p *pusher) dropSessions(ctx context.Context) (wait func()) {
+	var wg sync.WaitGroup
+	for _, st := range p.opts.Streams {
+		wg.Go(func() { st.dropSessions(ctx) })
+	}
+	return wg.Wait
+}
+
 // streamStarted reports whether a Streamer uploaded, or is uploading, j
 // into repo.
 func (p *pusher) streamStarted(repo name.Repository, j *blobJob) bool {
@@ -149,7 +180,10 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 	}
 	attempts := p.opts.Transport.Attempts
 	for attempt := 1; ; attempt++ {
-		mounted, loc, err := c.startUpload(ctx, j.digest, from)
+		mounted, loc, err := false, p.spareSession(repo, j, attempt), error(nil)
+		if loc == nil {
+			mounted, loc, err = c.startUpload(ctx, j.digest, from)
+		}
 		if err != nil {
 			return stepError(repo, "starting upload of", j, err)
 		}

@@ -33,6 +33,10 @@ type blobJob struct {
 	open      func(ctx context.Context) (io.ReadCloser, error)
 	repos     []name.Repository // destinations, in first-seen order
 	mountFrom []name.Repository // same-registry repositories to mount from
+	// own is set for a blob the push made and holds (an image's config, a
+	// referrer's document): a Streamer's spare session may take it (see
+	// Streamer.Reserve), without asking another repository to lend it.
+	own bool
 }
 
 // manifestJob is one manifest to PUT by digest in one repository.
@@ -56,6 +60,7 @@ type node struct {
 type blobSource struct {
 	digest v1.Hash
 	size   int64
+	own    bool // see blobJob.own
 	open   func(ctx context.Context) (io.ReadCloser, error)
 }
 
@@ -105,6 +110,11 @@ func (p *pusher) plan(reqs []PushRequest) error {
 				return fmt.Errorf("referrer %s has no subject", rn[0].digest)
 			}
 			n := rn[len(rn)-1]
+			// A referrer's documents are the push's own; its config is
+			// most often the empty one, which repositories share.
+			for i := range n.blobs {
+				n.blobs[i].own = i > 0 && n.blobs[i].size <= monolithicMax
+			}
 			refNodes = append(refNodes, n)
 			a.result.Referrers = append(a.result.Referrers, n.digest.String())
 			for _, repo := range repos {
@@ -129,6 +139,7 @@ func (p *pusher) plan(reqs []PushRequest) error {
 						blobIdx[key] = j
 						p.blobs = append(p.blobs, j)
 					}
+					j.own = j.own || b.own
 					j.repos = appendRepo(j.repos, repo)
 					for _, m := range req.MountFrom {
 						if m.RegistryStr() == repo.RegistryStr() {
@@ -277,7 +288,7 @@ func imageNode(img v1.Image, plat string) (node, error) {
 	}
 	// The config is read only if it is uploaded (an image a registry
 	// cache hit names is not, and its config is not fetched for nothing).
-	n.blobs = append(n.blobs, blobSource{digest: m.Config.Digest, size: m.Config.Size, open: func(context.Context) (io.ReadCloser, error) {
+	n.blobs = append(n.blobs, blobSource{digest: m.Config.Digest, size: m.Config.Size, own: m.Config.Size <= monolithicMax, open: func(context.Context) (io.ReadCloser, error) {
 		cfgRaw, err := img.RawConfigFile()
 		if err != nil {
 			return nil, fmt.Errorf("reading config: %w", err)

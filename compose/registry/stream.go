@@ -39,6 +39,10 @@ type Streamer struct {
 	pending map[string][]chan struct{}
 	failed  []error // CommitLater's, see Failures
 	later   sync.WaitGroup
+	// spare are the upload sessions Reserve opened and no push took yet;
+	// reserving counts the Reserve calls still opening theirs.
+	spare     []*url.URL
+	reserving sync.WaitGroup
 }
 
 // NewStreamer returns a Streamer for repo with the access policy of cfg.
@@ -50,16 +54,8 @@ func NewStreamer(repo name.Repository, cfg TransportConfig) *Streamer {
 // Begin starts one blob upload. Write the blob's bytes to the returned
 // stream, then Commit it with the blob's digest, or Abort it.
 func (s *Streamer) Begin(ctx context.Context) (*BlobStream, error) {
-	s.once.Do(func() {
-		rt, err := NewTransport(s.cfg)
-		if err != nil {
-			s.err = err
-			return
-		}
-		s.client, s.err = newRepoClient(ctx, s.cfg, rt, s.repo, nil)
-	})
-	if s.err != nil {
-		return nil, s.err
+	if err := s.connect(ctx); err != nil {
+		return nil, err
 	}
 	_, loc, err := s.client.startUpload(ctx, v1.Hash{}, "")
 	if err != nil {
@@ -83,6 +79,19 @@ func errPatchEnded(err error) error {
 		return fmt.Errorf("upload ended: %w", err)
 	}
 	return errors.New("upload ended before the blob did")
+}
+
+// connect makes the Streamer's client, once.
+func (s *Streamer) connect(ctx context.Context) error {
+	s.once.Do(func() {
+		rt, err := NewTransport(s.cfg)
+		if err != nil {
+			s.err = err
+			return
+		}
+		s.client, s.err = newRepoClient(ctx, s.cfg, rt, s.repo, nil)
+	})
+	return s.err
 }
 
 // Repository is the repository the Streamer uploads into.

@@ -195,3 +195,102 @@ func TestStreamer_BlobWaitEndsWithContext(t *testing.T) {
 		t.Errorf("Failures = %v after a cancelled commit, want none", f)
 	}
 }
+
+// Upload sessions a Streamer opened ahead (Reserve) take the push's own
+// small blobs, an image's config, a referrer's document and what the
+// writer puts, each with one request; the other blobs (a layer, the
+// referrer's empty config) start their own. The session no blob took is
+// deleted.
+func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
+	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	s := httptest.NewServer(p)
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	repo, err := name.NewRepository(host + "/rs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStreamer(repo, fastRetries())
+	st.Reserve(context.Background(), 4)
+	st.Wait()
+	if n := p.Count("POST", `/rs/blobs/uploads/$`, 202); n != 4 {
+		t.Fatalf("%d sessions opened, want 4", n)
+	}
+	p.ResetLog()
+	img := fixture.LinuxImage(t, 1)
+	cfg, _ := img.ConfigName()
+	ref := sbomReferrer(t, img, `{"doc":1}`)
+	refLayers := fixture.LayerDigests(t, ref)
+	record := []byte(`{"record":1}`)
+	recordDigest, _, err := v1.SHA256(strings.NewReader(string(record)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/rs:v1"), Referrers: []v1.Image{ref}}
+	o := PushOptions{Transport: fastRetries(), Streams: []*Streamer{st}, BeforeTags: func(ctx context.Context, w *Writer) {
+		if err := w.PutBlob(ctx, repo, recordDigest, record); err != nil {
+			t.Error(err)
+		}
+	}}
+	if _, err := Push(context.Background(), []PushRequest{req}, o); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []v1.Hash{cfg, refLayers[0], recordDigest} {
+		if n := p.Count("PUT", commitPath(d).String(), 201); n != 1 {
+			t.Errorf("blob %s committed %d times, want once", d, n)
+		}
+	}
+	// The layer and the referrer's empty config asked for sessions of
+	// their own; the three own blobs did not.
+	if n := p.Count("POST", `/rs/blobs/uploads/`, 0); n != 2 {
+		t.Errorf("%d POSTs during the push, want 2 (the layer and the empty config)", n)
+	}
+	if n := p.Count("DELETE", `/rs/blobs/uploads/`, 0); n != 1 {
+		t.Errorf("%d sessions deleted, want the one left", n)
+	}
+	want, _ := img.Digest()
+	if got := fixture.ValidateRemote(t, host+"/rs:v1"); got != want {
+		t.Errorf("rs:v1 = %s, want %s", got, want)
+	}
+}
+
+// A session opened ahead that the registry has dropped by the time a blob
+// takes it (it expired) costs a retry, not the push.
+func TestStreamer_ReservedSessionExpired(t *testing.T) {
+	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	s := httptest.NewServer(p)
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	repo, err := name.NewRepository(host + "/rx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := NewStreamer(repo, fastRetries())
+	st.Reserve(context.Background(), 3)
+	st.Wait()
+	img := fixture.LinuxImage(t, 1)
+	cfg, _ := img.ConfigName()
+	record := []byte(`{"record":2}`)
+	recordDigest, _, _ := v1.SHA256(strings.NewReader(string(record)))
+	for _, d := range []v1.Hash{cfg, recordDigest} {
+		p.Add(&faultproxy.Rule{Method: "PUT", Path: commitPath(d), Times: 1, Action: faultproxy.Action{Status: 404, Code: "BLOB_UPLOAD_UNKNOWN"}})
+	}
+	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/rx:v1")}
+	o := PushOptions{Transport: fastRetries(), Jobs: 1, Streams: []*Streamer{st}, BeforeTags: func(ctx context.Context, w *Writer) {
+		if err := w.PutBlob(ctx, repo, recordDigest, record); err != nil {
+			t.Errorf("the writer's blob: %v", err)
+		}
+	}}
+	if _, err := Push(context.Background(), []PushRequest{req}, o); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := img.Digest()
+	if got := fixture.ValidateRemote(t, host+"/rx:v1"); got != want {
+		t.Errorf("rx:v1 = %s, want %s", got, want)
+	}
+	for _, d := range []v1.Hash{cfg, recordDigest} {
+		if n := p.Count("PUT", commitPath(d).String(), 404); n != 1 {
+			t.Errorf("blob %s: %d commits refused, want the one in the expired session", d, n)
+		}
+	}
+}
