@@ -6,6 +6,7 @@ import (
 	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"golang.org/x/sync/errgroup"
 )
 
 // Reserve opens n upload sessions in the repository in the background,
@@ -15,7 +16,8 @@ import (
 // session. Sessions are opened while the image builds, so the push that
 // follows waits for one round trip fewer. A session that cannot be opened
 // is simply not there; those the push does not take are deleted when it
-// ends (or left to the registry's clean-up if it fails before).
+// ends, beside its tags (or left to the registry's clean-up if it fails
+// before).
 func (s *Streamer) Reserve(ctx context.Context, n int) {
 	if n < 1 {
 		return
@@ -28,19 +30,26 @@ func (s *Streamer) Reserve(ctx context.Context, n int) {
 		if s.connect(ctx) != nil {
 			return
 		}
-		var wg sync.WaitGroup
+		// Two at a time: a handful of requests, each a connection to
+		// the registry while in flight.
+		var g errgroup.Group
+		g.SetLimit(reserveAtOnce)
 		for range n {
-			wg.Go(func() {
+			g.Go(func() error {
 				if _, loc, err := s.client.startUpload(ctx, v1.Hash{}, ""); err == nil && loc != nil {
 					s.mu.Lock()
 					s.spare = append(s.spare, loc)
 					s.mu.Unlock()
 				}
+				return nil
 			})
 		}
-		wg.Wait()
+		_ = g.Wait() // a session that cannot be opened is not there
 	}()
 }
+
+// reserveAtOnce bounds the sessions one Reserve opens at once.
+const reserveAtOnce = 2
 
 // takeSession returns an open upload session, or nil when none is ready.
 func (s *Streamer) takeSession() *url.URL {
