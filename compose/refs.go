@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/spec"
@@ -199,4 +201,33 @@ func OutputsFor(results []*Result, names []string, t Targets) ([]Outputs, error)
 		outs[i] = o
 	}
 	return outs, nil
+}
+
+// BaseLayers lists the digests of the layers r's images take from their
+// base: every layer of each image but those strata added (a push may mount
+// them from MountFrom; registry.PushRequest.Lent).
+func (r *Result) BaseLayers() ([]v1.Hash, error) {
+	added := map[v1.Hash]bool{}
+	for _, p := range r.Platforms {
+		for _, l := range p.Layers {
+			added[l.Digest] = true
+		}
+	}
+	imgs, err := r.Artifact.Images()
+	if err != nil {
+		return nil, err
+	}
+	var out []v1.Hash
+	for _, img := range imgs {
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, err
+		}
+		for _, l := range m.Layers {
+			if !added[l.Digest] && !slices.Contains(out, l.Digest) {
+				out = append(out, l.Digest)
+			}
+		}
+	}
+	return out, nil
 }

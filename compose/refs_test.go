@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 	"github.com/strata-build/strata/compose/oci"
 	"github.com/strata-build/strata/internal/fixture"
 	"github.com/strata-build/strata/spec"
@@ -144,5 +146,34 @@ func TestOutputsFor(t *testing.T) {
 	var ce *OutputConflictError
 	if !errors.As(err, &ce) || err.Error() != `a.yaml and a2.yaml would both be written as "r.example/a:v1" in /l; give them different tags or image repositories` {
 		t.Errorf("conflict: %v", err)
+	}
+}
+
+// TestBaseLayers: a built image's base layers are those of the base, in
+// order, without the layers strata added; scratch lends none.
+func TestBaseLayers(t *testing.T) {
+	reg := fixture.NewRegistry(t)
+	nginx := nginxBase(t, nil)
+	reg.Push(t, "lib/nginx:1", nginx)
+	ctxDir := t.TempDir()
+	fixture.WriteTree(t, ctxDir, map[string]string{"a.txt": "a\n"})
+	layers := []spec.Layer{{Files: []spec.File{add("/srv/a.txt")}}}
+	res, err := Build(context.Background(), &spec.Spec{Base: reg.Host + "/lib/nginx:1", Context: ctxDir, Layers: layers}, t.TempDir(), WithRemote(remote.WithTransport(reg.Transport)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := res.BaseLayers()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fixture.LayerDigests(t, nginx); len(want) == 0 || !slices.Equal(got, want) {
+		t.Errorf("base layers %v, want the base's %v", got, want)
+	}
+	scratch, err := Build(context.Background(), &spec.Spec{Base: "scratch", Context: ctxDir, Layers: layers}, t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := scratch.BaseLayers(); err != nil || len(got) != 0 {
+		t.Errorf("scratch: base layers %v, %v; want none", got, err)
 	}
 }

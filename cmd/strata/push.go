@@ -198,6 +198,11 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), rf)
 		}
 		reqs[i].Referrers = attach.Referrers(atts[i].docs)
+		if len(reqs[i].MountFrom) > 0 {
+			if reqs[i].Lent, err = res.BaseLayers(); err != nil {
+				return fmt.Errorf("%s: %w", job.paths[i], err)
+			}
+		}
 		if signer != nil {
 			sigs, err := attach.Signatures(res, atts[i].docs, repositories(tags), signer)
 			if err != nil {

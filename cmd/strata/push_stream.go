@@ -77,10 +77,14 @@ func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, err
 }
 
 // uploadsPerImage is how many small blobs a built image most often
-// uploads: its config, its documents, and the registry cache's records
-// (the image's, and its base's when the repository lacks it).
+// uploads: its config, its documents and their (empty) config, and the
+// registry cache's records (the image's, and its base's when the
+// repository lacks it).
 func uploadsPerImage(pf *pushFlags) int {
-	n := 1 + len(pf.supply.docTypes())
+	n := 1
+	if docs := len(pf.supply.docTypes()); docs > 0 {
+		n += docs + 1
+	}
 	if !pf.noRemoteCache {
 		n += 2
 	}

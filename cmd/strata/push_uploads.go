@@ -63,23 +63,9 @@ func (u *uploadCounter) take(req registry.PushRequest) (int64, error) {
 // artifactBlobs lists the config and layer digests of an image, or of
 // every image of an index.
 func artifactBlobs(a oci.Artifact) ([]v1.Hash, error) {
-	imgs := []v1.Image{a.Image}
-	if a.Index != nil {
-		im, err := a.Index.IndexManifest()
-		if err != nil {
-			return nil, err
-		}
-		imgs = imgs[:0]
-		for _, d := range im.Manifests {
-			if !d.MediaType.IsImage() {
-				continue
-			}
-			img, err := a.Index.Image(d.Digest)
-			if err != nil {
-				return nil, err
-			}
-			imgs = append(imgs, img)
-		}
+	imgs, err := a.Images()
+	if err != nil {
+		return nil, err
 	}
 	var out []v1.Hash
 	for _, img := range imgs {

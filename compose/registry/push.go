@@ -54,6 +54,12 @@ type PushRequest struct {
 	// is held (TagHeld), unless PushOptions.ForceFloating is set. Each
 	// repository's tag list is read once.
 	Version string
+	// Lent lists blobs of Artifact that its MountFrom repositories hold
+	// (the base's layers), so that they cost no bytes to place again: in a
+	// repository listed as new (PushOptions.New) they are mounted at once,
+	// never held back for, or used as, the probe that confirms the
+	// listing.
+	Lent []v1.Hash
 	// Present lists repositories of Tags known to hold the artifact
 	// already (its manifest was found there by digest; a registry keeps a
 	// manifest's blobs and child manifests with it): nothing is checked or
@@ -171,10 +177,11 @@ type PushOptions struct {
 	// pushed without asking first whether the repository has them, since
 	// it holds only what this push puts there (or what a writer racing it
 	// did, which pushing again does not harm). One HEAD, of the largest
-	// blob this push has for it, confirms that: a first push that failed
-	// after its blobs leaves a repository without tags, which a listing
-	// reports as missing, and its rerun asks as usual. Tags and the
-	// referrers tag are still asked for.
+	// blob this push would send bytes of there (not one streamed, lent or
+	// its own small one; none, no HEAD), confirms that: a first push that
+	// failed after its blobs leaves a repository without tags, which a
+	// listing reports as missing, and its rerun asks as usual. Tags and
+	// the referrers tag are still asked for.
 	New []string
 	// Listed holds the tags repositories had when the caller listed them
 	// (repository name, as name.Repository.Name gives it → tag → true); a

@@ -358,8 +358,9 @@ func (c *progressReader) Read(b []byte) (int, error) {
 // the push's blobs.
 type newProbe struct {
 	// target is the blob asked for: the largest the push has for the
-	// repository, other than those streamed there by this command (nil:
-	// none, nothing to ask).
+	// repository among those that would cost bytes to place again (not
+	// streamed there by this command, lent by a MountFrom repository, or
+	// the push's own small blob; nil: none, nothing to ask).
 	target *blobJob
 	once   sync.Once
 	new    bool
@@ -377,7 +378,10 @@ func (p *pusher) probeFor(repo name.Repository) *newProbe {
 		if pr.target != nil && j.size <= pr.target.size || !slices.ContainsFunc(j.repos, func(r name.Repository) bool { return r.Name() == repo.Name() }) {
 			continue
 		}
-		if !p.streamStarted(repo, j) {
+		// A blob streamed here, lent by a MountFrom repository or the
+		// push's own small one costs no bytes to place again: it is
+		// never the probe.
+		if !p.streamStarted(repo, j) && !j.lent && !j.own {
 			pr.target = j
 		}
 	}

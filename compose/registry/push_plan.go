@@ -34,9 +34,12 @@ type blobJob struct {
 	repos     []name.Repository // destinations, in first-seen order
 	mountFrom []name.Repository // same-registry repositories to mount from
 	// own is set for a blob the push made and holds (an image's config, a
-	// referrer's document): a Streamer's spare session may take it (see
-	// Streamer.Reserve), without asking another repository to lend it.
+	// referrer's config and documents): a Streamer's spare session may
+	// take it (see Streamer.Reserve), without asking another repository to
+	// lend it.
 	own bool
+	// lent is set for a blob a MountFrom repository holds (PushRequest.Lent).
+	lent bool
 }
 
 // manifestJob is one manifest to PUT by digest in one repository.
@@ -110,10 +113,9 @@ func (p *pusher) plan(reqs []PushRequest) error {
 				return fmt.Errorf("referrer %s has no subject", rn[0].digest)
 			}
 			n := rn[len(rn)-1]
-			// A referrer's documents are the push's own; its config is
-			// most often the empty one, which repositories share.
+			// A referrer's config and documents are the push's own.
 			for i := range n.blobs {
-				n.blobs[i].own = i > 0 && n.blobs[i].size <= monolithicMax
+				n.blobs[i].own = n.blobs[i].size <= monolithicMax
 			}
 			refNodes = append(refNodes, n)
 			a.result.Referrers = append(a.result.Referrers, n.digest.String())
@@ -140,6 +142,7 @@ func (p *pusher) plan(reqs []PushRequest) error {
 						p.blobs = append(p.blobs, j)
 					}
 					j.own = j.own || b.own
+					j.lent = j.lent || slices.Contains(req.Lent, b.digest)
 					j.repos = appendRepo(j.repos, repo)
 					for _, m := range req.MountFrom {
 						if m.RegistryStr() == repo.RegistryStr() {

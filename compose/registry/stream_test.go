@@ -197,10 +197,9 @@ func TestStreamer_BlobWaitEndsWithContext(t *testing.T) {
 }
 
 // Upload sessions a Streamer opened ahead (Reserve) take the push's own
-// small blobs, an image's config, a referrer's document and what the
-// writer puts, each with one request; the other blobs (a layer, the
-// referrer's empty config) start their own. The session no blob took is
-// deleted.
+// small blobs, an image's config, a referrer's config and document and
+// what the writer puts, each with one request; the layer starts its own.
+// The session no blob took is deleted.
 func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
 	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	s := httptest.NewServer(p)
@@ -211,10 +210,10 @@ func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := NewStreamer(repo, fastRetries())
-	st.Reserve(context.Background(), 4)
+	st.Reserve(context.Background(), 5)
 	st.Wait()
-	if n := p.Count("POST", `/rs/blobs/uploads/$`, 202); n != 4 {
-		t.Fatalf("%d sessions opened, want 4", n)
+	if n := p.Count("POST", `/rs/blobs/uploads/$`, 202); n != 5 {
+		t.Fatalf("%d sessions opened, want 5", n)
 	}
 	p.ResetLog()
 	img := fixture.LinuxImage(t, 1)
@@ -235,15 +234,16 @@ func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
 	if _, err := Push(context.Background(), []PushRequest{req}, o); err != nil {
 		t.Fatal(err)
 	}
-	for _, d := range []v1.Hash{cfg, refLayers[0], recordDigest} {
+	refCfg, _ := ref.ConfigName()
+	for _, d := range []v1.Hash{cfg, refCfg, refLayers[0], recordDigest} {
 		if n := p.Count("PUT", commitPath(d).String(), 201); n != 1 {
 			t.Errorf("blob %s committed %d times, want once", d, n)
 		}
 	}
-	// The layer and the referrer's empty config asked for sessions of
-	// their own; the three own blobs did not.
-	if n := p.Count("POST", `/rs/blobs/uploads/`, 0); n != 2 {
-		t.Errorf("%d POSTs during the push, want 2 (the layer and the empty config)", n)
+	// The layer asked for a session of its own; the four own blobs did
+	// not.
+	if n := p.Count("POST", `/rs/blobs/uploads/`, 0); n != 1 {
+		t.Errorf("%d POSTs during the push, want 1 (the layer)", n)
 	}
 	if n := p.Count("DELETE", `/rs/blobs/uploads/`, 0); n != 1 {
 		t.Errorf("%d sessions deleted, want the one left", n)
