@@ -122,8 +122,9 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 	// A docker archive with nothing added is pushed as it is. Layers
 	// that are compressed are uploaded on the way.
 	sctx, stopStreams := context.WithCancel(ctx)
-	streams := &pushStreams{ctx: sctx, cfg: rf.cfg, image: pf.image, tags: pf.tags, sessions: uploadsPerImage(pf)}
-	defer func() { stopStreams(); streams.wait() }()
+	streams := &pushStreams{ctx: sctx, cfg: rf.cfg, image: pf.image, tags: pf.tags,
+		sessions: uploadsPerImage(pf), docs: len(pf.supply.docTypes()) > 0}
+	defer func() { stopStreams(); streams.wait(ctx) }()
 	// The key pass and the build resolve each base tag once, together,
 	// and the build does not read again an input the key pass hashed.
 	opts := append(job.opts, compose.WithArchiveAsIs(), compose.WithLayerTee(streams.tee),
@@ -197,10 +198,10 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 		if err := atts[i].err; err != nil {
 			return redacted(fmt.Errorf("%s: %w", job.paths[i], err), rf)
 		}
-		reqs[i].Referrers = attach.Referrers(atts[i].docs)
+		reqs[i].Referrers, reqs[i].Built = attach.Referrers(atts[i].docs), true
 		if len(reqs[i].MountFrom) > 0 {
 			if reqs[i].Lent, err = res.BaseLayers(); err != nil {
-				return fmt.Errorf("%s: %w", job.paths[i], err)
+				return fmt.Errorf("%s: listing the base's layers: %w", job.paths[i], err)
 			}
 		}
 		if signer != nil {
@@ -209,7 +210,7 @@ func (a *app) runPush(ctx context.Context, args []string, bf *buildFlags, pf *pu
 				return fmt.Errorf("%s: %w", job.paths[i], err)
 			}
 			for _, s := range sigs {
-				extra = append(extra, registry.PushRequest{Artifact: oci.Artifact{Image: s.Image}, Tags: []name.Tag{s.Tag}})
+				extra = append(extra, registry.PushRequest{Artifact: oci.Artifact{Image: s.Image}, Tags: []name.Tag{s.Tag}, Built: true})
 			}
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
@@ -29,13 +30,15 @@ type pushStreams struct {
 
 	// sessions is how many upload sessions are opened ahead for each
 	// built image's small blobs while it builds (uploadsPerImage,
-	// registry.Streamer.Reserve).
+	// registry.Streamer.Reserve); docs says the images carry documents.
 	sessions int
+	docs     bool
 
-	mu       sync.Mutex
-	streams  map[string]*registry.Streamer
-	reserved map[*spec.Spec]bool
-	failed   []error // streams that failed before their commit (see warnings)
+	mu        sync.Mutex
+	streams   map[string]*registry.Streamer
+	reserved  map[*spec.Spec]bool
+	docConfig map[string]bool // repositories reserved a session for the documents' config
+	failed    []error         // streams that failed before their commit (see warnings)
 }
 
 // errNoDestination drops the tee of a spec with no tag to push to (the
@@ -69,26 +72,28 @@ func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, err
 			p.reserved = map[*spec.Spec]bool{}
 		}
 		p.reserved[s] = true
-		st.Reserve(p.ctx, p.sessions)
+		n := p.sessions
+		if p.docs && !p.docConfig[repo.Name()] {
+			n++ // the documents' empty config, once per repository
+			if p.docConfig == nil {
+				p.docConfig = map[string]bool{}
+			}
+			p.docConfig[repo.Name()] = true
+		}
+		st.Reserve(p.ctx, n)
 	}
 	p.mu.Unlock()
 	sctx, cancel := context.WithCancel(p.ctx)
 	return &lazyTee{p: p, ctx: sctx, cancel: cancel, detach: context.AfterFunc(ctx, cancel), st: st}, nil
 }
 
-// uploadsPerImage is how many small blobs a built image most often
-// uploads: its config, its documents and their (empty) config, and the
-// registry cache's records (the image's, and its base's when the
-// repository lacks it).
+// uploadsPerImage is how many small blobs a built image's push uploads
+// in its repository before the image's manifest and referrers: its config
+// and its documents. The documents' shared empty config is counted once
+// per repository (see tee). (The registry cache's records go up beside
+// the referrers, off that chain, and take no session.)
 func uploadsPerImage(pf *pushFlags) int {
-	n := 1
-	if docs := len(pf.supply.docTypes()); docs > 0 {
-		n += docs + 1
-	}
-	if !pf.noRemoteCache {
-		n += 2
-	}
-	return n
+	return 1 + len(pf.supply.docTypes())
 }
 
 // streamMin is the compressed size a layer must reach to be streamed. A
@@ -204,9 +209,18 @@ func (p *pushStreams) warnings() []error {
 	return out
 }
 
-// wait waits for every upload still being committed.
-func (p *pushStreams) wait() {
+// wait waits for every upload still being committed, then deletes the
+// upload sessions opened ahead that no push took (after a failure), for
+// at most releaseTimeout, even once ctx has ended.
+func (p *pushStreams) wait(ctx context.Context) {
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), releaseTimeout)
+	defer cancel()
 	for _, st := range p.all() {
 		st.Wait()
+		st.Release(rctx)
 	}
 }
+
+// releaseTimeout bounds wait's deleting of unused upload sessions: a
+// courtesy to the registry, which cleans them up too.
+const releaseTimeout = 10 * time.Second

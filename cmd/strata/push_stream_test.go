@@ -224,7 +224,7 @@ func TestLazyTee_BuildCancelEndsStalledStream(t *testing.T) {
 	hold := make(chan struct{})
 	p.Add(&faultproxy.Rule{Method: "PATCH", Action: faultproxy.Action{Wait: hold}})
 	streams := &pushStreams{ctx: context.Background(), cfg: registry.TransportConfig{Backoff: time.Millisecond}}
-	defer streams.wait()
+	defer streams.wait(context.Background())
 	s := &spec.Spec{Image: host + "/web/site", Tags: []string{"v1"}}
 	bctx, cancel := context.WithCancel(context.Background())
 	tee, err := streams.tee(bctx, s)

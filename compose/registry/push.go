@@ -20,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -55,11 +56,17 @@ type PushRequest struct {
 	// repository's tag list is read once.
 	Version string
 	// Lent lists blobs of Artifact that its MountFrom repositories hold
-	// (the base's layers), so that they cost no bytes to place again: in a
-	// repository listed as new (PushOptions.New) they are mounted at once,
-	// never held back for, or used as, the probe that confirms the
-	// listing.
+	// (the base's layers), so that they cost no bytes to place again where
+	// a MountFrom repository is on the same registry: in a repository
+	// listed as new (PushOptions.New) they are mounted at once, never held
+	// back for, or used as, the probe that confirms the listing (one whose
+	// mount the registry refuses is asked for before its bytes are sent).
 	Lent []v1.Hash
+	// Built says the command made Artifact and Referrers and holds them:
+	// their configs and documents may go up in upload sessions a Streamer
+	// opened ahead (Streamer.Reserve). Leave it unset for a copy (its
+	// blobs are mounted from where they are).
+	Built bool
 	// Present lists repositories of Tags known to hold the artifact
 	// already (its manifest was found there by digest; a registry keeps a
 	// manifest's blobs and child manifests with it): nothing is checked or
@@ -246,6 +253,16 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	cctx, stopChecks := context.WithCancel(ctx)
 	waitManifests := p.checkManifests(cctx)
 	defer func() { stopChecks(); waitManifests() }()
+	// The sessions opened ahead that no blob took are deleted beside the
+	// tags, or, when the push fails before them, on the way out.
+	dropped := false
+	defer func() {
+		if !dropped {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
+			p.dropSessions(dctx)()
+			cancel()
+		}
+	}()
 	if err := p.pushBlobs(ctx); err != nil {
 		return nil, err
 	}
@@ -301,8 +318,7 @@ func Push(ctx context.Context, reqs []PushRequest, o PushOptions) (*PushReport, 
 	if w != nil {
 		w.settle(true)
 	}
-	// The sessions opened ahead that no blob took are deleted beside the
-	// tags.
+	dropped = true
 	defer p.dropSessions(ctx)()
 	err = p.pushTags(ctx)
 	return p.report(), err
@@ -475,3 +491,7 @@ func short(h v1.Hash) string {
 }
 
 var errNoTags = errors.New("registry: push request has no tags")
+
+// dropTimeout bounds the deletion of unused upload sessions after a push
+// failed: they are a courtesy to the registry, which cleans them up too.
+const dropTimeout = 10 * time.Second

@@ -58,35 +58,32 @@ func (p *pusher) streamer(repo name.Repository) *Streamer {
 	return nil
 }
 
-// spareSession returns, for the first attempt at one of the push's own
-// blobs, an upload session a Streamer opened ahead in repo, or nil.
-func (p *pusher) spareSession(repo name.Repository, j *blobJob, attempt int) *url.URL {
-	if !j.own {
-		return nil
-	}
-	return p.spareFor(repo, attempt)
-}
-
-// spareFor returns, for a first attempt, an upload session a Streamer
-// opened ahead in repo, or nil.
-func (p *pusher) spareFor(repo name.Repository, attempt int) *url.URL {
-	if attempt > 1 {
-		return nil
-	}
+// spareFor returns an upload session a Streamer opened ahead in repo, or
+// nil.
+func (p *pusher) spareFor(repo name.Repository) *url.URL {
 	if st := p.streamer(repo); st != nil {
 		return st.takeSession()
 	}
 	return nil
 }
 
-// dropSessions deletes, in the background, the sessions the Streamers
-// opened ahead that no blob took; the returned function waits for that.
+// dropSessions deletes, in the background and Jobs at a time, the
+// sessions the Streamers opened ahead that no blob took; the returned
+// function waits for that.
 func (p *pusher) dropSessions(ctx context.Context) (wait func()) {
-	var wg sync.WaitGroup
-	for _, st := range p.opts.Streams {
-		wg.Go(func() { st.dropSessions(ctx) })
-	}
-	return wg.Wait
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		var g errgroup.Group
+		g.SetLimit(p.opts.Jobs)
+		for _, st := range p.opts.Streams {
+			for _, loc := range st.takeSpares() {
+				g.Go(func() error { st.client.cancelUpload(ctx, loc); return nil })
+			}
+		}
+		_ = g.Wait() // a session not deleted is left to the registry's clean-up
+	}()
+	return func() { <-done }
 }
 
 // streamStarted reports whether a Streamer uploaded, or is uploading, j
@@ -123,7 +120,7 @@ func (p *pusher) pushBlob(ctx context.Context, j *blobJob) error {
 				}
 			}
 		}
-		if err := p.placeBlob(ctx, j, repo, from); err != nil {
+		if err := p.placeBlob(ctx, j, repo, from, i == 0); err != nil {
 			return err
 		}
 	}
@@ -144,7 +141,8 @@ func rateLimited(repo name.Repository, err error) error {
 	return err
 }
 
-func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository, from string) error {
+// first is set for j's first repository (the others mount from it).
+func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository, from string, first bool) error {
 	c, err := p.client(ctx, repo)
 	if err != nil {
 		return err
@@ -179,8 +177,13 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 		}
 	}
 	attempts := p.opts.Transport.Attempts
+	spareTried := false
 	for attempt := 1; ; attempt++ {
-		mounted, loc, err := false, p.spareSession(repo, j, attempt), error(nil)
+		var spare *url.URL
+		if first && j.made && !spareTried {
+			spare, spareTried = p.spareFor(repo), true
+		}
+		mounted, loc, err := false, spare, error(nil)
 		if loc == nil {
 			mounted, loc, err = c.startUpload(ctx, j.digest, from)
 		}
@@ -193,9 +196,11 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 			p.opts.Progress(ev)
 			return nil
 		}
-		if listedNew && !p.stillNew(ctx, c, repo) {
-			// Not new after all (a rerun after a failed push): the upload
-			// just started is dropped if the blob is there.
+		if listedNew && (j.lent || !p.stillNew(ctx, c, repo)) {
+			// Not new after all (a rerun after a failed push), or a lent
+			// blob the registry would not mount (the probe never asks for
+			// one): the upload just started is dropped if the blob is
+			// there.
 			listedNew = false
 			ok, err := c.headBlob(ctx, j.digest)
 			if err != nil {
@@ -219,6 +224,13 @@ func (p *pusher) placeBlob(ctx context.Context, j *blobJob, repo name.Repository
 			ev.Status, ev.Done = "uploaded", j.size
 			p.opts.Progress(ev)
 			return nil
+		}
+		if spare != nil && uploadGone(err) {
+			// The registry dropped the session opened ahead (it expired):
+			// at once, in a session of the blob's own, without counting
+			// an attempt.
+			attempt--
+			continue
 		}
 		if attempt >= attempts || !retryableUpload(ctx, err) && !uploadGone(err) {
 			return stepError(repo, "uploading", j, err)

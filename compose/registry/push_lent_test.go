@@ -83,3 +83,91 @@ func TestPush_LentBlobsNotHeldByProbe(t *testing.T) {
 		t.Errorf("fresh:v1 = %s, want %s", got, want)
 	}
 }
+
+// A rerun after a push into a new repository that failed past its blobs
+// (the repository has no tag, so it is listed as new again) does not send
+// the base's layer again when nothing else would cost bytes (no probe):
+// whether the base is on the same registry, which here answers mounts
+// with an upload session, or on another one.
+func TestPush_RerunSendsLentBlobsOnce(t *testing.T) {
+	for _, sameRegistry := range []bool{true, false} {
+		p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+		s := httptest.NewServer(p)
+		defer s.Close()
+		host := strings.TrimPrefix(s.URL, "http://")
+		baseHost := host
+		if !sameRegistry {
+			bs := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+			defer bs.Close()
+			baseHost = strings.TrimPrefix(bs.URL, "http://")
+		}
+		base := fixture.LinuxImage(t, 0)
+		bl, err := random.Layer(64<<10, types.OCILayer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if base, err = mutate.AppendLayers(base, bl); err != nil {
+			t.Fatal(err)
+		}
+		baseRef, _ := name.NewTag(baseHost + "/base:1")
+		if err := remote.Write(baseRef, base); err != nil {
+			t.Fatal(err)
+		}
+		// The image changes only the config: its one layer is the base's.
+		img, err := mutate.Config(base, v1.Config{Entrypoint: []string{"/app"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		lent, _ := bl.Digest()
+		req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/fresh:v1"),
+			MountFrom: []name.Repository{baseRef.Context()}, Lent: []v1.Hash{lent}, Built: true}
+		o := PushOptions{Transport: fastRetries(), New: []string{host + "/fresh"}}
+		p.Add(&faultproxy.Rule{Method: "PUT", Path: regexp.MustCompile(`/fresh/manifests/`), Action: faultproxy.Action{Status: 400, Code: "MANIFEST_INVALID"}})
+		if _, err := Push(context.Background(), []PushRequest{req}, o); err == nil {
+			t.Fatal("the first push did not fail")
+		}
+		p.Clear()
+		rep, err := Push(context.Background(), []PushRequest{req}, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, b := range rep.Blobs {
+			if b.Digest == lent.String() && b.BytesUploaded != 0 {
+				t.Errorf("same registry %v: the rerun sent the base's layer again (%s, %d bytes)", sameRegistry, b.Status, b.BytesUploaded)
+			}
+		}
+		want, _ := img.Digest()
+		if got := fixture.ValidateRemote(t, host+"/fresh:v1"); got != want {
+			t.Errorf("fresh:v1 = %s, want %s", got, want)
+		}
+	}
+}
+
+// With nothing in a new repository that would cost bytes to send again
+// (the base's layer is lent, the config is the push's own), no probe is
+// sent: a config is never it.
+func TestPush_NoProbeOfOwnBlobs(t *testing.T) {
+	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	s := httptest.NewServer(p)
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	base := fixture.LinuxImage(t, 1)
+	baseRef, _ := name.NewTag(host + "/base:1")
+	if err := remote.Write(baseRef, base); err != nil {
+		t.Fatal(err)
+	}
+	img, err := mutate.Config(base, v1.Config{Entrypoint: []string{"/app"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.ResetLog()
+	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/fresh:v1"),
+		MountFrom: []name.Repository{baseRef.Context()}, Lent: fixture.LayerDigests(t, base), Built: true}
+	if _, err := Push(context.Background(), []PushRequest{req}, PushOptions{Transport: fastRetries(), New: []string{host + "/fresh"}}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := img.ConfigName()
+	if n := p.Count("HEAD", `/fresh/blobs/`+cfg.String(), 0); n != 0 {
+		t.Errorf("the config was asked for %d times; a push's own blob is never the probe", n)
+	}
+}

@@ -33,12 +33,16 @@ type blobJob struct {
 	open      func(ctx context.Context) (io.ReadCloser, error)
 	repos     []name.Repository // destinations, in first-seen order
 	mountFrom []name.Repository // same-registry repositories to mount from
-	// own is set for a blob the push made and holds (an image's config, a
-	// referrer's config and documents): a Streamer's spare session may
-	// take it (see Streamer.Reserve), without asking another repository to
-	// lend it.
+	// own is set for a small blob the push holds (an image's config, a
+	// referrer's config and documents): sending it again costs next to
+	// nothing, so it is never the probe of a new repository.
 	own bool
-	// lent is set for a blob a MountFrom repository holds (PushRequest.Lent).
+	// made is set for an own blob of a PushRequest.Built request: a
+	// Streamer's spare session may take it (see Streamer.Reserve), without
+	// asking another repository to lend it.
+	made bool
+	// lent is set for a blob a MountFrom repository on the same registry
+	// holds (PushRequest.Lent).
 	lent bool
 }
 
@@ -142,11 +146,12 @@ func (p *pusher) plan(reqs []PushRequest) error {
 						p.blobs = append(p.blobs, j)
 					}
 					j.own = j.own || b.own
-					j.lent = j.lent || slices.Contains(req.Lent, b.digest)
+					j.made = j.made || b.own && req.Built
 					j.repos = appendRepo(j.repos, repo)
 					for _, m := range req.MountFrom {
 						if m.RegistryStr() == repo.RegistryStr() {
 							j.mountFrom = appendRepo(j.mountFrom, m)
+							j.lent = j.lent || slices.Contains(req.Lent, b.digest)
 						}
 					}
 				}

@@ -3,7 +3,6 @@ package registry
 import (
 	"context"
 	"net/url"
-	"sync"
 
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"golang.org/x/sync/errgroup"
@@ -15,9 +14,14 @@ import (
 // each of them with one request, its bytes, instead of first asking for a
 // session. Sessions are opened while the image builds, so the push that
 // follows waits for one round trip fewer. A session that cannot be opened
-// is simply not there; those the push does not take are deleted when it
-// ends, beside its tags (or left to the registry's clean-up if it fails
-// before).
+// is simply not there; those the push does not take are deleted beside
+// its tags (Release deletes them after a push that failed before, or
+// none).
+//
+// A session is opened with the Streamer's credentials and used with the
+// push's: where a registry ties an upload to the token that started it,
+// the blob costs one more request (a session of its own). Call Reserve
+// before the Push given the Streamer starts, never during it.
 func (s *Streamer) Reserve(ctx context.Context, n int) {
 	if n < 1 {
 		return
@@ -63,17 +67,25 @@ func (s *Streamer) takeSession() *url.URL {
 	return loc
 }
 
-// dropSessions deletes the sessions no push took, once those being opened
-// are.
-func (s *Streamer) dropSessions(ctx context.Context) {
+// takeSpares returns, and forgets, the sessions no push took, once the
+// Reserve calls still opening theirs are done.
+func (s *Streamer) takeSpares() []*url.URL {
 	s.reserving.Wait()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	spare := s.spare
 	s.spare = nil
-	s.mu.Unlock()
-	var wg sync.WaitGroup
-	for _, loc := range spare {
-		wg.Go(func() { s.client.cancelUpload(ctx, loc) })
+	return spare
+}
+
+// Release deletes the sessions Reserve opened that no push took (a push
+// that failed before its tags, or none at all), two at a time. Call it
+// once no Push given the Streamer runs.
+func (s *Streamer) Release(ctx context.Context) {
+	var g errgroup.Group
+	g.SetLimit(reserveAtOnce)
+	for _, loc := range s.takeSpares() {
+		g.Go(func() error { s.client.cancelUpload(ctx, loc); return nil })
 	}
-	wg.Wait()
+	_ = g.Wait() // a session not deleted is left to the registry's clean-up
 }

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/registry"
@@ -196,10 +197,11 @@ func TestStreamer_BlobWaitEndsWithContext(t *testing.T) {
 	}
 }
 
-// Upload sessions a Streamer opened ahead (Reserve) take the push's own
-// small blobs, an image's config, a referrer's config and document and
-// what the writer puts, each with one request; the layer starts its own.
-// The session no blob took is deleted.
+// Upload sessions a Streamer opened ahead (Reserve) take the small blobs
+// a push made (PushRequest.Built), an image's config and a referrer's
+// config and document, each with one request; the layer starts its own,
+// and so does what the writer puts beside the referrers. The session no
+// blob took is deleted.
 func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
 	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	s := httptest.NewServer(p)
@@ -210,10 +212,10 @@ func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := NewStreamer(repo, fastRetries())
-	st.Reserve(context.Background(), 5)
+	st.Reserve(context.Background(), 4)
 	st.Wait()
-	if n := p.Count("POST", `/rs/blobs/uploads/$`, 202); n != 5 {
-		t.Fatalf("%d sessions opened, want 5", n)
+	if n := p.Count("POST", `/rs/blobs/uploads/$`, 202); n != 4 {
+		t.Fatalf("%d sessions opened, want 4", n)
 	}
 	p.ResetLog()
 	img := fixture.LinuxImage(t, 1)
@@ -225,7 +227,7 @@ func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/rs:v1"), Referrers: []v1.Image{ref}}
+	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/rs:v1"), Referrers: []v1.Image{ref}, Built: true}
 	o := PushOptions{Transport: fastRetries(), Streams: []*Streamer{st}, BeforeTags: func(ctx context.Context, w *Writer) {
 		if err := w.PutBlob(ctx, repo, recordDigest, record); err != nil {
 			t.Error(err)
@@ -240,10 +242,10 @@ func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
 			t.Errorf("blob %s committed %d times, want once", d, n)
 		}
 	}
-	// The layer asked for a session of its own; the four own blobs did
-	// not.
-	if n := p.Count("POST", `/rs/blobs/uploads/`, 0); n != 1 {
-		t.Errorf("%d POSTs during the push, want 1 (the layer)", n)
+	// The layer and the writer's blob asked for sessions of their own;
+	// the three blobs the push made did not.
+	if n := p.Count("POST", `/rs/blobs/uploads/`, 0); n != 2 {
+		t.Errorf("%d POSTs during the push, want 2 (the layer, the writer's blob)", n)
 	}
 	if n := p.Count("DELETE", `/rs/blobs/uploads/`, 0); n != 1 {
 		t.Errorf("%d sessions deleted, want the one left", n)
@@ -255,7 +257,8 @@ func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
 }
 
 // A session opened ahead that the registry has dropped by the time a blob
-// takes it (it expired) costs a retry, not the push.
+// takes it (it expired) costs one more request at once, not a retry
+// after a pause, nor the push (one attempt only here).
 func TestStreamer_ReservedSessionExpired(t *testing.T) {
 	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 	s := httptest.NewServer(p)
@@ -266,21 +269,13 @@ func TestStreamer_ReservedSessionExpired(t *testing.T) {
 		t.Fatal(err)
 	}
 	st := NewStreamer(repo, fastRetries())
-	st.Reserve(context.Background(), 3)
+	st.Reserve(context.Background(), 1)
 	st.Wait()
 	img := fixture.LinuxImage(t, 1)
 	cfg, _ := img.ConfigName()
-	record := []byte(`{"record":2}`)
-	recordDigest, _, _ := v1.SHA256(strings.NewReader(string(record)))
-	for _, d := range []v1.Hash{cfg, recordDigest} {
-		p.Add(&faultproxy.Rule{Method: "PUT", Path: commitPath(d), Times: 1, Action: faultproxy.Action{Status: 404, Code: "BLOB_UPLOAD_UNKNOWN"}})
-	}
-	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/rx:v1")}
-	o := PushOptions{Transport: fastRetries(), Jobs: 1, Streams: []*Streamer{st}, BeforeTags: func(ctx context.Context, w *Writer) {
-		if err := w.PutBlob(ctx, repo, recordDigest, record); err != nil {
-			t.Errorf("the writer's blob: %v", err)
-		}
-	}}
+	p.Add(&faultproxy.Rule{Method: "PUT", Path: commitPath(cfg), Times: 1, Action: faultproxy.Action{Status: 404, Code: "BLOB_UPLOAD_UNKNOWN"}})
+	req := PushRequest{Artifact: oci.Artifact{Image: img}, Tags: tagsOf(t, host+"/rx:v1"), Built: true}
+	o := PushOptions{Transport: TransportConfig{Attempts: 1, Backoff: time.Hour}, Streams: []*Streamer{st}}
 	if _, err := Push(context.Background(), []PushRequest{req}, o); err != nil {
 		t.Fatal(err)
 	}
@@ -288,9 +283,32 @@ func TestStreamer_ReservedSessionExpired(t *testing.T) {
 	if got := fixture.ValidateRemote(t, host+"/rx:v1"); got != want {
 		t.Errorf("rx:v1 = %s, want %s", got, want)
 	}
-	for _, d := range []v1.Hash{cfg, recordDigest} {
-		if n := p.Count("PUT", commitPath(d).String(), 404); n != 1 {
-			t.Errorf("blob %s: %d commits refused, want the one in the expired session", d, n)
-		}
+	if n := p.Count("PUT", commitPath(cfg).String(), 404); n != 1 {
+		t.Errorf("%d commits of the config refused, want the one in the expired session", n)
+	}
+}
+
+// Release deletes every session Reserve opened, also those still being
+// opened when it is called.
+func TestStreamer_ReleaseWaitsForReserve(t *testing.T) {
+	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
+	s := httptest.NewServer(p)
+	defer s.Close()
+	host := strings.TrimPrefix(s.URL, "http://")
+	repo, err := name.NewRepository(host + "/rr")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hold := make(chan struct{})
+	p.Add(&faultproxy.Rule{Method: "POST", Path: regexp.MustCompile(`/rr/blobs/uploads/$`), Action: faultproxy.Action{Wait: hold}})
+	st := NewStreamer(repo, fastRetries())
+	st.Reserve(context.Background(), 2)
+	released := make(chan struct{})
+	go func() { st.Release(context.Background()); close(released) }()
+	time.Sleep(50 * time.Millisecond)
+	close(hold)
+	<-released
+	if n := p.Count("DELETE", `/rr/blobs/uploads/`, 0); n != 2 {
+		t.Errorf("%d sessions deleted, want the 2 opened", n)
 	}
 }

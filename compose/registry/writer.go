@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/url"
 	"sync"
 
 	"github.com/google/go-containerregistry/pkg/name"
@@ -148,16 +147,14 @@ func (w *Writer) upload(ctx context.Context, repo name.Repository, h v1.Hash, da
 		}
 	}
 	for attempt := 1; ; attempt++ {
-		err := putSmallBlob(ctx, c, h, data, w.p.spareFor(repo, attempt))
+		err := putSmallBlob(ctx, c, h, data)
 		if err == nil {
 			return nil
 		}
 		if w.refused() {
 			return err
 		}
-		// (A session opened ahead may have expired: the next attempt
-		// starts its own.)
-		if attempt >= w.p.opts.Transport.Attempts || !retryableUpload(ctx, err) && !uploadGone(err) {
+		if attempt >= w.p.opts.Transport.Attempts || !retryableUpload(ctx, err) {
 			return fmt.Errorf("%s: uploading blob %s: %w", repo.Name(), short(h), err)
 		}
 		if err := sleep(ctx, backoff(w.p.opts.Transport.Backoff, attempt)); err != nil {
@@ -166,14 +163,11 @@ func (w *Writer) upload(ctx context.Context, repo name.Repository, h v1.Hash, da
 	}
 }
 
-// putSmallBlob finishes an upload with one PUT of data: in session loc
-// (one opened ahead), or in one it starts when loc is nil.
-func putSmallBlob(ctx context.Context, c *repoClient, h v1.Hash, data []byte, loc *url.URL) error {
-	if loc == nil {
-		var err error
-		if _, loc, err = c.startUpload(ctx, v1.Hash{}, ""); err != nil {
-			return err
-		}
+// putSmallBlob starts an upload and finishes it with one PUT of data.
+func putSmallBlob(ctx context.Context, c *repoClient, h v1.Hash, data []byte) error {
+	_, loc, err := c.startUpload(ctx, v1.Hash{}, "")
+	if err != nil {
+		return err
 	}
 	return c.putBlob(ctx, loc, h, data)
 }
