@@ -37,7 +37,7 @@ type pushStreams struct {
 	mu        sync.Mutex
 	streams   map[string]*registry.Streamer
 	reserved  map[*spec.Spec]bool
-	docConfig map[string]bool // repositories reserved a session for the documents' config
+	docConfig map[string]bool // registries reserved a session for the documents' config
 	failed    []error         // streams that failed before their commit (see warnings)
 }
 
@@ -73,12 +73,14 @@ func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, err
 		}
 		p.reserved[s] = true
 		n := p.sessions
-		if p.docs && !p.docConfig[repo.Name()] {
-			n++ // the documents' empty config, once per repository
+		// The documents' empty config is one blob per registry: uploaded
+		// into one repository, mounted into the others.
+		if p.docs && !p.docConfig[repo.RegistryStr()] {
+			n++
 			if p.docConfig == nil {
 				p.docConfig = map[string]bool{}
 			}
-			p.docConfig[repo.Name()] = true
+			p.docConfig[repo.RegistryStr()] = true
 		}
 		st.Reserve(p.ctx, n)
 	}
@@ -90,7 +92,7 @@ func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, err
 // uploadsPerImage is how many small blobs a built image's push uploads
 // in its repository before the image's manifest and referrers: its config
 // and its documents. The documents' shared empty config is counted once
-// per repository (see tee). (The registry cache's records go up beside
+// per registry (see tee). (The registry cache's records go up beside
 // the referrers, off that chain, and take no session.)
 func uploadsPerImage(pf *pushFlags) int {
 	return 1 + len(pf.supply.docTypes())
