@@ -27,18 +27,8 @@ import (
 // push's largest: the probe that confirms the listing asks for the largest blob
 // that would cost bytes to send again, here the one layer the push adds.
 func TestPush_LentBlobsNotHeldByProbe(t *testing.T) {
-	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	s := httptest.NewServer(p)
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
-	base := fixture.LinuxImage(t, 0)
-	bl, err := random.Layer(64<<10, types.OCILayer)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if base, err = mutate.AppendLayers(base, bl); err != nil {
-		t.Fatal(err)
-	}
+	p, host := pushRegistry(t)
+	base, bl := baseWithLayer(t)
 	baseRef, _ := name.NewTag(host + "/base:1")
 	if err := remote.Write(baseRef, base); err != nil {
 		t.Fatal(err)
@@ -91,24 +81,14 @@ func TestPush_LentBlobsNotHeldByProbe(t *testing.T) {
 // with an upload session, or on another one.
 func TestPush_RerunSendsLentBlobsOnce(t *testing.T) {
 	for _, sameRegistry := range []bool{true, false} {
-		p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-		s := httptest.NewServer(p)
-		defer s.Close()
-		host := strings.TrimPrefix(s.URL, "http://")
+		p, host := pushRegistry(t)
 		baseHost := host
 		if !sameRegistry {
 			bs := httptest.NewServer(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
 			defer bs.Close()
 			baseHost = strings.TrimPrefix(bs.URL, "http://")
 		}
-		base := fixture.LinuxImage(t, 0)
-		bl, err := random.Layer(64<<10, types.OCILayer)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if base, err = mutate.AppendLayers(base, bl); err != nil {
-			t.Fatal(err)
-		}
+		base, bl := baseWithLayer(t)
 		baseRef, _ := name.NewTag(baseHost + "/base:1")
 		if err := remote.Write(baseRef, base); err != nil {
 			t.Fatal(err)
@@ -147,10 +127,7 @@ func TestPush_RerunSendsLentBlobsOnce(t *testing.T) {
 // (the base's layer is lent, the config is the push's own), no probe is
 // sent: a config is never it.
 func TestPush_NoProbeOfOwnBlobs(t *testing.T) {
-	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	s := httptest.NewServer(p)
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
+	p, host := pushRegistry(t)
 	base := fixture.LinuxImage(t, 1)
 	baseRef, _ := name.NewTag(host + "/base:1")
 	if err := remote.Write(baseRef, base); err != nil {
@@ -170,4 +147,19 @@ func TestPush_NoProbeOfOwnBlobs(t *testing.T) {
 	if n := p.Count("HEAD", `/fresh/blobs/`+cfg.String(), 0); n != 0 {
 		t.Errorf("the config was asked for %d times; a push's own blob is never the probe", n)
 	}
+}
+
+// baseWithLayer returns a linux/amd64 image of one random 64 KiB layer,
+// and that layer.
+func baseWithLayer(t *testing.T) (v1.Image, v1.Layer) {
+	t.Helper()
+	bl, err := random.Layer(64<<10, types.OCILayer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base, err := mutate.AppendLayers(fixture.LinuxImage(t, 0), bl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return base, bl
 }

@@ -3,15 +3,12 @@ package registry
 import (
 	"context"
 	"io"
-	"log"
-	"net/http/httptest"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
-	"github.com/google/go-containerregistry/pkg/registry"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 
 	"github.com/strata-build/strata/compose/oci"
@@ -34,10 +31,8 @@ type streamRig struct {
 
 func newStreamRig(t *testing.T) *streamRig {
 	t.Helper()
-	r := &streamRig{p: faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))}
-	s := httptest.NewServer(r.p)
-	t.Cleanup(s.Close)
-	r.host = strings.TrimPrefix(s.URL, "http://")
+	r := &streamRig{}
+	r.p, r.host = pushRegistry(t)
 	r.img = fixture.LinuxImage(t, 3)
 	ls, err := r.img.Layers()
 	if err != nil {
@@ -54,11 +49,7 @@ func newStreamRig(t *testing.T) *streamRig {
 		t.Fatal(err)
 	}
 	r.others = append(fixture.LayerDigests(t, r.img)[1:], cfg)
-	repo, err := name.NewRepository(r.host + "/st")
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.streamer = NewStreamer(repo, fastRetries())
+	_, r.streamer = sessionStreamer(t, r.host+"/st")
 	if r.bs, err = r.streamer.Begin(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -203,15 +194,8 @@ func TestStreamer_BlobWaitEndsWithContext(t *testing.T) {
 // and so does what the writer puts beside the referrers. The session no
 // blob took is deleted.
 func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
-	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	s := httptest.NewServer(p)
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
-	repo, err := name.NewRepository(host + "/rs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := NewStreamer(repo, fastRetries())
+	p, host := pushRegistry(t)
+	repo, st := sessionStreamer(t, host+"/rs")
 	st.Reserve(context.Background(), 4)
 	st.Wait()
 	if n := p.Count("POST", `/rs/blobs/uploads/$`, 202); n != 4 {
@@ -260,15 +244,8 @@ func TestStreamer_ReserveTakesOwnBlobs(t *testing.T) {
 // takes it (it expired) costs one more request at once, not a retry
 // after a pause, nor the push (one attempt only here).
 func TestStreamer_ReservedSessionExpired(t *testing.T) {
-	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	s := httptest.NewServer(p)
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
-	repo, err := name.NewRepository(host + "/rx")
-	if err != nil {
-		t.Fatal(err)
-	}
-	st := NewStreamer(repo, fastRetries())
+	p, host := pushRegistry(t)
+	_, st := sessionStreamer(t, host+"/rx")
 	st.Reserve(context.Background(), 1)
 	st.Wait()
 	img := fixture.LinuxImage(t, 1)
@@ -291,17 +268,10 @@ func TestStreamer_ReservedSessionExpired(t *testing.T) {
 // Release deletes every session Reserve opened, also those still being
 // opened when it is called.
 func TestStreamer_ReleaseWaitsForReserve(t *testing.T) {
-	p := faultproxy.New(registry.New(registry.Logger(log.New(io.Discard, "", 0))))
-	s := httptest.NewServer(p)
-	defer s.Close()
-	host := strings.TrimPrefix(s.URL, "http://")
-	repo, err := name.NewRepository(host + "/rr")
-	if err != nil {
-		t.Fatal(err)
-	}
+	p, host := pushRegistry(t)
+	_, st := sessionStreamer(t, host+"/rr")
 	hold := make(chan struct{})
 	p.Add(&faultproxy.Rule{Method: "POST", Path: regexp.MustCompile(`/rr/blobs/uploads/$`), Action: faultproxy.Action{Wait: hold}})
-	st := NewStreamer(repo, fastRetries())
 	st.Reserve(context.Background(), 2)
 	released := make(chan struct{})
 	go func() { st.Release(context.Background()); close(released) }()
@@ -311,4 +281,14 @@ func TestStreamer_ReleaseWaitsForReserve(t *testing.T) {
 	if n := p.Count("DELETE", `/rr/blobs/uploads/`, 0); n != 2 {
 		t.Errorf("%d sessions deleted, want the 2 opened", n)
 	}
+}
+
+// sessionStreamer returns repository ref and a Streamer into it.
+func sessionStreamer(t *testing.T, ref string) (name.Repository, *Streamer) {
+	t.Helper()
+	repo, err := name.NewRepository(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return repo, NewStreamer(repo, fastRetries())
 }
