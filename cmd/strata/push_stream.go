@@ -18,7 +18,8 @@ import (
 // pushStreams uploads each layer a push compresses while it is compressed,
 // into the repository of the spec's first destination tag (one Streamer per
 // repository); the push then counts those blobs as uploaded, and mounts
-// them into the spec's other repositories.
+// them into the spec's other repositories. Meanwhile it opens the upload
+// sessions the image's config and documents will take (reserve).
 type pushStreams struct {
 	// ctx is the command's: every upload's context derives from it, and
 	// also ends with its layer's build until the layer is committed (see
@@ -67,26 +68,31 @@ func (p *pushStreams) tee(ctx context.Context, s *spec.Spec) (layer.BlobTee, err
 		st = registry.NewStreamer(repo, p.cfg)
 		p.streams[repo.Name()] = st
 	}
-	if !p.reserved[s] {
-		if p.reserved == nil {
-			p.reserved = map[*spec.Spec]bool{}
-		}
-		p.reserved[s] = true
-		n := p.sessions
-		// The documents' empty config is one blob per registry: uploaded
-		// into one repository, mounted into the others.
-		if p.docs && !p.docConfig[repo.RegistryStr()] {
-			n++
-			if p.docConfig == nil {
-				p.docConfig = map[string]bool{}
-			}
-			p.docConfig[repo.RegistryStr()] = true
-		}
-		st.Reserve(p.ctx, n)
-	}
+	p.reserve(st, s)
 	p.mu.Unlock()
 	sctx, cancel := context.WithCancel(p.ctx)
 	return &lazyTee{p: p, ctx: sctx, cancel: cancel, detach: context.AfterFunc(ctx, cancel), st: st}, nil
+}
+
+// reserve opens, the first time s's layers are built, the upload sessions
+// its image's small blobs will take in st's repository. Call it with p.mu
+// held.
+func (p *pushStreams) reserve(st *registry.Streamer, s *spec.Spec) {
+	if p.reserved[s] {
+		return
+	}
+	if p.reserved == nil {
+		p.reserved, p.docConfig = map[*spec.Spec]bool{}, map[string]bool{}
+	}
+	p.reserved[s] = true
+	n := p.sessions
+	// The documents' empty config is one blob per registry: uploaded into
+	// one repository, mounted into the others.
+	if reg := st.Repository().RegistryStr(); p.docs && !p.docConfig[reg] {
+		p.docConfig[reg] = true
+		n++
+	}
+	st.Reserve(p.ctx, n)
 }
 
 // uploadsPerImage is how many small blobs a built image's push uploads
