@@ -213,16 +213,12 @@ func (r *Result) BaseLayers() ([]v1.Hash, error) {
 			added[l.Digest] = true
 		}
 	}
-	imgs, err := r.Artifact.Images()
+	ms, err := r.Artifact.Manifests()
 	if err != nil {
 		return nil, err
 	}
 	var out []v1.Hash
-	for _, img := range imgs {
-		m, err := img.Manifest()
-		if err != nil {
-			return nil, err
-		}
+	for _, m := range ms {
 		for _, l := range m.Layers {
 			if !added[l.Digest] && !slices.Contains(out, l.Digest) {
 				out = append(out, l.Digest)

@@ -63,16 +63,12 @@ func (u *uploadCounter) take(req registry.PushRequest) (int64, error) {
 // artifactBlobs lists the config and layer digests of an image, or of
 // every image of an index.
 func artifactBlobs(a oci.Artifact) ([]v1.Hash, error) {
-	imgs, err := a.Images()
+	ms, err := a.Manifests()
 	if err != nil {
 		return nil, err
 	}
 	var out []v1.Hash
-	for _, img := range imgs {
-		m, err := img.Manifest()
-		if err != nil {
-			return nil, err
-		}
+	for _, m := range ms {
 		out = append(out, m.Config.Digest)
 		for _, l := range m.Layers {
 			out = append(out, l.Digest)

@@ -45,29 +45,36 @@ func IsPlatformImage(d v1.Descriptor) bool {
 	return false
 }
 
-// Images returns the image, or each image manifest an index lists
-// directly, in its order.
-func (a Artifact) Images() ([]v1.Image, error) {
-	if a.Index == nil {
-		if a.Image == nil {
-			return nil, errors.New("oci: empty artifact")
-		}
-		return []v1.Image{a.Image}, nil
-	}
-	im, err := a.Index.IndexManifest()
-	if err != nil {
-		return nil, err
-	}
-	var out []v1.Image
-	for _, d := range im.Manifests {
-		if !d.MediaType.IsImage() {
-			continue
-		}
-		img, err := a.Index.Image(d.Digest)
+// Manifests returns the manifest of the image, or of each image an index
+// lists directly, in its order.
+func (a Artifact) Manifests() ([]*v1.Manifest, error) {
+	imgs := []v1.Image{a.Image}
+	if a.Index != nil {
+		im, err := a.Index.IndexManifest()
 		if err != nil {
 			return nil, err
 		}
-		out = append(out, img)
+		imgs = imgs[:0]
+		for _, d := range im.Manifests {
+			if !d.MediaType.IsImage() {
+				continue
+			}
+			img, err := a.Index.Image(d.Digest)
+			if err != nil {
+				return nil, err
+			}
+			imgs = append(imgs, img)
+		}
+	} else if a.Image == nil {
+		return nil, errors.New("oci: empty artifact")
+	}
+	out := make([]*v1.Manifest, 0, len(imgs))
+	for _, img := range imgs {
+		m, err := img.Manifest()
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m)
 	}
 	return out, nil
 }

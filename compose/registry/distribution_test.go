@@ -82,17 +82,7 @@ func imageOf(t *testing.T, base v1.Image, layers ...v1.Layer) v1.Image {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cf, err := img.ConfigFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cf = cf.DeepCopy()
-	cf.OS, cf.Architecture = "linux", "amd64"
-	img, err = mutate.ConfigFile(img, cf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return img
+	return fixture.AsLinux(t, img)
 }
 
 func needTool(t *testing.T, name string) string {
